@@ -1,0 +1,23 @@
+/**
+ * Every WGSL file under shaders/, by name. Vite inlines `?raw` imports for the page and vitest;
+ * Node (CLI, bench) gets the same through scripts/wgsl-loader.mjs. Adding a kernel family is
+ * one file in shaders/ plus one line here.
+ */
+import type { ShaderSource } from '../engine/runtime';
+import elementwise from '../../shaders/elementwise.wgsl?raw';
+import elementwiseBackward from '../../shaders/elementwise_backward.wgsl?raw';
+
+const sources = {
+  elementwise,
+  elementwise_backward: elementwiseBackward,
+} as const;
+
+export type ShaderName = keyof typeof sources;
+
+export function shader(name: ShaderName): ShaderSource {
+  return { name, code: sources[name] };
+}
+
+export function allShaders(): ShaderSource[] {
+  return (Object.keys(sources) as ShaderName[]).map(shader);
+}
