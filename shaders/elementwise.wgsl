@@ -43,3 +43,13 @@ fn axpby(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
   if (p.beta != 0.0) { acc = acc + p.beta * y[i]; }
   y[i] = acc;
 }
+
+// y[i] += alpha * x[i % period]   (add a [period] vector to every row; e.g. position embeddings)
+// `beta` carries the period as f32-bitcast u32.
+@compute @workgroup_size(256)
+fn broadcast_add(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wg, lid);
+  if (i >= p.n) { return; }
+  let period = bitcast<u32>(p.beta);
+  y[i] = y[i] + p.alpha * x[i % period];
+}

@@ -32,6 +32,16 @@ export function recordAxpby(rt: GpuRuntime, list: CommandList, x: Tensor, y: Ten
   list.push(rt.dispatch(`axpby(${x.name}→${y.name})`, rt.pipeline(shader('elementwise'), 'axpby'), [u, x, y], [g.x, g.y]));
 }
 
+/** y[r, :] += alpha·x for every row r of y (x has `x.size` elements; y.size must be a multiple). */
+export function recordBroadcastAdd(rt: GpuRuntime, list: CommandList, x: Tensor, y: Tensor, alpha = 1): void {
+  if (y.size % x.size !== 0) throw new Error(`broadcast_add: ${y.name} (${y.size}) is not a multiple of ${x.name} (${x.size})`);
+  const g = grid1d(y.size);
+  const buf = params(y.size, g.x, alpha, 0);
+  new Uint32Array(buf, 12, 1)[0] = x.size; // period, read in WGSL via bitcast
+  const u = rt.uniform(buf, 'broadcast_add.params');
+  list.push(rt.dispatch(`broadcast_add(${x.name}→${y.name})`, rt.pipeline(shader('elementwise'), 'broadcast_add'), [u, x, y], [g.x, g.y]));
+}
+
 // ---------- CPU references (float64) ----------
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);

@@ -1,0 +1,81 @@
+/**
+ * A tiny sequence-to-sequence transformer: per-token input projection + learned position
+ * embedding, `layers` pre-LN blocks, final LayerNorm, per-token output head.
+ *   x [batch, seq, inDim] → y [batch, seq, outDim]
+ * Used by the synthetic regression demo, the CLI, and as the frozen base for adapters.
+ */
+import type { CommandList } from '../engine/runtime';
+import { recordBroadcastAdd } from '../kernels/elementwise';
+import { recordColSum } from '../kernels/reduce';
+import { TransformerBlock } from '../nn/block';
+import { LayerNorm } from '../nn/layernorm';
+import { Linear } from '../nn/linear';
+import { declareParam, type Activation, type BuildContext } from '../nn/module';
+import type { ParamRef } from '../engine/param-pack';
+
+export interface TinyTransformerConfig {
+  inDim: number;
+  outDim: number;
+  dim: number;
+  heads: number;
+  layers: number;
+  seq: number;
+  batch: number;
+  mlpRatio?: number;
+  causal?: boolean;
+  /** Freeze everything (the base under an adapter). */
+  frozen?: boolean;
+}
+
+export class TinyTransformer {
+  readonly input: Activation;
+  readonly embed: Linear;
+  readonly pos: ParamRef;
+  readonly blocks: TransformerBlock[] = [];
+  readonly lnF: LayerNorm;
+  readonly head: Linear;
+  readonly output: Activation;
+  private readonly embedded: Activation;
+
+  constructor(
+    private readonly ctx: BuildContext,
+    readonly name: string,
+    readonly cfg: TinyTransformerConfig,
+  ) {
+    const { batch, seq, dim } = cfg;
+    const rows = batch * seq;
+    const frozen = cfg.frozen ?? false;
+    const rt = ctx.rt;
+    this.input = { value: rt.tensor([rows, cfg.inDim], `${name}.input`), grad: null };
+    this.embed = new Linear(ctx, `${name}.embed`, { inDim: cfg.inDim, outDim: dim, frozen }, this.input, rows);
+    this.pos = declareParam(ctx, `${name}.pos`, [seq, dim], { uniform: 0.02 * Math.sqrt(3) }, { frozen, decay: false });
+    this.embedded = this.embed.out;
+    let x: Activation = this.embedded;
+    for (let i = 0; i < cfg.layers; i++) {
+      const b = new TransformerBlock(ctx, `${name}.blocks.${i}`, { dim, heads: cfg.heads, batch, seq, frozen, ...(cfg.mlpRatio ? { mlpRatio: cfg.mlpRatio } : {}), ...(cfg.causal ? { causal: true } : {}) }, x);
+      this.blocks.push(b);
+      x = b.out;
+    }
+    this.lnF = new LayerNorm(ctx, `${name}.ln_f`, dim, x, rows, { frozen });
+    this.head = new Linear(ctx, `${name}.head`, { inDim: dim, outDim: cfg.outDim, frozen }, this.lnF.out, rows);
+    this.output = this.head.out;
+  }
+
+  recordForward(list: CommandList): void {
+    this.embed.recordForward(list);
+    recordBroadcastAdd(this.ctx.rt, list, this.pos.value, this.embedded.value);
+    for (const b of this.blocks) b.recordForward(list);
+    this.lnF.recordForward(list);
+    this.head.recordForward(list);
+  }
+
+  recordBackward(list: CommandList): void {
+    const { batch, seq, dim } = this.cfg;
+    this.head.recordBackward(list);
+    this.lnF.recordBackward(list);
+    for (let i = this.blocks.length - 1; i >= 0; i--) this.blocks[i]!.recordBackward(list);
+    // dpos = Σ_b dEmbedded[b]
+    if (this.pos.pack.trainable) recordColSum(this.ctx.rt, list, { x: this.embedded.grad!, out: this.pos.grad, rows: batch, cols: seq * dim });
+    this.embed.recordBackward(list);
+  }
+}
