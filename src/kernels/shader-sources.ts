@@ -6,10 +6,20 @@
 import type { ShaderSource } from '../engine/runtime';
 import elementwise from '../../shaders/elementwise.wgsl?raw';
 import elementwiseBackward from '../../shaders/elementwise_backward.wgsl?raw';
+import reduce from '../../shaders/reduce.wgsl?raw';
+import loss from '../../shaders/loss.wgsl?raw';
+import metrics from '../../shaders/metrics.wgsl?raw';
+import adamw from '../../shaders/adamw.wgsl?raw';
+import layernorm from '../../shaders/layernorm.wgsl?raw';
 
 const sources = {
   elementwise,
   elementwise_backward: elementwiseBackward,
+  reduce,
+  loss,
+  metrics,
+  adamw,
+  layernorm,
 } as const;
 
 export type ShaderName = keyof typeof sources;
