@@ -1,0 +1,47 @@
+/**
+ * Building worker → UI messages: failures with codes the UI can act on, and the plain-data
+ * summaries of GPU objects (which cannot cross postMessage themselves).
+ */
+import { GpuUnavailableError } from '../engine/errors';
+import type { ErrorReply, LimitsSummary, WorkerErrorCode } from './protocol';
+
+/** An error a handler raises on purpose, with a code the UI can act on. */
+export class WorkerFailure extends Error {
+  constructor(
+    readonly code: WorkerErrorCode,
+    message: string,
+    readonly advice: string,
+  ) {
+    super(message);
+    this.name = 'WorkerFailure';
+  }
+}
+
+export const RELOAD_ADVICE = 'The page and the worker are out of step: reload the page.';
+
+export function toErrorReply(id: number | null, e: unknown): ErrorReply {
+  if (e instanceof GpuUnavailableError) {
+    // GpuUnavailableError's message ends with its advice; keep the two apart for the UI.
+    const message = e.message.endsWith(e.advice) ? e.message.slice(0, -e.advice.length).trim() : e.message;
+    return { type: 'error', id, code: e.code, message, advice: e.advice };
+  }
+  if (e instanceof WorkerFailure) return { type: 'error', id, code: e.code, message: e.message, advice: e.advice };
+  const err = e instanceof Error ? e : new Error(String(e));
+  return {
+    type: 'error',
+    id,
+    code: 'internal',
+    message: `${err.name}: ${err.message}`,
+    advice: 'This is a bug: please report it with the browser console log.',
+  };
+}
+
+export function limitsSummary(limits: GPUSupportedLimits): LimitsSummary {
+  return {
+    maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+    maxBufferSize: limits.maxBufferSize,
+    maxStorageBuffersPerShaderStage: limits.maxStorageBuffersPerShaderStage,
+    maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+    maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
+  };
+}
