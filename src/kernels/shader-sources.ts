@@ -4,6 +4,7 @@
  * one file in shaders/ plus one line here.
  */
 import type { ShaderSource } from '../engine/runtime';
+import attention from '../../shaders/attention.wgsl?raw';
 import elementwise from '../../shaders/elementwise.wgsl?raw';
 import elementwiseBackward from '../../shaders/elementwise_backward.wgsl?raw';
 import reduce from '../../shaders/reduce.wgsl?raw';
@@ -13,6 +14,7 @@ import adamw from '../../shaders/adamw.wgsl?raw';
 import layernorm from '../../shaders/layernorm.wgsl?raw';
 
 const sources = {
+  attention,
   elementwise,
   elementwise_backward: elementwiseBackward,
   reduce,

@@ -1,0 +1,197 @@
+import { describe, expect, it } from 'vitest';
+import { CommandList } from '../src/engine/runtime';
+import {
+  MAX_ATTENTION_SEQ,
+  attentionBackwardCpu,
+  attentionForwardCpu,
+  attentionProbsBackwardCpu,
+  recordAttentionBackward,
+  recordAttentionForward,
+  recordAttentionProbsBackward,
+  type AttentionShape,
+} from '../src/kernels/attention';
+import { shader } from '../src/kernels/shader-sources';
+import { checkGradient, randn64 } from './helpers/finite-diff';
+import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
+
+const TOL = 1e-4;
+
+interface Case extends AttentionShape {
+  extra?: boolean;
+  accumulate?: boolean;
+}
+
+const CASES: Case[] = [
+  { batch: 1, seq: 1, heads: 1, headDim: 1 },
+  { batch: 1, seq: 1, heads: 4, headDim: 3, causal: true, extra: true },
+  { batch: 3, seq: 7, heads: 4, headDim: 3, causal: true },
+  { batch: 3, seq: 7, heads: 4, headDim: 3, extra: true, accumulate: true },
+  { batch: 3, seq: 7, heads: 1, headDim: 32, causal: true, extra: true },
+  { batch: 2, seq: 5, heads: 4, headDim: 1, scale: 0.7, accumulate: true },
+  { batch: 1, seq: 64, heads: 1, headDim: 32 },
+  { batch: 1, seq: 64, heads: 4, headDim: 3, causal: true, extra: true, accumulate: true },
+];
+
+function name(c: Case): string {
+  return `b=${c.batch} seq=${c.seq} heads=${c.heads} hd=${c.headDim}${c.causal ? ' causal' : ''}${c.scale ? ` scale=${c.scale}` : ''}${c.extra ? ' +dprobsExtra' : ''}${c.accumulate ? ' accumulate' : ''}`;
+}
+
+const plus = (base: Float32Array | undefined, d: Float64Array) => (base ? d.map((v, i) => v + base[i]!) : d);
+
+describe('attention kernels vs float64 CPU reference', () => {
+  it('shader compiles', async () => {
+    const rt = await testRuntime();
+    expect(await rt.shaderErrors(shader('attention'))).toEqual([]);
+  });
+
+  for (const c of CASES) {
+    it(name(c), async () => {
+      const rt = await testRuntime();
+      const n = c.batch * c.seq * c.heads * c.headDim;
+      const np = c.batch * c.heads * c.seq * c.seq;
+      const seed = n + np + (c.causal ? 7 : 0);
+      // Wide q/k range: peaky softmax rows, not just near-uniform ones.
+      const qs = randomArray(n, seed + 1, -2, 2);
+      const ks = randomArray(n, seed + 2, -2, 2);
+      const vs = randomArray(n, seed + 3);
+      const dos = randomArray(n, seed + 4);
+      const extras = c.extra ? randomArray(np, seed + 5) : undefined;
+      const init = c.accumulate ? [randomArray(n, seed + 6), randomArray(n, seed + 7), randomArray(n, seed + 8)] : undefined;
+
+      const q = rt.tensor([c.batch, c.seq, c.heads * c.headDim], 'q', qs);
+      const k = rt.tensor([c.batch, c.seq, c.heads * c.headDim], 'k', ks);
+      const v = rt.tensor([c.batch, c.seq, c.heads * c.headDim], 'v', vs);
+      const out = rt.tensor([n], 'out');
+      const probs = rt.tensor([c.batch, c.heads, c.seq, c.seq], 'probs');
+      const dout = rt.tensor([n], 'dout', dos);
+      const dq = rt.tensor([n], 'dq', init?.[0]);
+      const dk = rt.tensor([n], 'dk', init?.[1]);
+      const dv = rt.tensor([n], 'dv', init?.[2]);
+      const dscores = rt.tensor([np], 'dscores', randomArray(np, 99)); // dirty: must be overwritten
+      const extra = extras ? rt.tensor([np], 'dprobs_extra', extras) : undefined;
+
+      const list = new CommandList('t');
+      recordAttentionForward(rt, list, { ...c, q, k, v, out, probs });
+      const scratch = recordAttentionBackward(rt, list, { ...c, q, k, v, probs, dout, dq, dk, dv, dscores, accumulate: c.accumulate, dprobsExtra: extra });
+      expect(scratch).toEqual([]); // dscores was passed
+      rt.submit([list]);
+
+      const f = attentionForwardCpu({ ...c, q: qs, k: ks, v: vs });
+      const g = attentionBackwardCpu({ ...c, q: qs, k: ks, v: vs, dout: dos, dprobsExtra: extras });
+      const gotProbs = await rt.read(probs);
+      expect(maxRelError(await rt.read(out), f.out), 'out').toBeLessThan(TOL);
+      expect(maxRelError(gotProbs, f.probs), 'probs').toBeLessThan(TOL);
+      expect(maxRelError(await rt.read(dscores), g.dscores), 'dscores').toBeLessThan(TOL);
+      expect(maxRelError(await rt.read(dq), plus(init?.[0], g.dq)), 'dq').toBeLessThan(TOL);
+      expect(maxRelError(await rt.read(dk), plus(init?.[1], g.dk)), 'dk').toBeLessThan(TOL);
+      expect(maxRelError(await rt.read(dv), plus(init?.[2], g.dv)), 'dv').toBeLessThan(TOL);
+      if (c.causal) {
+        // Masked probabilities are exactly zero, and every row sums to 1.
+        for (let r = 0; r < c.batch * c.heads * c.seq; r++) {
+          const i = r % c.seq;
+          let sum = 0;
+          for (let j = 0; j < c.seq; j++) {
+            if (j > i) expect(gotProbs[r * c.seq + j]).toBe(0);
+            sum += gotProbs[r * c.seq + j]!;
+          }
+          expect(Math.abs(sum - 1)).toBeLessThan(1e-5);
+        }
+      }
+      for (const t of [q, k, v, out, probs, dout, dq, dk, dv, dscores, ...(extra ? [extra] : [])]) rt.release(t);
+    });
+  }
+
+  for (const causal of [false, true]) {
+    it(`probs-only backward (dprobs → dq, dk), causal=${causal}, accumulate and allocated scratch`, async () => {
+      const rt = await testRuntime();
+      const s: AttentionShape = { batch: 2, seq: 9, heads: 2, headDim: 5, causal };
+      const n = 2 * 9 * 2 * 5;
+      const np = 2 * 2 * 9 * 9;
+      const qs = randomArray(n, 41, -2, 2);
+      const ks = randomArray(n, 42, -2, 2);
+      const dps = randomArray(np, 43);
+      const dq0 = randomArray(n, 44);
+      const q = rt.tensor([n], 'q', qs);
+      const k = rt.tensor([n], 'k', ks);
+      const v = rt.tensor([n], 'v');
+      const out = rt.tensor([n], 'out');
+      const probs = rt.tensor([np], 'probs');
+      const dprobs = rt.tensor([np], 'dprobs', dps);
+      const dq = rt.tensor([n], 'dq', dq0);
+      const dk = rt.tensor([n], 'dk', dq0);
+      const fwd = new CommandList('f');
+      recordAttentionForward(rt, fwd, { ...s, q, k, v, out, probs });
+      const bwd = new CommandList('b');
+      const scratch = recordAttentionProbsBackward(rt, bwd, { ...s, q, k, probs, dprobs, dq, dk, accumulate: true });
+      expect(scratch.length).toBe(1);
+      rt.submit([fwd, bwd]);
+      const gpuProbs = await rt.read(probs);
+      const ref = attentionProbsBackwardCpu({ ...s, q: qs, k: ks, probs: attentionForwardCpu({ ...s, q: qs, k: ks, v: new Float64Array(n) }).probs, dprobs: dps });
+      expect(maxRelError(gpuProbs, attentionForwardCpu({ ...s, q: qs, k: ks, v: new Float64Array(n) }).probs)).toBeLessThan(TOL);
+      expect(maxRelError(await rt.read(scratch[0]!), ref.dscores)).toBeLessThan(TOL);
+      expect(maxRelError(await rt.read(dq), plus(dq0, ref.dq))).toBeLessThan(TOL);
+      expect(maxRelError(await rt.read(dk), plus(dq0, ref.dk))).toBeLessThan(TOL);
+      for (const t of [q, k, v, out, probs, dprobs, dq, dk, ...scratch]) rt.release(t);
+    });
+  }
+
+  it('dprobsExtra on the full backward equals the probs-only backward plus the dout-only backward', async () => {
+    // The adapter contract: its dA enters exactly like a gradient on probs.
+    const s: AttentionShape = { batch: 1, seq: 6, heads: 2, headDim: 4, causal: true };
+    const n = 6 * 8;
+    const np = 2 * 36;
+    const q = randn64(n, 1);
+    const k = randn64(n, 2);
+    const v = randn64(n, 3);
+    const dout = randn64(n, 4);
+    const extra = randn64(np, 5);
+    const both = attentionBackwardCpu({ ...s, q, k, v, dout, dprobsExtra: extra });
+    const noExtra = attentionBackwardCpu({ ...s, q, k, v, dout });
+    const onlyExtra = attentionProbsBackwardCpu({ ...s, q, k, probs: attentionForwardCpu({ ...s, q, k, v }).probs, dprobs: extra });
+    expect(maxRelError(both.dq, noExtra.dq.map((x, i) => x + onlyExtra.dq[i]!))).toBeLessThan(1e-12);
+    expect(maxRelError(both.dk, noExtra.dk.map((x, i) => x + onlyExtra.dk[i]!))).toBeLessThan(1e-12);
+    expect(maxRelError(both.dv, noExtra.dv)).toBeLessThan(1e-12);
+  });
+
+  it('rejects seq above 64 and mismatched sizes', async () => {
+    const rt = await testRuntime();
+    const t = (n: number) => rt.tensor([n], 't');
+    const seq = MAX_ATTENTION_SEQ + 1;
+    expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq, heads: 1, headDim: 1, q: t(seq), k: t(seq), v: t(seq), out: t(seq), probs: t(seq * seq) })).toThrow(/seq=65/);
+    expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq: 2, heads: 1, headDim: 2, q: t(4), k: t(4), v: t(3), out: t(4), probs: t(4) })).toThrow(/v \(/);
+  });
+});
+
+describe('attention CPU backward vs float64 finite differences', () => {
+  const shapes: AttentionShape[] = [
+    { batch: 1, seq: 1, heads: 1, headDim: 1 },
+    { batch: 2, seq: 4, heads: 2, headDim: 3 },
+    { batch: 2, seq: 4, heads: 2, headDim: 3, causal: true, scale: 0.9 },
+    { batch: 1, seq: 5, heads: 1, headDim: 2, causal: true },
+  ];
+  for (const s of shapes) {
+    it(`${name(s)}, loss = Σ w·out + Σ w'·probs`, () => {
+      const n = s.batch * s.seq * s.heads * s.headDim;
+      const np = s.batch * s.heads * s.seq * s.seq;
+      const q = randn64(n, n + 1);
+      const k = randn64(n, n + 2);
+      const v = randn64(n, n + 3);
+      const w = randn64(n, n + 4, 2);
+      const wp = randn64(np, n + 5, 2);
+      const loss = (qq: Float64Array, kk: Float64Array, vv: Float64Array) => {
+        const { out, probs } = attentionForwardCpu({ ...s, q: qq, k: kk, v: vv });
+        let l = 0;
+        for (let i = 0; i < n; i++) l += w[i]! * out[i]!;
+        for (let i = 0; i < np; i++) l += wp[i]! * probs[i]!;
+        return l;
+      };
+      const g = attentionBackwardCpu({ ...s, q, k, v, dout: w, dprobsExtra: wp });
+      expect(checkGradient((x) => loss(x, k, v), q.slice(), g.dq)).toBeLessThan(1e-6);
+      expect(checkGradient((x) => loss(q, x, v), k.slice(), g.dk)).toBeLessThan(1e-6);
+      expect(checkGradient((x) => loss(q, k, x), v.slice(), g.dv)).toBeLessThan(1e-6);
+      // Not vacuous: with seq > 1 the score gradients are clearly non-zero.
+      if (s.seq > 1) expect(Math.max(...g.dq.map(Math.abs))).toBeGreaterThan(0.1);
+      expect(Math.max(...g.dv.map(Math.abs))).toBeGreaterThan(0.1);
+    });
+  }
+});
