@@ -25,7 +25,7 @@ export function AdapterPanel({ adapter, limits, features }: { adapter: AdapterSu
         <dd data-testid="limit-storage-buffers">{limits.maxStorageBuffersPerShaderStage}</dd>
         <dt>Workgroup storage</dt>
         <dd>{(limits.maxComputeWorkgroupStorageSize / 1024).toFixed(0)} KiB</dd>
-        <dt>Features</dt>
+        <dt>Device features</dt>
         <dd data-testid="adapter-features">{features.length ? features.join(', ') : 'none'}</dd>
       </dl>
       {adapter.isSwiftShader && (
