@@ -9,6 +9,8 @@ import elementwise from '../../shaders/elementwise.wgsl?raw';
 import elementwiseBackward from '../../shaders/elementwise_backward.wgsl?raw';
 import reduce from '../../shaders/reduce.wgsl?raw';
 import loss from '../../shaders/loss.wgsl?raw';
+import reduce from '../../shaders/reduce.wgsl?raw';
+import loss from '../../shaders/loss.wgsl?raw';
 import metrics from '../../shaders/metrics.wgsl?raw';
 import adamw from '../../shaders/adamw.wgsl?raw';
 import layernorm from '../../shaders/layernorm.wgsl?raw';
@@ -17,6 +19,8 @@ const sources = {
   attention,
   elementwise,
   elementwise_backward: elementwiseBackward,
+  reduce,
+  loss,
   reduce,
   loss,
   metrics,
