@@ -9,8 +9,6 @@ import elementwise from '../../shaders/elementwise.wgsl?raw';
 import elementwiseBackward from '../../shaders/elementwise_backward.wgsl?raw';
 import reduce from '../../shaders/reduce.wgsl?raw';
 import loss from '../../shaders/loss.wgsl?raw';
-import reduce from '../../shaders/reduce.wgsl?raw';
-import loss from '../../shaders/loss.wgsl?raw';
 import metrics from '../../shaders/metrics.wgsl?raw';
 import adamw from '../../shaders/adamw.wgsl?raw';
 import layernorm from '../../shaders/layernorm.wgsl?raw';
@@ -19,8 +17,6 @@ const sources = {
   attention,
   elementwise,
   elementwise_backward: elementwiseBackward,
-  reduce,
-  loss,
   reduce,
   loss,
   metrics,
