@@ -32,7 +32,7 @@ for (const arg of process.argv.slice(2)) {
     console.error(`${name}: the runner exited with ${code} although no test failed (unhandled error?): counted as 1 failure`);
     runFailed = 1;
   }
-  console.error(`${name}: ${report.numPassedTests ?? 0} passed, ${runFailed} failed (${report.numTotalTestSuites ?? '?'} suites, exit ${code})`);
+  console.error(`${name}: ${report.numPassedTests ?? 0} passed, ${runFailed} failed (${(report.testResults ?? []).length} files, exit ${code})`);
   failed += runFailed;
 }
 console.log(`${passed} passed, ${failed} failed`);

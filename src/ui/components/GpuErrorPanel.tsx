@@ -28,7 +28,7 @@ export function GpuErrorPanel({
       <p data-testid="gpu-error-message">{message}</p>
       <p data-testid="gpu-error-advice">{advice}</p>
       <ul className="checklist">
-        <li>Browsers with WebGPU: Chrome or Edge 113+, Safari 26+, Firefox 141+ (Windows).</li>
+        {!/Chrome or Edge/.test(advice) && <li>Browsers with WebGPU: Chrome or Edge 113+, Safari 26+, Firefox 141+ (Windows).</li>}
         <li>
           Linux Chrome/Chromium: start it with <code>--enable-unsafe-webgpu --enable-features=Vulkan</code>; without a GPU,{' '}
           <code>--enable-unsafe-webgpu</code> gives the SwiftShader software adapter.
