@@ -131,7 +131,7 @@ describe('round trip', () => {
           : new Uint8Array(bits.buffer, 0, size * 2); // raw F16 bytes
         tensors.push({ name: `t${trial}.${i}`, shape, data, ...(kind === 4 ? { dtype: 'F16' as Dtype } : {}) });
       }
-      const metadata = rand() < 0.5 ? {} : { format: 'pt', note: `trial ${trial} \u00e9\u{1F600}"\\\n` };
+      const metadata: Record<string, string> = rand() < 0.5 ? {} : { format: 'pt', note: `trial ${trial} \u00e9\u{1F600}"\\\n` };
       const bytes = serializeSafetensors(tensors, metadata);
       const f = parseSafetensors(bytes);
       expect({ ...f.metadata }).toEqual(metadata);
