@@ -199,7 +199,8 @@ describe('malformed files give specific errors', () => {
   });
   it('bad-json: syntax, non-object roots, BOM, NUL padding, lone surrogates', () => {
     expectCode(rawFile('{"w":}'), 'bad-json', /not valid JSON/);
-    expectCode(rawFile(''), 'bad-json');
+    expectCode(rawFile(''), 'bad-json', /header is empty/);
+    expectCode(rawFile('{"w":\n\u001b}'), 'bad-json', /^[^\u001b]*$/);
     for (const root of ['[]', '"s"', '1', 'null', 'true']) expectCode(rawFile(root), 'bad-json', /must be a JSON object/);
     expectCode(rawFile('\uFEFF{}'), 'bad-json');
     expectCode(rawFile('{}\0\0\0\0\0\0'), 'bad-json');

@@ -239,8 +239,9 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer, opts: ParseOpt
     // JSON.parse defines keys as own data properties, so "__proto__" is a plain key here.
     root = JSON.parse(text);
   } catch (e) {
-    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    throw new SafetensorsError('bad-json', `header is not valid JSON: ${why}`);
+    // Engine messages may quote raw header text: keep it to one short line without controls.
+    const why = (e instanceof Error ? e.message : String(e)).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').slice(0, 200);
+    throw new SafetensorsError('bad-json', n === 0 ? 'header is empty (length 0); expected a JSON object such as {}' : `header is not valid JSON: ${why}`);
   }
   if (!isPlainObject(root)) {
     throw new SafetensorsError('bad-json', `header must be a JSON object, got ${describe(root)}`);
