@@ -8,6 +8,7 @@ import {
   recordAttentionBackward,
   recordAttentionForward,
   recordAttentionProbsBackward,
+  type AttentionKernelOptions,
   type AttentionShape,
 } from '../src/kernels/attention';
 import { shader } from '../src/kernels/shader-sources';
@@ -16,7 +17,7 @@ import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
 
 const TOL = 1e-4;
 
-interface Case extends AttentionShape {
+interface Case extends AttentionShape, AttentionKernelOptions {
   extra?: boolean;
   accumulate?: boolean;
 }
@@ -30,10 +31,23 @@ const CASES: Case[] = [
   { batch: 2, seq: 5, heads: 4, headDim: 1, scale: 0.7, accumulate: true },
   { batch: 1, seq: 64, heads: 1, headDim: 32 },
   { batch: 1, seq: 64, heads: 4, headDim: 3, causal: true, extra: true, accumulate: true },
+  // headDim % 4 == 0 picks the vec4 kernels by default; also force the scalar ones there.
+  { batch: 3, seq: 7, heads: 4, headDim: 4, causal: true, extra: true, accumulate: true },
+  { batch: 3, seq: 7, heads: 1, headDim: 32, causal: true, extra: true, vec4: false },
+  { batch: 1, seq: 64, heads: 1, headDim: 32, accumulate: true, vec4: false },
 ];
 
 function name(c: Case): string {
-  return `b=${c.batch} seq=${c.seq} heads=${c.heads} hd=${c.headDim}${c.causal ? ' causal' : ''}${c.scale ? ` scale=${c.scale}` : ''}${c.extra ? ' +dprobsExtra' : ''}${c.accumulate ? ' accumulate' : ''}`;
+  return `b=${c.batch} seq=${c.seq} heads=${c.heads} hd=${c.headDim}${c.causal ? ' causal' : ''}${c.scale ? ` scale=${c.scale}` : ''}${c.extra ? ' +dprobsExtra' : ''}${c.accumulate ? ' accumulate' : ''}${c.vec4 === false ? ' scalar' : ''}`;
+}
+
+/** Validation errors of everything recorded and run until the returned function is awaited. */
+async function captureErrors(rt: Awaited<ReturnType<typeof testRuntime>>): Promise<() => Promise<string[]>> {
+  rt.device.pushErrorScope('validation');
+  return async () => {
+    const e = await rt.device.popErrorScope();
+    return e ? [e.message] : [];
+  };
 }
 
 const plus = (base: Float32Array | undefined, d: Float64Array) => (base ? d.map((v, i) => v + base[i]!) : d);
@@ -47,6 +61,7 @@ describe('attention kernels vs float64 CPU reference', () => {
   for (const c of CASES) {
     it(name(c), async () => {
       const rt = await testRuntime();
+      const errors = await captureErrors(rt);
       const n = c.batch * c.seq * c.heads * c.headDim;
       const np = c.batch * c.heads * c.seq * c.seq;
       const seed = n + np + (c.causal ? 7 : 0);
@@ -98,15 +113,22 @@ describe('attention kernels vs float64 CPU reference', () => {
         }
       }
       for (const t of [q, k, v, out, probs, dout, dq, dk, dv, dscores, ...(extra ? [extra] : [])]) rt.release(t);
+      expect(await errors()).toEqual([]);
     });
   }
 
-  for (const causal of [false, true]) {
-    it(`probs-only backward (dprobs → dq, dk), causal=${causal}, accumulate and allocated scratch`, async () => {
+  for (const [causal, headDim, batch, seq, heads] of [
+    [false, 5, 2, 9, 2],
+    [true, 5, 2, 9, 2],
+    [true, 4, 2, 9, 2],
+    [false, 4, 1, 1, 1], // probs is a single float: nothing may bind it as vec4
+  ] as const) {
+    it(`probs-only backward (dprobs → dq, dk), b=${batch} seq=${seq} heads=${heads} hd=${headDim} causal=${causal}, accumulate and allocated scratch`, async () => {
       const rt = await testRuntime();
-      const s: AttentionShape = { batch: 2, seq: 9, heads: 2, headDim: 5, causal };
-      const n = 2 * 9 * 2 * 5;
-      const np = 2 * 2 * 9 * 9;
+      const errors = await captureErrors(rt);
+      const s: AttentionShape = { batch, seq, heads, headDim, causal };
+      const n = batch * seq * heads * headDim;
+      const np = batch * heads * seq * seq;
       const qs = randomArray(n, 41, -2, 2);
       const ks = randomArray(n, 42, -2, 2);
       const dps = randomArray(np, 43);
@@ -132,6 +154,7 @@ describe('attention kernels vs float64 CPU reference', () => {
       expect(maxRelError(await rt.read(dq), plus(dq0, ref.dq))).toBeLessThan(TOL);
       expect(maxRelError(await rt.read(dk), plus(dq0, ref.dk))).toBeLessThan(TOL);
       for (const t of [q, k, v, out, probs, dprobs, dq, dk, ...scratch]) rt.release(t);
+      expect(await errors()).toEqual([]);
     });
   }
 
@@ -153,12 +176,13 @@ describe('attention kernels vs float64 CPU reference', () => {
     expect(maxRelError(both.dv, noExtra.dv)).toBeLessThan(1e-12);
   });
 
-  it('rejects seq above 64 and mismatched sizes', async () => {
+  it('rejects seq above 64, mismatched sizes and vec4 with headDim % 4 != 0', async () => {
     const rt = await testRuntime();
     const t = (n: number) => rt.tensor([n], 't');
     const seq = MAX_ATTENTION_SEQ + 1;
     expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq, heads: 1, headDim: 1, q: t(seq), k: t(seq), v: t(seq), out: t(seq), probs: t(seq * seq) })).toThrow(/seq=65/);
     expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq: 2, heads: 1, headDim: 2, q: t(4), k: t(4), v: t(3), out: t(4), probs: t(4) })).toThrow(/v \(/);
+    expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq: 2, heads: 1, headDim: 3, vec4: true, q: t(6), k: t(6), v: t(6), out: t(6), probs: t(4) })).toThrow(/vec4/);
   });
 });
 

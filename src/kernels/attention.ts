@@ -5,14 +5,15 @@
  * probs: [batch, heads, seq, seq], saved by the forward for the backward and for adapters and
  * visualisation. Causal masking gives exactly-zero probabilities above the diagonal.
  *
- * Dispatches: forward 1; backward 2 (per query row: dScores and dQ; per key: dK and dV).
+ * Dispatches: forward 3 (scores, softmax, P·V); backward 4 (dP, softmax backward, dQ+dK, dV;
+ * the probs-only backward skips dV). Each thread owns one output element, see the shader.
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
 import { grid1d } from './grid';
 import { shader } from './shader-sources';
 
-/** The kernels keep one attention row in a private array of this many floats. */
+/** Longest supported sequence: a softmax row is one thread's serial loop (see attention.wgsl). */
 export const MAX_ATTENTION_SEQ = 64;
 
 export interface AttentionShape {
@@ -25,7 +26,15 @@ export interface AttentionShape {
   scale?: number;
 }
 
-export interface AttentionForwardArgs extends AttentionShape {
+/**
+ * Kernel choice, for tests and benchmarks: vec4 variants (4 head dims per load and per thread)
+ * need headDim % 4 == 0 and are the default then; false forces the scalar kernels.
+ */
+export interface AttentionKernelOptions {
+  vec4?: boolean;
+}
+
+export interface AttentionForwardArgs extends AttentionShape, AttentionKernelOptions {
   q: Tensor;
   k: Tensor;
   v: Tensor;
@@ -33,7 +42,7 @@ export interface AttentionForwardArgs extends AttentionShape {
   probs: Tensor;
 }
 
-export interface AttentionBackwardArgs extends AttentionShape {
+export interface AttentionBackwardArgs extends AttentionShape, AttentionKernelOptions {
   q: Tensor;
   k: Tensor;
   v: Tensor;
@@ -62,7 +71,7 @@ export interface AttentionBackwardArgs extends AttentionShape {
  * Softmax backward from a given probs gradient alone (no V path): dS = P ⊙ (dP − rowsum(P ⊙ dP)),
  * dq = scale·dS·K, dk = scale·dSᵀ·Q. For adapters whose only use of attention is through probs.
  */
-export interface AttentionProbsBackwardArgs extends AttentionShape {
+export interface AttentionProbsBackwardArgs extends AttentionShape, AttentionKernelOptions {
   q: Tensor;
   k: Tensor;
   probs: Tensor;
@@ -74,6 +83,7 @@ export interface AttentionProbsBackwardArgs extends AttentionShape {
 }
 
 interface Resolved {
+  vec4: boolean;
   batch: number;
   seq: number;
   heads: number;
@@ -82,14 +92,16 @@ interface Resolved {
   scale: number;
 }
 
-function resolve(s: AttentionShape, what: string): Resolved {
+function resolve(s: AttentionShape & AttentionKernelOptions, what: string): Resolved {
   for (const k of ['batch', 'seq', 'heads', 'headDim'] as const) {
     if (!Number.isInteger(s[k]) || s[k] < 1) throw new Error(`${what}: ${k}=${s[k]} must be a positive integer`);
   }
   if (s.seq > MAX_ATTENTION_SEQ) throw new Error(`${what}: seq=${s.seq} exceeds the supported maximum ${MAX_ATTENTION_SEQ}`);
   const scale = s.scale ?? 1 / Math.sqrt(s.headDim);
   if (!Number.isFinite(scale)) throw new Error(`${what}: scale=${scale} is not finite`);
-  return { batch: s.batch, seq: s.seq, heads: s.heads, headDim: s.headDim, causal: !!s.causal, scale };
+  const vec4 = s.vec4 ?? s.headDim % 4 === 0;
+  if (vec4 && s.headDim % 4 !== 0) throw new Error(`${what}: vec4 kernels need headDim % 4 == 0, got ${s.headDim}`);
+  return { vec4, batch: s.batch, seq: s.seq, heads: s.heads, headDim: s.headDim, causal: !!s.causal, scale };
 }
 
 function check(what: string, name: string, t: Tensor, n: number): void {
@@ -117,12 +129,18 @@ export function recordAttentionForward(rt: GpuRuntime, list: CommandList, a: Att
   const n = tokenSize(s);
   for (const [name, t] of [['q', a.q], ['k', a.k], ['v', a.v], ['out', a.out]] as const) check('attention forward', name, t, n);
   check('attention forward', 'probs', a.probs, probsSize(s));
-  const g = grid1d(s.batch * s.heads * s.seq, 64);
-  const u = rt.uniform(params(s, g.x, false, 0), 'attention_fwd.params');
-  list.push(rt.dispatch(`attention_fwd(${a.q.name})`, rt.pipeline(shader('attention'), 'forward'), [u, a.q, a.k, a.v, a.out, a.probs], [g.x, g.y]));
+  const sh = shader('attention');
+  const gp = grid1d(probsSize(s), 64);
+  const gr = grid1d(s.batch * s.heads * s.seq, 64);
+  const v4 = s.vec4 ? '4' : '';
+  const gt = grid1d(s.vec4 ? n / 4 : n, 64); // vec4 kernels: one thread per 4 head dims
+  const label = a.q.name;
+  list.push(rt.dispatch(`attention_scores(${label})`, rt.pipeline(sh, `scores${v4}`), [rt.uniform(params(s, gp.x, false, 0), 'attention_scores.params'), a.q, a.k, a.probs], [gp.x, gp.y]));
+  list.push(rt.dispatch(`attention_softmax(${label})`, rt.pipeline(sh, 'softmax_rows'), [rt.uniform(params(s, gr.x, false, 0), 'attention_softmax.params'), a.probs], [gr.x, gr.y]));
+  list.push(rt.dispatch(`attention_pv(${label})`, rt.pipeline(sh, `pv${v4}`), [rt.uniform(params(s, gt.x, false, 0), 'attention_pv.params'), a.probs, a.v, a.out], [gt.x, gt.y]));
 }
 
-/** Shared by both backward entry points: dscores + dq per query row, then dk (and dv) per key. */
+/** Shared by both backward entry points: dP → dS (in the dscores scratch) → dq, dk (and dv). */
 function recordBackwardCore(
   rt: GpuRuntime,
   list: CommandList,
@@ -145,20 +163,24 @@ function recordBackwardCore(
   else scratch.push((dscores = rt.tensor([s.batch, s.heads, s.seq, s.seq], 'attention.dscores')));
 
   const sh = shader('attention');
-  const g = grid1d(s.batch * s.heads * s.seq, 64);
+  const gp = grid1d(np, 64);
+  const gr = grid1d(s.batch * s.heads * s.seq, 64);
+  const v4 = s.vec4 ? '4' : '';
+  const gt = grid1d(s.vec4 ? n / 4 : n, 64);
   const acc = !!a.accumulate;
+  const label = a.q.name;
   const flags = (dprobs ? 1 : 0) | (vPath ? 2 : 0);
-  // Unused inputs are bound to probs (read-only aliasing is allowed) and skipped via flags.
-  const u1 = rt.uniform(params(s, g.x, acc, flags), 'attention_bwd_rows.params');
-  list.push(
-    rt.dispatch(`attention_bwd_rows(${a.q.name})`, rt.pipeline(sh, 'backward_rows'), [u1, a.probs, a.k, dscores, a.dq, dprobs ?? a.probs, vPath?.dout ?? a.probs, vPath?.v ?? a.probs], [g.x, g.y]),
-  );
-  const u2 = rt.uniform(params(s, g.x, acc, 0), 'attention_bwd_cols.params');
-  if (vPath) {
-    list.push(rt.dispatch(`attention_bwd_cols(${a.q.name})`, rt.pipeline(sh, 'backward_cols'), [u2, a.q, dscores, a.dk, a.probs, vPath.dout, vPath.dv], [g.x, g.y]));
-  } else {
-    list.push(rt.dispatch(`attention_bwd_cols_dk(${a.q.name})`, rt.pipeline(sh, 'backward_cols_dk'), [u2, a.q, dscores, a.dk], [g.x, g.y]));
-  }
+  // Inputs a flag turns off are bound to probs (read-only aliasing is allowed) and never read.
+  const u1 = rt.uniform(params(s, gp.x, false, flags), 'attention_dprobs.params');
+  // Without the V path there is no dot product to vectorise, and the dummies (probs) may be
+  // smaller than one vec4: keep the scalar kernel then.
+  const dprobsEntry = vPath ? `dprobs${v4}` : 'dprobs';
+  list.push(rt.dispatch(`attention_dprobs(${label})`, rt.pipeline(sh, dprobsEntry), [u1, vPath?.dout ?? a.probs, vPath?.v ?? a.probs, dprobs ?? a.probs, dscores], [gp.x, gp.y]));
+  const u2 = rt.uniform(params(s, gr.x, false, 0), 'attention_softmax_bwd.params');
+  list.push(rt.dispatch(`attention_softmax_bwd(${label})`, rt.pipeline(sh, 'softmax_bwd'), [u2, dscores, a.probs], [gr.x, gr.y]));
+  const u3 = rt.uniform(params(s, gt.x, acc, 0), 'attention_grads.params');
+  list.push(rt.dispatch(`attention_grad_qk(${label})`, rt.pipeline(sh, `grad_qk${v4}`), [u3, dscores, a.q, a.k, a.dq, a.dk], [gt.x, gt.y]));
+  if (vPath) list.push(rt.dispatch(`attention_grad_v(${label})`, rt.pipeline(sh, `grad_v${v4}`), [u3, a.probs, vPath.dout, vPath.dv], [gt.x, gt.y]));
   return scratch;
 }
 
