@@ -33,6 +33,7 @@ const CASES: Case[] = [
 
 async function runCase(layout: LayerNormLayout, c: Case, opts: { accumulateDx?: boolean; accumulateParams?: boolean; params?: 'both' | 'gamma' | 'beta' | 'none' } = {}) {
   const rt = await testRuntime();
+  rt.device.pushErrorScope('validation'); // a rejected dispatch must fail the test, not just log
   const { rows, dim } = c;
   const seed = rows * 1000 + dim;
   const xs = randomArray(rows * dim, seed, -2 + (c.offset ?? 0), 2 + (c.offset ?? 0));
@@ -86,6 +87,8 @@ async function runCase(layout: LayerNormLayout, c: Case, opts: { accumulateDx?: 
     dbeta: maxRelError(await rt.read(dbeta), which === 'both' || which === 'beta' ? plus(db0, gref.dbeta, opts.accumulateParams) : db0),
   };
   for (const t of [x, gamma, beta, y, mean, rstd, dy, dx, dgamma, dbeta, ...scratch]) rt.release(t);
+  const err = await rt.device.popErrorScope();
+  expect(err?.message ?? null, 'WebGPU validation error').toBeNull();
   return out;
 }
 
