@@ -12,6 +12,8 @@ import loss from '../../shaders/loss.wgsl?raw';
 import metrics from '../../shaders/metrics.wgsl?raw';
 import adamw from '../../shaders/adamw.wgsl?raw';
 import layernorm from '../../shaders/layernorm.wgsl?raw';
+import matmulRegblock from '../../shaders/matmul_regblock.wgsl?raw';
+import matmulTiled from '../../shaders/matmul_tiled.wgsl?raw';
 
 const sources = {
   attention,
@@ -22,6 +24,8 @@ const sources = {
   metrics,
   adamw,
   layernorm,
+  matmul_regblock: matmulRegblock,
+  matmul_tiled: matmulTiled,
 } as const;
 
 export type ShaderName = keyof typeof sources;

@@ -1,0 +1,255 @@
+/**
+ * Batched matmul with a fused epilogue, C = act(alpha · op(A) · op(B) + bias) [+ C_old] [+ R],
+ * as one dispatch. Two kernels behind one interface:
+ *  - 'regblock' (shaders/matmul_regblock.wgsl): no workgroup memory, 8 × 8 outputs per
+ *    invocation. The fast path on SwiftShader, where barriers are expensive.
+ *  - 'tiled' (shaders/matmul_tiled.wgsl): TF.js-style shared-memory tiling for real GPUs, with a
+ *    vec4 entry point when neither operand is transposed and K, N, strides are multiples of 4.
+ * Transposes, batch strides and the epilogue live in the kernels' read/write helpers.
+ */
+import type { CommandList, GpuRuntime } from '../engine/runtime';
+import type { Tensor } from '../engine/tensor';
+import { shader } from './shader-sources';
+
+export type MatmulVariant = 'auto' | 'regblock' | 'tiled';
+
+export interface MatmulArgs {
+  a: Tensor;
+  b: Tensor;
+  c: Tensor;
+  M: number;
+  N: number;
+  K: number;
+  /** A stored as [K, M] per batch instead of [M, K]. */
+  transA?: boolean;
+  /** B stored as [N, K] per batch instead of [K, N]. */
+  transB?: boolean;
+  /** Default 1; the dispatch's z extent. */
+  batch?: number;
+  /** Elements between batches; 0 broadcasts the same matrix; defaults are dense (M·K, K·N, M·N). */
+  strideA?: number;
+  strideB?: number;
+  strideC?: number;
+  /** Scales the product (default 1). */
+  alpha?: number;
+  /** [N], added after alpha. */
+  bias?: Tensor;
+  /** Applied after the bias (tanh GELU, the formula of shaders/elementwise.wgsl). */
+  activation?: 'none' | 'gelu';
+  /** C = epilogue(product) + C_old (gradient accumulation). */
+  accumulate?: boolean;
+  /** C = epilogue(product) + R; R has C's layout (strideC) and must live in another buffer than C. */
+  residual?: Tensor;
+  /** 'auto' = regblock on SwiftShader, tiled elsewhere. */
+  variant?: MatmulVariant;
+  label?: string;
+}
+
+/** Output tile of both kernels (rows × columns of C per workgroup). */
+const TILE = 32;
+
+/** Parameters the CPU reference shares with the GPU call. */
+export type MatmulCpuArgs = Omit<MatmulArgs, 'a' | 'b' | 'c' | 'bias' | 'residual'> & {
+  bias?: ArrayLike<number>;
+  residual?: ArrayLike<number>;
+  /** C's previous contents: required with `accumulate`; elements outside the product are kept. */
+  cOld?: ArrayLike<number>;
+};
+
+interface Resolved {
+  M: number;
+  N: number;
+  K: number;
+  batch: number;
+  strideA: number;
+  strideB: number;
+  strideC: number;
+  transA: boolean;
+  transB: boolean;
+  alpha: number;
+  gelu: boolean;
+  accumulate: boolean;
+}
+
+function checkCount(name: string, v: number, min: number): void {
+  if (!Number.isInteger(v) || v < min) throw new Error(`matmul: ${name} must be an integer ≥ ${min}, got ${v}`);
+}
+
+/** Elements a batched matrix spans: the last batch's start plus one matrix. */
+function span(batch: number, stride: number, perMatrix: number): number {
+  return (batch - 1) * stride + perMatrix;
+}
+
+function resolve(tag: string, args: Omit<MatmulCpuArgs, 'bias' | 'residual' | 'cOld'>): Resolved {
+  const { M, N, K } = args;
+  checkCount(`${tag}: M`, M, 1);
+  checkCount(`${tag}: N`, N, 1);
+  checkCount(`${tag}: K`, K, 1);
+  const batch = args.batch ?? 1;
+  checkCount(`${tag}: batch`, batch, 1);
+  const strideA = args.strideA ?? M * K;
+  const strideB = args.strideB ?? K * N;
+  const strideC = args.strideC ?? M * N;
+  checkCount(`${tag}: strideA`, strideA, 0);
+  checkCount(`${tag}: strideB`, strideB, 0);
+  checkCount(`${tag}: strideC`, strideC, 0);
+  // Batches writing overlapping parts of C would race.
+  if (batch > 1 && strideC < M * N) {
+    throw new Error(`matmul ${tag}: strideC ${strideC} < M·N = ${M * N}: batches would write overlapping parts of C`);
+  }
+  const alpha = args.alpha ?? 1;
+  if (!Number.isFinite(alpha)) throw new Error(`matmul ${tag}: alpha must be finite, got ${alpha}`);
+  const activation = args.activation ?? 'none';
+  if (activation !== 'none' && activation !== 'gelu') throw new Error(`matmul ${tag}: unknown activation '${String(activation)}'`);
+  // Indices are u32 in the kernels.
+  const largest = Math.max(span(batch, strideA, M * K), span(batch, strideB, K * N), span(batch, strideC, M * N));
+  if (largest > 2 ** 32 - 1) throw new Error(`matmul ${tag}: ${largest} elements exceed 32-bit indexing`);
+  return {
+    M,
+    N,
+    K,
+    batch,
+    strideA,
+    strideB,
+    strideC,
+    transA: args.transA ?? false,
+    transB: args.transB ?? false,
+    alpha,
+    gelu: activation === 'gelu',
+    accumulate: args.accumulate ?? false,
+  };
+}
+
+function checkTensorSize(tag: string, role: string, t: Tensor, need: number, what: string): void {
+  if (t.size < need) throw new Error(`matmul ${tag}: ${role} '${t.name}' has ${t.size} elements, needs ${need} (${what})`);
+}
+
+/** A tiny buffer bound where bias/residual are off: the kernels' layouts always include them. */
+const unusedBinding = new WeakMap<GpuRuntime, Tensor>();
+function unused(rt: GpuRuntime): Tensor {
+  let t = unusedBinding.get(rt);
+  if (!t) {
+    t = rt.tensor([4], 'matmul.unused'); // 16 B: the smallest vec4 binding
+    unusedBinding.set(rt, t);
+  }
+  return t;
+}
+
+// Bits of Params.flags, as in both shaders.
+const FLAG_TRANS_A = 1;
+const FLAG_TRANS_B = 2;
+const FLAG_BIAS = 4;
+const FLAG_GELU = 8;
+const FLAG_ACCUMULATE = 16;
+const FLAG_RESIDUAL = 32;
+
+function paramsBuffer(r: Resolved, hasBias: boolean, hasResidual: boolean): ArrayBuffer {
+  const flags =
+    (r.transA ? FLAG_TRANS_A : 0) |
+    (r.transB ? FLAG_TRANS_B : 0) |
+    (hasBias ? FLAG_BIAS : 0) |
+    (r.gelu ? FLAG_GELU : 0) |
+    (r.accumulate ? FLAG_ACCUMULATE : 0) |
+    (hasResidual ? FLAG_RESIDUAL : 0);
+  const buf = new ArrayBuffer(32);
+  new Uint32Array(buf, 0, 7).set([r.M, r.N, r.K, flags, r.strideA, r.strideB, r.strideC]);
+  new Float32Array(buf, 28, 1)[0] = r.alpha;
+  return buf;
+}
+
+/** Records one dispatch computing the batched product with its fused epilogue into `c`. */
+export function recordMatmul(rt: GpuRuntime, list: CommandList, args: MatmulArgs): void {
+  const { a, b, c, bias, residual } = args;
+  const tag = args.label ?? `${a.name}·${b.name}→${c.name}`;
+  const r = resolve(tag, args);
+  const { M, N, K, batch } = r;
+
+  const shapeA = r.transA ? `${K}×${M}` : `${M}×${K}`;
+  const shapeB = r.transB ? `${N}×${K}` : `${K}×${N}`;
+  checkTensorSize(tag, 'A', a, span(batch, r.strideA, M * K), `batch ${batch} of ${shapeA}, stride ${r.strideA}`);
+  checkTensorSize(tag, 'B', b, span(batch, r.strideB, K * N), `batch ${batch} of ${shapeB}, stride ${r.strideB}`);
+  checkTensorSize(tag, 'C', c, span(batch, r.strideC, M * N), `batch ${batch} of ${M}×${N}, stride ${r.strideC}`);
+  if (bias && bias.size !== N) throw new Error(`matmul ${tag}: bias '${bias.name}' has ${bias.size} elements, expected N = ${N}`);
+  if (residual) checkTensorSize(tag, 'residual', residual, span(batch, r.strideC, M * N), `C's layout: batch ${batch} of ${M}×${N}, stride ${r.strideC}`);
+  // WebGPU forbids one buffer being both written and read in a dispatch, even at disjoint ranges.
+  const readers: [string, Tensor | undefined][] = [['A', a], ['B', b], ['bias', bias], ['residual', residual]];
+  for (const [role, t] of readers) {
+    if (t && t.buffer === c.buffer) {
+      const hint = role === 'residual' ? ' (to add C to itself use accumulate)' : '';
+      throw new Error(`matmul ${tag}: ${role} '${t.name}' shares a GPU buffer with C '${c.name}'; a dispatch cannot read and write one buffer${hint}`);
+    }
+  }
+
+  const variant = args.variant ?? 'auto';
+  if (variant !== 'auto' && variant !== 'regblock' && variant !== 'tiled') throw new Error(`matmul ${tag}: unknown variant '${String(variant)}'`);
+  const useRegblock = variant === 'regblock' || (variant === 'auto' && rt.isSwiftShader);
+  let pipeline: GPUComputePipeline;
+  let name: string;
+  if (useRegblock) {
+    name = 'matmul_regblock';
+    pipeline = rt.pipeline(shader('matmul_regblock'), 'main');
+  } else {
+    // vec4 indices must never straddle a row or batch boundary.
+    const vec4 = !r.transA && !r.transB && K % 4 === 0 && N % 4 === 0 && r.strideA % 4 === 0 && r.strideB % 4 === 0 && r.strideC % 4 === 0;
+    name = vec4 ? 'matmul_tiled_vec4' : 'matmul_tiled';
+    pipeline = rt.pipeline(shader('matmul_tiled'), vec4 ? 'main_vec4' : 'main');
+  }
+  const u = rt.uniform(paramsBuffer(r, !!bias, !!residual), `${name}.params`);
+  const spare = unused(rt);
+  list.push(
+    rt.dispatch(`${name}(${tag})`, pipeline, [u, a, b, c, bias ?? spare, residual ?? spare], [Math.ceil(N / TILE), Math.ceil(M / TILE), batch]),
+  );
+}
+
+/** Floating-point operations of the product (2·M·N·K per batch), for throughput figures. */
+export function matmulFlops(M: number, N: number, K: number, batch = 1): number {
+  return 2 * M * N * K * batch;
+}
+
+// ---------- CPU reference (float64) ----------
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/**
+ * Float64 reference with the GPU semantics. Returns C's whole layout (span of all batches, or
+ * cOld's length if longer); elements the product does not cover keep cOld's values (or 0).
+ */
+export function matmulCpu(a: ArrayLike<number>, b: ArrayLike<number>, args: MatmulCpuArgs): Float64Array {
+  const r = resolve('cpu', args);
+  const { M, N, K, batch } = r;
+  const need = (what: string, arr: ArrayLike<number>, n: number): void => {
+    if (arr.length < n) throw new Error(`matmulCpu: ${what} has ${arr.length} elements, needs ${n}`);
+  };
+  need('a', a, span(batch, r.strideA, M * K));
+  need('b', b, span(batch, r.strideB, K * N));
+  const cSpan = span(batch, r.strideC, M * N);
+  if (args.bias && args.bias.length !== N) throw new Error(`matmulCpu: bias has ${args.bias.length} elements, expected ${N}`);
+  if (args.residual) need('residual', args.residual, cSpan);
+  if (r.accumulate && !args.cOld) throw new Error('matmulCpu: accumulate needs cOld');
+
+  const out = new Float64Array(Math.max(cSpan, args.cOld?.length ?? 0));
+  if (args.cOld) for (let i = 0; i < args.cOld.length; i++) out[i] = args.cOld[i]!;
+  for (let z = 0; z < batch; z++) {
+    const baseA = z * r.strideA;
+    const baseB = z * r.strideB;
+    const baseC = z * r.strideC;
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) {
+          const av = a[baseA + (r.transA ? k * M + i : i * K + k)]!;
+          const bv = b[baseB + (r.transB ? j * K + k : k * N + j)]!;
+          s += av * bv;
+        }
+        let v = r.alpha * s;
+        if (args.bias) v += args.bias[j]!;
+        if (r.gelu) v = 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v)));
+        const ci = baseC + i * N + j;
+        if (r.accumulate) v += out[ci]!;
+        if (args.residual) v += args.residual[ci]!;
+        out[ci] = v;
+      }
+    }
+  }
+  return out;
+}
