@@ -324,7 +324,12 @@ function applyJsonMutations(bytes: Uint8Array, ms: JsonMutation[], pad: number, 
   const oldData = bytes.subarray(8 + n);
   let dataLen = Math.max(0, oldData.length + (data === 'fit' ? 0 : data));
   if (data === 'fit') {
-    const ends = tensors.flatMap(([, fields]) => fields.filter(([f]) => f === 'data_offsets').map(([, v]) => (JSON.parse(v) as unknown[])[1]));
+    const ends = tensors.flatMap(([, fields]) =>
+      fields.filter(([f]) => f === 'data_offsets').map(([, v]) => {
+        const offs = JSON.parse(v) as unknown;
+        return Array.isArray(offs) ? (offs[1] as unknown) : undefined;
+      }),
+    );
     dataLen = Math.max(0, ...ends.filter((e): e is number => Number.isSafeInteger(e) && (e as number) <= 4096));
   }
   const out = new Uint8Array(8 + header.length + dataLen);

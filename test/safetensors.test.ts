@@ -214,6 +214,8 @@ describe('malformed files give specific errors', () => {
       expectCode(rawFile(`{"__metadata__":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`), 'bad-json', /nests deeper/);
       expectCode(rawFile(`{"w":{"dtype":"F32","shape":${'['.repeat(depth)}${']'.repeat(depth)},"data_offsets":[0,0]}}`), 'bad-json');
     }
+    expectCode(rawFile('['.repeat(128) + ']'.repeat(128)), 'bad-json', /must be a JSON object/); // at the limit
+    expectCode(rawFile('['.repeat(129) + ']'.repeat(129)), 'bad-json', /nests deeper/);
     // Under the limit the structure is checked normally; brackets inside strings do not count.
     expectCode(rawFile(`{"__metadata__":{"k":${'['.repeat(100)}${']'.repeat(100)}}}`), 'bad-metadata');
     expect(parseSafetensors(rawFile(`{"__metadata__":{"k":"${'['.repeat(1000)}"}}`)).metadata.k).toBe('['.repeat(1000));

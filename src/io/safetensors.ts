@@ -8,6 +8,18 @@
  * one-line message naming what is wrong, where, and what was expected. Any input, however
  * malformed, either parses into a fully validated file or throws SafetensorsError; nothing
  * else escapes and nothing touches Object.prototype.
+ *
+ * Where this reader differs from the reference:
+ * - duplicate keys in any JSON object are rejected ('duplicate'); JSON.parse alone would silently
+ *   keep the last one, so a pre-scan of the header text finds them;
+ * - tensor entries may hold only dtype/shape/data_offsets (the reference ignores extra fields);
+ *   `__metadata__` must be an object (not null);
+ * - shape entries must be safe integers (<= 2^53-1); the reference takes any u64, which can only
+ *   matter for zero-element tensors;
+ * - a zero dimension makes a tensor 0 bytes wherever it sits in the shape (the reference's
+ *   overflow check depends on the order of dimensions).
+ * Like the reference: 100,000,000-byte header limit, JSON nesting limit 128 (serde_json's),
+ * whitespace around the JSON allowed (the writer pads with spaces), unpaired surrogates rejected.
  */
 
 export type Dtype =
@@ -417,7 +429,7 @@ function e4m3ToNumber(b: number): number {
 /**
  * Decode any dtype to a fresh Float32Array. F32, F16, BF16 and F8_E5M2 are bit-exact (NaN
  * payloads and -0 kept); F64 and integers wider than 24 bits round to nearest float32 (I64/U64
- * go through Number, so they round too: use toBigInt64/toBigUint64 for exact integers);
+ * go through Number first, so they may round twice: use toBigInt64/toBigUint64 for exact values);
  * BOOL maps any nonzero byte to 1.
  */
 export function toFloat32(entry: TensorEntry): Float32Array {
