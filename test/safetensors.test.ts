@@ -257,6 +257,9 @@ describe('malformed files give specific errors', () => {
     expectCode(rawFile('{"w":{"dtype":"U8","shape":[1e400],"data_offsets":[0,1]}}', 1), 'bad-shape'); // parses as Infinity
     expectCode(rawFile('{"w":{"dtype":"U8","shape":[18446744073709551615],"data_offsets":[0,1]}}', 1), 'bad-shape');
     expect(parseSafetensors(rawFile('{"w":{"dtype":"U8","shape":[3.0],"data_offsets":[0,3]}}', 3)).tensors.get('w')!.shape).toEqual([3]);
+    // -0 is an integer in JSON; it is normalised to +0 (found by the fuzzer: it broke re-serialisation).
+    const z = parseSafetensors(rawFile('{"w":{"dtype":"U8","shape":[-0],"data_offsets":[-0,0]}}')).tensors.get('w')!;
+    expect(Object.is(z.shape[0], 0)).toBe(true);
   });
   it('overflow: shape product beyond u64; a zero dimension anywhere makes the size 0', () => {
     expectCode(rawFile(`{"w":${entry('F32', [2 ** 31, 2 ** 31], [0, 4])}}`, 4), 'overflow', /more than 2\^64-1 bytes/);

@@ -203,8 +203,9 @@ function scanHeader(text: string): { tooDeep: boolean; duplicate?: { key: string
   return { tooDeep: false, duplicate };
 }
 
+/** JSON `-0` is accepted as 0 but normalised, so shapes compare and re-serialise cleanly. */
 function readNonNegativeInt(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v + 0 : undefined;
 }
 
 /** Parse and fully validate a safetensors file. `data` views in the result alias `bytes`. */
