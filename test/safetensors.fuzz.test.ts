@@ -256,6 +256,15 @@ const jsonMutationArb: fc.Arbitrary<JsonMutation> = fc.oneof(
   fc.record({ kind: fc.constant('dropTensor' as const), tensor: fc.nat() }),
 );
 
+/** Fragments are meant to be JSON text, but the harness itself must never be what throws. */
+function tryJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Header as ordered [key, value-text] pairs; entry objects as ordered field pairs. */
 function headerPairs(bytes: Uint8Array): { meta?: string; tensors: [string, Pair[]][] } {
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
@@ -295,8 +304,8 @@ function applyJsonMutations(bytes: Uint8Array, ms: JsonMutation[], pad: number, 
       case 'shiftOffsets':
         if (t) {
           const i = t[1].findIndex(([k]) => k === 'data_offsets');
-          const offs = i >= 0 ? (JSON.parse(t[1][i]![1]) as unknown) : undefined;
-          if (Array.isArray(offs) && offs.length === 2 && typeof offs[0] === 'number' && typeof offs[1] === 'number') {
+          const offs = i >= 0 ? tryJson(t[1][i]![1]) : undefined;
+          if (Array.isArray(offs) && offs.length === 2 && Number.isFinite(offs[0]) && Number.isFinite(offs[1])) {
             t[1][i] = ['data_offsets', `[${offs[0] + m.db},${offs[1] + m.de}]`];
           }
         }
@@ -326,7 +335,7 @@ function applyJsonMutations(bytes: Uint8Array, ms: JsonMutation[], pad: number, 
   if (data === 'fit') {
     const ends = tensors.flatMap(([, fields]) =>
       fields.filter(([f]) => f === 'data_offsets').map(([, v]) => {
-        const offs = JSON.parse(v) as unknown;
+        const offs = tryJson(v);
         return Array.isArray(offs) ? (offs[1] as unknown) : undefined;
       }),
     );
