@@ -1,12 +1,13 @@
-// Losses: element/row passes that write gradients and per-workgroup (or per-row) partial sums as
-// (a, b) pairs; reduce.wgsl's pair_final then folds the pairs in a fixed order (no atomics).
+// Losses: element/row passes that write gradients and per-thread (or per-row) partial sums as
+// (a, b) pairs; reduce.wgsl's pair_fold / pair_final then sum the pairs in a fixed order (no
+// atomics). Only ce_rows_wg uses barriers (it is for real GPUs; SwiftShader gets ce_rows_thread).
 //
 // Bindings are shared by all entry points and each entry point uses a prefix 0..k-1 of them:
 //   MSE partial / grad: 0..5      CE rows: 0..4
 
 struct LossParams {
   n: u32,          // MSE: elements; CE: rows
-  chunk: u32,      // MSE partial: elements per workgroup
+  chunk: u32,      // MSE partial: threads (stride)
   classes: u32,    // CE
   flags: u32,      // bit 0: mask present; bit 1: write the gradient in this pass
   grad_scale: f32, // factor on the gradient (see loss.ts)
@@ -52,17 +53,22 @@ fn wg_sum2(lid: u32) {
 
 // ---------- mean squared error ----------
 
-// Workgroup w: pairs (Σ m·d², Σ m) over its chunk, d = pred - target, m = mask or 1.
-// Without a mask the gradient is written here too: grad = d · grad_scale (grad_scale = 2·s/n).
-@compute @workgroup_size(256)
+fn thread_index(wg: vec3<u32>, lid: u32, width: u32) -> u32 {
+  return (wg.y * p.row_stride + wg.x) * width + lid;
+}
+
+// Thread t of T (T = p.chunk) folds elements t, t+T, … into the pair (Σ m·d², Σ m), d = pred − target,
+// m = mask or 1. Without a mask the gradient is written here too: grad = d · grad_scale (= 2·s/n).
+@compute @workgroup_size(64)
 fn mse_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let start = wg.x * p.chunk;
-  let end = min(p.n, start + p.chunk);
+  let t = thread_index(wg, lid, 64u);
+  let T = p.chunk;
+  if (t >= T) { return; }
   let masked = (p.flags & HAS_MASK) != 0u;
   let write_grad = (p.flags & WRITE_GRAD) != 0u;
   var sse = 0.0;
   var cnt = 0.0;
-  for (var i = start + lid; i < end; i += 256u) {
+  for (var i = t; i < p.n; i += T) {
     let d = a[i] - b[i];
     var m = 1.0;
     if (masked) { m = mask[i]; }
@@ -70,19 +76,14 @@ fn mse_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     cnt += m;
     if (write_grad) { grad[i] = m * d * p.grad_scale; }
   }
-  sh_a[lid] = sse;
-  sh_b[lid] = cnt;
-  wg_sum2(lid);
-  if (lid == 0u) {
-    part[2u * wg.x] = sh_a[0];
-    part[2u * wg.x + 1u] = sh_b[0];
-  }
+  part[2u * t] = sse;
+  part[2u * t + 1u] = cnt;
 }
 
 // Masked MSE gradient once the mask count is known: grad = m·d·grad_scale / count (0 if count ≤ 0).
 @compute @workgroup_size(256)
 fn mse_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wg.y * p.row_stride + wg.x) * 256u + lid;
+  let i = thread_index(wg, lid, 256u);
   if (i >= p.n) { return; }
   let count = part[0];
   let s = select(0.0, p.grad_scale / count, count > 0.0);
@@ -112,11 +113,11 @@ fn row_loss(m: f32, a_lbl: f32, s: f32, s_other: f32) -> f32 {
   return log(s) + (m - a_lbl);
 }
 
-// One thread per row (few classes). Writes pair (loss_r, correct_r) and, if asked,
+// One thread per row (few classes, or SwiftShader where barriers are slow). Writes pair (loss_r, correct_r) and, if asked,
 // grad = (softmax - onehot) · grad_scale.
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn ce_rows_thread(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let r = (wg.y * p.row_stride + wg.x) * 256u + lid;
+  let r = thread_index(wg, lid, 64u);
   if (r >= p.n) { return; }
   let C = p.classes;
   let base = r * C;
@@ -145,7 +146,7 @@ fn ce_rows_thread(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
   }
 }
 
-// One workgroup per row (many classes): same outputs as ce_rows_thread.
+// One workgroup per row (many classes on real GPUs): same outputs as ce_rows_thread.
 @compute @workgroup_size(256)
 fn ce_rows_wg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let r = wg.y * p.row_stride + wg.x; // uniform per workgroup

@@ -3,7 +3,8 @@ import { ParamPack } from '../src/engine/param-pack';
 import { CommandList, type GpuRuntime } from '../src/engine/runtime';
 import { StepParams } from '../src/engine/step-params';
 import { shader } from '../src/kernels/shader-sources';
-import { AdamW, adamwCpu, type AdamWOptions } from '../src/train/adamw';
+import { FINAL_MAX, foldPasses, stridedThreads } from '../src/kernels/reduce';
+import { AdamW, adamwCpu, NORM_MAX_THREADS, NORM_PER_THREAD, type AdamWOptions } from '../src/train/adamw';
 import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
 
 interface Spec {
@@ -51,14 +52,17 @@ async function cpuMirror(rt: GpuRuntime, packs: ParamPack[]): Promise<CpuState[]
 }
 
 /** Runs `steps` steps on GPU and CPU with the same gradients; compares after each. */
-async function runAndCompare(opts: AdamWOptions, steps: number, gradScale: number, specs: Spec[][], expectClipped: boolean | null) {
+async function runAndCompare(opts: AdamWOptions, steps: number, gradScale: number, specs: Spec[][], expectClipped: boolean | null, expectFolds?: number) {
   const rt = await testRuntime();
   const packs = makePacks(rt, specs, 7);
   const opt = new AdamW(rt, packs, opts);
   const sp = new StepParams(rt);
   const list = new CommandList('opt');
   opt.record(list, sp);
-  expect(list.dispatchCount).toBe(2 * packs.length + 1);
+  const normThreads = packs.reduce((t, pk) => t + stridedThreads(pk.length / 4, NORM_PER_THREAD, NORM_MAX_THREADS), 0);
+  const folds = foldPasses(normThreads, FINAL_MAX).length;
+  expect(list.dispatchCount).toBe(2 * packs.length + 1 + folds);
+  if (expectFolds !== undefined) expect(folds).toBe(expectFolds);
   const cpu = await cpuMirror(rt, packs);
   const lr = 0.01;
   const lrScale = 0.5;
@@ -115,7 +119,7 @@ describe('AdamW: GPU vs float64 CPU', () => {
   });
 
   it('several steps, weight decay on a mask, no clipping (bias correction from step 0)', async () => {
-    await runAndCompare({ weightDecay: 0.1 }, 5, 1, SMALL, false);
+    await runAndCompare({ weightDecay: 0.1 }, 5, 1, SMALL, false, 0);
   });
 
   it('several steps, clipping inactive (norm below clipNorm)', async () => {
@@ -138,6 +142,7 @@ describe('AdamW: GPU vs float64 CPU', () => {
         ],
       ],
       true,
+      1, // > 256 norm threads: one fold pass
     );
   });
 });

@@ -54,7 +54,7 @@ describe('MSE loss: GPU vs float64 CPU', () => {
       const loss = new Tensor(lossBuf.buffer, rt.align, [1], 'loss');
       const list = new CommandList('t');
       recordMseLoss(rt, list, { pred, target, grad, loss, mask, n });
-      expect(list.dispatchCount).toBe(3);
+      expect(list.dispatchCount).toBe(n <= 65536 ? 3 : 4); // partial, (fold), final, grad
       rt.submit([list]);
       const want = mseLossCpu(ps, ts, { mask: ms });
       expect(relErr((await rt.read(loss))[0]!, want.loss)).toBeLessThan(1e-4);
@@ -104,35 +104,60 @@ describe('softmax cross-entropy: GPU vs float64 CPU', () => {
     [1, 10],
     [256, 10],
     [37, 127],
-    [37, 128], // workgroup-per-row path from here
+    [37, 128],
     [5, 1000],
-    [4100, 3], // > 4096 rows: extra partial pass
+    [4100, 3], // > 256 rows: pair folds before the final pass
   ];
   for (const [rows, classes] of cases) {
-    it(`rows=${rows}, classes=${classes}`, async () => {
-      const rt = await testRuntime();
-      const ls = randomArray(rows * classes, rows * 7 + classes, -4, 4);
-      const lab = Float32Array.from(randomArray(rows, rows + classes), (u) => Math.floor(((u + 1) / 2) * classes) % classes);
-      // Make some rows certainly correct so accuracy is not trivially 0.
-      for (let r = 0; r < rows; r += 3) ls[r * classes + lab[r]!] = 9;
-      const logits = rt.tensor([rows, classes], 'logits', ls);
-      const labels = rt.tensor([rows], 'labels', lab);
-      const grad = rt.tensor([rows, classes], 'grad', randomArray(rows * classes, 1));
-      const loss = rt.tensor([1], 'loss');
-      const accuracy = rt.tensor([1], 'accuracy');
-      const list = new CommandList('t');
-      recordSoftmaxCrossEntropy(rt, list, { logits, labels, grad, loss, accuracy, rows, classes });
-      rt.submit([list]);
-      const want = softmaxCrossEntropyCpu(ls, lab, rows, classes);
-      expect(relErr((await rt.read(loss))[0]!, want.loss)).toBeLessThan(1e-4);
-      expect(relErr((await rt.read(accuracy))[0]!, want.accuracy)).toBeLessThan(1e-6);
-      expect(maxRelError(await rt.read(grad), want.grad)).toBeLessThan(1e-4);
-    });
+    for (const variant of ['thread', 'workgroup'] as const) {
+      if (variant === 'workgroup' && rows > 300) continue; // barriers are slow on SwiftShader; the small cases cover it
+      it(`rows=${rows}, classes=${classes}, ${variant} per row`, async () => {
+        const rt = await testRuntime();
+        const ls = randomArray(rows * classes, rows * 7 + classes, -4, 4);
+        const lab = Float32Array.from(randomArray(rows, rows + classes), (u) => Math.floor(((u + 1) / 2) * classes) % classes);
+        // Make some rows confidently correct so accuracy is not trivially 0 and p ≈ 1 is exercised.
+        for (let r = 0; r < rows; r += 3) ls[r * classes + lab[r]!] = 9;
+        const logits = rt.tensor([rows, classes], 'logits', ls);
+        const labels = rt.tensor([rows], 'labels', lab);
+        const grad = rt.tensor([rows, classes], 'grad', randomArray(rows * classes, 1));
+        const loss = rt.tensor([1], 'loss');
+        const accuracy = rt.tensor([1], 'accuracy');
+        const list = new CommandList('t');
+        recordSoftmaxCrossEntropy(rt, list, { logits, labels, grad, loss, accuracy, rows, classes, variant });
+        rt.submit([list]);
+        const want = softmaxCrossEntropyCpu(ls, lab, rows, classes);
+        expect(relErr((await rt.read(loss))[0]!, want.loss)).toBeLessThan(1e-4);
+        expect(relErr((await rt.read(accuracy))[0]!, want.accuracy)).toBeLessThan(1e-6);
+        expect(maxRelError(await rt.read(grad), want.grad)).toBeLessThan(1e-4);
+      });
+    }
   }
+
+  it('gradScale scales the gradient only', async () => {
+    const rt = await testRuntime();
+    const rows = 5;
+    const classes = 4;
+    const ls = randomArray(rows * classes, 3, -2, 2);
+    const lab = new Float32Array([0, 1, 2, 3, 1]);
+    const logits = rt.tensor([rows, classes], 'logits', ls);
+    const labels = rt.tensor([rows], 'labels', lab);
+    const grad = rt.tensor([rows, classes], 'grad');
+    const loss = rt.tensor([1], 'loss');
+    const list = new CommandList('t');
+    recordSoftmaxCrossEntropy(rt, list, { logits, labels, grad, loss, rows, classes, gradScale: 8 });
+    rt.submit([list]);
+    const want = softmaxCrossEntropyCpu(ls, lab, rows, classes, 8);
+    expect(relErr((await rt.read(loss))[0]!, want.loss)).toBeLessThan(1e-5);
+    expect(maxRelError(await rt.read(grad), want.grad)).toBeLessThan(1e-5);
+  });
 
   it('argmax ties pick the first index (as the CPU reference); no grad/accuracy tensors needed', async () => {
     const rt = await testRuntime();
-    for (const classes of [4, 300]) {
+    for (const [classes, variant] of [
+      [4, 'thread'],
+      [300, 'thread'],
+      [300, 'workgroup'],
+    ] as const) {
       const rows = 2;
       const ls = new Float32Array(rows * classes);
       // row 0: all equal → argmax 0 → correct for label 0; row 1: equal → argmax 0 ≠ label 2
@@ -142,7 +167,7 @@ describe('softmax cross-entropy: GPU vs float64 CPU', () => {
       const loss = rt.tensor([1], 'loss');
       const acc = rt.tensor([1], 'acc');
       const list = new CommandList('t');
-      recordSoftmaxCrossEntropy(rt, list, { logits, labels, loss, accuracy: acc, rows, classes });
+      recordSoftmaxCrossEntropy(rt, list, { logits, labels, loss, accuracy: acc, rows, classes, variant });
       rt.submit([list]);
       expect((await rt.read(acc))[0]).toBe(0.5);
       expect(relErr((await rt.read(loss))[0]!, Math.log(classes))).toBeLessThan(1e-5);

@@ -30,20 +30,35 @@ describe('reductions vs float64 CPU', () => {
     });
   }
 
-  it('reduces only the first n elements when n is given, and is deterministic', async () => {
+  it('reduces only the first n elements when n is given; 1/2/3 dispatches; bit-identical replays', async () => {
     const rt = await testRuntime();
-    const xs = randomArray(5000, 3);
-    const x = rt.tensor([5000], 'x', xs);
-    const out = rt.tensor([2], 'out');
-    const o0 = out.view([2]);
-    const list = new CommandList('t');
-    recordReduce(rt, list, { x, out: o0, op: 'sum', n: 4097 });
-    rt.submit([list]);
-    const a = (await rt.read(out))[0]!;
-    rt.submit([list]);
-    const b = (await rt.read(out))[0]!;
-    expect(b).toBe(a); // bit-identical replay
-    expect(Math.abs(a - reduceCpu(xs, 'sum', 4097)) / 50).toBeLessThan(1e-5);
+    const xs = randomArray(300000, 3);
+    const x = rt.tensor([300000], 'x', xs);
+    for (const [n, dispatches] of [
+      [256, 1],
+      [257, 2],
+      [65536, 2],
+      [65537, 3],
+      [299999, 3],
+    ] as const) {
+      const out = rt.tensor([1], 'out');
+      const list = new CommandList('t');
+      recordReduce(rt, list, { x, out, op: 'sum', n });
+      expect(list.dispatchCount, `n=${n}`).toBe(dispatches);
+      rt.submit([list]);
+      const a = (await rt.read(out))[0]!;
+      rt.submit([list]);
+      const b = (await rt.read(out))[0]!;
+      expect(b).toBe(a);
+      expect(Math.abs(a - reduceCpu(xs, 'sum', n)) / Math.sqrt(n), `n=${n}`).toBeLessThan(1e-4);
+    }
+  });
+
+  it('rejects an output in the input buffer and n out of range', async () => {
+    const rt = await testRuntime();
+    const x = rt.tensor([10], 'x');
+    expect(() => recordReduce(rt, new CommandList('t'), { x, out: x.view([10]), op: 'sum' })).toThrow(/shares/);
+    expect(() => recordReduce(rt, new CommandList('t'), { x, out: rt.tensor([1], 'o'), op: 'sum', n: 11 })).toThrow(/n=11/);
   });
 
   for (const [rows, cols] of [
@@ -54,21 +69,23 @@ describe('reductions vs float64 CPU', () => {
     [7, 1000],
     [300, 3],
   ] as const) {
-    it(`row sums ${rows}×${cols} (overwrite and accumulate)`, async () => {
-      const rt = await testRuntime();
-      const xs = randomArray(rows * cols, rows * 31 + cols);
-      const init = randomArray(rows, 5);
-      const x = rt.tensor([rows, cols], 'x', xs);
-      const y = rt.tensor([rows], 'y', init);
-      const yAcc = rt.tensor([rows], 'yAcc', init);
-      const list = new CommandList('t');
-      recordRowSum(rt, list, { x, out: y, rows, cols });
-      recordRowSum(rt, list, { x, out: yAcc, rows, cols, accumulate: true });
-      rt.submit([list]);
-      const want = rowSumCpu(xs, rows, cols);
-      expect(maxRelError(await rt.read(y), want)).toBeLessThan(1e-5);
-      expect(maxRelError(await rt.read(yAcc), Array.from(want, (v, i) => v + init[i]!))).toBeLessThan(1e-5);
-    });
+    for (const variant of ['thread', 'workgroup'] as const) {
+      it(`row sums ${rows}×${cols}, ${variant} per row (overwrite and accumulate)`, async () => {
+        const rt = await testRuntime();
+        const xs = randomArray(rows * cols, rows * 31 + cols);
+        const init = randomArray(rows, 5);
+        const x = rt.tensor([rows, cols], 'x', xs);
+        const y = rt.tensor([rows], 'y', init);
+        const yAcc = rt.tensor([rows], 'yAcc', init);
+        const list = new CommandList('t');
+        recordRowSum(rt, list, { x, out: y, rows, cols, variant });
+        recordRowSum(rt, list, { x, out: yAcc, rows, cols, accumulate: true, variant });
+        rt.submit([list]);
+        const want = rowSumCpu(xs, rows, cols);
+        expect(maxRelError(await rt.read(y), want)).toBeLessThan(1e-5);
+        expect(maxRelError(await rt.read(yAcc), Array.from(want, (v, i) => v + init[i]!))).toBeLessThan(1e-5);
+      });
+    }
   }
 
   for (const [rows, cols] of [

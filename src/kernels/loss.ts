@@ -1,18 +1,18 @@
 /**
  * Losses with their gradients, reduced deterministically (fixed-order two-stage sums, no atomics).
  *
- * MSE: one pass writes per-workgroup (Σ m·d², Σ m) pairs — and, unmasked, the gradient — then
- * reduce.wgsl's pair_final writes the loss. Masked: the mean is over the mask count, known only
- * on the GPU, so a third pass writes the gradient. 2 dispatches unmasked, 3 masked.
+ * MSE: one strided pass writes per-thread (Σ m·d², Σ m) pairs — and, unmasked, the gradient —
+ * then reduce.wgsl's pair folds write the loss. Masked: the mean is over the mask count, known
+ * only on the GPU, so one more pass writes the gradient. Unmasked: 2 dispatches up to 65536
+ * elements, 3 beyond; masked one more.
  *
- * Cross-entropy: one pass per row (a thread per row for few classes, a workgroup per row for
- * many) writes (loss_r, correct_r) pairs and the gradient; pair_final writes loss and accuracy.
- * 2 dispatches (3 above 4096 rows).
+ * Cross-entropy: one pass per row writes (loss_r, correct_r) pairs and the gradient; the pair
+ * folds write loss and accuracy.
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import { Tensor } from '../engine/tensor';
 import { MAX_GRID_DIM, grid1d } from './grid';
-import { reduceParams, reducePlan } from './reduce';
+import { recordPairFinal, stridedThreads, threadGrid } from './reduce';
 import { shader } from './shader-sources';
 
 const HAS_MASK = 1;
@@ -45,38 +45,6 @@ function scalarView(t: Tensor, what: string): Tensor {
   return t.size === 1 ? t : new Tensor(t.buffer, t.offset, [1], t.name);
 }
 
-/** Pairs above this count get an extra partial pass before pair_final. */
-const PAIR_FINAL_MAX = 4096;
-
-/**
- * Folds `count` (a, b) pairs in `pairs` into y = A·scaleA (÷B when divideByB), y2 = B·scaleB.
- * `tmp` is a scratch region of ≥ 2·256 floats used when count > PAIR_FINAL_MAX.
- */
-function recordPairFinal(
-  rt: GpuRuntime,
-  list: CommandList,
-  label: string,
-  pairs: Tensor,
-  count: number,
-  tmp: Tensor | null,
-  y: Tensor,
-  y2: Tensor,
-  q: { scaleA: number; scaleB: number; divideByB: boolean },
-): void {
-  let src = pairs;
-  let n = count;
-  if (count > PAIR_FINAL_MAX) {
-    if (!tmp) throw new Error(`${label}: missing pair scratch`);
-    const plan = reducePlan(count);
-    const u = rt.uniform(reduceParams({ n: count, chunk: plan.chunk }), `${label}.pairs.params`);
-    list.push(rt.dispatch(`${label}.pairs`, rt.pipeline(shader('reduce'), 'pair_partial'), [u, pairs, tmp], [plan.groups]));
-    src = tmp;
-    n = plan.groups;
-  }
-  const u = rt.uniform(reduceParams({ n, scaleA: q.scaleA, scaleB: q.scaleB, divideByB: q.divideByB }), `${label}.final.params`);
-  list.push(rt.dispatch(`${label}.final`, rt.pipeline(shader('reduce'), 'pair_final'), [u, src, y, y2], [1]));
-}
-
 /**
  * Mean squared error over n elements, optionally masked (0/1 or weights; the mean is then over
  * Σmask, and a zero mask count gives loss 0 and gradient 0). Writes the loss to `loss` ([1]) and,
@@ -99,44 +67,60 @@ export function recordMseLoss(
   }
   if (n < 1) throw new Error(`mse: n=${n} must be ≥ 1`);
   const loss = scalarView(a.loss, 'mse loss');
-  const plan = reducePlan(n);
-  // Regions: partial pairs, mask count, dummy (an unused writable binding when grad is absent).
-  const [pairs, count, dummy] = scratchTensors(rt, [2 * plan.groups, 1, 1], `mse.scratch(${a.pred.name})`) as [Tensor, Tensor, Tensor];
+  const T = stridedThreads(n);
+  // Scratch: per-thread pairs, the mask count, a dummy (the writable binding when grad is absent).
+  const [pairs, count, dummy] = scratchTensors(rt, [2 * T, 1, 1], `mse.scratch(${a.pred.name})`) as [Tensor, Tensor, Tensor];
   const masked = !!a.mask;
   const gradInPartial = !!a.grad && !masked;
   const pipe = (entry: string) => rt.pipeline(shader('loss'), entry);
+  const g1 = threadGrid(T);
   const u1 = rt.uniform(
-    lossParams({ n, chunk: plan.chunk, flags: (masked ? HAS_MASK : 0) | (gradInPartial ? WRITE_GRAD : 0), gradScale: (2 * gs) / n }),
+    lossParams({ n, chunk: T, flags: (masked ? HAS_MASK : 0) | (gradInPartial ? WRITE_GRAD : 0), gradScale: (2 * gs) / n, rowStride: g1.x }),
     'mse.partial.params',
   );
   const gradBinding = a.grad && gradInPartial ? a.grad : dummy;
   const maskBinding = a.mask ?? a.pred;
-  list.push(rt.dispatch(`mse.partial(${a.pred.name})`, pipe('mse_partial'), [u1, a.pred, a.target, pairs, gradBinding, maskBinding], [plan.groups]));
+  list.push(rt.dispatch(`mse.partial(${a.pred.name})`, pipe('mse_partial'), [u1, a.pred, a.target, pairs, gradBinding, maskBinding], [g1.x, g1.y]));
+  const label = `mse(${a.pred.name})`;
   if (masked) {
-    recordPairFinal(rt, list, `mse(${a.pred.name})`, pairs, plan.groups, null, loss, count, { scaleA: 1, scaleB: 1, divideByB: true });
+    recordPairFinal(rt, list, label, pairs, T, loss, count, { scaleA: 1, scaleB: 1, divideByB: true });
     if (a.grad) {
       const g = grid1d(n);
       const u2 = rt.uniform(lossParams({ n, flags: HAS_MASK, gradScale: 2 * gs, rowStride: g.x }), 'mse.grad.params');
       list.push(rt.dispatch(`mse.grad(${a.pred.name})`, pipe('mse_grad'), [u2, a.pred, a.target, count, a.grad, a.mask!], [g.x, g.y]));
     }
   } else {
-    recordPairFinal(rt, list, `mse(${a.pred.name})`, pairs, plan.groups, null, loss, dummy, { scaleA: 1 / n, scaleB: 0, divideByB: false });
+    recordPairFinal(rt, list, label, pairs, T, loss, dummy, { scaleA: 1 / n, scaleB: 0, divideByB: false });
   }
 }
 
-/** Classes at or above this get a workgroup per row. */
+export type CrossEntropyVariant = 'thread' | 'workgroup';
+
+/** On real GPUs, classes at or above this get a workgroup per row. */
 const CE_WG_MIN_CLASSES = 128;
 
 /**
  * Softmax cross-entropy over logits [rows, classes] with f32 class labels [rows]. loss = mean over
  * rows of (logsumexp − logit[label]); grad = gradScale·(softmax − onehot)/rows (overwrite);
  * accuracy = fraction of rows whose first argmax equals the label. Labels outside [0, classes)
- * are clamped into range.
+ * are clamped into range. Variant: a thread per row (SwiftShader, few classes) or a workgroup per
+ * row (real GPUs, ≥ 128 classes); both give the same results. 2 dispatches up to 256 rows, then
+ * one more per factor of 64.
  */
 export function recordSoftmaxCrossEntropy(
   rt: GpuRuntime,
   list: CommandList,
-  a: { logits: Tensor; labels: Tensor; grad?: Tensor; loss: Tensor; accuracy?: Tensor; rows: number; classes: number; gradScale?: number },
+  a: {
+    logits: Tensor;
+    labels: Tensor;
+    grad?: Tensor;
+    loss: Tensor;
+    accuracy?: Tensor;
+    rows: number;
+    classes: number;
+    gradScale?: number;
+    variant?: CrossEntropyVariant;
+  },
 ): void {
   const { rows, classes } = a;
   if (rows < 1 || classes < 1) throw new Error(`cross-entropy: rows=${rows}, classes=${classes} must be ≥ 1`);
@@ -144,22 +128,22 @@ export function recordSoftmaxCrossEntropy(
   if (a.grad && a.grad.size < rows * classes) throw new Error(`cross-entropy: grad ${a.grad.name} has ${a.grad.size} < ${rows}×${classes}`);
   if (a.labels.size < rows) throw new Error(`cross-entropy: labels ${a.labels.name} has ${a.labels.size} < ${rows}`);
   const loss = scalarView(a.loss, 'cross-entropy loss');
-  const needTmp = rows > PAIR_FINAL_MAX;
-  const [rowPairs, tmp, dummy] = scratchTensors(rt, [2 * rows, needTmp ? 2 * 256 : 1, 1], `ce.scratch(${a.logits.name})`) as [Tensor, Tensor, Tensor];
+  const [rowPairs, dummy] = scratchTensors(rt, [2 * rows, 1], `ce.scratch(${a.logits.name})`) as [Tensor, Tensor];
   const flags = a.grad ? WRITE_GRAD : 0;
   const gradScale = (a.gradScale ?? 1) / rows;
-  if (classes >= CE_WG_MIN_CLASSES) {
+  const variant = a.variant ?? (!rt.isSwiftShader && classes >= CE_WG_MIN_CLASSES ? 'workgroup' : 'thread');
+  if (variant === 'workgroup') {
     const gx = Math.min(rows, MAX_GRID_DIM);
     const gy = Math.ceil(rows / gx);
     const u = rt.uniform(lossParams({ n: rows, classes, flags, gradScale, rowStride: gx }), 'ce.rows.params');
     list.push(rt.dispatch(`ce.rows(${a.logits.name})`, rt.pipeline(shader('loss'), 'ce_rows_wg'), [u, a.logits, a.labels, rowPairs, a.grad ?? dummy], [gx, gy]));
   } else {
-    const g = grid1d(rows);
+    const g = threadGrid(rows);
     const u = rt.uniform(lossParams({ n: rows, classes, flags, gradScale, rowStride: g.x }), 'ce.rows.params');
     list.push(rt.dispatch(`ce.rows(${a.logits.name})`, rt.pipeline(shader('loss'), 'ce_rows_thread'), [u, a.logits, a.labels, rowPairs, a.grad ?? dummy], [g.x, g.y]));
   }
   const acc = a.accuracy ? scalarView(a.accuracy, 'cross-entropy accuracy') : dummy;
-  recordPairFinal(rt, list, `ce(${a.logits.name})`, rowPairs, rows, needTmp ? tmp : null, loss, acc, { scaleA: 1 / rows, scaleB: 1 / rows, divideByB: false });
+  recordPairFinal(rt, list, `ce(${a.logits.name})`, rowPairs, rows, loss, acc, { scaleA: 1 / rows, scaleB: 1 / rows, divideByB: false });
 }
 
 // ---------- CPU references (float64) ----------

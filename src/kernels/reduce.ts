@@ -1,7 +1,8 @@
 /**
- * Deterministic reductions (no float atomics): two-stage tree reductions to a scalar, row sums
- * and column sums (bias gradients). The scratch buffers for partial results are allocated here,
- * at record time, and live as long as the runtime; replaying the recorded list allocates nothing.
+ * Deterministic reductions (no float atomics, no barriers): multi-stage reductions to a scalar
+ * (a strided first stage, then fixed-span folds), row sums and column sums (bias gradients).
+ * Scratch buffers for partial results are allocated here, at record time, and live as long as
+ * the runtime; replaying the recorded list allocates nothing.
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import { Tensor } from '../engine/tensor';
@@ -12,19 +13,25 @@ export type ReduceOp = 'sum' | 'sumsq' | 'maxabs';
 
 const OP_CODE: Record<ReduceOp, number> = { sum: 0, sumsq: 1, maxabs: 2 };
 /** The op that combines partials of a first-stage op. */
-const SECOND_STAGE: Record<ReduceOp, number> = { sum: 0, sumsq: 0, maxabs: 3 };
+const LATER_STAGE: Record<ReduceOp, number> = { sum: 0, sumsq: 0, maxabs: 3 };
 
-/** Partials per first stage (≤ 256 so one workgroup finishes the job, one value per thread). */
-export const MAX_PARTIALS = 256;
-/** Below this many elements per workgroup, fewer workgroups are used. */
-const MIN_CHUNK = 1024;
+/** Workgroup width of the barrier-free kernels in reduce.wgsl. */
+export const REDUCE_WG = 64;
+/** First-stage threads: one per this many inputs … */
+export const STRIDED_PER_THREAD = 256;
+/** … but at most this many (measured fastest on SwiftShader for 1M inputs; plenty for GPUs). */
+export const STRIDED_MAX_THREADS = 4096;
+/** A single thread finishes at most this many partials; above it, folds of FOLD_SPAN each. */
+export const FINAL_MAX = 256;
+export const FOLD_SPAN = 64;
 
 export interface ReduceParams {
   n?: number;
-  chunk?: number;
+  threads?: number;
+  span?: number;
+  rowStride?: number;
   rows?: number;
   cols?: number;
-  rowStride?: number;
   accumulate?: boolean;
   rowsPerChunk?: number;
   chunks?: number;
@@ -39,23 +46,43 @@ export function reduceParams(q: ReduceParams): ArrayBuffer {
   const u = new Uint32Array(buf);
   const f = new Float32Array(buf);
   u[0] = q.n ?? 0;
-  u[1] = q.chunk ?? 0;
-  u[2] = q.rows ?? 0;
-  u[3] = q.cols ?? 0;
-  u[4] = q.rowStride ?? 0;
-  u[5] = q.accumulate ? 1 : 0;
-  u[6] = q.rowsPerChunk ?? 0;
-  u[7] = q.chunks ?? 0;
-  f[8] = q.scaleA ?? 1;
-  f[9] = q.scaleB ?? 1;
-  u[10] = q.divideByB ? 1 : 0;
+  u[1] = q.threads ?? 0;
+  u[2] = q.span ?? 0;
+  u[3] = q.rowStride ?? 0;
+  u[4] = q.rows ?? 0;
+  u[5] = q.cols ?? 0;
+  u[6] = q.accumulate ? 1 : 0;
+  u[7] = q.rowsPerChunk ?? 0;
+  u[8] = q.chunks ?? 0;
+  f[9] = q.scaleA ?? 1;
+  f[10] = q.scaleB ?? 1;
+  u[11] = q.divideByB ? 1 : 0;
   return buf;
 }
 
-/** How a 1-D reduction of n items is split: `groups` workgroups of `chunk` items each. */
-export function reducePlan(n: number): { groups: number; chunk: number } {
-  const groups = Math.max(1, Math.min(MAX_PARTIALS, Math.ceil(n / MIN_CHUNK)));
-  return { groups, chunk: Math.ceil(n / groups) };
+/** Threads of a strided first stage over n inputs (1 for n ≤ 256). */
+export function stridedThreads(n: number, perThread = STRIDED_PER_THREAD, maxThreads = STRIDED_MAX_THREADS): number {
+  return Math.max(1, Math.min(maxThreads, Math.ceil(n / perThread)));
+}
+
+/**
+ * Fold passes that bring m partials down to at most `finalMax` (each pass: threads × span).
+ * With finalMax = 1 the last pass is the one that produces the single result.
+ */
+export function foldPasses(m: number, finalMax: number): { n: number; threads: number; span: number }[] {
+  const passes: { n: number; threads: number; span: number }[] = [];
+  while (m > finalMax) {
+    const span = m <= FINAL_MAX ? m : FOLD_SPAN;
+    const threads = Math.ceil(m / span);
+    passes.push({ n: m, threads, span });
+    m = threads;
+  }
+  return passes;
+}
+
+/** Workgroups (of `wg` threads) for `threads` threads as an x × y grid within the limit. */
+export function threadGrid(threads: number, wg = REDUCE_WG): { x: number; y: number } {
+  return grid1d(threads, wg);
 }
 
 /** A scratch tensor of `n` floats in its own buffer. */
@@ -64,28 +91,61 @@ export function scratch(rt: GpuRuntime, n: number, name: string): Tensor {
 }
 
 /**
- * out[0] = op over x[0..n). `out` is any one-element tensor (or a view at an aligned offset).
- * Two dispatches when n > 1024 (one per ≤256 workgroups, then one to fold the partials), else one.
- * maxabs with NaN inputs is implementation-defined (WGSL max); use sumsq to detect non-finite values.
+ * out[0] = op over x[0..n). `out` is any one-element tensor (or a view at an aligned offset) in
+ * a buffer other than x's. 1 dispatch for n ≤ 256, 2 up to 65536, 3 beyond (up to 4096·256·64).
+ * maxabs of NaN inputs is implementation-defined (WGSL max); use sumsq to detect non-finite values.
  */
 export function recordReduce(rt: GpuRuntime, list: CommandList, a: { x: Tensor; out: Tensor; op: ReduceOp; n?: number }): void {
   const n = a.n ?? a.x.size;
-  if (n < 1 || n > a.x.size) throw new Error(`reduce ${a.x.name}: n=${n} outside 1..${a.x.size}`);
+  if (!(n >= 1 && n <= a.x.size)) throw new Error(`reduce ${a.x.name}: n=${n} outside 1..${a.x.size}`);
   if (a.out.size < 1) throw new Error(`reduce ${a.x.name}: output ${a.out.name} is empty`);
+  if (a.out.buffer === a.x.buffer) throw new Error(`reduce ${a.x.name}: output ${a.out.name} shares the input's buffer`);
   const out = a.out.size === 1 ? a.out : new Tensor(a.out.buffer, a.out.offset, [1], a.out.name);
-  const plan = reducePlan(n);
-  const first = rt.pipeline(shader('reduce'), 'reduce', { OP: OP_CODE[a.op] });
-  if (plan.groups === 1) {
-    const u = rt.uniform(reduceParams({ n, chunk: n }), `reduce.${a.op}.params`);
-    list.push(rt.dispatch(`reduce_${a.op}(${a.x.name})`, first, [u, a.x, out], [1]));
-    return;
-  }
-  const partials = scratch(rt, plan.groups, `reduce.${a.op}.partials(${a.x.name})`);
-  const u1 = rt.uniform(reduceParams({ n, chunk: plan.chunk }), `reduce.${a.op}.params1`);
-  list.push(rt.dispatch(`reduce_${a.op}.1(${a.x.name})`, first, [u1, a.x, partials], [plan.groups]));
-  const u2 = rt.uniform(reduceParams({ n: plan.groups, chunk: plan.groups }), `reduce.${a.op}.params2`);
-  const second = rt.pipeline(shader('reduce'), 'reduce', { OP: SECOND_STAGE[a.op] });
-  list.push(rt.dispatch(`reduce_${a.op}.2(${a.x.name})`, second, [u2, partials, out], [1]));
+  const T = stridedThreads(n);
+  const folds = foldPasses(T, 1);
+  const bufs = [T > 1 ? scratch(rt, T, `reduce.${a.op}.partials(${a.x.name})`) : out];
+  if (folds.length > 1) bufs.push(scratch(rt, folds[0]!.threads, `reduce.${a.op}.partials2(${a.x.name})`));
+  const g = threadGrid(T);
+  const u1 = rt.uniform(reduceParams({ n, threads: T, rowStride: g.x }), `reduce.${a.op}.params`);
+  const first = rt.pipeline(shader('reduce'), 'reduce_strided', { OP: OP_CODE[a.op] });
+  list.push(rt.dispatch(`reduce_${a.op}(${a.x.name})`, first, [u1, a.x, bufs[0]!], [g.x, g.y]));
+  const fold = rt.pipeline(shader('reduce'), 'reduce_fold', { OP: LATER_STAGE[a.op] });
+  folds.forEach((f, k) => {
+    const src = bufs[k % 2]!;
+    const dst = k === folds.length - 1 ? out : bufs[(k + 1) % 2]!;
+    const gf = threadGrid(f.threads);
+    const u = rt.uniform(reduceParams({ n: f.n, threads: f.threads, span: f.span, rowStride: gf.x }), `reduce.${a.op}.fold${k}`);
+    list.push(rt.dispatch(`reduce_${a.op}.fold${k}(${a.x.name})`, fold, [u, src, dst], [gf.x, gf.y]));
+  });
+}
+
+/**
+ * Folds `count` (a, b) pairs in `pairs` into y = A·scaleA (÷B when divideByB), y2 = B·scaleB:
+ * fold passes while more than 256 pairs remain, then one thread. Scratch for the folds is
+ * allocated here. y and y2 must not share a buffer with `pairs`.
+ */
+export function recordPairFinal(
+  rt: GpuRuntime,
+  list: CommandList,
+  label: string,
+  pairs: Tensor,
+  count: number,
+  y: Tensor,
+  y2: Tensor,
+  q: { scaleA: number; scaleB: number; divideByB: boolean },
+): void {
+  const folds = foldPasses(count, FINAL_MAX);
+  const bufs = folds.map((f, k) => scratch(rt, 2 * f.threads, `${label}.pairs${k}`));
+  let src = pairs;
+  folds.forEach((f, k) => {
+    const g = threadGrid(f.threads);
+    const u = rt.uniform(reduceParams({ n: f.n, threads: f.threads, span: f.span, rowStride: g.x }), `${label}.fold${k}`);
+    list.push(rt.dispatch(`${label}.fold${k}`, rt.pipeline(shader('reduce'), 'pair_fold'), [u, src, bufs[k]!], [g.x, g.y]));
+    src = bufs[k]!;
+  });
+  const n = folds.length ? folds[folds.length - 1]!.threads : count;
+  const u = rt.uniform(reduceParams({ n, scaleA: q.scaleA, scaleB: q.scaleB, divideByB: q.divideByB }), `${label}.final.params`);
+  list.push(rt.dispatch(`${label}.final`, rt.pipeline(shader('reduce'), 'pair_final'), [u, src, y, y2], [1]));
 }
 
 /** Splits `groups` workgroups into an x × y grid within the per-dimension limit. */
@@ -95,24 +155,27 @@ function grid2(groups: number): { x: number; y: number } {
   return { x: Math.ceil(groups / y), y };
 }
 
-/** Rows at least this wide get a workgroup each; narrower rows get a thread each. */
-const ROW_WG_MIN_COLS = 256;
+export type RowSumVariant = 'thread' | 'workgroup';
 
-/** out[r] (+)= Σ_c x[r, c] for x [rows, cols] (row-major), out [rows]. One dispatch. */
+/**
+ * out[r] (+)= Σ_c x[r, c] for x [rows, cols] (row-major), out [rows]. One dispatch. Variant:
+ * a thread per row, or (default on real GPUs for rows ≥ 256 wide) a workgroup per row.
+ */
 export function recordRowSum(
   rt: GpuRuntime,
   list: CommandList,
-  a: { x: Tensor; out: Tensor; rows: number; cols: number; accumulate?: boolean },
+  a: { x: Tensor; out: Tensor; rows: number; cols: number; accumulate?: boolean; variant?: RowSumVariant },
 ): void {
   const { rows, cols } = a;
   if (rows * cols > a.x.size) throw new Error(`rowSum ${a.x.name}: ${rows}×${cols} exceeds ${a.x.size} elements`);
   if (a.out.size < rows) throw new Error(`rowSum ${a.x.name}: output ${a.out.name} has ${a.out.size} < ${rows} elements`);
-  if (cols >= ROW_WG_MIN_COLS) {
+  const variant = a.variant ?? (!rt.isSwiftShader && cols >= 256 ? 'workgroup' : 'thread');
+  if (variant === 'workgroup') {
     const g = grid2(rows);
     const u = rt.uniform(reduceParams({ rows, cols, rowStride: g.x, accumulate: a.accumulate }), 'row_sum.params');
     list.push(rt.dispatch(`row_sum(${a.x.name})`, rt.pipeline(shader('reduce'), 'row_sum_wg'), [u, a.x, a.out], [g.x, g.y]));
   } else {
-    const g = grid1d(rows);
+    const g = threadGrid(rows);
     const u = rt.uniform(reduceParams({ rows, cols, rowStride: g.x, accumulate: a.accumulate }), 'row_sum.params');
     list.push(rt.dispatch(`row_sum(${a.x.name})`, rt.pipeline(shader('reduce'), 'row_sum_thread'), [u, a.x, a.out], [g.x, g.y]));
   }
@@ -137,8 +200,8 @@ export function recordColSum(
   if (rows * cols > a.x.size) throw new Error(`colSum ${a.x.name}: ${rows}×${cols} exceeds ${a.x.size} elements`);
   if (a.out.size < cols) throw new Error(`colSum ${a.x.name}: output ${a.out.name} has ${a.out.size} < ${cols} elements`);
   const pipe = rt.pipeline(shader('reduce'), 'col_sum');
-  const pass1 = (x: Tensor, out: Tensor, r: number, rowsPerChunk: number, chunks: number, accumulate: boolean, label: string) => {
-    const g = grid1d(chunks * cols);
+  const pass = (x: Tensor, out: Tensor, r: number, rowsPerChunk: number, chunks: number, accumulate: boolean, label: string) => {
+    const g = threadGrid(chunks * cols);
     const u = rt.uniform(reduceParams({ rows: r, cols, rowStride: g.x, accumulate, rowsPerChunk, chunks }), 'col_sum.params');
     list.push(rt.dispatch(label, pipe, [u, x, out], [g.x, g.y]));
   };
@@ -148,14 +211,14 @@ export function recordColSum(
     chunks = Math.max(1, Math.min(Math.ceil(rows / 16), Math.ceil(COL_TARGET_THREADS / cols), 256));
   }
   if (chunks === 1) {
-    pass1(a.x, a.out, rows, rows, 1, a.accumulate ?? false, `col_sum(${a.x.name})`);
+    pass(a.x, a.out, rows, rows, 1, a.accumulate ?? false, `col_sum(${a.x.name})`);
     return;
   }
   const rowsPerChunk = Math.ceil(rows / chunks);
   chunks = Math.ceil(rows / rowsPerChunk);
   const partials = scratch(rt, chunks * cols, `col_sum.partials(${a.x.name})`);
-  pass1(a.x, partials, rows, rowsPerChunk, chunks, false, `col_sum.1(${a.x.name})`);
-  pass1(partials, a.out, chunks, chunks, 1, a.accumulate ?? false, `col_sum.2(${a.x.name})`);
+  pass(a.x, partials, rows, rowsPerChunk, chunks, false, `col_sum.1(${a.x.name})`);
+  pass(partials, a.out, chunks, chunks, 1, a.accumulate ?? false, `col_sum.2(${a.x.name})`);
 }
 
 // ---------- CPU references (float64) ----------

@@ -1,7 +1,9 @@
 /**
  * AdamW over parameter packs, entirely on the GPU, with global gradient-norm clipping and a
- * NaN/Inf guard. Per step it records 2·packs + 1 dispatches:
- *   norm_partial per pack → norm_final (gradNorm, nonFinite) → update per pack.
+ * NaN/Inf guard. Per step it records 2·packs + 1 dispatches (+1 or 2 folds above 256 norm threads,
+ * i.e. above ~64k parameters in total):
+ *   norm_partial per pack → [norm_fold] → norm_final (gradNorm, nonFinite) → update per pack.
+ * No barriers or workgroup memory anywhere (they are very slow on SwiftShader).
  * When any gradient (or the norm) is NaN/Inf the update leaves parameters and moments untouched,
  * so a bad batch costs one step, not the run; nonFinite = 1 tells the trainer.
  *
@@ -13,6 +15,7 @@ import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { StepParams } from '../engine/step-params';
 import { Tensor } from '../engine/tensor';
 import { MAX_GRID_DIM } from '../kernels/grid';
+import { FINAL_MAX, foldPasses, stridedThreads } from '../kernels/reduce';
 import { shader } from '../kernels/shader-sources';
 
 export interface AdamWOptions {
@@ -41,11 +44,9 @@ export function resolveAdamWOptions(o: AdamWOptions = {}): ResolvedAdamWOptions 
   return r;
 }
 
-/** Workgroups of 256 threads for the norm pass: ≤ 256 per pack, ≥ 1024 vec4s each. */
-function normPlan(len4: number): { groups: number; chunk: number } {
-  const groups = Math.max(1, Math.min(256, Math.ceil(len4 / 1024)));
-  return { groups, chunk: Math.ceil(len4 / groups) };
-}
+/** Norm threads per pack: one per NORM_PER_THREAD vec4s, at most NORM_MAX_THREADS. */
+export const NORM_PER_THREAD = 64;
+export const NORM_MAX_THREADS = 1024;
 
 function grid(groups: number): { x: number; y: number } {
   if (groups <= MAX_GRID_DIM) return { x: Math.max(1, groups), y: 1 };
@@ -56,7 +57,9 @@ function grid(groups: number): { x: number; y: number } {
 interface PackState {
   pack: ParamPack;
   len4: number;
-  groups: number;
+  /** norm_partial threads */
+  threads: number;
+  normParams: GPUBuffer;
   params: GPUBuffer;
   /** m/v interleaved per vec4: [2·pack.length] floats. */
   mv: Tensor;
@@ -69,6 +72,7 @@ export class AdamW {
   readonly nonFinite: Tensor;
   readonly options: ResolvedAdamWOptions;
   private readonly stats: Tensor;
+  private readonly folds: { params: GPUBuffer; threads: number }[] = [];
   private readonly finalParams: GPUBuffer;
   private readonly states: PackState[];
   private destroyed = false;
@@ -88,37 +92,59 @@ export class AdamW {
       }
       if (pack.length % 4 !== 0) throw new Error(`AdamW: pack ${pack.name} length ${pack.length} is not a multiple of 4`);
       const len4 = pack.length / 4;
-      const plan = normPlan(len4);
+      const threads = stridedThreads(len4, NORM_PER_THREAD, NORM_MAX_THREADS);
       const base = totalPartials;
-      totalPartials += plan.groups;
-      return { pack, len4, plan, base };
+      totalPartials += threads;
+      return { pack, len4, threads, base };
     });
+    // stats: [0] gradNorm | [alignF] nonFinite | region A: pairs of all packs | region B: fold output
     const nfIndex = alignF;
-    const partOff = 2 * alignF;
-    this.stats = rt.tensor([partOff + 2 * totalPartials], 'adamw.stats');
+    const regionA = 2 * alignF;
+    const folds = foldPasses(totalPartials, FINAL_MAX);
+    const regionB = regionA + 2 * totalPartials;
+    const statsLen = regionB + (folds.length ? 2 * folds[0]!.threads : 0);
+    this.stats = rt.tensor([statsLen], 'adamw.stats');
     this.gradNorm = new Tensor(this.stats.buffer, this.stats.offset, [1], 'adamw.grad_norm');
     this.nonFinite = new Tensor(this.stats.buffer, this.stats.offset + nfIndex * 4, [1], 'adamw.non_finite');
-    const common = { o, nfIndex, partOff };
-    this.states = plans.map(({ pack, len4, plan, base }) => {
+    const common = { o, nfIndex };
+    this.states = plans.map(({ pack, len4, threads, base }) => {
       const g = grid(Math.ceil(len4 / 256));
+      const gn = grid(Math.ceil(threads / 64));
       return {
         pack,
         len4,
-        groups: plan.groups,
-        params: rt.uniform(adamParams({ ...common, len4, chunk: plan.chunk, base, rowStride: g.x }), `adamw.${pack.name}.params`),
+        threads,
+        normParams: rt.uniform(adamParams({ ...common, len4, threads, base, rowStride: gn.x, inOff: regionA }), `adamw.${pack.name}.norm`),
+        params: rt.uniform(adamParams({ ...common, len4, rowStride: g.x }), `adamw.${pack.name}.params`),
         mv: rt.tensor([2 * pack.length], `adamw.${pack.name}.mv`),
       };
     });
-    this.finalParams = rt.uniform(adamParams({ ...common, len4: 0, chunk: 0, base: totalPartials, rowStride: 0 }), 'adamw.final.params');
+    let inOff = regionA;
+    for (const [k, f] of folds.entries()) {
+      const outOff = inOff === regionA ? regionB : regionA;
+      const gf = grid(Math.ceil(f.threads / 64));
+      this.folds.push({
+        threads: f.threads,
+        params: rt.uniform(adamParams({ ...common, threads: f.threads, rowStride: gf.x, inOff, outOff, count: f.n, span: f.span }), `adamw.fold${k}`),
+      });
+      inOff = outOff;
+    }
+    const finalCount = folds.length ? folds[folds.length - 1]!.threads : totalPartials;
+    this.finalParams = rt.uniform(adamParams({ ...common, inOff, count: finalCount }), 'adamw.final.params');
   }
 
-  /** Records grad norm → final → updates. Bind groups are created here, once. */
+  /** Records grad norm → final → updates. Bind groups are created here, once per call. */
   record(list: CommandList, stepParams: StepParams): void {
     const rt = this.rt;
     const pipe = (entry: string) => rt.pipeline(shader('adamw'), entry);
     for (const s of this.states) {
-      list.push(rt.dispatch(`adamw.norm(${s.pack.name})`, pipe('norm_partial'), [s.params, this.stats, s.pack.flatGrads!], [s.groups]));
+      const g = grid(Math.ceil(s.threads / 64));
+      list.push(rt.dispatch(`adamw.norm(${s.pack.name})`, pipe('norm_partial'), [s.normParams, this.stats, s.pack.flatGrads!], [g.x, g.y]));
     }
+    this.folds.forEach((f, k) => {
+      const g = grid(Math.ceil(f.threads / 64));
+      list.push(rt.dispatch(`adamw.norm_fold${k}`, pipe('norm_fold'), [f.params, this.stats], [g.x, g.y]));
+    });
     list.push(rt.dispatch('adamw.norm_final', pipe('norm_final'), [this.finalParams, this.stats], [1]));
     for (const s of this.states) {
       const g = grid(Math.ceil(s.len4 / 256));
@@ -189,7 +215,9 @@ export class AdamW {
     for (const s of this.states) {
       this.rt.release(s.mv);
       s.params.destroy();
+      s.normParams.destroy();
     }
+    for (const f of this.folds) f.params.destroy();
     this.finalParams.destroy();
     this.rt.release(this.stats);
   }
@@ -197,20 +225,23 @@ export class AdamW {
 
 function adamParams(q: {
   o: ResolvedAdamWOptions;
-  len4: number;
-  chunk: number;
-  base: number;
-  rowStride: number;
   nfIndex: number;
-  partOff: number;
+  len4?: number;
+  threads?: number;
+  base?: number;
+  rowStride?: number;
+  inOff?: number;
+  outOff?: number;
+  count?: number;
+  span?: number;
 }): ArrayBuffer {
-  const buf = new ArrayBuffer(64);
+  const buf = new ArrayBuffer(80);
   const u = new Uint32Array(buf);
   const f = new Float32Array(buf);
-  u[0] = q.len4;
-  u[1] = q.chunk;
-  u[2] = q.base;
-  u[3] = q.rowStride;
+  u[0] = q.len4 ?? 0;
+  u[1] = q.threads ?? 0;
+  u[2] = q.base ?? 0;
+  u[3] = q.rowStride ?? 0;
   f[4] = q.o.beta1;
   f[5] = q.o.beta2;
   f[6] = 1 - q.o.beta1;
@@ -221,7 +252,10 @@ function adamParams(q: {
   f[11] = q.o.weightDecay;
   f[12] = q.o.clipNorm;
   u[13] = q.nfIndex;
-  u[14] = q.partOff;
+  u[14] = q.inOff ?? 0;
+  u[15] = q.outOff ?? 0;
+  u[16] = q.count ?? 0;
+  u[17] = q.span ?? 0;
   return buf;
 }
 
