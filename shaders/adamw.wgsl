@@ -136,7 +136,7 @@ fn update(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
   mv[2u * i] = m;
   mv[2u * i + 1u] = v;
   var w = values[i];
-  w = w - (lr * ap.weight_decay) * decay_mask[i] * w;
+  if (ap.weight_decay != 0.0) { w = w - (lr * ap.weight_decay) * decay_mask[i] * w; } // no mask traffic without decay
   w = w - (lr / bc1) * m / (sqrt(v / bc2) + vec4<f32>(ap.eps));
   values[i] = w;
 }

@@ -122,6 +122,10 @@ describe('AdamW: GPU vs float64 CPU', () => {
     await runAndCompare({ weightDecay: 0.1 }, 5, 1, SMALL, false, 0);
   });
 
+  it('defaults: no weight decay, no clipping', async () => {
+    await runAndCompare({}, 3, 1, SMALL, false);
+  });
+
   it('several steps, clipping inactive (norm below clipNorm)', async () => {
     await runAndCompare({ weightDecay: 0.05, clipNorm: 1e3 }, 4, 0.1, SMALL, false);
   });
