@@ -1,5 +1,5 @@
 /**
- * Losses with their gradients, reduced deterministically (fixed-order two-stage sums, no atomics).
+ * Losses with their gradients, reduced deterministically (fixed-order multi-stage sums, no atomics).
  *
  * MSE: one strided pass writes per-thread (Σ m·d², Σ m) pairs — and, unmasked, the gradient —
  * then reduce.wgsl's pair folds write the loss. Masked: the mean is over the mask count, known
