@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ParamPack } from '../src/engine/param-pack';
 import { CommandList, type GpuRuntime } from '../src/engine/runtime';
 import { StepParams } from '../src/engine/step-params';
@@ -6,6 +6,15 @@ import { shader } from '../src/kernels/shader-sources';
 import { FINAL_MAX, foldPasses, stridedThreads } from '../src/kernels/reduce';
 import { AdamW, adamwCpu, NORM_MAX_THREADS, NORM_PER_THREAD, type AdamWOptions } from '../src/train/adamw';
 import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
+
+// A rejected dispatch (validation error) must fail the test, not just log.
+beforeEach(async () => {
+  (await testRuntime()).device.pushErrorScope('validation');
+});
+afterEach(async () => {
+  const err = await (await testRuntime()).device.popErrorScope();
+  expect(err?.message ?? null, 'WebGPU validation error').toBeNull();
+});
 
 interface Spec {
   name: string;

@@ -1,10 +1,19 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommandList } from '../src/engine/runtime';
 import { Tensor } from '../src/engine/tensor';
 import { mseLossCpu, recordMseLoss, recordSoftmaxCrossEntropy, softmaxCrossEntropyCpu } from '../src/kernels/loss';
 import { shader } from '../src/kernels/shader-sources';
 import { checkGradient, randn64 } from './helpers/finite-diff';
 import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
+
+// A rejected dispatch (validation error) must fail the test, not just log.
+beforeEach(async () => {
+  (await testRuntime()).device.pushErrorScope('validation');
+});
+afterEach(async () => {
+  const err = await (await testRuntime()).device.popErrorScope();
+  expect(err?.message ?? null, 'WebGPU validation error').toBeNull();
+});
 
 function relErr(a: number, b: number): number {
   return Math.abs(a - b) / Math.max(Math.abs(b), 1e-12);

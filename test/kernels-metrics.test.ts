@@ -1,10 +1,19 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MetricRing } from '../src/engine/metric-ring';
 import { CommandList } from '../src/engine/runtime';
 import { StepParams } from '../src/engine/step-params';
 import { recordWriteMetric, recordWriteMetrics } from '../src/kernels/metrics';
 import { shader } from '../src/kernels/shader-sources';
 import { testRuntime } from './helpers/gpu';
+
+// A rejected dispatch (validation error) must fail the test, not just log.
+beforeEach(async () => {
+  (await testRuntime()).device.pushErrorScope('validation');
+});
+afterEach(async () => {
+  const err = await (await testRuntime()).device.popErrorScope();
+  expect(err?.message ?? null, 'WebGPU validation error').toBeNull();
+});
 
 describe('metric writes', () => {
   it('metrics.wgsl compiles', async () => {

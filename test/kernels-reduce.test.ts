@@ -1,9 +1,18 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommandList } from '../src/engine/runtime';
 import { Tensor } from '../src/engine/tensor';
 import { colSumCpu, recordColSum, recordReduce, recordRowSum, reduceCpu, rowSumCpu, type ReduceOp } from '../src/kernels/reduce';
 import { shader } from '../src/kernels/shader-sources';
 import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
+
+// A rejected dispatch (validation error) must fail the test, not just log.
+beforeEach(async () => {
+  (await testRuntime()).device.pushErrorScope('validation');
+});
+afterEach(async () => {
+  const err = await (await testRuntime()).device.popErrorScope();
+  expect(err?.message ?? null, 'WebGPU validation error').toBeNull();
+});
 
 describe('reductions vs float64 CPU', () => {
   it('reduce.wgsl compiles', async () => {
