@@ -187,7 +187,13 @@ export function recordMatmul(rt: GpuRuntime, list: CommandList, args: MatmulArgs
   let name: string;
   if (useRegblock) {
     name = 'matmul_regblock';
-    pipeline = rt.pipeline(shader('matmul_regblock'), 'main');
+    // Epilogue options are compile-time here (see the shader): one pipeline per combination.
+    pipeline = rt.pipeline(shader('matmul_regblock'), 'main', {
+      HAS_BIAS: bias ? 1 : 0,
+      GELU: r.gelu ? 1 : 0,
+      ACCUMULATE: r.accumulate ? 1 : 0,
+      HAS_RESIDUAL: residual ? 1 : 0,
+    });
   } else {
     // vec4 indices must never straddle a row or batch boundary.
     const vec4 = !r.transA && !r.transB && K % 4 === 0 && N % 4 === 0 && r.strideA % 4 === 0 && r.strideB % 4 === 0 && r.strideC % 4 === 0;
