@@ -8,7 +8,7 @@ import type { ParamPack } from '../engine/param-pack';
 import { CommandList, diffCounters, type Counters, type GpuRuntime } from '../engine/runtime';
 import { StepParams } from '../engine/step-params';
 import type { Tensor } from '../engine/tensor';
-import { recordWriteMetric } from '../kernels/metrics';
+import { recordWriteMetrics } from '../kernels/metrics';
 import { AdamW, type AdamWOptions } from './adamw';
 import { lrScale, type LrSchedule } from './schedule';
 
@@ -78,8 +78,8 @@ export class Trainer {
       { src: this.optimizer.nonFinite, field: 2 },
       ...(graph.extraMetrics ?? []).map((m, i) => ({ src: m.tensor, field: 3 + i })),
     ];
-    for (const m of metricSrcs) {
-      recordWriteMetric(rt, list, { src: m.src, history: this.ring.history, fields: this.fields.length, field: m.field, stepParams: this.stepParams.buffer });
+    for (let i = 0; i < metricSrcs.length; i += 6) {
+      recordWriteMetrics(rt, list, { srcs: metricSrcs.slice(i, i + 6), history: this.ring.history, fields: this.fields.length, stepParams: this.stepParams.buffer });
     }
     if (opts.onMetrics) this.ring.onMetrics(opts.onMetrics);
   }
