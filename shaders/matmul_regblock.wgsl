@@ -2,21 +2,22 @@
 //
 // No workgroup memory and no barriers: SwiftShader runs a workgroup that has barriers as
 // coroutines that yield at every barrier, which made shared-memory tiling 5–10× slower than this.
-// Each invocation keeps an 8 × 8 block of C in 16 vec4 accumulators and reads A and B straight
+// Each invocation keeps a 16 × 8 block of C in 32 vec4 accumulators and reads A and B straight
 // from the storage buffers.
 //
 // What was measured on SwiftShader 5 (Subzero JIT, 2 cores) and shaped this file:
 //  - Every storage load with a computed index costs about the same (a per-lane gather), whatever
-//    the address pattern, so the block is as large as registers allow: 8 × 8 needs 16 loads per
-//    64 FMAs (4 × 4: 8 per 16). vec4-typed bindings did not help (still one gather per component).
+//    the address pattern, so the block is large: 16 × 8 needs 24 loads per 128 FMAs and ran
+//    ~20 % faster than 8 × 8 (16 per 64), which beat 8 × 4 and 4 × 4. vec4-typed bindings did
+//    not help (still one gather per component).
 //  - Subzero does not unroll, inline away pointer parameters or hoist, so the k loop is unrolled
 //    by hand, the accumulators are plain variables, each A value is loaded right before its FMAs,
 //    and the epilogue is straight-line code in main. Helper functions with `var`s or pointer
 //    parameters here cost 10–25 %.
 //
-// Layout: workgroup 4 × 4 invocations, a 32 × 32 tile of C; z = batch. Invocation (x, y) owns
-// rows row0 .. row0+7 (row0 = tile_row + 8y) and columns col0 + 4j, j = 0..7 (col0 = tile_col + x),
-// so the 4 invocations of a SIMD group touch neighbouring columns.
+// Layout: workgroup 4 × 4 invocations, a 64 × 32 tile of C (rows × columns); z = batch.
+// Invocation (x, y) owns rows row0 .. row0+15 (row0 = tile_row + 16y) and columns col0 + 4j,
+// j = 0..7 (col0 = tile_col + x), so the 4 invocations of a SIMD group touch neighbouring columns.
 // Out-of-range rows and columns are clamped for reads and skipped when writing, so any
 // M, N, K ≥ 1 works.
 
@@ -102,7 +103,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let M = p.M;
   let N = p.N;
   let K = p.K;
-  let row0 = wg.y * 32u + lid.y * 8u;
+  let row0 = wg.y * 64u + lid.y * 16u;
   let col0 = wg.x * 32u + lid.x;
 
   // A(r, k) = a[base_a + r·rs_a + k·cs_a];  B(k, n) = b[base_b + k·rs_b + n·cs_b].
@@ -114,18 +115,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   // Clamped rows and columns: reads stay in bounds and every lane stays active.
   let last_row = vec4<u32>(M - 1u);
   let last_col = vec4<u32>(N - 1u);
-  let rows_lo = min(vec4<u32>(row0) + vec4<u32>(0u, 1u, 2u, 3u), last_row);
-  let rows_hi = min(vec4<u32>(row0) + vec4<u32>(4u, 5u, 6u, 7u), last_row);
+  let rows_0 = min(vec4<u32>(row0) + vec4<u32>(0u, 1u, 2u, 3u), last_row);
+  let rows_1 = min(vec4<u32>(row0) + vec4<u32>(4u, 5u, 6u, 7u), last_row);
+  let rows_2 = min(vec4<u32>(row0) + vec4<u32>(8u, 9u, 10u, 11u), last_row);
+  let rows_3 = min(vec4<u32>(row0) + vec4<u32>(12u, 13u, 14u, 15u), last_row);
   let cols_lo = vec4<u32>(col0) + vec4<u32>(0u, 4u, 8u, 12u);
   let cols_hi = vec4<u32>(col0) + vec4<u32>(16u, 20u, 24u, 28u);
   let col_lo = min(cols_lo, last_col);
   let col_hi = min(cols_hi, last_col);
-  let ra_lo = wg.z * p.stride_a + rows_lo * rs_a;
-  let ra_hi = wg.z * p.stride_a + rows_hi * rs_a;
+  let ra_0 = wg.z * p.stride_a + rows_0 * rs_a;
+  let ra_1 = wg.z * p.stride_a + rows_1 * rs_a;
+  let ra_2 = wg.z * p.stride_a + rows_2 * rs_a;
+  let ra_3 = wg.z * p.stride_a + rows_3 * rs_a;
   let cb_lo = wg.z * p.stride_b + col_lo * cs_b;
   let cb_hi = wg.z * p.stride_b + col_hi * cs_b;
 
-  // acc(2r) = row r, columns 0..3 of the block; acc(2r+1) = row r, columns 4..7.
+  // acc(2r) = row r of the block, its columns 0..3; acc(2r+1) = row r, columns 4..7.
   var acc0 = vec4<f32>(0.0);
   var acc1 = vec4<f32>(0.0);
   var acc2 = vec4<f32>(0.0);
@@ -142,6 +147,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   var acc13 = vec4<f32>(0.0);
   var acc14 = vec4<f32>(0.0);
   var acc15 = vec4<f32>(0.0);
+  var acc16 = vec4<f32>(0.0);
+  var acc17 = vec4<f32>(0.0);
+  var acc18 = vec4<f32>(0.0);
+  var acc19 = vec4<f32>(0.0);
+  var acc20 = vec4<f32>(0.0);
+  var acc21 = vec4<f32>(0.0);
+  var acc22 = vec4<f32>(0.0);
+  var acc23 = vec4<f32>(0.0);
+  var acc24 = vec4<f32>(0.0);
+  var acc25 = vec4<f32>(0.0);
+  var acc26 = vec4<f32>(0.0);
+  var acc27 = vec4<f32>(0.0);
+  var acc28 = vec4<f32>(0.0);
+  var acc29 = vec4<f32>(0.0);
+  var acc30 = vec4<f32>(0.0);
+  var acc31 = vec4<f32>(0.0);
 
   var ao = 0u; // k · cs_a
   var bo = 0u; // k · rs_b
@@ -152,56 +173,88 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     {
       let b_lo = read_b4(cb_lo, bo);
       let b_hi = read_b4(cb_hi, bo);
-      let a0 = vec4<f32>(a[ra_lo.x + ao]); acc0 = fma(a0, b_lo, acc0); acc1 = fma(a0, b_hi, acc1);
-      let a1 = vec4<f32>(a[ra_lo.y + ao]); acc2 = fma(a1, b_lo, acc2); acc3 = fma(a1, b_hi, acc3);
-      let a2 = vec4<f32>(a[ra_lo.z + ao]); acc4 = fma(a2, b_lo, acc4); acc5 = fma(a2, b_hi, acc5);
-      let a3 = vec4<f32>(a[ra_lo.w + ao]); acc6 = fma(a3, b_lo, acc6); acc7 = fma(a3, b_hi, acc7);
-      let a4 = vec4<f32>(a[ra_hi.x + ao]); acc8 = fma(a4, b_lo, acc8); acc9 = fma(a4, b_hi, acc9);
-      let a5 = vec4<f32>(a[ra_hi.y + ao]); acc10 = fma(a5, b_lo, acc10); acc11 = fma(a5, b_hi, acc11);
-      let a6 = vec4<f32>(a[ra_hi.z + ao]); acc12 = fma(a6, b_lo, acc12); acc13 = fma(a6, b_hi, acc13);
-      let a7 = vec4<f32>(a[ra_hi.w + ao]); acc14 = fma(a7, b_lo, acc14); acc15 = fma(a7, b_hi, acc15);
+      let a0 = vec4<f32>(a[ra_0.x + ao]); acc0 = fma(a0, b_lo, acc0); acc1 = fma(a0, b_hi, acc1);
+      let a1 = vec4<f32>(a[ra_0.y + ao]); acc2 = fma(a1, b_lo, acc2); acc3 = fma(a1, b_hi, acc3);
+      let a2 = vec4<f32>(a[ra_0.z + ao]); acc4 = fma(a2, b_lo, acc4); acc5 = fma(a2, b_hi, acc5);
+      let a3 = vec4<f32>(a[ra_0.w + ao]); acc6 = fma(a3, b_lo, acc6); acc7 = fma(a3, b_hi, acc7);
+      let a4 = vec4<f32>(a[ra_1.x + ao]); acc8 = fma(a4, b_lo, acc8); acc9 = fma(a4, b_hi, acc9);
+      let a5 = vec4<f32>(a[ra_1.y + ao]); acc10 = fma(a5, b_lo, acc10); acc11 = fma(a5, b_hi, acc11);
+      let a6 = vec4<f32>(a[ra_1.z + ao]); acc12 = fma(a6, b_lo, acc12); acc13 = fma(a6, b_hi, acc13);
+      let a7 = vec4<f32>(a[ra_1.w + ao]); acc14 = fma(a7, b_lo, acc14); acc15 = fma(a7, b_hi, acc15);
+      let a8 = vec4<f32>(a[ra_2.x + ao]); acc16 = fma(a8, b_lo, acc16); acc17 = fma(a8, b_hi, acc17);
+      let a9 = vec4<f32>(a[ra_2.y + ao]); acc18 = fma(a9, b_lo, acc18); acc19 = fma(a9, b_hi, acc19);
+      let a10 = vec4<f32>(a[ra_2.z + ao]); acc20 = fma(a10, b_lo, acc20); acc21 = fma(a10, b_hi, acc21);
+      let a11 = vec4<f32>(a[ra_2.w + ao]); acc22 = fma(a11, b_lo, acc22); acc23 = fma(a11, b_hi, acc23);
+      let a12 = vec4<f32>(a[ra_3.x + ao]); acc24 = fma(a12, b_lo, acc24); acc25 = fma(a12, b_hi, acc25);
+      let a13 = vec4<f32>(a[ra_3.y + ao]); acc26 = fma(a13, b_lo, acc26); acc27 = fma(a13, b_hi, acc27);
+      let a14 = vec4<f32>(a[ra_3.z + ao]); acc28 = fma(a14, b_lo, acc28); acc29 = fma(a14, b_hi, acc29);
+      let a15 = vec4<f32>(a[ra_3.w + ao]); acc30 = fma(a15, b_lo, acc30); acc31 = fma(a15, b_hi, acc31);
     }
     ao = ao + cs_a;
     bo = bo + rs_b;
     {
       let b_lo = read_b4(cb_lo, bo);
       let b_hi = read_b4(cb_hi, bo);
-      let a0 = vec4<f32>(a[ra_lo.x + ao]); acc0 = fma(a0, b_lo, acc0); acc1 = fma(a0, b_hi, acc1);
-      let a1 = vec4<f32>(a[ra_lo.y + ao]); acc2 = fma(a1, b_lo, acc2); acc3 = fma(a1, b_hi, acc3);
-      let a2 = vec4<f32>(a[ra_lo.z + ao]); acc4 = fma(a2, b_lo, acc4); acc5 = fma(a2, b_hi, acc5);
-      let a3 = vec4<f32>(a[ra_lo.w + ao]); acc6 = fma(a3, b_lo, acc6); acc7 = fma(a3, b_hi, acc7);
-      let a4 = vec4<f32>(a[ra_hi.x + ao]); acc8 = fma(a4, b_lo, acc8); acc9 = fma(a4, b_hi, acc9);
-      let a5 = vec4<f32>(a[ra_hi.y + ao]); acc10 = fma(a5, b_lo, acc10); acc11 = fma(a5, b_hi, acc11);
-      let a6 = vec4<f32>(a[ra_hi.z + ao]); acc12 = fma(a6, b_lo, acc12); acc13 = fma(a6, b_hi, acc13);
-      let a7 = vec4<f32>(a[ra_hi.w + ao]); acc14 = fma(a7, b_lo, acc14); acc15 = fma(a7, b_hi, acc15);
+      let a0 = vec4<f32>(a[ra_0.x + ao]); acc0 = fma(a0, b_lo, acc0); acc1 = fma(a0, b_hi, acc1);
+      let a1 = vec4<f32>(a[ra_0.y + ao]); acc2 = fma(a1, b_lo, acc2); acc3 = fma(a1, b_hi, acc3);
+      let a2 = vec4<f32>(a[ra_0.z + ao]); acc4 = fma(a2, b_lo, acc4); acc5 = fma(a2, b_hi, acc5);
+      let a3 = vec4<f32>(a[ra_0.w + ao]); acc6 = fma(a3, b_lo, acc6); acc7 = fma(a3, b_hi, acc7);
+      let a4 = vec4<f32>(a[ra_1.x + ao]); acc8 = fma(a4, b_lo, acc8); acc9 = fma(a4, b_hi, acc9);
+      let a5 = vec4<f32>(a[ra_1.y + ao]); acc10 = fma(a5, b_lo, acc10); acc11 = fma(a5, b_hi, acc11);
+      let a6 = vec4<f32>(a[ra_1.z + ao]); acc12 = fma(a6, b_lo, acc12); acc13 = fma(a6, b_hi, acc13);
+      let a7 = vec4<f32>(a[ra_1.w + ao]); acc14 = fma(a7, b_lo, acc14); acc15 = fma(a7, b_hi, acc15);
+      let a8 = vec4<f32>(a[ra_2.x + ao]); acc16 = fma(a8, b_lo, acc16); acc17 = fma(a8, b_hi, acc17);
+      let a9 = vec4<f32>(a[ra_2.y + ao]); acc18 = fma(a9, b_lo, acc18); acc19 = fma(a9, b_hi, acc19);
+      let a10 = vec4<f32>(a[ra_2.z + ao]); acc20 = fma(a10, b_lo, acc20); acc21 = fma(a10, b_hi, acc21);
+      let a11 = vec4<f32>(a[ra_2.w + ao]); acc22 = fma(a11, b_lo, acc22); acc23 = fma(a11, b_hi, acc23);
+      let a12 = vec4<f32>(a[ra_3.x + ao]); acc24 = fma(a12, b_lo, acc24); acc25 = fma(a12, b_hi, acc25);
+      let a13 = vec4<f32>(a[ra_3.y + ao]); acc26 = fma(a13, b_lo, acc26); acc27 = fma(a13, b_hi, acc27);
+      let a14 = vec4<f32>(a[ra_3.z + ao]); acc28 = fma(a14, b_lo, acc28); acc29 = fma(a14, b_hi, acc29);
+      let a15 = vec4<f32>(a[ra_3.w + ao]); acc30 = fma(a15, b_lo, acc30); acc31 = fma(a15, b_hi, acc31);
     }
     ao = ao + cs_a;
     bo = bo + rs_b;
     {
       let b_lo = read_b4(cb_lo, bo);
       let b_hi = read_b4(cb_hi, bo);
-      let a0 = vec4<f32>(a[ra_lo.x + ao]); acc0 = fma(a0, b_lo, acc0); acc1 = fma(a0, b_hi, acc1);
-      let a1 = vec4<f32>(a[ra_lo.y + ao]); acc2 = fma(a1, b_lo, acc2); acc3 = fma(a1, b_hi, acc3);
-      let a2 = vec4<f32>(a[ra_lo.z + ao]); acc4 = fma(a2, b_lo, acc4); acc5 = fma(a2, b_hi, acc5);
-      let a3 = vec4<f32>(a[ra_lo.w + ao]); acc6 = fma(a3, b_lo, acc6); acc7 = fma(a3, b_hi, acc7);
-      let a4 = vec4<f32>(a[ra_hi.x + ao]); acc8 = fma(a4, b_lo, acc8); acc9 = fma(a4, b_hi, acc9);
-      let a5 = vec4<f32>(a[ra_hi.y + ao]); acc10 = fma(a5, b_lo, acc10); acc11 = fma(a5, b_hi, acc11);
-      let a6 = vec4<f32>(a[ra_hi.z + ao]); acc12 = fma(a6, b_lo, acc12); acc13 = fma(a6, b_hi, acc13);
-      let a7 = vec4<f32>(a[ra_hi.w + ao]); acc14 = fma(a7, b_lo, acc14); acc15 = fma(a7, b_hi, acc15);
+      let a0 = vec4<f32>(a[ra_0.x + ao]); acc0 = fma(a0, b_lo, acc0); acc1 = fma(a0, b_hi, acc1);
+      let a1 = vec4<f32>(a[ra_0.y + ao]); acc2 = fma(a1, b_lo, acc2); acc3 = fma(a1, b_hi, acc3);
+      let a2 = vec4<f32>(a[ra_0.z + ao]); acc4 = fma(a2, b_lo, acc4); acc5 = fma(a2, b_hi, acc5);
+      let a3 = vec4<f32>(a[ra_0.w + ao]); acc6 = fma(a3, b_lo, acc6); acc7 = fma(a3, b_hi, acc7);
+      let a4 = vec4<f32>(a[ra_1.x + ao]); acc8 = fma(a4, b_lo, acc8); acc9 = fma(a4, b_hi, acc9);
+      let a5 = vec4<f32>(a[ra_1.y + ao]); acc10 = fma(a5, b_lo, acc10); acc11 = fma(a5, b_hi, acc11);
+      let a6 = vec4<f32>(a[ra_1.z + ao]); acc12 = fma(a6, b_lo, acc12); acc13 = fma(a6, b_hi, acc13);
+      let a7 = vec4<f32>(a[ra_1.w + ao]); acc14 = fma(a7, b_lo, acc14); acc15 = fma(a7, b_hi, acc15);
+      let a8 = vec4<f32>(a[ra_2.x + ao]); acc16 = fma(a8, b_lo, acc16); acc17 = fma(a8, b_hi, acc17);
+      let a9 = vec4<f32>(a[ra_2.y + ao]); acc18 = fma(a9, b_lo, acc18); acc19 = fma(a9, b_hi, acc19);
+      let a10 = vec4<f32>(a[ra_2.z + ao]); acc20 = fma(a10, b_lo, acc20); acc21 = fma(a10, b_hi, acc21);
+      let a11 = vec4<f32>(a[ra_2.w + ao]); acc22 = fma(a11, b_lo, acc22); acc23 = fma(a11, b_hi, acc23);
+      let a12 = vec4<f32>(a[ra_3.x + ao]); acc24 = fma(a12, b_lo, acc24); acc25 = fma(a12, b_hi, acc25);
+      let a13 = vec4<f32>(a[ra_3.y + ao]); acc26 = fma(a13, b_lo, acc26); acc27 = fma(a13, b_hi, acc27);
+      let a14 = vec4<f32>(a[ra_3.z + ao]); acc28 = fma(a14, b_lo, acc28); acc29 = fma(a14, b_hi, acc29);
+      let a15 = vec4<f32>(a[ra_3.w + ao]); acc30 = fma(a15, b_lo, acc30); acc31 = fma(a15, b_hi, acc31);
     }
     ao = ao + cs_a;
     bo = bo + rs_b;
     {
       let b_lo = read_b4(cb_lo, bo);
       let b_hi = read_b4(cb_hi, bo);
-      let a0 = vec4<f32>(a[ra_lo.x + ao]); acc0 = fma(a0, b_lo, acc0); acc1 = fma(a0, b_hi, acc1);
-      let a1 = vec4<f32>(a[ra_lo.y + ao]); acc2 = fma(a1, b_lo, acc2); acc3 = fma(a1, b_hi, acc3);
-      let a2 = vec4<f32>(a[ra_lo.z + ao]); acc4 = fma(a2, b_lo, acc4); acc5 = fma(a2, b_hi, acc5);
-      let a3 = vec4<f32>(a[ra_lo.w + ao]); acc6 = fma(a3, b_lo, acc6); acc7 = fma(a3, b_hi, acc7);
-      let a4 = vec4<f32>(a[ra_hi.x + ao]); acc8 = fma(a4, b_lo, acc8); acc9 = fma(a4, b_hi, acc9);
-      let a5 = vec4<f32>(a[ra_hi.y + ao]); acc10 = fma(a5, b_lo, acc10); acc11 = fma(a5, b_hi, acc11);
-      let a6 = vec4<f32>(a[ra_hi.z + ao]); acc12 = fma(a6, b_lo, acc12); acc13 = fma(a6, b_hi, acc13);
-      let a7 = vec4<f32>(a[ra_hi.w + ao]); acc14 = fma(a7, b_lo, acc14); acc15 = fma(a7, b_hi, acc15);
+      let a0 = vec4<f32>(a[ra_0.x + ao]); acc0 = fma(a0, b_lo, acc0); acc1 = fma(a0, b_hi, acc1);
+      let a1 = vec4<f32>(a[ra_0.y + ao]); acc2 = fma(a1, b_lo, acc2); acc3 = fma(a1, b_hi, acc3);
+      let a2 = vec4<f32>(a[ra_0.z + ao]); acc4 = fma(a2, b_lo, acc4); acc5 = fma(a2, b_hi, acc5);
+      let a3 = vec4<f32>(a[ra_0.w + ao]); acc6 = fma(a3, b_lo, acc6); acc7 = fma(a3, b_hi, acc7);
+      let a4 = vec4<f32>(a[ra_1.x + ao]); acc8 = fma(a4, b_lo, acc8); acc9 = fma(a4, b_hi, acc9);
+      let a5 = vec4<f32>(a[ra_1.y + ao]); acc10 = fma(a5, b_lo, acc10); acc11 = fma(a5, b_hi, acc11);
+      let a6 = vec4<f32>(a[ra_1.z + ao]); acc12 = fma(a6, b_lo, acc12); acc13 = fma(a6, b_hi, acc13);
+      let a7 = vec4<f32>(a[ra_1.w + ao]); acc14 = fma(a7, b_lo, acc14); acc15 = fma(a7, b_hi, acc15);
+      let a8 = vec4<f32>(a[ra_2.x + ao]); acc16 = fma(a8, b_lo, acc16); acc17 = fma(a8, b_hi, acc17);
+      let a9 = vec4<f32>(a[ra_2.y + ao]); acc18 = fma(a9, b_lo, acc18); acc19 = fma(a9, b_hi, acc19);
+      let a10 = vec4<f32>(a[ra_2.z + ao]); acc20 = fma(a10, b_lo, acc20); acc21 = fma(a10, b_hi, acc21);
+      let a11 = vec4<f32>(a[ra_2.w + ao]); acc22 = fma(a11, b_lo, acc22); acc23 = fma(a11, b_hi, acc23);
+      let a12 = vec4<f32>(a[ra_3.x + ao]); acc24 = fma(a12, b_lo, acc24); acc25 = fma(a12, b_hi, acc25);
+      let a13 = vec4<f32>(a[ra_3.y + ao]); acc26 = fma(a13, b_lo, acc26); acc27 = fma(a13, b_hi, acc27);
+      let a14 = vec4<f32>(a[ra_3.z + ao]); acc28 = fma(a14, b_lo, acc28); acc29 = fma(a14, b_hi, acc29);
+      let a15 = vec4<f32>(a[ra_3.w + ao]); acc30 = fma(a15, b_lo, acc30); acc31 = fma(a15, b_hi, acc31);
     }
     ao = ao + cs_a;
     bo = bo + rs_b;
@@ -209,14 +262,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   for (; k < K; k = k + 1u) {
     let b_lo = read_b4(cb_lo, bo);
     let b_hi = read_b4(cb_hi, bo);
-    let a0 = vec4<f32>(a[ra_lo.x + ao]); acc0 = fma(a0, b_lo, acc0); acc1 = fma(a0, b_hi, acc1);
-    let a1 = vec4<f32>(a[ra_lo.y + ao]); acc2 = fma(a1, b_lo, acc2); acc3 = fma(a1, b_hi, acc3);
-    let a2 = vec4<f32>(a[ra_lo.z + ao]); acc4 = fma(a2, b_lo, acc4); acc5 = fma(a2, b_hi, acc5);
-    let a3 = vec4<f32>(a[ra_lo.w + ao]); acc6 = fma(a3, b_lo, acc6); acc7 = fma(a3, b_hi, acc7);
-    let a4 = vec4<f32>(a[ra_hi.x + ao]); acc8 = fma(a4, b_lo, acc8); acc9 = fma(a4, b_hi, acc9);
-    let a5 = vec4<f32>(a[ra_hi.y + ao]); acc10 = fma(a5, b_lo, acc10); acc11 = fma(a5, b_hi, acc11);
-    let a6 = vec4<f32>(a[ra_hi.z + ao]); acc12 = fma(a6, b_lo, acc12); acc13 = fma(a6, b_hi, acc13);
-    let a7 = vec4<f32>(a[ra_hi.w + ao]); acc14 = fma(a7, b_lo, acc14); acc15 = fma(a7, b_hi, acc15);
+    let a0 = vec4<f32>(a[ra_0.x + ao]); acc0 = fma(a0, b_lo, acc0); acc1 = fma(a0, b_hi, acc1);
+    let a1 = vec4<f32>(a[ra_0.y + ao]); acc2 = fma(a1, b_lo, acc2); acc3 = fma(a1, b_hi, acc3);
+    let a2 = vec4<f32>(a[ra_0.z + ao]); acc4 = fma(a2, b_lo, acc4); acc5 = fma(a2, b_hi, acc5);
+    let a3 = vec4<f32>(a[ra_0.w + ao]); acc6 = fma(a3, b_lo, acc6); acc7 = fma(a3, b_hi, acc7);
+    let a4 = vec4<f32>(a[ra_1.x + ao]); acc8 = fma(a4, b_lo, acc8); acc9 = fma(a4, b_hi, acc9);
+    let a5 = vec4<f32>(a[ra_1.y + ao]); acc10 = fma(a5, b_lo, acc10); acc11 = fma(a5, b_hi, acc11);
+    let a6 = vec4<f32>(a[ra_1.z + ao]); acc12 = fma(a6, b_lo, acc12); acc13 = fma(a6, b_hi, acc13);
+    let a7 = vec4<f32>(a[ra_1.w + ao]); acc14 = fma(a7, b_lo, acc14); acc15 = fma(a7, b_hi, acc15);
+    let a8 = vec4<f32>(a[ra_2.x + ao]); acc16 = fma(a8, b_lo, acc16); acc17 = fma(a8, b_hi, acc17);
+    let a9 = vec4<f32>(a[ra_2.y + ao]); acc18 = fma(a9, b_lo, acc18); acc19 = fma(a9, b_hi, acc19);
+    let a10 = vec4<f32>(a[ra_2.z + ao]); acc20 = fma(a10, b_lo, acc20); acc21 = fma(a10, b_hi, acc21);
+    let a11 = vec4<f32>(a[ra_2.w + ao]); acc22 = fma(a11, b_lo, acc22); acc23 = fma(a11, b_hi, acc23);
+    let a12 = vec4<f32>(a[ra_3.x + ao]); acc24 = fma(a12, b_lo, acc24); acc25 = fma(a12, b_hi, acc25);
+    let a13 = vec4<f32>(a[ra_3.y + ao]); acc26 = fma(a13, b_lo, acc26); acc27 = fma(a13, b_hi, acc27);
+    let a14 = vec4<f32>(a[ra_3.z + ao]); acc28 = fma(a14, b_lo, acc28); acc29 = fma(a14, b_hi, acc29);
+    let a15 = vec4<f32>(a[ra_3.w + ao]); acc30 = fma(a15, b_lo, acc30); acc31 = fma(a15, b_hi, acc31);
     ao = ao + cs_a;
     bo = bo + rs_b;
   }
@@ -230,24 +291,42 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   }
   let ok_lo = cols_lo < vec4<u32>(N);
   let ok_hi = cols_hi < vec4<u32>(N);
-  let c_lo = wg.z * p.stride_c + rows_lo * N; // row starts in C (clamped rows)
-  let c_hi = wg.z * p.stride_c + rows_hi * N;
+  let c_0 = wg.z * p.stride_c + rows_0 * N;
+  let c_1 = wg.z * p.stride_c + rows_1 * N;
+  let c_2 = wg.z * p.stride_c + rows_2 * N;
+  let c_3 = wg.z * p.stride_c + rows_3 * N;
   var i_lo: vec4<u32>;
   var i_hi: vec4<u32>;
-  i_lo = c_lo.x + col_lo; i_hi = c_lo.x + col_hi;
-  write_row(row0, i_lo, i_hi, ok_lo, ok_hi, finish4(acc0, bias_lo) + addend4(i_lo), finish4(acc1, bias_hi) + addend4(i_hi));
-  i_lo = c_lo.y + col_lo; i_hi = c_lo.y + col_hi;
+  i_lo = c_0.x + col_lo; i_hi = c_0.x + col_hi;
+  write_row(row0 + 0u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc0, bias_lo) + addend4(i_lo), finish4(acc1, bias_hi) + addend4(i_hi));
+  i_lo = c_0.y + col_lo; i_hi = c_0.y + col_hi;
   write_row(row0 + 1u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc2, bias_lo) + addend4(i_lo), finish4(acc3, bias_hi) + addend4(i_hi));
-  i_lo = c_lo.z + col_lo; i_hi = c_lo.z + col_hi;
+  i_lo = c_0.z + col_lo; i_hi = c_0.z + col_hi;
   write_row(row0 + 2u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc4, bias_lo) + addend4(i_lo), finish4(acc5, bias_hi) + addend4(i_hi));
-  i_lo = c_lo.w + col_lo; i_hi = c_lo.w + col_hi;
+  i_lo = c_0.w + col_lo; i_hi = c_0.w + col_hi;
   write_row(row0 + 3u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc6, bias_lo) + addend4(i_lo), finish4(acc7, bias_hi) + addend4(i_hi));
-  i_lo = c_hi.x + col_lo; i_hi = c_hi.x + col_hi;
+  i_lo = c_1.x + col_lo; i_hi = c_1.x + col_hi;
   write_row(row0 + 4u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc8, bias_lo) + addend4(i_lo), finish4(acc9, bias_hi) + addend4(i_hi));
-  i_lo = c_hi.y + col_lo; i_hi = c_hi.y + col_hi;
+  i_lo = c_1.y + col_lo; i_hi = c_1.y + col_hi;
   write_row(row0 + 5u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc10, bias_lo) + addend4(i_lo), finish4(acc11, bias_hi) + addend4(i_hi));
-  i_lo = c_hi.z + col_lo; i_hi = c_hi.z + col_hi;
+  i_lo = c_1.z + col_lo; i_hi = c_1.z + col_hi;
   write_row(row0 + 6u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc12, bias_lo) + addend4(i_lo), finish4(acc13, bias_hi) + addend4(i_hi));
-  i_lo = c_hi.w + col_lo; i_hi = c_hi.w + col_hi;
+  i_lo = c_1.w + col_lo; i_hi = c_1.w + col_hi;
   write_row(row0 + 7u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc14, bias_lo) + addend4(i_lo), finish4(acc15, bias_hi) + addend4(i_hi));
+  i_lo = c_2.x + col_lo; i_hi = c_2.x + col_hi;
+  write_row(row0 + 8u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc16, bias_lo) + addend4(i_lo), finish4(acc17, bias_hi) + addend4(i_hi));
+  i_lo = c_2.y + col_lo; i_hi = c_2.y + col_hi;
+  write_row(row0 + 9u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc18, bias_lo) + addend4(i_lo), finish4(acc19, bias_hi) + addend4(i_hi));
+  i_lo = c_2.z + col_lo; i_hi = c_2.z + col_hi;
+  write_row(row0 + 10u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc20, bias_lo) + addend4(i_lo), finish4(acc21, bias_hi) + addend4(i_hi));
+  i_lo = c_2.w + col_lo; i_hi = c_2.w + col_hi;
+  write_row(row0 + 11u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc22, bias_lo) + addend4(i_lo), finish4(acc23, bias_hi) + addend4(i_hi));
+  i_lo = c_3.x + col_lo; i_hi = c_3.x + col_hi;
+  write_row(row0 + 12u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc24, bias_lo) + addend4(i_lo), finish4(acc25, bias_hi) + addend4(i_hi));
+  i_lo = c_3.y + col_lo; i_hi = c_3.y + col_hi;
+  write_row(row0 + 13u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc26, bias_lo) + addend4(i_lo), finish4(acc27, bias_hi) + addend4(i_hi));
+  i_lo = c_3.z + col_lo; i_hi = c_3.z + col_hi;
+  write_row(row0 + 14u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc28, bias_lo) + addend4(i_lo), finish4(acc29, bias_hi) + addend4(i_hi));
+  i_lo = c_3.w + col_lo; i_hi = c_3.w + col_hi;
+  write_row(row0 + 15u, i_lo, i_hi, ok_lo, ok_hi, finish4(acc30, bias_lo) + addend4(i_lo), finish4(acc31, bias_hi) + addend4(i_hi));
 }

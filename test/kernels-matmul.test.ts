@@ -101,6 +101,8 @@ const shapes: Case[] = [
   { M: 33, N: 17, K: 65 },
   { M: 31, N: 64, K: 127 },
   { M: 5, N: 3, K: 2 },
+  // Several workgroups in both directions, partial at the edges (regblock tiles are 64 × 32).
+  { M: 97, N: 45, K: 21 },
 ];
 
 const transposes: Case[] = [

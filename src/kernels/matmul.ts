@@ -1,7 +1,7 @@
 /**
  * Batched matmul with a fused epilogue, C = act(alpha · op(A) · op(B) + bias) [+ C_old] [+ R],
  * as one dispatch. Two kernels behind one interface:
- *  - 'regblock' (shaders/matmul_regblock.wgsl): no workgroup memory, 8 × 8 outputs per
+ *  - 'regblock' (shaders/matmul_regblock.wgsl): no workgroup memory, 16 × 8 outputs per
  *    invocation. The fast path on SwiftShader, where barriers are expensive.
  *  - 'tiled' (shaders/matmul_tiled.wgsl): TF.js-style shared-memory tiling for real GPUs, with a
  *    vec4 entry point when neither operand is transposed and K, N, strides are multiples of 4.
@@ -45,8 +45,9 @@ export interface MatmulArgs {
   label?: string;
 }
 
-/** Output tile of both kernels (rows × columns of C per workgroup). */
-const TILE = 32;
+/** Rows × columns of C per workgroup, as in the shaders. */
+const REGBLOCK_TILE = { rows: 64, cols: 32 };
+const TILED_TILE = { rows: 32, cols: 32 };
 
 /** Parameters the CPU reference shares with the GPU call. */
 export type MatmulCpuArgs = Omit<MatmulArgs, 'a' | 'b' | 'c' | 'bias' | 'residual'> & {
@@ -185,6 +186,7 @@ export function recordMatmul(rt: GpuRuntime, list: CommandList, args: MatmulArgs
   const useRegblock = variant === 'regblock' || (variant === 'auto' && rt.isSwiftShader);
   let pipeline: GPUComputePipeline;
   let name: string;
+  const tile = useRegblock ? REGBLOCK_TILE : TILED_TILE;
   if (useRegblock) {
     name = 'matmul_regblock';
     // Epilogue options are compile-time here (see the shader): one pipeline per combination.
@@ -203,7 +205,7 @@ export function recordMatmul(rt: GpuRuntime, list: CommandList, args: MatmulArgs
   const u = rt.uniform(paramsBuffer(r, !!bias, !!residual), `${name}.params`);
   const spare = unused(rt);
   list.push(
-    rt.dispatch(`${name}(${tag})`, pipeline, [u, a, b, c, bias ?? spare, residual ?? spare], [Math.ceil(N / TILE), Math.ceil(M / TILE), batch]),
+    rt.dispatch(`${name}(${tag})`, pipeline, [u, a, b, c, bias ?? spare, residual ?? spare], [Math.ceil(N / tile.cols), Math.ceil(M / tile.rows), batch]),
   );
 }
 
