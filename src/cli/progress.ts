@@ -1,6 +1,7 @@
 /** A dependency-free progress bar: redraws one line on a TTY, prints every ~10 % otherwise. */
 export class ProgressBar {
   private lastPrintedPct = -1;
+  private lastDone = -1;
   private readonly start = Date.now();
   constructor(
     private readonly total: number,
@@ -9,6 +10,8 @@ export class ProgressBar {
   ) {}
 
   update(done: number, extra = ''): void {
+    if (done === this.lastDone && !this.out.isTTY) return;
+    this.lastDone = done;
     const pct = Math.floor((100 * done) / Math.max(1, this.total));
     const elapsed = (Date.now() - this.start) / 1000;
     const eta = done > 0 ? (elapsed * (this.total - done)) / done : 0;
