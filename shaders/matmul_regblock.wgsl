@@ -10,10 +10,11 @@
 //    the address pattern, so the block is large: 16 × 8 needs 24 loads per 128 FMAs and ran
 //    ~20 % faster than 8 × 8 (16 per 64), which beat 8 × 4 and 4 × 4. vec4-typed bindings did
 //    not help (still one gather per component).
-//  - Subzero does not unroll, inline away pointer parameters or hoist, so the k loop is unrolled
-//    by hand, the accumulators are plain variables, each A value is loaded right before its FMAs,
-//    and the epilogue is straight-line code in main. Helper functions with `var`s or pointer
-//    parameters here cost 10–25 %.
+//  - The k loop is unrolled ×4 by hand (Subzero does not unroll). Accumulators are plain
+//    variables updated inline, each A value loaded right before its FMAs: a k-step helper taking
+//    the accumulators through a pointer, with all loads up front, was ~10 % slower.
+//  - Unused epilogue options must cost nothing (override constants, below): at K = 128 the
+//    epilogue is a noticeable share of the work.
 //
 // Layout: workgroup 4 × 4 invocations, a 64 × 32 tile of C (rows × columns); z = batch.
 // Invocation (x, y) owns rows row0 .. row0+15 (row0 = tile_row + 16y) and columns col0 + 4j,
@@ -36,9 +37,9 @@ struct Params {
 const FLAG_TRANS_A: u32 = 1u;      // A stored as [K, M] per batch
 const FLAG_TRANS_B: u32 = 2u;      // B stored as [N, K] per batch
 
-// The epilogue options are override constants: a disabled option must cost nothing, and on
-// SwiftShader a uniform branch around it still cost 10 % each at K = 128. The price is one
-// pipeline (0.3–1 s of compilation on SwiftShader) per combination actually used.
+// The epilogue options are override constants so a disabled one costs nothing: as uniform flags
+// the whole matmul measured 10–25 % slower at K = 128 on SwiftShader. The price is one pipeline
+// (0.3–1 s of compilation on SwiftShader) per combination actually used.
 override HAS_BIAS: bool = false;     // + bias[col] after alpha
 override GELU: bool = false;         // tanh GELU after the bias
 override ACCUMULATE: bool = false;   // + C's old value
@@ -169,7 +170,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   var k = 0u;
   let k_main = K & ~3u;
   for (; k < k_main; k = k + 4u) {
-    // Four copies of the k step in the tail loop below, with ao/bo advanced between them.
+    // Four copies of the tail loop's body.
     {
       let b_lo = read_b4(cb_lo, bo);
       let b_hi = read_b4(cb_hi, bo);
