@@ -1,5 +1,6 @@
 import { useEffect } from 'react';
 import { AdapterPanel } from './components/AdapterPanel';
+import { DemoPanel } from './components/DemoPanel';
 import { GpuErrorPanel } from './components/GpuErrorPanel';
 import { connectEngine } from './engine-connection';
 import { usePlayground } from './store';
@@ -21,7 +22,12 @@ export function App() {
       </header>
       <main>
         {(engine.phase === 'idle' || engine.phase === 'starting') && <p aria-busy="true">Starting the engine worker and acquiring the GPU…</p>}
-        {engine.phase === 'ready' && <AdapterPanel adapter={engine.adapter} limits={engine.limits} features={engine.features} />}
+        {engine.phase === 'ready' && (
+          <>
+            <AdapterPanel adapter={engine.adapter} limits={engine.limits} features={engine.features} />
+            <DemoPanel />
+          </>
+        )}
         {engine.phase === 'error' && (
           <GpuErrorPanel
             code={engine.code}

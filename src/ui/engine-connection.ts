@@ -20,6 +20,14 @@ export function engineClient(): EngineClient {
             advice: 'Press "Retry" to acquire the GPU again; reload the page if that fails.',
           });
           break;
+        case 'metrics': {
+          const { demo, setDemo } = usePlayground.getState();
+          setDemo({ points: [...demo.points, ...event.rows.map((r) => ({ step: r.step, loss: r.loss }))], msPerStep: event.msPerStep });
+          break;
+        }
+        case 'training-stopped':
+          usePlayground.getState().setDemo({ status: 'stopped', stopReason: event.reason + (event.message ? `: ${event.message}` : '') });
+          break;
       }
     });
   }
@@ -37,4 +45,20 @@ export async function connectEngine(): Promise<void> {
     if (e instanceof WorkerError) setEngine({ phase: 'error', code: e.code, message: e.message, advice: e.advice });
     else setEngine({ phase: 'error', code: 'internal', message: String(e), advice: 'Reload the page.' });
   }
+}
+
+/** Trains the demo model from scratch; loss points stream into the store. */
+export async function startDemoTraining(steps = 300, lr = 3e-3, seed = 1): Promise<void> {
+  const { setDemo } = usePlayground.getState();
+  setDemo({ status: 'training', points: [], msPerStep: null, stopReason: undefined });
+  try {
+    const reply = await engineClient().request({ type: 'demo-train', steps, lr, seed });
+    setDemo({ parameters: reply.parameters });
+  } catch (e) {
+    setDemo({ status: 'stopped', stopReason: `error: ${e instanceof Error ? e.message : String(e)}` });
+  }
+}
+
+export async function pauseTraining(): Promise<void> {
+  await engineClient().request({ type: 'pause' });
 }

@@ -4,13 +4,15 @@
  */
 import { acquireGpu, type GpuContext } from '../engine/gpu';
 import { GpuRuntime } from '../engine/runtime';
-import type { InitRequest, ReadyReply, UiToWorker, WorkerToUi } from './protocol';
+import { buildSyntheticRegression, SMALL_REGRESSION, type SyntheticRegression } from '../tasks/synthetic-regression';
+import { Trainer } from '../train/trainer';
+import type { DemoStartedReply, DemoTrainRequest, InitRequest, PausedReply, ReadyReply, UiToWorker, WorkerToUi } from './protocol';
 import { limitsSummary, RELOAD_ADVICE, toErrorReply, WorkerFailure } from './replies';
 
 declare const self: DedicatedWorkerGlobalScope;
 
 /** What the worker holds between requests. */
-const state: { runtime: GpuRuntime | null } = { runtime: null };
+const state: { runtime: GpuRuntime | null; demo: { task: SyntheticRegression; trainer: Trainer } | null } = { runtime: null, demo: null };
 
 function post(msg: WorkerToUi): void {
   self.postMessage(msg);
@@ -42,16 +44,73 @@ async function handleInit(msg: InitRequest): Promise<ReadyReply> {
   return readyReply(msg.id, ctx);
 }
 
+function disposeDemo(): void {
+  if (!state.demo) return;
+  state.demo.trainer.pause();
+  state.demo.trainer.destroy();
+  state.demo.task.destroy();
+  state.demo = null;
+}
+
+async function handleDemoTrain(msg: DemoTrainRequest): Promise<DemoStartedReply> {
+  const rt = requireRuntime();
+  if (!(msg.steps >= 1 && msg.steps <= 100_000)) throw new WorkerFailure('bad-request', `steps must be 1…100000, got ${msg.steps}.`, 'Choose a step count in range.');
+  if (!(msg.lr > 0 && msg.lr < 1)) throw new WorkerFailure('bad-request', `learning rate must be in (0, 1), got ${msg.lr}.`, 'Choose a learning rate such as 3e-3.');
+  disposeDemo();
+  const task = buildSyntheticRegression(rt, { ...SMALL_REGRESSION, seed: msg.seed });
+  let windowStart = performance.now();
+  let stopReason: 'non-finite' | null = null;
+  const trainer = new Trainer(rt, task.graph, {
+    lr: msg.lr,
+    schedule: { kind: 'cosine', warmupSteps: Math.min(20, Math.floor(msg.steps / 10)), totalSteps: msg.steps, minRatio: 0.1 },
+    adamw: { clipNorm: 1 },
+    metricInterval: 5,
+    onMetrics: (rows) => {
+      const now = performance.now();
+      const msPerStep = (now - windowStart) / Math.max(1, rows.length);
+      windowStart = now;
+      const out = rows.map((r) => ({ step: r.step, loss: r.values.loss!, gradNorm: r.values.grad_norm!, nonFinite: r.values.non_finite !== 0 || !Number.isFinite(r.values.loss!) }));
+      post({ type: 'metrics', rows: out, msPerStep });
+      if (out.some((r) => r.nonFinite)) {
+        stopReason = 'non-finite';
+        trainer.pause();
+      }
+    },
+  });
+  state.demo = { task, trainer };
+  const steps = msg.steps;
+  void (async () => {
+    try {
+      await trainer.run(steps);
+      await trainer.drain();
+      const reason = stopReason ?? (trainer.step >= steps ? 'done' : 'paused');
+      if (state.demo?.trainer === trainer) post({ type: 'training-stopped', step: trainer.step, reason });
+    } catch (e) {
+      post({ type: 'training-stopped', step: trainer.step, reason: 'error', message: e instanceof Error ? e.message : String(e) });
+    }
+  })();
+  return { type: 'demo-started', id: msg.id, parameters: task.graph.packs.reduce((a, p) => a + p.params.reduce((b, q) => b + q.size, 0), 0), dispatchesPerStep: trainer.stepList.dispatchCount };
+}
+
+function handlePause(id: number): PausedReply {
+  state.demo?.trainer.pause();
+  return { type: 'paused', id, step: state.demo?.trainer.step ?? 0 };
+}
+
 // ---------- dispatch ----------
 
 async function handle(msg: UiToWorker): Promise<WorkerToUi> {
   switch (msg.type) {
     case 'init':
       return handleInit(msg);
+    case 'demo-train':
+      return handleDemoTrain(msg);
+    case 'pause':
+      return handlePause(msg.id);
     default: {
       // tsc errors here when a request type in protocol.ts has no case above.
-      const unhandled: never = msg.type;
-      throw new WorkerFailure('bad-request', `Unknown request type ${JSON.stringify(unhandled)}.`, RELOAD_ADVICE);
+      const unhandled: never = msg;
+      throw new WorkerFailure('bad-request', `Unknown request type ${JSON.stringify((unhandled as { type?: unknown }).type)}.`, RELOAD_ADVICE);
     }
   }
 }

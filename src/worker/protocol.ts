@@ -36,7 +36,22 @@ export interface InitRequest {
   powerPreference?: GPUPowerPreference;
 }
 
-export type UiToWorker = InitRequest;
+/** Train the synthetic-regression demo model for `steps` steps; metrics stream as events. */
+export interface DemoTrainRequest {
+  type: 'demo-train';
+  id: number;
+  steps: number;
+  lr: number;
+  seed: number;
+}
+
+/** Stop the running training loop after the step in flight. */
+export interface PauseRequest {
+  type: 'pause';
+  id: number;
+}
+
+export type UiToWorker = InitRequest | DemoTrainRequest | PauseRequest;
 
 // ---------- worker → UI ----------
 
@@ -73,13 +88,45 @@ export interface DeviceLostEvent {
   message: string;
 }
 
-export type WorkerToUi = ReadyReply | ErrorReply | DeviceLostEvent;
+export interface DemoStartedReply {
+  type: 'demo-started';
+  id: number;
+  /** Trainable parameters of the demo model. */
+  parameters: number;
+  dispatchesPerStep: number;
+}
+
+export interface PausedReply {
+  type: 'paused';
+  id: number;
+  step: number;
+}
+
+/** Event: metric rows as they come back from the GPU (every few steps). */
+export interface MetricsEvent {
+  type: 'metrics';
+  rows: { step: number; loss: number; gradNorm: number; nonFinite: boolean }[];
+  /** Wall-clock ms per step over the rows' window. */
+  msPerStep: number;
+}
+
+/** Event: the training loop stopped. */
+export interface TrainingStoppedEvent {
+  type: 'training-stopped';
+  step: number;
+  reason: 'done' | 'paused' | 'non-finite' | 'error';
+  message?: string;
+}
+
+export type WorkerToUi = ReadyReply | DemoStartedReply | PausedReply | ErrorReply | DeviceLostEvent | MetricsEvent | TrainingStoppedEvent;
 
 // ---------- derived types ----------
 
 /** Which reply each request type gets (an `error` is always possible too). */
 export interface ReplyTo {
   init: ReadyReply;
+  'demo-train': DemoStartedReply;
+  pause: PausedReply;
 }
 
 export type RequestType = UiToWorker['type'];
