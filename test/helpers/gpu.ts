@@ -3,16 +3,23 @@ import { acquireNodeGpu } from '../../src/engine/node-gpu';
 import { GpuRuntime } from '../../src/engine/runtime';
 
 let rt: GpuRuntime | null = null;
+const uncaptured: string[] = [];
 
 export async function testRuntime(): Promise<GpuRuntime> {
   if (rt) return rt;
   const ctx = await acquireNodeGpu();
   ctx.device.addEventListener('uncapturederror', (e) => {
-    // Validation errors are otherwise silent: make them fail loudly.
-    console.error('WebGPU uncaptured error:', (e as GPUUncapturedErrorEvent).error.message);
+    // Validation errors are otherwise silent; test/helpers/setup.ts fails the test that caused them.
+    uncaptured.push((e as GPUUncapturedErrorEvent).error.message);
   });
   rt = new GpuRuntime(ctx);
   return rt;
+}
+
+/** Waits for the GPU, then returns and clears the uncaptured WebGPU errors seen so far. */
+export async function takeUncapturedErrors(): Promise<string[]> {
+  if (rt) await rt.idle();
+  return uncaptured.splice(0);
 }
 
 /** Seeded uniform values in [lo, hi) (mulberry32), for reproducible test inputs. */
