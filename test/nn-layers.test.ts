@@ -186,3 +186,27 @@ describe('GPU layers: forward vs CPU, backward vs float64 finite differences (â‰
     });
   }
 });
+
+describe('per-parameter freeze flags', () => {
+  it('a frozen weight gets no gradient and is not updated, its trainable bias is', async () => {
+    const rt = await testRuntime();
+    const trainable = new ParamPack(rt, 'freeze.t', true);
+    const frozen = new ParamPack(rt, 'freeze.f', false);
+    const ctx: BuildContext = { rt, trainable, frozen, rng: new Rng(1), freeze: (n) => n.endsWith('.weight') };
+    const input: Activation = { value: rt.tensor([4, 3], 'x', Float32Array.from(randn64(12, 1))), grad: null };
+    const lin = new Linear(ctx, 'fz', { inDim: 3, outDim: 2 }, input, 4);
+    trainable.finalize();
+    frozen.finalize();
+    expect(lin.weight.pack).toBe(frozen);
+    expect(lin.bias!.pack).toBe(trainable);
+    expect(() => lin.weight.grad).toThrow(/frozen/);
+    const list = new CommandList('fz');
+    list.push(trainable.zeroGradOp());
+    lin.recordForward(list);
+    rt.write(lin.out.grad!, [1, 2, 3, 4, 5, 6, 7, 8]);
+    lin.recordBackward(list);
+    rt.submit([list]);
+    // db = column sums of dy
+    expect(Array.from(await rt.read(lin.bias!.grad))).toEqual([16, 20]);
+  });
+});

@@ -17,6 +17,8 @@ export interface BuildContext {
   /** Parameters that never change (the frozen base). */
   frozen: ParamPack;
   rng: Rng;
+  /** Per-parameter freeze flags: a parameter whose name this returns true for goes to the frozen pack. */
+  freeze?: (paramName: string) => boolean;
 }
 
 export interface Layer {
@@ -37,7 +39,7 @@ export function declareParam(
   if (init instanceof Float32Array) data = init;
   else if ('uniform' in init) data = uniformInit(n, init.uniform, ctx.rng.fork(name));
   else data = new Float32Array(n).fill(init.constant);
-  const pack = opts.frozen ? ctx.frozen : ctx.trainable;
+  const pack = opts.frozen || ctx.freeze?.(name) ? ctx.frozen : ctx.trainable;
   return pack.add(name, shape, data, opts.decay === undefined ? {} : { decay: opts.decay });
 }
 
