@@ -91,3 +91,25 @@ describe('trainer on the synthetic regression task (Node/Dawn)', () => {
     expect(lrScale({ ...s, kind: 'constant' }, 100)).toBe(1);
   });
 });
+
+describe('GPU memory', () => {
+  it('building and destroying a task + trainer 3 times returns every buffer to the pool', async () => {
+    const rt = await testRuntime();
+    const cycle = async () => {
+      const task = buildSyntheticRegression(rt, SMALL_REGRESSION);
+      const t = new Trainer(rt, task.graph, { lr: 1e-3, metricInterval: 2 });
+      await t.run(3);
+      await t.drain();
+      t.destroy();
+      task.destroy();
+    };
+    await cycle();
+    const live = rt.pool.liveBytes;
+    const allocated = rt.pool.allocatedBytes;
+    await cycle();
+    await cycle();
+    expect(rt.pool.liveBytes).toBe(live);
+    // The second and third builds reuse the first build's buffers.
+    expect(rt.pool.allocatedBytes).toBe(allocated);
+  });
+});

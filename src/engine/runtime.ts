@@ -87,6 +87,35 @@ export const STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST (num
 export const UNIFORM = 0x40 | 0x08; // UNIFORM | COPY_DST
 export const MAP_READ_DST = 0x01 | 0x08; // MAP_READ | COPY_DST
 
+/**
+ * Everything a model/adapter/task allocates while it is being built: its tensors (from the pool)
+ * and its uniform buffers. `dispose()` gives them back, so switching tasks or adapters in the
+ * playground reuses GPU memory instead of growing it.
+ */
+export class AllocationScope {
+  readonly tensors: Tensor[] = [];
+  readonly uniforms: GPUBuffer[] = [];
+  private disposed = false;
+  constructor(
+    private readonly rt: GpuRuntime,
+    readonly label: string,
+  ) {}
+  get bytes(): number {
+    let n = 0;
+    for (const t of this.tensors) n += t.buffer.size;
+    for (const u of this.uniforms) n += u.size;
+    return n;
+  }
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of this.tensors) this.rt.release(t);
+    this.rt.destroyUniforms(this.uniforms);
+    this.tensors.length = 0;
+    this.uniforms.length = 0;
+  }
+}
+
 export class GpuRuntime {
   readonly device: GPUDevice;
   readonly pool: BufferPool;
@@ -94,7 +123,8 @@ export class GpuRuntime {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly counts = zeroCounters();
-  private readonly uniformBuffers: GPUBuffer[] = [];
+  private readonly uniformBuffers = new Set<GPUBuffer>();
+  private readonly scopes: AllocationScope[] = [];
 
   constructor(readonly ctx: GpuContext) {
     this.device = ctx.device;
@@ -103,7 +133,44 @@ export class GpuRuntime {
   }
 
   get counters(): Counters {
-    return { ...this.counts, buffers: this.pool.creations + this.uniformBuffers.length };
+    return { ...this.counts, buffers: this.pool.creations + this.uniformCreations };
+  }
+
+  private uniformCreations = 0;
+
+  /**
+   * Runs `build` with every tensor and uniform it allocates recorded in a new scope; the scope's
+   * dispose() frees them. Scopes nest (allocations go to the innermost).
+   */
+  scoped<T>(label: string, build: (scope: AllocationScope) => T): { value: T; scope: AllocationScope } {
+    const scope = this.openScope(label);
+    try {
+      return { value: build(scope), scope };
+    } catch (e) {
+      scope.dispose();
+      throw e;
+    } finally {
+      this.closeScope(scope);
+    }
+  }
+
+  /** Starts recording allocations into a new scope (pair with closeScope; prefer `scoped`). */
+  openScope(label: string): AllocationScope {
+    const scope = new AllocationScope(this, label);
+    this.scopes.push(scope);
+    return scope;
+  }
+
+  closeScope(scope: AllocationScope): void {
+    const i = this.scopes.indexOf(scope);
+    if (i >= 0) this.scopes.splice(i, 1);
+  }
+
+  /** @internal (AllocationScope) */
+  destroyUniforms(bufs: GPUBuffer[]): void {
+    for (const b of bufs) {
+      if (this.uniformBuffers.delete(b)) b.destroy();
+    }
   }
 
   get isSwiftShader(): boolean {
@@ -168,8 +235,26 @@ export class GpuRuntime {
     const bytes = numel(shape) * 4;
     const buf = this.pool.acquire(bytes, STORAGE, name);
     const t = new Tensor(buf, 0, shape, name);
+    this.scopes[this.scopes.length - 1]?.tensors.push(t);
     if (data) this.write(t, data);
     else this.device.queue.writeBuffer(buf, 0, new Float32Array(Math.max(1, numel(shape)))); // zero: pooled buffers may be dirty
+    return t;
+  }
+
+  private readonly shared = new Map<string, Tensor>();
+
+  /** A runtime-wide tensor cached by key (e.g. a placeholder binding), never owned by a scope. */
+  sharedTensor(key: string, shape: Shape): Tensor {
+    let t = this.shared.get(key);
+    if (!t) {
+      const saved = this.scopes.splice(0);
+      try {
+        t = this.tensor(shape, key);
+      } finally {
+        this.scopes.push(...saved);
+      }
+      this.shared.set(key, t);
+    }
     return t;
   }
 
@@ -178,7 +263,9 @@ export class GpuRuntime {
     const bytes = data instanceof ArrayBuffer ? data.byteLength : data.byteLength;
     const buf = this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: UNIFORM, label });
     this.device.queue.writeBuffer(buf, 0, data instanceof ArrayBuffer ? data : (data.buffer as ArrayBuffer), data instanceof ArrayBuffer ? 0 : data.byteOffset, bytes);
-    this.uniformBuffers.push(buf);
+    this.uniformBuffers.add(buf);
+    this.uniformCreations++;
+    this.scopes[this.scopes.length - 1]?.uniforms.push(buf);
     return buf;
   }
 
@@ -188,8 +275,13 @@ export class GpuRuntime {
     this.device.queue.writeBuffer(t.buffer, t.offset, arr.buffer as ArrayBuffer, arr.byteOffset, arr.byteLength);
   }
 
+  private readonly released = new WeakSet<Tensor>();
+
+  /** Returns a tensor made by `tensor()` to the pool. Idempotent per tensor, so an owner and its scope may both release it. */
   release(t: Tensor): void {
-    if (t.offset === 0) this.pool.release(t.buffer);
+    if (t.offset !== 0 || this.released.has(t)) return;
+    this.released.add(t);
+    this.pool.release(t.buffer);
   }
 
   /** Awaited read of a tensor. For tests and inspection only; counted as a readback. */
@@ -255,8 +347,9 @@ export class GpuRuntime {
 
   destroy(): void {
     this.pool.destroyAll();
+    this.shared.clear();
     for (const b of this.uniformBuffers) b.destroy();
-    this.uniformBuffers.length = 0;
+    this.uniformBuffers.clear();
     this.pipelines.clear();
     this.modules.clear();
   }

@@ -126,14 +126,8 @@ function checkTensorSize(tag: string, role: string, t: Tensor, need: number, wha
 }
 
 /** A tiny buffer bound where bias/residual are off: the kernels' layouts always include them. */
-const unusedBinding = new WeakMap<GpuRuntime, Tensor>();
 function unused(rt: GpuRuntime): Tensor {
-  let t = unusedBinding.get(rt);
-  if (!t) {
-    t = rt.tensor([4], 'matmul.unused'); // 16 B: the smallest vec4 binding
-    unusedBinding.set(rt, t);
-  }
-  return t;
+  return rt.sharedTensor('matmul.unused', [4]); // 16 B: the smallest vec4 binding
 }
 
 // Bits of Params.flags, as in both shaders.

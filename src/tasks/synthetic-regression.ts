@@ -68,6 +68,11 @@ export interface SyntheticRegression {
 }
 
 export function buildSyntheticRegression(rt: GpuRuntime, cfg: SyntheticRegressionConfig): SyntheticRegression {
+  const { value, scope } = rt.scoped('synthetic-regression', () => build(rt, cfg));
+  return { ...value, destroy: () => scope.dispose() };
+}
+
+function build(rt: GpuRuntime, cfg: SyntheticRegressionConfig): Omit<SyntheticRegression, 'destroy'> {
   const trainable = new ParamPack(rt, 'model', true);
   const frozen = new ParamPack(rt, 'frozen', false);
   const ctx = { rt, trainable, frozen, rng: new Rng(cfg.seed) };
@@ -123,9 +128,5 @@ export function buildSyntheticRegression(rt: GpuRuntime, cfg: SyntheticRegressio
     packs: { trainable, frozen },
     target,
     data,
-    destroy() {
-      trainable.destroy();
-      frozen.destroy();
-    },
   };
 }

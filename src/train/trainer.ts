@@ -5,7 +5,7 @@
  */
 import { MetricRing, type MetricRow } from '../engine/metric-ring';
 import type { ParamPack } from '../engine/param-pack';
-import { CommandList, diffCounters, type Counters, type GpuRuntime } from '../engine/runtime';
+import { CommandList, diffCounters, type AllocationScope, type Counters, type GpuRuntime } from '../engine/runtime';
 import { StepParams } from '../engine/step-params';
 import type { Tensor } from '../engine/tensor';
 import { recordWriteMetrics } from '../kernels/metrics';
@@ -55,31 +55,38 @@ export class Trainer {
   /** Counter deltas of the last step (dispatches, submits, readbacks …). */
   lastStepCounters: Counters | null = null;
   private stopRequested = false;
+  /** Everything the trainer allocated (moments, metric history, uniforms, scratch). */
+  private readonly scope: AllocationScope;
 
   constructor(
     readonly rt: GpuRuntime,
     readonly graph: TrainGraph,
     readonly opts: TrainerOptions,
   ) {
-    this.fields = ['loss', 'grad_norm', 'non_finite', ...(graph.extraMetrics ?? []).map((m) => m.name)];
-    this.ring = new MetricRing(rt, this.fields, opts.metricInterval ?? 10);
-    this.stepParams = new StepParams(rt);
-    this.optimizer = new AdamW(rt, graph.packs, opts.adamw ?? {});
-    const list = this.stepList;
-    for (const p of graph.packs) list.push(p.zeroGradOp());
-    list.append(graph.forward);
-    list.append(graph.loss);
-    list.append(graph.backward);
-    this.optimizer.record(list, this.stepParams);
-    if (graph.afterOptimizer) list.append(graph.afterOptimizer);
-    const metricSrcs = [
-      { src: graph.lossValue, field: 0 },
-      { src: this.optimizer.gradNorm, field: 1 },
-      { src: this.optimizer.nonFinite, field: 2 },
-      ...(graph.extraMetrics ?? []).map((m, i) => ({ src: m.tensor, field: 3 + i })),
-    ];
-    for (let i = 0; i < metricSrcs.length; i += 6) {
-      recordWriteMetrics(rt, list, { srcs: metricSrcs.slice(i, i + 6), history: this.ring.history, fields: this.fields.length, stepParams: this.stepParams.buffer });
+    this.scope = rt.openScope('trainer');
+    try {
+      this.fields = ['loss', 'grad_norm', 'non_finite', ...(graph.extraMetrics ?? []).map((m) => m.name)];
+      this.ring = new MetricRing(rt, this.fields, opts.metricInterval ?? 10);
+      this.stepParams = new StepParams(rt);
+      this.optimizer = new AdamW(rt, graph.packs, opts.adamw ?? {});
+      const list = this.stepList;
+      for (const p of graph.packs) list.push(p.zeroGradOp());
+      list.append(graph.forward);
+      list.append(graph.loss);
+      list.append(graph.backward);
+      this.optimizer.record(list, this.stepParams);
+      if (graph.afterOptimizer) list.append(graph.afterOptimizer);
+      const metricSrcs = [
+        { src: graph.lossValue, field: 0 },
+        { src: this.optimizer.gradNorm, field: 1 },
+        { src: this.optimizer.nonFinite, field: 2 },
+        ...(graph.extraMetrics ?? []).map((m, i) => ({ src: m.tensor, field: 3 + i })),
+      ];
+      for (let i = 0; i < metricSrcs.length; i += 6) {
+        recordWriteMetrics(rt, list, { srcs: metricSrcs.slice(i, i + 6), history: this.ring.history, fields: this.fields.length, stepParams: this.stepParams.buffer });
+      }
+    } finally {
+      rt.closeScope(this.scope);
     }
     if (opts.onMetrics) this.ring.onMetrics(opts.onMetrics);
   }
@@ -142,7 +149,9 @@ export class Trainer {
   }
 
   destroy(): void {
+    this.pause();
     this.ring.destroy();
     this.optimizer.destroy();
+    this.scope.dispose();
   }
 }
