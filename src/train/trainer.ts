@@ -27,6 +27,12 @@ export interface TrainGraph {
   loadBatch(step: number): void;
   /** Optional hook after the optimizer (e.g. SoRA's proximal gate step). */
   afterOptimizer?: CommandList;
+  /**
+   * Like afterOptimizer, for work that reads the trainer's per-step scalars (the learning rate):
+   * called once, at construction, to record into the step right after `afterOptimizer`.
+   * Adapters' `recordAfterOptimizer` go here (see recordAdaptersAfterOptimizer in adapters/attach.ts).
+   */
+  recordAfterOptimizer?(list: CommandList, stepParams: StepParams): void;
 }
 
 export interface TrainerOptions {
@@ -76,6 +82,7 @@ export class Trainer {
       list.append(graph.backward);
       this.optimizer.record(list, this.stepParams);
       if (graph.afterOptimizer) list.append(graph.afterOptimizer);
+      graph.recordAfterOptimizer?.(list, this.stepParams);
       const metricSrcs = [
         { src: graph.lossValue, field: 0 },
         { src: this.optimizer.gradNorm, field: 1 },
