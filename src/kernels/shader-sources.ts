@@ -14,6 +14,7 @@ import adamw from '../../shaders/adamw.wgsl?raw';
 import layernorm from '../../shaders/layernorm.wgsl?raw';
 import matmulRegblock from '../../shaders/matmul_regblock.wgsl?raw';
 import matmulTiled from '../../shaders/matmul_tiled.wgsl?raw';
+import topk from '../../shaders/topk.wgsl?raw';
 
 const sources = {
   attention,
@@ -26,6 +27,7 @@ const sources = {
   layernorm,
   matmul_regblock: matmulRegblock,
   matmul_tiled: matmulTiled,
+  topk,
 } as const;
 
 export type ShaderName = keyof typeof sources;
