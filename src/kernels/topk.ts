@@ -114,7 +114,7 @@ export function recordTopK(
   if (variant === 'workgroup' && k > TOPK_WORKGROUP_MAX_K) throw new Error(`${tag}: the 'workgroup' variant sorts at most k = ${TOPK_WORKGROUP_MAX_K} in workgroup memory, got k = ${k}; use 'thread' or 'auto'`);
 
   const kbuf = args.kOverride ?? createTopKOverride(rt, k, `${tag}.k`);
-  const mask = args.mask ?? rt.tensor([1], `${tag}.nomask`);
+  const mask = args.mask ?? rt.sharedTensor('topk.nomask', [1]);
   const flags = (mode === 'abs' ? 1 : 0) | (args.mask ? 2 : 0);
   const g = variant === 'thread' ? grid1d(rows, TOPK_THREAD_WG) : grid1d(rows, 1);
   const u = rt.uniform(new Uint32Array([rows, l, k, flags, g.x, 0, 0, 0]), `${tag}.params`);
