@@ -14,6 +14,8 @@ import adamw from '../../shaders/adamw.wgsl?raw';
 import layernorm from '../../shaders/layernorm.wgsl?raw';
 import matmulRegblock from '../../shaders/matmul_regblock.wgsl?raw';
 import matmulTiled from '../../shaders/matmul_tiled.wgsl?raw';
+import lowRank from '../../shaders/low_rank.wgsl?raw';
+import soraProx from '../../shaders/sora_prox.wgsl?raw';
 import topk from '../../shaders/topk.wgsl?raw';
 
 const sources = {
@@ -27,6 +29,8 @@ const sources = {
   layernorm,
   matmul_regblock: matmulRegblock,
   matmul_tiled: matmulTiled,
+  low_rank: lowRank,
+  sora_prox: soraProx,
   topk,
 } as const;
 
