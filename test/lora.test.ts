@@ -90,7 +90,7 @@ describe('LoRA on the GPU', () => {
     expect(field(() => loraAdapter.validate({ rank: 4, alpha: 8 }, site))).toBe('no error');
   });
 
-  it('forward and backward (dA, dB, dx) match finite differences of the float64 forward (≤ 1e-3), B ≠ 0', async () => {
+  it('forward and backward (dA, dB, dx) match finite differences of the float64 forward (≤ 1e-3), B ≠ 0, with a rank mask', async () => {
     const rt = await testRuntime();
     const rows = 6, n = 7, m = 5, r = 3, alpha = 6;
     const fit = buildLinearFit(rt, { factory: loraAdapter, config: { rank: r, alpha }, n, m, rows, seed: 3, targetRank: 1, targetScale: 1, inputGrad: true });
@@ -106,6 +106,8 @@ describe('LoRA on the GPU', () => {
       const B = Float32Array.from(randn64(m * r, 12, 0.5));
       rt.write(ad.down.value, A);
       rt.write(ad.up.value, B);
+      const mask = Float32Array.of(1, 0.5, 1);
+      ad.setMask(mask);
       const dyHost = Float32Array.from(randn64(rows * m, 13));
       rt.write(fit.layer.out.grad!, dyHost);
       const fwd = new CommandList('fwd');
@@ -121,7 +123,7 @@ describe('LoRA on the GPU', () => {
       const B64 = Float64Array.from(B);
       const full = () => {
         const base = linearCpu(x64, W, bias, rows, n, m);
-        const d = loraForwardCpu({ x: x64, A: A64, B: B64, rows, n, m, r, alpha });
+        const d = loraForwardCpu({ x: x64, A: A64, B: B64, mask, rows, n, m, r, alpha });
         return base.map((v, i) => v + d[i]!);
       };
       expect(maxRelError(await rt.read(fit.layer.out.value), full())).toBeLessThan(1e-5);

@@ -2,9 +2,13 @@
  * Every adapter, by kind. Adding one: a file exporting an AdapterFactory, plus one line here.
  */
 import type { AdapterFactory, AdapterKind } from './adapter';
+import { loraAdapter } from './lora';
+import { soraAdapter } from './sora';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const ADAPTERS: Partial<Record<AdapterKind, AdapterFactory<any>>> = {
+  lora: loraAdapter,
+  sora: soraAdapter,
 };
 
 export function adapterFactory(kind: AdapterKind): AdapterFactory<unknown> {
