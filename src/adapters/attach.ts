@@ -1,0 +1,193 @@
+/**
+ * The glue between a frozen model and the adapters: which sites a TinyTransformer offers, how
+ * target patterns select them, and attaching any registered adapter kind to the selected sites.
+ *
+ * Site paths are the module names with the model's own name stripped (PEFT-style module paths):
+ *   blocks.{i}.attn.q_proj | k_proj | v_proj | o_proj   Linear sites (query/key/value/output projections)
+ *   blocks.{i}.attn                                      attention-output site of block i (atoms)
+ *   blocks.{i}.mlp.fc1 | fc2                             Linear sites (MLP up/down projections)
+ *   head                                                 Linear site (per-token output head)
+ * `embed` (the input projection) is not offered: it reads the raw task features (a handful of
+ * dimensions, no gradient flows into them), which is not where PEFT methods adapt a model.
+ * The LayerNorms and the position table are not sites either.
+ *
+ * Target patterns (glob-ish, on those paths):
+ *   `*`      any characters within one segment        blocks.*.attn.q_proj
+ *   `**`     any number of whole segments             blocks.**.fc1, ** (everything)
+ *   `{a,b}`  alternatives                             blocks.*.attn.{q,v}_proj
+ * A pattern matches a path when it matches the whole path or a trailing run of its segments, as
+ * PEFT's target_modules do: `q_proj` selects every block's q_proj, `attn` every attention site.
+ */
+import { ConfigError } from '../engine/errors';
+import type { ParamRef } from '../engine/param-pack';
+import type { CommandList } from '../engine/runtime';
+import type { StepParams } from '../engine/step-params';
+import type { Tensor } from '../engine/tensor';
+import type { TinyTransformer } from '../models/tiny-transformer';
+import type { Linear } from '../nn/linear';
+import type { BuildContext } from '../nn/module';
+import type { Adapter, AdapterFactory, AdapterKind, AdapterSite } from './adapter';
+import { ADAPTERS } from './registry';
+
+/** What to attach where. `config` may be partial: missing fields take the factory's defaults. */
+export interface AdapterSpec {
+  kind: AdapterKind;
+  config: unknown;
+  /** Patterns on site paths, e.g. 'blocks.*.attn.q_proj' (see the file comment). */
+  targets: string[];
+}
+
+function sitePath(model: TinyTransformer, moduleName: string): string {
+  const prefix = `${model.name}.`;
+  return moduleName.startsWith(prefix) ? moduleName.slice(prefix.length) : moduleName;
+}
+
+/** Every site of the model, in forward order (per block: q, k, v, o, attention output, fc1, fc2; then head). */
+export function listSites(model: TinyTransformer): AdapterSite[] {
+  const { batch, seq, heads, dim } = model.cfg;
+  const rows = batch * seq;
+  const linear = (layer: Linear): AdapterSite => ({ kind: 'linear', path: sitePath(model, layer.name), layer, rows });
+  const sites: AdapterSite[] = [];
+  for (const b of model.blocks) {
+    const a = b.attn;
+    sites.push(linear(a.q), linear(a.k), linear(a.v), linear(a.o));
+    sites.push({ kind: 'attention-output', path: sitePath(model, a.name), layer: a, batch, seq, heads, dim });
+    sites.push(linear(b.mlp.fc1), linear(b.mlp.fc2));
+  }
+  sites.push(linear(model.head));
+  return sites;
+}
+
+const PATTERN_CHARS = /^[A-Za-z0-9_\-*{},.]+$/;
+
+function escapeRe(s: string): string {
+  return s.replace(/[\\^$+?()[\]|.]/g, '\\$&');
+}
+
+/** One segment (no dots) to a regex source: `*` → [^.]*, `{a,b}` → (?:a|b). */
+function segmentRe(seg: string, pattern: string): string {
+  let out = '';
+  for (let i = 0; i < seg.length; i++) {
+    const c = seg[i]!;
+    if (c === '*') out += '[^.]*';
+    else if (c === '{') {
+      const end = seg.indexOf('}', i);
+      if (end < 0) throw new ConfigError('targets', `pattern '${pattern}': '{' without a closing '}'`);
+      const alts = seg.slice(i + 1, end).split(',');
+      if (alts.some((a) => a.includes('{'))) throw new ConfigError('targets', `pattern '${pattern}': alternatives cannot nest`);
+      out += `(?:${alts.map((a) => a.split('*').map(escapeRe).join('[^.]*')).join('|')})`;
+      i = end;
+    } else if (c === '}' || c === ',') {
+      throw new ConfigError('targets', `pattern '${pattern}': '${c}' outside {…}`);
+    } else out += escapeRe(c);
+  }
+  return out;
+}
+
+/** The regex a target pattern stands for (anchored; suffix matches included). */
+export function patternRegExp(pattern: string): RegExp {
+  if (typeof pattern !== 'string' || pattern.length === 0) throw new ConfigError('targets', `patterns must be non-empty strings, got ${JSON.stringify(pattern)}`);
+  if (!PATTERN_CHARS.test(pattern)) throw new ConfigError('targets', `pattern '${pattern}': only letters, digits, _ - . * { } , are allowed`);
+  // Dots inside {…} would split a segment; keep alternatives within one segment.
+  const segs = pattern.split('.');
+  if (segs.some((s) => s.length === 0)) throw new ConfigError('targets', `pattern '${pattern}' has an empty segment`);
+  let src = '';
+  segs.forEach((seg, i) => {
+    const last = i === segs.length - 1;
+    if (seg === '**') src += last ? '[^.]+(?:\\.[^.]+)*' : '(?:[^.]+\\.)*';
+    else src += segmentRe(seg, pattern) + (last ? '' : '\\.');
+  });
+  return new RegExp(`^(?:[^.]+\\.)*${src}$`);
+}
+
+/** Sites whose path matches any pattern, in site order; throws ConfigError for a pattern that matches nothing. */
+export function selectSites(sites: readonly AdapterSite[], targets: readonly string[]): AdapterSite[] {
+  if (!Array.isArray(targets) || targets.length === 0) throw new ConfigError('targets', 'give at least one target pattern, e.g. "blocks.*.attn.q_proj"');
+  const res = targets.map((t) => ({ t, re: patternRegExp(t) }));
+  for (const { t, re } of res) {
+    if (!sites.some((s) => re.test(s.path))) {
+      throw new ConfigError('targets', `'${t}' matches no site; sites are: ${sites.map((s) => s.path).join(', ')}`);
+    }
+  }
+  return sites.filter((s) => res.some(({ re }) => re.test(s.path)));
+}
+
+/**
+ * Merges `config` over the factory's defaults. Unknown fields are rejected (ConfigError naming
+ * the field) so a typo cannot silently fall back to a default.
+ */
+export function resolveConfig<C>(factory: AdapterFactory<C>, config: unknown): C {
+  if (config === undefined || config === null) return { ...factory.defaults };
+  if (typeof config !== 'object' || Array.isArray(config)) throw new ConfigError('config', `${factory.kind} config must be an object, got ${JSON.stringify(config)}`);
+  const known = Object.keys(factory.defaults as object);
+  for (const k of Object.keys(config)) {
+    if (!known.includes(k)) throw new ConfigError(k, `unknown ${factory.kind} config field; known: ${known.join(', ')}`);
+  }
+  return { ...factory.defaults, ...(config as Partial<C>) };
+}
+
+/** The registered factory of `kind` (ConfigError 'kind' naming the registered ones otherwise). */
+export function factoryOf(kind: AdapterKind): AdapterFactory<unknown> {
+  const f = ADAPTERS[kind];
+  if (!f) throw new ConfigError('kind', `unknown adapter '${String(kind)}'; registered: ${Object.keys(ADAPTERS).join(', ') || '(none)'}`);
+  return f;
+}
+
+function occupied(site: AdapterSite): boolean {
+  return site.kind === 'linear' ? site.layer.adapter !== null : site.layer.outputAdapter !== null;
+}
+
+/**
+ * Validates everything (kind, config, every site) before declaring any parameter, then attaches
+ * one adapter per selected site. Call before the packs are finalized.
+ */
+export function attachToSites(ctx: BuildContext, sites: readonly AdapterSite[], spec: AdapterSpec): Adapter[] {
+  const factory = factoryOf(spec.kind);
+  const config = resolveConfig(factory, spec.config);
+  const chosen = selectSites(sites, spec.targets);
+  for (const site of chosen) {
+    if (!factory.sites.includes(site.kind)) {
+      throw new ConfigError('targets', `${spec.kind} cannot attach to ${site.path}: it is an ${site.kind} site and ${spec.kind} attaches to ${factory.sites.join(' / ')} sites`);
+    }
+    if (occupied(site)) throw new ConfigError('targets', `${site.path} already has an adapter (one per site)`);
+    factory.validate(config, site);
+  }
+  return chosen.map((site) => factory.attach(ctx, site, config));
+}
+
+/** listSites + attachToSites. Returns the adapters in site order. */
+export function attachAdapters(ctx: BuildContext, model: TinyTransformer, spec: AdapterSpec): Adapter[] {
+  return attachToSites(ctx, listSites(model), spec);
+}
+
+/** Σ trainable parameters of the adapters. */
+export function trainableParameterCount(adapters: readonly Adapter[]): number {
+  return adapters.reduce((s, a) => s + a.trainableParameterCount(), 0);
+}
+
+/** Every parameter of the base model (embed, pos, blocks, final LayerNorm, head), frozen or not. */
+export function baseParameters(model: TinyTransformer): ParamRef[] {
+  const lin = (l: Linear): ParamRef[] => (l.bias ? [l.weight, l.bias] : [l.weight]);
+  const out: ParamRef[] = [...lin(model.embed), model.pos];
+  for (const b of model.blocks) {
+    out.push(b.ln1.gamma, b.ln1.beta, ...lin(b.attn.q), ...lin(b.attn.k), ...lin(b.attn.v), ...lin(b.attn.o));
+    out.push(b.ln2.gamma, b.ln2.beta, ...lin(b.mlp.fc1), ...lin(b.mlp.fc2));
+  }
+  out.push(model.lnF.gamma, model.lnF.beta, ...lin(model.head));
+  return out;
+}
+
+/** Number of scalars in the base model. */
+export function baseParameterCount(model: TinyTransformer): number {
+  return baseParameters(model).reduce((s, p) => s + p.size, 0);
+}
+
+/** The adapters' metrics, for TrainGraph.extraMetrics. */
+export function adapterMetrics(adapters: readonly Adapter[]): { name: string; tensor: Tensor }[] {
+  return adapters.flatMap((a) => a.metrics ?? []);
+}
+
+/** Records every adapter's post-optimizer work (for TrainGraph.recordAfterOptimizer). */
+export function recordAdaptersAfterOptimizer(adapters: readonly Adapter[], list: CommandList, stepParams: StepParams): void {
+  for (const a of adapters) a.recordAfterOptimizer?.(list, stepParams);
+}
