@@ -17,6 +17,7 @@ import matmulTiled from '../../shaders/matmul_tiled.wgsl?raw';
 import lowRank from '../../shaders/low_rank.wgsl?raw';
 import soraProx from '../../shaders/sora_prox.wgsl?raw';
 import topk from '../../shaders/topk.wgsl?raw';
+import shrink from '../../shaders/shrink.wgsl?raw';
 
 const sources = {
   attention,
@@ -32,6 +33,7 @@ const sources = {
   low_rank: lowRank,
   sora_prox: soraProx,
   topk,
+  shrink,
 } as const;
 
 export type ShaderName = keyof typeof sources;
