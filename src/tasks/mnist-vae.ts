@@ -1,0 +1,340 @@
+/**
+ * Denoising pre-training of the transformer VAE on a subset of MNIST digits (5–9 by default, as
+ * the atoms paper), and its evaluation helpers. The same builder serves fine-tuning: pass
+ * `digits: [3]`, a frozen model and a `configure` hook that attaches adapters.
+ *
+ * Data: the train split of splitMnist(set, splitSeed) restricted to `digits`. Batches: epoch e
+ * visits the subset in the order of a Fisher–Yates shuffle seeded by (seed, e); step s takes
+ * batch s mod (⌊n/B⌋) of epoch ⌊s/⌊n/B⌋⌋ (the ragged tail of an epoch is skipped). Everything a
+ * step uploads — batch, noise, ε — is a pure function of (seed, step), so resumed runs match.
+ *
+ * Noise model (documented choice): additive Gaussian noise of standard deviation `sigma` (0.3)
+ * on every pixel, then clamped to [0, 1]: x̃ = clamp(x + σ·n, 0, 1). The normals are Irwin–Hall
+ * (sum of four uniforms, rescaled: bounded at ±2√3, bit-identical in every JS engine). The
+ * target is the clean image. ε for the reparameterisation comes from the same kind of stream.
+ *
+ * Evaluation uses z = μ (ε = 0) and fixed noise seeded by each image's index in the data set, so
+ * a checkpoint's test metrics are reproducible.
+ */
+import { ConfigError } from '../engine/errors';
+import { ParamPack } from '../engine/param-pack';
+import { Rng } from '../engine/rng';
+import { CommandList, type GpuRuntime } from '../engine/runtime';
+import { TransformerVae, VAE_BASE_CONFIG, type VaeConfig, type VaeDecoder } from '../models/vae';
+import type { BuildContext } from '../nn/module';
+import type { TrainGraph } from '../train/trainer';
+import { MNIST_PIXELS, splitMnist, type MnistSet } from './mnist-data';
+
+export interface NoiseConfig {
+  kind: 'gaussian';
+  /** Standard deviation of the additive noise (pixels are in [0, 1]); 0 = no noise. */
+  sigma: number;
+}
+
+export interface MnistVaeTaskConfig {
+  model: VaeConfig;
+  /** Digits trained on. */
+  digits: number[];
+  noise: NoiseConfig;
+  /** Batch order, noise and ε streams. */
+  seed: number;
+  /** splitMnist's seed (the repository's fixed split by default). */
+  splitSeed?: number;
+}
+
+export const MNIST_VAE_DEFAULTS: MnistVaeTaskConfig = { model: VAE_BASE_CONFIG, digits: [5, 6, 7, 8, 9], noise: { kind: 'gaussian', sigma: 0.3 }, seed: 1 };
+
+/** Fields of the metric stream besides loss / grad_norm / non_finite. */
+export const VAE_METRICS = ['rec', 'kl'] as const;
+
+/** A reseedable mulberry32 stream with Rng's normal(): no allocation per step. */
+class StepStream {
+  private s = 0;
+  seed(seed: number): void {
+    this.s = seed >>> 0;
+  }
+  next(): number {
+    this.s = (this.s + 0x6d2b79f5) >>> 0;
+    let t = this.s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  normal(): number {
+    return (this.next() + this.next() + this.next() + this.next() - 2) * Math.sqrt(3);
+  }
+}
+
+/** A 32-bit hash of (seed, counter, stream tag): independent streams per step and purpose. */
+export function streamSeed(seed: number, counter: number, tag: number): number {
+  let h = Math.imul((seed >>> 0) ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ (counter >>> 0), 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ Math.imul(tag, 0x27d4eb2f), 0x165667b1);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+const TAG_NOISE = 1;
+const TAG_EPS = 2;
+const TAG_EVAL_NOISE = 3;
+
+function checkTaskConfig(cfg: MnistVaeTaskConfig): void {
+  if (!cfg.digits.length || cfg.digits.some((d) => !Number.isInteger(d) || d < 0 || d > 9)) throw new ConfigError('digits', `must be a non-empty list of digits 0–9, got ${JSON.stringify(cfg.digits)}`);
+  if (cfg.noise.kind !== 'gaussian') throw new ConfigError('noise.kind', `only 'gaussian' is supported, got '${String(cfg.noise.kind)}'`);
+  if (!(cfg.noise.sigma >= 0) || !Number.isFinite(cfg.noise.sigma)) throw new ConfigError('noise.sigma', `must be a finite number ≥ 0, got ${cfg.noise.sigma}`);
+  if (cfg.model.side * cfg.model.side !== MNIST_PIXELS) throw new ConfigError('model.side', `MNIST images are 28×28, the model expects ${cfg.model.side}×${cfg.model.side}`);
+}
+
+/** Writes clamp(clean + σ·n, 0, 1) for one image, n from `rng`. */
+function addNoise(clean: Float32Array, out: Float32Array, at: number, sigma: number, rng: StepStream): void {
+  for (let i = 0; i < clean.length; i++) {
+    const v = clean[i]! + (sigma > 0 ? sigma * rng.normal() : 0);
+    out[at + i] = v < 0 ? 0 : v > 1 ? 1 : v;
+  }
+}
+
+export interface VaeEvalResult {
+  images: number;
+  /** Σ_pixels BCE per image (nats). */
+  rec: number;
+  /** KL per image (nats). */
+  kl: number;
+  /** rec + β·kl */
+  loss: number;
+  /** Mean squared error per pixel of σ(logits) against the clean image. */
+  mse: number;
+}
+
+export interface MnistVaeTask {
+  readonly cfg: MnistVaeTaskConfig;
+  readonly vae: TransformerVae;
+  readonly graph: TrainGraph;
+  readonly packs: { trainable: ParamPack; frozen: ParamPack };
+  /** Data-set indices of the training subset and of the test subset (same digits). */
+  readonly trainIndices: number[];
+  readonly testIndices: number[];
+  readonly batchesPerEpoch: number;
+  /** The noisy input images step `step` uses ([B, 784], host copy; for inspection). */
+  batchImages(step: number): { noisy: Float32Array; clean: Float32Array; indices: number[] };
+  /**
+   * Denoising metrics over `indices` (default: the whole test subset), in full batches only
+   * (the ragged tail is left out; `images` says how many were used). z = μ, fixed noise.
+   */
+  evaluate(indices?: readonly number[]): Promise<VaeEvalResult>;
+  /** Denoised reconstructions σ(decoder(μ(noisy))) of the given images; returns noisy inputs too. */
+  reconstruct(indices: readonly number[]): Promise<{ noisy: Float32Array; clean: Float32Array; recon: Float32Array }>;
+  /** μ and logσ² of the given (noisy, unless noise = false) images. */
+  encode(indices: readonly number[], opts?: { noise?: boolean }): Promise<{ mu: Float32Array; logvar: Float32Array }>;
+  /** latents [count, latent] → images [count, 784] through the decoder (adapters included). */
+  decode(latents: Float32Array): Promise<Float32Array>;
+  destroy(): void;
+}
+
+export interface BuildMnistVaeOptions {
+  /** Called after the model is built and before the packs are finalized and the graph recorded: attach adapters here. */
+  configure?: (ctx: BuildContext, vae: TransformerVae) => void;
+  /** Parameter name prefix (default 'vae'). */
+  name?: string;
+  /** Packs to build into (default: fresh 'vae' / 'vae.frozen' packs, finalized here). */
+  packs?: { trainable: ParamPack; frozen: ParamPack };
+  /** Initialisation seed of the model (default cfg.seed). */
+  initSeed?: number;
+}
+
+export function buildMnistVaeTask(rt: GpuRuntime, mnist: MnistSet, cfg: MnistVaeTaskConfig, opts: BuildMnistVaeOptions = {}): MnistVaeTask {
+  checkTaskConfig(cfg);
+  const name = opts.name ?? 'vae';
+  const trainable = opts.packs?.trainable ?? new ParamPack(rt, name, true);
+  const frozen = opts.packs?.frozen ?? new ParamPack(rt, `${name}.frozen`, false);
+  const ctx: BuildContext = { rt, trainable, frozen, rng: new Rng(opts.initSeed ?? cfg.seed) };
+  const vae = new TransformerVae(ctx, name, cfg.model);
+  opts.configure?.(ctx, vae);
+  trainable.finalize();
+  frozen.finalize();
+
+  const { batch, latent } = cfg.model;
+  const N = MNIST_PIXELS;
+  const split = splitMnist(mnist, cfg.splitSeed ?? 2024);
+  const wanted = new Set(cfg.digits);
+  const trainIndices = split.train.filter((i) => wanted.has(mnist.labels[i]!));
+  const testIndices = split.test.filter((i) => wanted.has(mnist.labels[i]!));
+  if (trainIndices.length < batch) throw new ConfigError('model.batch', `${batch} exceeds the ${trainIndices.length} training images of digits ${cfg.digits.join(',')}`);
+  const batchesPerEpoch = Math.floor(trainIndices.length / batch);
+
+  const forward = new CommandList('vae.forward');
+  const loss = new CommandList('vae.loss');
+  const backward = new CommandList('vae.backward');
+  vae.recordForward(forward);
+  vae.recordLoss(loss);
+  vae.recordBackward(backward);
+
+  const noisyHost = new Float32Array(batch * N);
+  const cleanHost = new Float32Array(batch * N);
+  const epsHost = new Float32Array(batch * latent);
+  const batchIdx = new Array<number>(batch).fill(0);
+  const order = trainIndices.slice();
+  let orderEpoch = -1;
+  const rng = new StepStream();
+  const image = (i: number) => mnist.pixels.subarray(i * N, (i + 1) * N);
+
+  const fillStep = (step: number) => {
+    const epoch = Math.floor(step / batchesPerEpoch);
+    if (epoch !== orderEpoch) {
+      for (let i = 0; i < order.length; i++) order[i] = trainIndices[i]!;
+      new Rng(streamSeed(cfg.seed, epoch, 0)).shuffle(order);
+      orderEpoch = epoch;
+    }
+    const b0 = (step % batchesPerEpoch) * batch;
+    rng.seed(streamSeed(cfg.seed, step, TAG_NOISE));
+    for (let b = 0; b < batch; b++) {
+      const idx = order[b0 + b]!;
+      batchIdx[b] = idx;
+      const clean = image(idx);
+      cleanHost.set(clean, b * N);
+      addNoise(clean, noisyHost, b * N, cfg.noise.sigma, rng);
+    }
+    rng.seed(streamSeed(cfg.seed, step, TAG_EPS));
+    for (let i = 0; i < epsHost.length; i++) epsHost[i] = rng.normal();
+  };
+
+  const graph: TrainGraph = {
+    packs: [trainable],
+    forward,
+    loss,
+    backward,
+    lossValue: vae.loss,
+    extraMetrics: [
+      { name: 'rec', tensor: vae.rec },
+      { name: 'kl', tensor: vae.kl },
+    ],
+    loadBatch(step) {
+      fillStep(step);
+      rt.write(vae.input, noisyHost);
+      rt.write(vae.target, cleanHost);
+      rt.write(vae.eps, epsHost);
+    },
+  };
+
+  // ---- evaluation ----
+  let evalList: CommandList | null = null;
+  let encodeList: CommandList | null = null;
+  let decoder: VaeDecoder | null = null;
+  const zeros = new Float32Array(batch * latent);
+  /** Uploads fixed-noise inputs for up to `batch` indices (the rest of the batch repeats the first). */
+  const loadFixed = (idx: readonly number[], noise: boolean) => {
+    for (let b = 0; b < batch; b++) {
+      const i = idx[Math.min(b, idx.length - 1)]!;
+      const clean = image(i);
+      cleanHost.set(clean, b * N);
+      rng.seed(streamSeed(cfg.seed, i, TAG_EVAL_NOISE));
+      addNoise(clean, noisyHost, b * N, noise ? cfg.noise.sigma : 0, rng);
+    }
+    rt.write(vae.input, noisyHost);
+    rt.write(vae.target, cleanHost);
+    rt.write(vae.eps, zeros);
+  };
+  const chunks = (idx: readonly number[]) => {
+    const out: number[][] = [];
+    for (let s = 0; s < idx.length; s += batch) out.push(idx.slice(s, s + batch));
+    return out;
+  };
+
+  return {
+    cfg,
+    vae,
+    graph,
+    packs: { trainable, frozen },
+    trainIndices,
+    testIndices,
+    batchesPerEpoch,
+    batchImages(step) {
+      fillStep(step);
+      return { noisy: noisyHost.slice(), clean: cleanHost.slice(), indices: batchIdx.slice() };
+    },
+    async evaluate(indices = testIndices) {
+      if (!evalList) {
+        evalList = new CommandList('vae.eval');
+        vae.recordForward(evalList, { images: true });
+        vae.recordLoss(evalList);
+      }
+      const full = Math.floor(indices.length / batch) * batch;
+      if (full === 0) throw new Error(`evaluate: needs at least one full batch of ${batch} images, got ${indices.length}`);
+      let rec = 0;
+      let kl = 0;
+      let sq = 0;
+      for (const c of chunks(indices.slice(0, full))) {
+        loadFixed(c, true);
+        rt.submit([evalList]);
+        rec += (await rt.read(vae.rec))[0]!;
+        kl += (await rt.read(vae.kl))[0]!;
+        const imgs = await rt.read(vae.images);
+        for (let i = 0; i < imgs.length; i++) {
+          const d = imgs[i]! - cleanHost[i]!;
+          sq += d * d;
+        }
+      }
+      const nb = full / batch;
+      rec /= nb;
+      kl /= nb;
+      return { images: full, rec, kl, loss: rec + cfg.model.beta * kl, mse: sq / (full * N) };
+    },
+    async reconstruct(indices) {
+      if (!evalList) {
+        evalList = new CommandList('vae.eval');
+        vae.recordForward(evalList, { images: true });
+        vae.recordLoss(evalList);
+      }
+      const noisy = new Float32Array(indices.length * N);
+      const clean = new Float32Array(indices.length * N);
+      const recon = new Float32Array(indices.length * N);
+      let at = 0;
+      for (const c of chunks(indices)) {
+        loadFixed(c, true);
+        rt.submit([evalList]);
+        const imgs = await rt.read(vae.images);
+        noisy.set(noisyHost.subarray(0, c.length * N), at * N);
+        clean.set(cleanHost.subarray(0, c.length * N), at * N);
+        recon.set(imgs.subarray(0, c.length * N), at * N);
+        at += c.length;
+      }
+      return { noisy, clean, recon };
+    },
+    async encode(indices, o = {}) {
+      if (!encodeList) {
+        encodeList = new CommandList('vae.encode');
+        vae.recordEncoderForward(encodeList);
+      }
+      const mu = new Float32Array(indices.length * latent);
+      const logvar = new Float32Array(indices.length * latent);
+      let at = 0;
+      for (const c of chunks(indices)) {
+        loadFixed(c, o.noise ?? true);
+        rt.submit([encodeList]);
+        const m = await rt.read(vae.muHead.out.value);
+        const l = await rt.read(vae.logvarHead.out.value);
+        mu.set(m.subarray(0, c.length * latent), at * latent);
+        logvar.set(l.subarray(0, c.length * latent), at * latent);
+        at += c.length;
+      }
+      return { mu, logvar };
+    },
+    async decode(latents) {
+      decoder ??= vae.createDecoder();
+      return decoder.decode(latents);
+    },
+    destroy() {
+      if (!opts.packs) {
+        trainable.destroy();
+        frozen.destroy();
+      }
+    },
+  };
+}
+
+/** Seeded standard-normal latents [count, latent] (Irwin–Hall, as the training ε): "noisy latents" to decode. */
+export function sampleLatents(count: number, latent: number, seed: number): Float32Array {
+  const rng = new StepStream();
+  rng.seed(streamSeed(seed, count, 7));
+  const out = new Float32Array(count * latent);
+  for (let i = 0; i < out.length; i++) out[i] = rng.normal();
+  return out;
+}

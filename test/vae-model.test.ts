@@ -1,0 +1,156 @@
+/**
+ * The transformer VAE on tiny shapes (8×8 images, patch 4 → 4 tokens, dim 16, one block each
+ * side): GPU loss vs the float64 CPU reference (src/models/vae-reference.ts), every parameter's
+ * GPU gradient vs float64 central finite differences of the CPU loss (≤ 1e-3), the decoder-only
+ * graph, frozen-model behaviour, and a quick denoising training run on real MNIST digits.
+ */
+import { describe, expect, it } from 'vitest';
+import type { MetricRow } from '../src/engine/metric-ring';
+import { ParamPack } from '../src/engine/param-pack';
+import { Rng } from '../src/engine/rng';
+import { CommandList, type GpuRuntime } from '../src/engine/runtime';
+import { TransformerVae, type VaeConfig } from '../src/models/vae';
+import { vaeDecodeCpu, vaeLossCpu } from '../src/models/vae-reference';
+import type { Params64 } from '../src/nn/reference';
+import { loadMnistNode } from '../src/tasks/mnist-data-node';
+import { buildMnistVaeTask, MNIST_VAE_DEFAULTS } from '../src/tasks/mnist-vae';
+import { Trainer } from '../src/train/trainer';
+import { checkGradient, randn64 } from './helpers/finite-diff';
+import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
+
+const TINY: VaeConfig = { batch: 2, side: 8, patch: 4, dim: 16, heads: 2, encoderLayers: 1, decoderLayers: 1, latent: 4, mlpRatio: 2, beta: 0.7 };
+
+function sample(n: number, max: number, seed: number): number[] {
+  if (n <= max) return Array.from({ length: n }, (_, i) => i);
+  return new Rng(seed).shuffle(Array.from({ length: n }, (_, i) => i)).slice(0, max);
+}
+
+function buildTiny(rt: GpuRuntime, cfg: VaeConfig, seed: number) {
+  const trainable = new ParamPack(rt, 'vae', true);
+  const frozen = new ParamPack(rt, 'vae.frozen', false);
+  const vae = new TransformerVae({ rt, trainable, frozen, rng: new Rng(seed) }, 'vae', cfg);
+  trainable.finalize();
+  frozen.finalize();
+  // LayerNorm gains/biases away from 1/0 so their gradients are exercised.
+  const prng = new Rng(seed + 1);
+  for (const p of vae.parameters()) {
+    if (!/\.ln(1|2|_f)\./.test(p.name)) continue;
+    const v = new Float32Array(p.size);
+    for (let i = 0; i < v.length; i++) v[i] = (p.name.endsWith('weight') ? 1 : 0) + prng.uniform(-0.5, 0.5);
+    p.pack.writeAll(new Map([[p.name, v]]), { partial: true });
+  }
+  return { trainable, frozen, vae };
+}
+
+async function params64(vae: TransformerVae): Promise<Params64> {
+  const out: Params64 = new Map();
+  for (const pack of new Set(vae.parameters().map((p) => p.pack))) {
+    for (const [k, v] of await pack.readAll()) out.set(k, Float64Array.from(v));
+  }
+  return out;
+}
+
+describe('transformer VAE vs float64 CPU reference', () => {
+  it('loss matches and every parameter gradient matches finite differences of the CPU loss (≤ 1e-3)', async () => {
+    const rt = await testRuntime();
+    const { trainable, vae } = buildTiny(rt, TINY, 21);
+    const n = TINY.batch * TINY.side * TINY.side;
+    const input = randomArray(n, 1, 0, 1);
+    const target = randomArray(n, 2, 0, 1);
+    const eps = Float32Array.from(randn64(TINY.batch * TINY.latent, 3));
+    rt.write(vae.input, input);
+    rt.write(vae.target, target);
+    rt.write(vae.eps, eps);
+    const list = new CommandList('step');
+    list.push(trainable.zeroGradOp());
+    vae.recordForward(list);
+    vae.recordLoss(list);
+    vae.recordBackward(list);
+    rt.submit([list]);
+
+    const p = await params64(vae);
+    const ref = vaeLossCpu(p, 'vae', TINY, input, target, eps);
+    const [loss, rec, kl] = [(await rt.read(vae.loss))[0]!, (await rt.read(vae.rec))[0]!, (await rt.read(vae.kl))[0]!];
+    expect(Math.abs(loss - ref.loss) / ref.loss).toBeLessThan(1e-4);
+    expect(Math.abs(rec - ref.rec) / ref.rec).toBeLessThan(1e-4);
+    expect(Math.abs(kl - ref.kl)).toBeLessThan(1e-4 * Math.max(1, ref.kl));
+    expect(maxRelError(await rt.read(vae.logits.value), ref.logits)).toBeLessThan(1e-4);
+
+    const errors: Record<string, number> = {};
+    for (const ref of vae.parameters()) {
+      const g = await rt.read(ref.grad);
+      const x = p.get(ref.name)!;
+      errors[ref.name] = checkGradient(() => vaeLossCpu(p, 'vae', TINY, input, target, eps).loss, x, g, 1e-6, sample(x.length, 12, ref.name.length));
+    }
+    for (const [name, e] of Object.entries(errors)) expect(e, name).toBeLessThan(1e-3);
+    expect(Object.keys(errors).length).toBe(trainable.params.length);
+  });
+
+  it('decoder-only graph: latents in → σ(decoder logits) out, as the CPU decoder', async () => {
+    const rt = await testRuntime();
+    const { vae } = buildTiny(rt, TINY, 5);
+    const dec = vae.createDecoder();
+    const z = Float32Array.from(randn64(3 * TINY.latent, 9)); // 3 latents: two chunks of batch 2
+    const imgs = await dec.decode(z);
+    const p = await params64(vae);
+    const padded = new Float64Array(4 * TINY.latent);
+    padded.set(z);
+    const logits = [...vaeDecodeCpu(p, 'vae', TINY, padded.subarray(0, 2 * TINY.latent)), ...vaeDecodeCpu(p, 'vae', TINY, padded.subarray(2 * TINY.latent))];
+    const want = logits.slice(0, 3 * 64).map((v) => 1 / (1 + Math.exp(-v)));
+    expect(imgs.length).toBe(3 * 64);
+    expect(maxRelError(imgs, want)).toBeLessThan(1e-4);
+  });
+
+  it('a frozen VAE records no encoder backward and exposes its decoder attention', async () => {
+    const rt = await testRuntime();
+    const trainable = new ParamPack(rt, 't', true);
+    const frozen = new ParamPack(rt, 'f', false);
+    const vae = new TransformerVae({ rt, trainable, frozen, rng: new Rng(1) }, 'vae', { ...TINY, frozen: true, decoderLayers: 2 });
+    expect(trainable.params.length).toBe(0);
+    expect(vae.parameters().every((p) => p.pack === frozen)).toBe(true);
+    expect(vae.decoderAttention(1).name).toBe('vae.decoder.blocks.1.attn');
+    expect(() => vae.decoderAttention(2)).toThrow(/2 blocks/);
+    const sites = vae.decoderAttentionSites();
+    expect(sites.map((s) => [s.kind, s.path])).toEqual([
+      ['attention-output', 'vae.decoder.blocks.0.attn'],
+      ['attention-output', 'vae.decoder.blocks.1.attn'],
+    ]);
+    expect(vae.encoderNeedsBackward()).toBe(false);
+    trainable.finalize();
+    frozen.finalize();
+    const full = new CommandList('b');
+    vae.recordBackward(full);
+    // No reparameterisation or encoder kernels in the backward of a frozen model.
+    expect(full.ops.some((o) => o.label.includes('reparam') || o.label.includes('encoder'))).toBe(false);
+  });
+});
+
+describe('denoising pre-training (small model, real MNIST digits 5–9)', () => {
+  it('100 steps lower the denoising loss markedly, with one submit per step', async () => {
+    const rt = await testRuntime();
+    const mnist = loadMnistNode();
+    const cfg = { ...MNIST_VAE_DEFAULTS, model: { ...MNIST_VAE_DEFAULTS.model, batch: 16, dim: 32, heads: 2, encoderLayers: 1, decoderLayers: 1, latent: 8 }, seed: 3 };
+    const task = buildMnistVaeTask(rt, mnist, cfg);
+    expect(task.trainIndices.every((i) => mnist.labels[i]! >= 5)).toBe(true);
+    const a = task.batchImages(7);
+    const b = task.batchImages(7);
+    expect(a.indices).toEqual(b.indices);
+    expect(Array.from(a.noisy.subarray(0, 50))).toEqual(Array.from(b.noisy.subarray(0, 50)));
+    const rows: MetricRow[] = [];
+    const trainer = new Trainer(rt, task.graph, { lr: 3e-3, schedule: { kind: 'cosine', warmupSteps: 10, totalSteps: 100, minRatio: 0.1 }, metricInterval: 10, onMetrics: (r) => rows.push(...r) });
+    const before = await task.evaluate(task.testIndices.slice(0, 64));
+    await trainer.run(100);
+    await trainer.drain();
+    expect(trainer.lastStepCounters!.submits).toBe(1);
+    expect(trainer.lastStepCounters!.readbacks).toBe(0);
+    const first = rows.slice(0, 5).reduce((s, r) => s + r.values.rec!, 0) / 5;
+    const last = rows.slice(-5).reduce((s, r) => s + r.values.rec!, 0) / 5;
+    expect(rows.every((r) => r.values.non_finite === 0)).toBe(true);
+    expect(last).toBeLessThan(0.5 * first);
+    const after = await task.evaluate(task.testIndices.slice(0, 64));
+    expect(after.rec).toBeLessThan(0.5 * before.rec);
+    expect(after.mse).toBeLessThan(0.6 * before.mse);
+    trainer.destroy();
+    task.destroy();
+  });
+});
