@@ -4,11 +4,13 @@
 import type { AdapterFactory, AdapterKind } from './adapter';
 import { loraAdapter } from './lora';
 import { soraAdapter } from './sora';
+import { stanAdapter } from './stan';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const ADAPTERS: Partial<Record<AdapterKind, AdapterFactory<any>>> = {
   lora: loraAdapter,
   sora: soraAdapter,
+  stan: stanAdapter,
 };
 
 export function adapterFactory(kind: AdapterKind): AdapterFactory<unknown> {

@@ -1,0 +1,222 @@
+/**
+ * STAN (sparse top-k adaptation, "The Chosen Few", §3) on a Linear:
+ *     h = W0·x + b + (1/k)·D·topk(E·x),   E ∈ R^{l×n}, D ∈ R^{m×l}, l = round(expansion·n).
+ * Parameters (PEFT-style names): `${path}.stan_E.weight` [l, n], `${path}.stan_D.weight` [m, l].
+ *
+ * Forward (3 dispatches): z = x·Eᵀ (matmul, [rows, l]) → top-k per row (src/kernels/topk.ts) →
+ * y += (1/k')·D·code (sparse decode reading only the k selected columns of D).
+ * Backward (7–8 dispatches, src/kernels/stan-sparse.ts): gradients flow only through the
+ * selected latents; dE and dD are gathered per latent in a fixed order (no float atomics).
+ *
+ * Top-k: on the signed pre-activations by default (SAELens / EleutherAI TopK-SAE style; with
+ * fewer than k positive pre-activations, negative ones are selected too and keep their value),
+ * or on |E·x| (`topk: 'abs'`, App. A's definition; selected values keep their sign). k = l is
+ * the dense "n-latents" ablation (the same kernels, every latent selected).
+ *
+ * Initialisation:
+ *  - E: rows are independent random unit vectors (Gaussian-ish entries from the seeded Rng,
+ *    normalised per row), so every latent starts with the same scale, ⟨e_i, x⟩.
+ *  - D = 0 (default `initD: 'zero'`): the adapted layer equals the base layer exactly at step 0.
+ *    Consequence: at step 0 dE = 0 (dz = (1/k)·Dᵀdy = 0) while dD ≠ 0; after the first update D
+ *    is non-zero and E receives gradient from step 1 on. With Adam this costs one step (Adam's
+ *    first D update is ≈ lr per selected entry regardless of the gradient's scale).
+ *    `initD: 'uniform'` (U(±1/√l)) trains E from step 0 but changes the output at step 0.
+ *  - Weight decay (decoupled, when the optimizer uses it) applies to E and D by default, like
+ *    LoRA's A and B; `weightDecay: false` exempts both.
+ *
+ * Inference-time controls (written with queue.writeBuffer; the recorded lists read them, so
+ * outputs change on the next submit without re-recording):
+ *  - setMask(mask): latent i with mask[i] == 0 contributes exactly 0: it is still selected (it
+ *    keeps its slot), then its value is zeroed — it is never replaced by the next-best latent.
+ *  - setK(k'): 1 ≤ k' ≤ k; slots ≥ k' get value 0 and the scale becomes 1/k'.
+ * `code` exposes the last forward's sparse code (indices u32 and values, [rows, k]).
+ */
+import { ConfigError } from '../engine/errors';
+import type { ParamRef } from '../engine/param-pack';
+import type { CommandList } from '../engine/runtime';
+import type { Tensor } from '../engine/tensor';
+import { recordMatmul } from '../kernels/matmul';
+import { recordSparseBackward, recordSparseDecode } from '../kernels/stan-sparse';
+import { createTopKOverride, recordTopK, writeTopKOverride, type TopKMode, type TopKVariant } from '../kernels/topk';
+import type { Adapter, AdapterFactory, AdapterSite, SparseCode } from './adapter';
+
+export interface StanConfig {
+  /** l = round(expansion × n), n = the Linear's input width. > 0. */
+  expansion: number;
+  /** Latents kept per row, 1 ≤ k ≤ l (k = l: no sparsification). */
+  k: number;
+  /** Top-k on signed pre-activations, or on their magnitude (values keep their sign). */
+  topk: 'signed' | 'abs';
+  /** D's initialisation: 'zero' (default; the adapted model equals the base at step 0) or 'uniform'. */
+  initD?: 'zero' | 'uniform';
+  /** Decoupled weight decay on E and D (default true). */
+  weightDecay?: boolean;
+  /** Top-k kernel variant (default 'auto': by adapter). */
+  topkVariant?: TopKVariant;
+}
+
+/** Upper bound on l (keeps the pre-activation buffer and the bucket counts bounded). */
+export const STAN_MAX_LATENTS = 16384;
+
+export function stanLatents(config: Pick<StanConfig, 'expansion'>, n: number): number {
+  return Math.round(config.expansion * n);
+}
+
+/** The STAN adapter object: the Adapter interface plus its tensors for inspection. */
+export interface StanAdapter extends Adapter {
+  readonly E: ParamRef;
+  readonly D: ParamRef;
+  readonly l: number;
+  readonly k: number;
+  readonly mode: TopKMode;
+  readonly code: SparseCode;
+  /** Pre-activations E·x of the last forward, [rows, l]. */
+  readonly preActivations: Tensor;
+  /** The active mask [l] (1 on, 0 off) and the k override (u32 k'). */
+  readonly mask: Tensor;
+  readonly kOverride: Tensor;
+  /** The k' in force. */
+  readonly activeK: number;
+}
+
+function validate(config: StanConfig, site: AdapterSite): void {
+  if (site.kind !== 'linear') throw new ConfigError('site', `STAN attaches to linear sites, got '${site.kind}'`);
+  const n = site.layer.opts.inDim;
+  const e = config.expansion;
+  if (typeof e !== 'number' || !Number.isFinite(e) || e <= 0) throw new ConfigError('expansion', `must be a finite number > 0, got ${String(e)}`);
+  const l = stanLatents(config, n);
+  if (l < 1) throw new ConfigError('expansion', `gives l = round(${e} × ${n}) = ${l} latents; needs expansion ≥ ${(0.5 / n).toPrecision(3)} for n = ${n}`);
+  if (l > STAN_MAX_LATENTS) throw new ConfigError('expansion', `gives l = round(${e} × ${n}) = ${l} latents; at most ${STAN_MAX_LATENTS} are supported`);
+  const k = config.k;
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > l) {
+    throw new ConfigError('k', `must be an integer in [1, ${l}] (l = round(expansion × n) = round(${e} × ${n})), got ${String(k)}`);
+  }
+  if (config.topk !== 'signed' && config.topk !== 'abs') throw new ConfigError('topk', `must be 'signed' or 'abs', got '${String(config.topk)}'`);
+  if (config.initD !== undefined && config.initD !== 'zero' && config.initD !== 'uniform') throw new ConfigError('initD', `must be 'zero' or 'uniform', got '${String(config.initD)}'`);
+  if (config.weightDecay !== undefined && typeof config.weightDecay !== 'boolean') throw new ConfigError('weightDecay', `must be true or false, got ${String(config.weightDecay)}`);
+  const v = config.topkVariant;
+  if (v !== undefined && v !== 'auto' && v !== 'thread' && v !== 'workgroup') throw new ConfigError('topkVariant', `must be 'auto', 'thread' or 'workgroup', got '${String(v)}'`);
+  if (v === 'workgroup' && k > 1024) throw new ConfigError('topkVariant', `'workgroup' supports k ≤ 1024, got k = ${k}; use 'auto' or 'thread'`);
+}
+
+export const stanAdapter: AdapterFactory<StanConfig> = {
+  kind: 'stan',
+  sites: ['linear'],
+  defaults: { expansion: 2, k: 16, topk: 'signed', initD: 'zero', weightDecay: true, topkVariant: 'auto' },
+  validate,
+  attach(ctx, site, config): StanAdapter {
+    validate(config, site);
+    if (site.kind !== 'linear') throw new ConfigError('site', 'STAN attaches to linear sites');
+    const { rt } = ctx;
+    const layer = site.layer;
+    const n = layer.opts.inDim;
+    const m = layer.opts.outDim;
+    const rows = site.rows;
+    const l = stanLatents(config, n);
+    const k = config.k;
+    const mode: TopKMode = config.topk;
+    const decay = config.weightDecay ?? true;
+    const path = site.path;
+
+    // E: random unit-norm rows.
+    const rng = ctx.rng.fork(`${path}.stan_E`);
+    const e0 = new Float32Array(l * n);
+    for (let i = 0; i < l; i++) {
+      let ss = 0;
+      const row = new Float64Array(n);
+      for (let c = 0; c < n; c++) {
+        row[c] = rng.normal();
+        ss += row[c]! * row[c]!;
+      }
+      const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
+      for (let c = 0; c < n; c++) e0[i * n + c] = row[c]! * inv;
+    }
+    const d0 = new Float32Array(m * l);
+    if (config.initD === 'uniform') {
+      const r2 = ctx.rng.fork(`${path}.stan_D`);
+      const bound = 1 / Math.sqrt(l);
+      for (let i = 0; i < d0.length; i++) d0[i] = r2.uniform(-bound, bound);
+    }
+    const E = ctx.trainable.add(`${path}.stan_E.weight`, [l, n], e0, { decay });
+    const D = ctx.trainable.add(`${path}.stan_D.weight`, [m, l], d0, { decay });
+
+    const owned: Tensor[] = [];
+    const own = (t: Tensor) => (owned.push(t), t);
+    const z = own(rt.tensor([rows, l], `${path}.stan.z`));
+    const indices = own(rt.tensor([rows, k], `${path}.stan.indices`));
+    const values = own(rt.tensor([rows, k], `${path}.stan.values`));
+    const maskHost = new Float32Array(l).fill(1);
+    const mask = own(rt.tensor([l], `${path}.stan.mask`, maskHost));
+    const kOverride = own(createTopKOverride(rt, k, `${path}.stan.k`));
+    let activeK = k;
+    const variant = config.topkVariant ?? 'auto';
+
+    layer.adapter = {
+      recordForward(list: CommandList, x: Tensor, y: Tensor): void {
+        recordMatmul(rt, list, { a: x, b: E.value, c: z, M: rows, N: l, K: n, transB: true, label: `${path}.stan.encode` });
+        recordTopK(rt, list, { x: z, rows, l, k, indices, values, mode, mask, kOverride, variant, label: `${path}.stan.topk` });
+        recordSparseDecode(rt, list, { indices, values, rows, l, k, m, D: D.value, y, kOverride, label: `${path}.stan.decode` });
+      },
+      recordBackward(list: CommandList, x: Tensor, dy: Tensor, dx: Tensor | null): void {
+        recordSparseBackward(rt, list, {
+          x,
+          dy,
+          E: E.value,
+          D: D.value,
+          indices,
+          values,
+          rows,
+          n,
+          m,
+          l,
+          k,
+          mask,
+          kOverride,
+          dx,
+          dE: E.grad,
+          dD: D.grad,
+          label: `${path}.stan`,
+        });
+      },
+    };
+
+    const adapter: StanAdapter = {
+      kind: 'stan',
+      path,
+      params: [E, D],
+      latentCount: l,
+      latentLabel: 'latent',
+      E,
+      D,
+      l,
+      k,
+      mode,
+      code: { indices, values, rows, k },
+      preActivations: z,
+      mask,
+      kOverride,
+      get activeK() {
+        return activeK;
+      },
+      trainableParameterCount: () => l * n + m * l,
+      setMask(next: Float32Array | null): void {
+        if (next === null) maskHost.fill(1);
+        else {
+          if (next.length !== l) throw new ConfigError('mask', `must have one entry per latent (${l}), got ${next.length}`);
+          for (let i = 0; i < l; i++) maskHost[i] = next[i] === 0 ? 0 : 1;
+        }
+        rt.write(mask, maskHost);
+      },
+      setK(kNext: number): void {
+        if (!Number.isInteger(kNext) || kNext < 1 || kNext > k) throw new ConfigError('k', `override must be an integer in [1, ${k}] (the configured k), got ${kNext}`);
+        activeK = kNext;
+        writeTopKOverride(rt, kOverride, kNext);
+      },
+      destroy(): void {
+        if (layer.adapter && owned.length) layer.adapter = null;
+        for (const t of owned.splice(0)) rt.release(t);
+      },
+    };
+    return adapter;
+  },
+};

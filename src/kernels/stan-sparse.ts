@@ -1,0 +1,301 @@
+/**
+ * STAN's sparse decode and backward (shaders/stan_sparse.wgsl), with float64 references.
+ *
+ * A sparse code is what recordTopK writes: idx (u32) and val (f32), both [rows, k], with slots
+ * ≥ k' and masked latents already at value 0. With s = 1/k' (k' = min(kOverride, k)):
+ *   decode:    y[r, :] += s · Σ_j val[r,j] · D[:, idx[r,j]]           — reads k columns of D per row
+ *   backward:  dz[r,j] = s · ⟨dy[r,:], D[:, idx[r,j]]⟩ for live slots (j < k', latent not masked), else 0
+ *              dx[r,:] += Σ_j dz[r,j] · E[idx[r,j], :]
+ *              dE[i,:]  = Σ_{(r,j): idx=i} dz[r,j] · x[r,:]
+ *              dD[:,i]  = s · Σ_{(r,j): idx=i} val[r,j] · dy[r,:]
+ * dE and dD are gathered per latent without float atomics: live (row, slot) pairs are counting-
+ * sorted by latent (per-row-block counts, a column scan over blocks, a scan over latents, a
+ * stable scatter), so every latent's pairs are summed in increasing pair order — deterministic.
+ * Cost is ∝ rows·k·(n + m) plus O(blocks·l) for the counts; nothing is ∝ rows·l·(n + m).
+ * dE and dD are overwritten (every latent, including unselected ones, which get 0).
+ *
+ * Dispatches: decode 1; backward 7 (+1 for dx): dz, [dx], count, colscan, scan, scatter, dE, dD.
+ */
+import type { CommandList, GpuRuntime } from '../engine/runtime';
+import type { Tensor } from '../engine/tensor';
+import { grid1d } from './grid';
+import { shader } from './shader-sources';
+import { createTopKOverride, type TopKMode } from './topk';
+
+const WG = 64;
+
+interface ParamsIn {
+  rows: number;
+  l: number;
+  k: number;
+  n?: number;
+  m?: number;
+  mask?: boolean;
+  blockRows?: number;
+  blocks?: number;
+}
+
+function paramsFor(rt: GpuRuntime, q: ParamsIn, threads: number, label: string): { u: GPUBuffer; g: { x: number; y: number } } {
+  const g = grid1d(threads, WG);
+  const u = rt.uniform(new Uint32Array([q.rows, q.l, q.k, q.n ?? 0, q.m ?? 0, q.mask ? 1 : 0, q.blockRows ?? 0, q.blocks ?? 0, g.x, 0, 0, 0]), label);
+  return { u, g };
+}
+
+function checkInt(tag: string, name: string, v: number, min: number, max = Infinity): void {
+  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${tag}: ${name} must be an integer in [${min}, ${max}], got ${v}`);
+}
+
+function checkSize(tag: string, role: string, t: Tensor, need: number): void {
+  if (t.size < need) throw new Error(`${tag}: ${role} '${t.name}' has ${t.size} elements, needs ${need}`);
+}
+
+function checkDistinct(tag: string, writer: [string, Tensor], readers: [string, Tensor | undefined | null][]): void {
+  for (const [role, t] of readers) {
+    if (t && t.buffer === writer[1].buffer) throw new Error(`${tag}: ${role} '${t.name}' shares a GPU buffer with ${writer[0]} '${writer[1].name}'; a dispatch cannot read and write one buffer`);
+  }
+}
+
+export interface SparseDecodeArgs {
+  indices: Tensor;
+  values: Tensor;
+  rows: number;
+  l: number;
+  k: number;
+  /** Output width (D's rows). */
+  m: number;
+  /** [m, l] */
+  D: Tensor;
+  /** [rows, m], accumulated into. */
+  y: Tensor;
+  kOverride?: GPUBuffer | Tensor;
+  label?: string;
+}
+
+/** y += (1/k')·D·code, one dispatch, reading only the selected columns of D. */
+export function recordSparseDecode(rt: GpuRuntime, list: CommandList, a: SparseDecodeArgs): void {
+  const tag = `sparse decode ${a.label ?? a.y.name}`;
+  const { rows, l, k, m } = a;
+  checkInt(tag, 'rows', rows, 1);
+  checkInt(tag, 'l', l, 1);
+  checkInt(tag, 'k', k, 1, l);
+  checkInt(tag, 'm', m, 1);
+  checkSize(tag, 'indices', a.indices, rows * k);
+  checkSize(tag, 'values', a.values, rows * k);
+  checkSize(tag, 'D', a.D, m * l);
+  checkSize(tag, 'y', a.y, rows * m);
+  checkDistinct(tag, ['y', a.y], [['indices', a.indices], ['values', a.values], ['D', a.D]]);
+  const kbuf = a.kOverride ?? createTopKOverride(rt, k, `${tag}.k`);
+  const { u, g } = paramsFor(rt, { rows, l, k, m }, rows * Math.ceil(m / 4), `${tag}.params`);
+  list.push(rt.dispatch(`stan.decode(${a.y.name})`, rt.pipeline(shader('stan_sparse'), 'decode'), [u, a.values, a.indices, a.D, a.y, kbuf], [g.x, g.y]));
+}
+
+export interface SparseBackwardArgs {
+  /** Layer input [rows, n]. */
+  x: Tensor;
+  /** Output gradient [rows, m]. */
+  dy: Tensor;
+  /** [l, n] */
+  E: Tensor;
+  /** [m, l] */
+  D: Tensor;
+  indices: Tensor;
+  values: Tensor;
+  rows: number;
+  n: number;
+  m: number;
+  l: number;
+  k: number;
+  mask?: Tensor;
+  kOverride?: GPUBuffer | Tensor;
+  /** dx += contribution (skipped when null/absent). */
+  dx?: Tensor | null;
+  /** Overwritten [l, n] / [m, l] (skipped when null/absent). */
+  dE?: Tensor | null;
+  dD?: Tensor | null;
+  label?: string;
+}
+
+/** Rows per block of the counting sort: ~256 pairs per block thread, capped memory for the counts. */
+export function bucketBlockRows(rows: number, l: number, k: number): number {
+  const byWork = Math.ceil(256 / k);
+  const byMemory = Math.ceil((rows * l) / (1 << 22)); // counts ≤ 16 MiB
+  return Math.max(1, Math.min(rows, Math.max(byWork, byMemory)));
+}
+
+/** Records STAN's backward from a sparse code. Returns dz ([rows, k], for inspection and tests). */
+export function recordSparseBackward(rt: GpuRuntime, list: CommandList, a: SparseBackwardArgs): { dz: Tensor; dispatches: number } {
+  const tag = `sparse backward ${a.label ?? a.dy.name}`;
+  const { rows, n, m, l, k } = a;
+  checkInt(tag, 'rows', rows, 1);
+  checkInt(tag, 'n', n, 1);
+  checkInt(tag, 'm', m, 1);
+  checkInt(tag, 'l', l, 1);
+  checkInt(tag, 'k', k, 1, l);
+  if (rows * Math.max(k, n, m) > 2 ** 32 - 1 || l * Math.max(n, m) > 2 ** 32 - 1) throw new Error(`${tag}: sizes exceed 32-bit indexing`);
+  checkSize(tag, 'x', a.x, rows * n);
+  checkSize(tag, 'dy', a.dy, rows * m);
+  checkSize(tag, 'E', a.E, l * n);
+  checkSize(tag, 'D', a.D, m * l);
+  checkSize(tag, 'indices', a.indices, rows * k);
+  checkSize(tag, 'values', a.values, rows * k);
+  if (a.mask) checkSize(tag, 'mask', a.mask, l);
+  if (a.dx) checkSize(tag, 'dx', a.dx, rows * n);
+  if (a.dE) checkSize(tag, 'dE', a.dE, l * n);
+  if (a.dD) checkSize(tag, 'dD', a.dD, m * l);
+  if (a.dx) checkDistinct(tag, ['dx', a.dx], [['indices', a.indices], ['E', a.E]]);
+  if (a.dE) checkDistinct(tag, ['dE', a.dE], [['x', a.x]]);
+  if (a.dD) checkDistinct(tag, ['dD', a.dD], [['values', a.values], ['dy', a.dy]]);
+
+  const pipe = (entry: string) => rt.pipeline(shader('stan_sparse'), entry);
+  const kbuf = a.kOverride ?? createTopKOverride(rt, k, `${tag}.k`);
+  const mask = a.mask ?? rt.sharedTensor('stan_sparse.nomask', [1]);
+  const hasMask = !!a.mask;
+  const base: ParamsIn = { rows, l, k, n, m, mask: hasMask };
+  const dz = rt.tensor([rows, k], `${tag}.dz`);
+  let dispatches = 0;
+  const push = (label: string, entry: string, q: ParamsIn, threads: number, res: (Tensor | GPUBuffer)[]) => {
+    const { u, g } = paramsFor(rt, q, threads, `${tag}.${label}.params`);
+    list.push(rt.dispatch(`stan.${label}(${a.dy.name})`, pipe(entry), [u, ...res], [g.x, g.y]));
+    dispatches++;
+  };
+
+  const needPairs = !!(a.dx || a.dE);
+  if (needPairs) push('dz', 'dz', base, rows * k, [a.dy, a.D, a.indices, mask, kbuf, dz]);
+  if (a.dx) push('dx', 'dx', base, rows * Math.ceil(n / 4), [dz, a.indices, a.E, a.dx, kbuf]);
+  if (a.dE || a.dD) {
+    const blockRows = bucketBlockRows(rows, l, k);
+    const blocks = Math.ceil(rows / blockRows);
+    const q: ParamsIn = { ...base, blockRows, blocks };
+    const cnt = rt.tensor([blocks * l], `${tag}.bucket.counts`);
+    const total = rt.tensor([l], `${tag}.bucket.total`);
+    const start = rt.tensor([l + 1], `${tag}.bucket.start`);
+    const pairs = rt.tensor([rows * k], `${tag}.bucket.pairs`);
+    push('bucket_count', 'bucket_count', q, blocks, [a.indices, mask, kbuf, cnt]);
+    push('bucket_colscan', 'bucket_colscan', q, l, [cnt, total]);
+    const s = rt.uniform(new Uint32Array([rows, l, k, n, m, hasMask ? 1 : 0, blockRows, blocks, 1, 0, 0, 0]), `${tag}.bucket_scan.params`);
+    list.push(rt.dispatch(`stan.bucket_scan(${a.dy.name})`, pipe('bucket_scan'), [s, total, start], [1]));
+    dispatches++;
+    push('bucket_scatter', 'bucket_scatter', q, blocks, [a.indices, mask, kbuf, cnt, start, pairs]);
+    if (a.dE) push('grad_e', 'grad_e', q, l * Math.ceil(n / 4), [start, pairs, dz, a.x, a.dE]);
+    if (a.dD) push('grad_d', 'grad_d', q, l * Math.ceil(m / 4), [start, pairs, a.values, a.dy, a.dD, kbuf]);
+  }
+  return { dz, dispatches };
+}
+
+// ---------- float64 references ----------
+
+type Arr = ArrayLike<number>;
+
+/** y[r,:] += (1/k')·Σ_j val[r,j]·D[:, idx[r,j]] over j < k' (returns a new array). */
+export function sparseDecodeCpu(a: { indices: Arr; values: Arr; D: Arr; y?: Arr; rows: number; l: number; k: number; m: number; kActive?: number }): Float64Array {
+  const { rows, l, k, m } = a;
+  const kk = Math.max(1, Math.min(a.kActive ?? k, k));
+  const y = a.y ? Float64Array.from(a.y) : new Float64Array(rows * m);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < kk; j++) {
+      const v = a.values[r * k + j]!;
+      const i = a.indices[r * k + j]!;
+      for (let c = 0; c < m; c++) y[r * m + c]! += (v * a.D[c * l + i]!) / kk;
+    }
+  }
+  return y;
+}
+
+/** The backward of the sparse decode + selected-latent encoder, for a fixed code. */
+export function sparseBackwardCpu(a: {
+  x: Arr;
+  dy: Arr;
+  E: Arr;
+  D: Arr;
+  indices: Arr;
+  values: Arr;
+  rows: number;
+  n: number;
+  m: number;
+  l: number;
+  k: number;
+  mask?: Arr;
+  kActive?: number;
+}): { dz: Float64Array; dx: Float64Array; dE: Float64Array; dD: Float64Array } {
+  const { rows, n, m, l, k } = a;
+  const kk = Math.max(1, Math.min(a.kActive ?? k, k));
+  const dz = new Float64Array(rows * k);
+  const dx = new Float64Array(rows * n);
+  const dE = new Float64Array(l * n);
+  const dD = new Float64Array(m * l);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < kk; j++) {
+      const i = a.indices[r * k + j]!;
+      if (a.mask && a.mask[i] === 0) continue;
+      let g = 0;
+      for (let c = 0; c < m; c++) g += a.dy[r * m + c]! * a.D[c * l + i]!;
+      g /= kk;
+      dz[r * k + j] = g;
+      for (let c = 0; c < n; c++) {
+        dx[r * n + c]! += g * a.E[i * n + c]!;
+        dE[i * n + c]! += g * a.x[r * n + c]!;
+      }
+      const v = a.values[r * k + j]!;
+      for (let c = 0; c < m; c++) dD[c * l + i]! += (v * a.dy[r * m + c]!) / kk;
+    }
+  }
+  return { dz, dx, dE, dD };
+}
+
+export interface StanCpuArgs {
+  /** [rows, n] */
+  x: Arr;
+  /** [l, n] */
+  E: Arr;
+  /** [m, l] */
+  D: Arr;
+  rows: number;
+  n: number;
+  m: number;
+  l: number;
+  k: number;
+  mode?: TopKMode;
+  mask?: Arr;
+  kActive?: number;
+}
+
+/**
+ * The STAN delta in float64: Δ = (1/k')·D·topk(E·x), top-k on float64 pre-activations with the
+ * kernels' rules (signed or |·| keys, ties to the lower index, mask zeroes after selection).
+ */
+export function stanForwardCpu(a: StanCpuArgs): { delta: Float64Array; z: Float64Array; indices: Uint32Array; values: Float64Array } {
+  const { rows, n, l, k, m } = a;
+  const z = new Float64Array(rows * l);
+  for (let r = 0; r < rows; r++) {
+    for (let i = 0; i < l; i++) {
+      let s = 0;
+      for (let c = 0; c < n; c++) s += a.E[i * n + c]! * a.x[r * n + c]!;
+      z[r * l + i] = s;
+    }
+  }
+  const mode = a.mode ?? 'signed';
+  const kk = Math.max(1, Math.min(a.kActive ?? k, k));
+  // Selection in float64 (topkCpu's key rounds to f32, which could create ties the float64 path does not have).
+  const indices = new Uint32Array(rows * k);
+  const values = new Float64Array(rows * k);
+  const order = Array.from({ length: l }, (_, i) => i);
+  for (let r = 0; r < rows; r++) {
+    const key = (i: number) => (mode === 'abs' ? Math.abs(z[r * l + i]!) : z[r * l + i]!);
+    order.sort((i, j) => key(j) - key(i) || i - j);
+    for (let s = 0; s < k; s++) {
+      const i = order[s]!;
+      indices[r * k + s] = i;
+      values[r * k + s] = s >= kk || (a.mask !== undefined && a.mask[i] === 0) ? 0 : z[r * l + i]!;
+    }
+    for (let i = 0; i < l; i++) order[i] = i;
+  }
+  const delta = sparseDecodeCpu({ indices, values, D: a.D, rows, l, k, m, kActive: kk });
+  return { delta, z, indices, values };
+}
+
+/** Analytic float64 gradients of ⟨dy, Δ(x)⟩ w.r.t. x, E and D (selection held fixed). */
+export function stanBackwardCpu(a: StanCpuArgs & { dy: Arr }): { dx: Float64Array; dE: Float64Array; dD: Float64Array } {
+  const f = stanForwardCpu(a);
+  const { dx, dE, dD } = sparseBackwardCpu({ ...a, indices: f.indices, values: f.values, ...(a.kActive !== undefined ? { kActive: a.kActive } : {}) });
+  return { dx, dE, dD };
+}
