@@ -77,6 +77,7 @@ export interface StanAdapter extends Adapter {
   readonly kOverride: Tensor;
   /** The k' in force. */
   readonly activeK: number;
+  setK(k: number): void;
 }
 
 function validate(config: StanConfig, site: AdapterSite): void {
