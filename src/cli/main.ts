@@ -1,10 +1,12 @@
 /** The Node CLI: `npm run cli -- <command> [options]`. One entry per command. */
 import { trainCommand, TRAIN_USAGE } from './train';
 import { inspectCommand } from './inspect';
+import { interopCommand, INTEROP_USAGE } from './interop';
 
 const commands: Record<string, { usage: string; run: (argv: string[]) => Promise<number> }> = {
   train: { usage: TRAIN_USAGE, run: trainCommand },
   inspect: { usage: 'inspect <file.safetensors>\n    Print a safetensors file\'s tensors (name, dtype, shape, values, checksum) and metadata.', run: inspectCommand },
+  interop: { usage: INTEROP_USAGE, run: interopCommand },
 };
 
 function usage(): string {
