@@ -146,6 +146,51 @@ describe('interop: LoRA and SoRA on a Linear', () => {
   });
 });
 
+describe('interop: STAN (a k-sparse Linear adapter from the registry)', () => {
+  it('matches a float64 top-k reference', async () => {
+    const rt = await testRuntime();
+    const k = 3, l = 2 * n; // expansion 2
+    const E = f32(randn64(l * n, 40, 0.5));
+    const D = f32(randn64(m * l, 41, 0.5));
+    const input = writeInput(
+      [
+        { name: 'base.weight', shape: [m, n], data: W },
+        { name: 'base.bias', shape: [m], data: bias },
+        { name: 'layer.stan_E.weight', shape: [l, n], data: E },
+        { name: 'layer.stan_D.weight', shape: [m, l], data: D },
+        { name: 'x', shape: [rows, n], data: X },
+        { name: 'grad_y', shape: [rows, m], data: DY },
+      ],
+      { adapter: 'stan', config: JSON.stringify({ expansion: 2, k, topk: 'signed' }) },
+    );
+    const out = join(dir, 'stan-out.safetensors');
+    expect(await interopCommand([input, out], { rt })).toBe(0);
+    const o = readOutput(out);
+    // z = x·Eᵀ; keep each row's k largest; y = base + (1/k)·code·Dᵀ; gradients through the kept entries only.
+    const z = linearCpu(X, E, null, rows, n, l);
+    const code = new Float64Array(rows * l);
+    for (let i = 0; i < rows; i++) {
+      const order = Array.from({ length: l }, (_, j) => j).sort((a, b) => z[i * l + b]! - z[i * l + a]!);
+      for (const j of order.slice(0, k)) code[i * l + j] = z[i * l + j]!;
+    }
+    const dec = linearCpu(code, D, null, rows, l, m);
+    const y = linearCpu(X, W, bias, rows, n, m).map((v, i) => v + dec[i]! / k);
+    const dcode = linearDx(DY, D, rows, l, m).map((v, i) => (code[i] !== 0 ? v / k : 0));
+    const dE = new Float64Array(l * n);
+    const dD = new Float64Array(m * l);
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < l; j++) for (let c = 0; c < n; c++) dE[j * n + c]! += dcode[i * l + j]! * X[i * n + c]!;
+      for (let o2 = 0; o2 < m; o2++) for (let j = 0; j < l; j++) dD[o2 * l + j]! += (DY[i * m + o2]! * code[i * l + j]!) / k;
+    }
+    const dxAdapter = linearDx(dcode, E, rows, n, l);
+    const dx = linearDx(DY, W, rows, n, m).map((v, i) => v + dxAdapter[i]!);
+    expect(maxRelError(o.get('y').data, y)).toBeLessThan(1e-5);
+    expect(maxRelError(o.get('grad_x').data, dx)).toBeLessThan(1e-5);
+    expect(maxRelError(o.get('grad.layer.stan_E.weight').data, dE)).toBeLessThan(1e-5);
+    expect(maxRelError(o.get('grad.layer.stan_D.weight').data, dD)).toBeLessThan(1e-5);
+  });
+});
+
 /**
  * A test-local attention-output adapter (ΔO = x·Pᵀ, no use of the probabilities), registered
  * under 'atoms' for one test: it exercises interop's attention path on its own terms.
