@@ -20,6 +20,8 @@ import lowRank from '../../shaders/low_rank.wgsl?raw';
 import soraProx from '../../shaders/sora_prox.wgsl?raw';
 import topk from '../../shaders/topk.wgsl?raw';
 import shrink from '../../shaders/shrink.wgsl?raw';
+import atoms from '../../shaders/atoms.wgsl?raw';
+import ista from '../../shaders/ista.wgsl?raw';
 
 const sources = {
   attention,
@@ -38,6 +40,8 @@ const sources = {
   sora_prox: soraProx,
   topk,
   shrink,
+  atoms,
+  ista,
 } as const;
 
 export type ShaderName = keyof typeof sources;
