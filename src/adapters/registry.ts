@@ -2,6 +2,7 @@
  * Every adapter, by kind. Adding one: a file exporting an AdapterFactory, plus one line here.
  */
 import type { AdapterFactory, AdapterKind } from './adapter';
+import { atomsAdapter } from './atoms';
 import { loraAdapter } from './lora';
 import { soraAdapter } from './sora';
 import { stanAdapter } from './stan';
@@ -11,6 +12,7 @@ export const ADAPTERS: Partial<Record<AdapterKind, AdapterFactory<any>>> = {
   lora: loraAdapter,
   sora: soraAdapter,
   stan: stanAdapter,
+  atoms: atomsAdapter,
 };
 
 export function adapterFactory(kind: AdapterKind): AdapterFactory<unknown> {
