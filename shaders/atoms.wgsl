@@ -2,10 +2,10 @@
 //
 //   head_mean        Ā[b, i, j] = (1/H) Σ_h A[b, h, i, j]                  (thread per element of Ā)
 //   head_broadcast   dA[b, h, i, j] = dĀ[b, i, j] / H                       (thread per element of dA)
-//   sparse_decode    out[r, c] (+)= Σ_j values[r, j] · D[idx[r, j], c]      (thread per (r, c))
-//   scatter_code     S[r, m] = values[r, j] where idx[r, j] = m, else 0     (thread per (r, m))
+//   sparse_decode    out[r, c] (+)= Σ_j values[r, j] · D[idx[r, j], c]      (thread per (r, 16 columns))
+//   scatter_code     S[r, idx[r, j]] = values[r, j]  (S cleared before)      (thread per slot (r, j))
 //   code_grad        dU[r, m] = Σ_c dZ[r, c]·D[m, c] + w[m]·sign(value) for a live slot j
-//                    (j < k', mask[m] ≠ 0) selecting m in row r, else 0     (thread per (r, m))
+//                    (j < k', mask[m] ≠ 0) holding m  (dU cleared before)   (thread per slot (r, j))
 //   atom_stats       per atom: Σ_r |S[r, m]|, ‖D_m‖, w[m] = coef·‖D_m‖     (thread per atom)
 //   atom_penalty     coef · Σ_m Σ_r|S[r, m]| · ‖D_m‖                        (one thread)
 //   atom_penalty_dd  dD[m, c] += coef · Σ_r|S[r, m]| · D[m, c] / ‖D_m‖      (thread per element)
@@ -13,8 +13,11 @@
 //
 // Every output element is written by exactly one thread and every sum runs in a fixed order:
 // no atomics, no barriers, no workgroup memory (SwiftShader runs barriers as coroutine yields),
-// deterministic. Top-k indices within a row are distinct (src/kernels/topk.ts), which is what
-// makes the thread-per-(r, m) scatter and gradient race-free. Each entry point binds 0..n
+// deterministic. SwiftShader pays per invocation and per storage load (a gather per lane,
+// whatever the pattern), so the sparse kernels give each invocation a slot or 16 columns — a
+// thread per output element was much slower (numbers in src/kernels/atoms.ts). Top-k indices
+// within a row are distinct (src/kernels/topk.ts), which makes the per-slot scatter and
+// gradient race-free. Each entry point binds 0..n
 // contiguously; entry points share binding numbers.
 
 struct Params {
@@ -33,6 +36,8 @@ struct Params {
 }
 
 const ACCUMULATE: u32 = 1u;
+// Output columns per invocation of sparse_decode (more work per invocation: SwiftShader pays per invocation).
+const CH: u32 = 16u;
 const HAS_MASK: u32 = 2u;
 const HAS_WEIGHTS: u32 = 4u;
 
@@ -101,55 +106,92 @@ fn head_broadcast(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
   h_out[i] = h_in[b * p.tt + e] * p.coef;
 }
 
+// Thread (r, chunk): CH = 16 output columns of one row, k slots; tail chunks go column by column.
 @compute @workgroup_size(64)
 fn sparse_decode(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flat(wg, lid);
-  if (i >= p.n) { return; }
-  let r = i / p.cols;
-  let c = i % p.cols;
-  var acc = 0.0;
-  for (var j = 0u; j < p.k; j++) {
-    let m = sp_idx[r * p.k + j];
-    if (m < p.atoms) { acc += sp_val[r * p.k + j] * sp_d[m * p.cols + c]; }
+  let t = flat(wg, lid);
+  if (t >= p.n) { return; }
+  let chunks = (p.cols + CH - 1u) / CH;
+  let r = t / chunks;
+  let c0 = (t % chunks) * CH;
+  let o = r * p.cols + c0;
+  let acc_old = (p.flags & ACCUMULATE) != 0u;
+  if (c0 + CH <= p.cols) {
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    for (var j = 0u; j < p.k; j++) {
+      let m = sp_idx[r * p.k + j];
+      if (m < p.atoms) {
+        let v = sp_val[r * p.k + j];
+        let b = m * p.cols + c0;
+        a0 += v * vec4<f32>(sp_d[b], sp_d[b + 1u], sp_d[b + 2u], sp_d[b + 3u]);
+        a1 += v * vec4<f32>(sp_d[b + 4u], sp_d[b + 5u], sp_d[b + 6u], sp_d[b + 7u]);
+        a2 += v * vec4<f32>(sp_d[b + 8u], sp_d[b + 9u], sp_d[b + 10u], sp_d[b + 11u]);
+        a3 += v * vec4<f32>(sp_d[b + 12u], sp_d[b + 13u], sp_d[b + 14u], sp_d[b + 15u]);
+      }
+    }
+    for (var q = 0u; q < 4u; q++) {
+      var old = vec4<f32>(0.0);
+      if (acc_old) { old = vec4<f32>(sp_out[o + 4u * q], sp_out[o + 4u * q + 1u], sp_out[o + 4u * q + 2u], sp_out[o + 4u * q + 3u]); }
+      var v = a0;
+      if (q == 1u) { v = a1; } else if (q == 2u) { v = a2; } else if (q == 3u) { v = a3; }
+      v += old;
+      sp_out[o + 4u * q] = v.x;
+      sp_out[o + 4u * q + 1u] = v.y;
+      sp_out[o + 4u * q + 2u] = v.z;
+      sp_out[o + 4u * q + 3u] = v.w;
+    }
+    return;
   }
-  if ((p.flags & ACCUMULATE) != 0u) { acc += sp_out[i]; }
-  sp_out[i] = acc;
+  for (var c = c0; c < p.cols; c++) {
+    var acc = 0.0;
+    for (var j = 0u; j < p.k; j++) {
+      let m = sp_idx[r * p.k + j];
+      if (m < p.atoms) { acc += sp_val[r * p.k + j] * sp_d[m * p.cols + c]; }
+    }
+    if (acc_old) { acc += sp_out[r * p.cols + c]; }
+    sp_out[r * p.cols + c] = acc;
+  }
 }
 
+// Thread per slot (r, j); S must be zero beforehand (the TS side clears it).
 @compute @workgroup_size(64)
 fn scatter_code(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flat(wg, lid);
-  if (i >= p.n) { return; }
-  let r = i / p.atoms;
-  let m = i % p.atoms;
-  var v = 0.0;
-  for (var j = 0u; j < p.k; j++) {
-    if (sp_idx[r * p.k + j] == m) { v = sp_val[r * p.k + j]; }
-  }
-  sc_out[i] = v;
+  let t = flat(wg, lid);
+  if (t >= p.n) { return; }
+  let r = t / p.k;
+  let m = sp_idx[t];
+  if (m < p.atoms) { sc_out[r * p.atoms + m] = sp_val[t]; }
 }
 
+// Thread per slot (r, j); dU must be zero beforehand (the TS side clears it).
 @compute @workgroup_size(64)
 fn code_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = flat(wg, lid);
-  if (i >= p.n) { return; }
-  let r = i / p.atoms;
-  let m = i % p.atoms;
-  let kk = min(cg_k[0], p.k);
-  var g = 0.0;
-  var live = false;
-  var value = 0.0;
-  for (var j = 0u; j < kk; j++) {
-    if (sp_idx[r * p.k + j] == m) { live = true; value = sp_val[r * p.k + j]; }
-  }
+  let t = flat(wg, lid);
+  if (t >= p.n) { return; }
+  let r = t / p.k;
+  let j = t % p.k;
+  let m = sp_idx[t];
+  if (m >= p.atoms) { return; }
+  var live = j < min(cg_k[0], p.k);
   if ((p.flags & HAS_MASK) != 0u && cg_mask[m] == 0.0) { live = false; }
+  var g = 0.0;
   if (live) {
     let zr = r * p.cols;
     let dm = m * p.cols;
-    for (var c = 0u; c < p.cols; c++) { g += cg_dz[zr + c] * cg_d[dm + c]; }
-    if ((p.flags & HAS_WEIGHTS) != 0u) { g += cg_w[m] * sign(value); }
+    let c4 = p.cols & ~3u;
+    var acc = vec4<f32>(0.0);
+    for (var c = 0u; c < c4; c += 4u) {
+      acc += vec4<f32>(cg_dz[zr + c], cg_dz[zr + c + 1u], cg_dz[zr + c + 2u], cg_dz[zr + c + 3u]) *
+             vec4<f32>(cg_d[dm + c], cg_d[dm + c + 1u], cg_d[dm + c + 2u], cg_d[dm + c + 3u]);
+    }
+    g = acc.x + acc.y + acc.z + acc.w;
+    for (var c = c4; c < p.cols; c++) { g += cg_dz[zr + c] * cg_d[dm + c]; }
+    if ((p.flags & HAS_WEIGHTS) != 0u) { g += cg_w[m] * sign(sp_val[t]); }
   }
-  cg_du[i] = g;
+  cg_du[r * p.atoms + m] = g;
 }
 
 @compute @workgroup_size(64)

@@ -46,21 +46,35 @@
  * `atomContributions(atoms)` is the awaited convenience (one submit, one readback per atom).
  *
  * GPU work per step, recorded once (buffers, uniforms, pipelines created at record time):
- *   forward   [Ā = mean_h A] → Y = X·W_s → [U = Ā·Y] → S = σ(U|Y) (+ top-k: dense scatter)
- *             → [penalty stats] → active count → out += S·D (dense matmul, or sparse decode for
- *             top-k) | simplified: Z = S·D, out += Ā·Z
- *   backward  dD = Sᵀ·G (G = dout | Āᵀ·dout) [+ penalty] → dPre = σ'⊙(G·Dᵀ) (top-k: only the k
- *             selected entries, gathered) → [dY = Āᵀ·dPre] → dW_s = Xᵀ·dY → dĀ = dPre·Yᵀ |
- *             dout·Zᵀ → dprobs;  recordBackwardInput: dx += dY·W_sᵀ.
- *   dprobs (∂L/∂A, consumed by the attention backward's softmax backward) is written only when
- *   something upstream uses it — a trainable W_q/W_k (or an adapter on them) or an input
- *   gradient; otherwise it is left at zero and its two matmuls are skipped (`writesDprobs`).
+ *   forward   [Ā = mean_h A]; paper: P = Ā·X, U = P·W_s (the same product as Ā·(X·W_s), ordered
+ *             so that dW_s = Pᵀ·dU needs no Āᵀ product); simplified: Y = X·W_s
+ *             → S = σ(U | Y) (top-k: dense scatter of the k slots) → [penalty stats] → active
+ *             count → paper: out += S·D (matmul, or the sparse decode for top-k);
+ *             simplified: Z = S·D, out += Ā·Z
+ *   backward  G = dout (paper) | Āᵀ·dout (simplified); dD = Sᵀ·G [+ penalty];
+ *             dPre = σ'⊙(G·Dᵀ) (top-k: only the k selected entries, gathered);
+ *             paper: dW_s = Pᵀ·dPre, T = dPre·W_sᵀ (only for dprobs/dx), dĀ = T·Xᵀ;
+ *             simplified: dW_s = Xᵀ·dPre, dĀ = dout·Zᵀ;  dĀ → dprobs (÷H per head).
+ *             Sᵀ·G and Pᵀ·dPre stay dense matmuls even for top-k: a sparse transposed product
+ *             that skips zero codes was ~5× slower than the register-blocked matmul on
+ *             SwiftShader (its SIMD lanes execute both sides of the data-dependent branch).
+ *   recordBackwardInput: dx += Āᵀ·T (paper) | dPre·W_sᵀ (simplified).
  */
 import { ConfigError } from '../engine/errors';
 import type { ParamRef } from '../engine/param-pack';
 import { CommandList, type AllocationScope, type GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
-import { recordAtomPenalty, recordAtomPenaltyGrad, recordAtomStats, recordCodeGrad, recordHeadBroadcast, recordHeadMean, recordOuterAtom, recordScatterCode, recordSparseDecode } from '../kernels/atoms';
+import {
+  recordAtomPenalty,
+  recordAtomPenaltyGrad,
+  recordAtomStats,
+  recordCodeGrad,
+  recordHeadBroadcast,
+  recordHeadMean,
+  recordOuterAtom,
+  recordScatterCode,
+  recordSparseDecode,
+} from '../kernels/atoms';
 import { recordMatmul } from '../kernels/matmul';
 import { recordRowNonzeros, recordShrinkBackward, recordShrinkForward } from '../kernels/shrink';
 import { createTopKOverride, recordTopK, writeTopKOverride } from '../kernels/topk';
@@ -152,8 +166,10 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
   private readonly scopes: AllocationScope[] = [];
   private readonly kOverride: Tensor | null;
   private readonly abar: Tensor | null;
-  private readonly y: Tensor;
-  private readonly u: Tensor | null;
+  /** Paper: P = Ā·X [rows, C_i]; simplified: null. */
+  private readonly pAX: Tensor | null;
+  /** σ's input [rows, M]: U = P·W_s (paper) or Y = X·W_s (simplified). */
+  private readonly pre: Tensor;
   private readonly idx: Tensor | null;
   private readonly vals: Tensor | null;
   private readonly z: Tensor | null;
@@ -161,7 +177,8 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
   // Backward buffers.
   private readonly dS: Tensor | null;
   private readonly dPre: Tensor;
-  private readonly dY: Tensor | null;
+  /** Paper: T = dPre·W_sᵀ [rows, C_i] (for dprobs and dx). */
+  private readonly dT: Tensor | null;
   private readonly dZ: Tensor | null;
   private readonly dAbar: Tensor | null;
   private contribScratch: Tensor | null = null;
@@ -193,8 +210,8 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
       this.mask = t([M], 'mask', new Float32Array(M).fill(1));
       this.kOverride = topk ? createTopKOverride(rt, config.k, `${site.path}.atoms.k`) : null;
       this.abar = heads > 1 ? t([batch, seq, seq], 'abar') : null;
-      this.y = t([rows, M], 'Y');
-      this.u = paper ? t([rows, M], 'U') : null;
+      this.pAX = paper ? t([rows, dim], 'P') : null;
+      this.pre = t([rows, M], paper ? 'U' : 'Y');
       this.codes = t([rows, M], 'S');
       this.idx = topk ? t([rows, config.k], 'indices') : null;
       this.vals = topk ? t([rows, config.k], 'values') : null;
@@ -204,7 +221,7 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
       this.stats = this.config.l1 > 0 ? { absSum: t([M], 'absSum'), norms: t([M], 'norms'), weights: t([M], 'l1weights') } : null;
       this.dS = topk ? null : t([rows, M], 'dS');
       this.dPre = t([rows, M], 'dPre');
-      this.dY = paper ? t([rows, M], 'dY') : null;
+      this.dT = paper ? t([rows, dim], 'dT') : null;
       this.dZ = paper ? null : t([rows, dim], 'dZ');
       this.dAbar = heads > 1 ? t([batch, seq, seq], 'dAbar') : null;
     } finally {
@@ -276,11 +293,12 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
       const { sigma, form, k } = this.config;
       if (this.abar) recordHeadMean(rt, list, { probs: io.probs, abar: this.abar, batch: B, heads: H, seq: T });
       const A = this.abarOf(io.probs);
-      recordMatmul(rt, list, { a: io.x, b: this.ws.value, c: this.y, M: rows, N: M, K: C, label: `${path}.atoms.Y` });
-      let pre = this.y;
+      const pre = this.pre;
       if (form === 'paper') {
-        recordMatmul(rt, list, { a: A, b: this.y, c: this.u!, M: T, N: M, K: T, batch: B, strideA: T * T, strideB: T * M, strideC: T * M, label: `${path}.atoms.U` });
-        pre = this.u!;
+        recordMatmul(rt, list, { a: A, b: io.x, c: this.pAX!, M: T, N: C, K: T, batch: B, strideA: T * T, strideB: T * C, strideC: T * C, label: `${path}.atoms.P` });
+        recordMatmul(rt, list, { a: this.pAX!, b: this.ws.value, c: pre, M: rows, N: M, K: C, label: `${path}.atoms.U` });
+      } else {
+        recordMatmul(rt, list, { a: io.x, b: this.ws.value, c: pre, M: rows, N: M, K: C, label: `${path}.atoms.Y` });
       }
       if (sigma === 'topk') {
         recordTopK(rt, list, { x: pre, rows, l: M, k, indices: this.idx!, values: this.vals!, mode: 'abs', mask: this.mask, kOverride: this.kOverride!, label: `${path}.atoms` });
@@ -305,7 +323,7 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
     });
   }
 
-  /** Parameter gradients and (when needed upstream) dprobs; dY for recordBackwardInput. */
+  /** Parameter gradients and (when needed upstream) dprobs; what recordBackwardInput needs. */
   recordBackward(list: CommandList, io: { x: Tensor; probs: Tensor; dout: Tensor; dprobs: Tensor }): void {
     this.scoped('backward', () => {
       const rt = this.rt;
@@ -313,6 +331,7 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
       const M = this.latentCount;
       const { sigma, form, k } = this.config;
       const paper = form === 'paper';
+      const topk = sigma === 'topk';
       const A = this.abarOf(io.probs);
       const trainD = isTrainable(this.dict);
       const trainW = isTrainable(this.ws);
@@ -330,37 +349,41 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
         if (this.stats) recordAtomPenaltyGrad(rt, list, { absSum: this.stats.absSum, norms: this.stats.norms, dict: this.dict.value, ddict: this.dict.grad, atoms: M, cols: C, coef: this.config.l1 / rows });
       }
       if (needCode) {
-        const pre = paper ? this.u! : this.y;
         const weights = this.stats ? { weights: this.stats.weights } : {};
-        if (sigma === 'topk') {
+        if (topk) {
           recordCodeGrad(rt, list, { indices: this.idx!, values: this.vals!, dz: G, dict: this.dict.value, du: this.dPre, rows, atoms: M, cols: C, k, kOverride: this.kOverride!, mask: this.mask, ...weights });
         } else {
           recordMatmul(rt, list, { a: G, b: this.dict.value, c: this.dS!, M: rows, N: M, K: C, transB: true, label: `${path}.atoms.dS` });
-          recordShrinkBackward(rt, list, { kind: sigma, x: pre, dy: this.dS!, dx: this.dPre, lambda: this.lambdaTensor, cols: M, mask: this.mask, ...weights, label: `${path}.atoms` });
+          recordShrinkBackward(rt, list, { kind: sigma, x: this.pre, dy: this.dS!, dx: this.dPre, lambda: this.lambdaTensor, cols: M, mask: this.mask, ...weights, label: `${path}.atoms` });
         }
-        if (paper && (trainW || needDx)) {
-          recordMatmul(rt, list, { a: A, b: this.dPre, c: this.dY!, M: T, N: M, K: T, batch: B, strideA: T * T, strideB: T * M, strideC: T * M, transA: true, label: `${path}.atoms.dY` });
+        if (trainW) {
+          // dW_s = Pᵀ·dU (paper) | Xᵀ·dY (simplified)
+          const lhs = paper ? this.pAX! : io.x;
+          recordMatmul(rt, list, { a: lhs, b: this.dPre, c: this.ws.grad, M: C, N: M, K: rows, transA: true, label: `${path}.atoms.dWs` });
         }
-        if (trainW) recordMatmul(rt, list, { a: io.x, b: this.dYt, c: this.ws.grad, M: C, N: M, K: rows, transA: true, label: `${path}.atoms.dWs` });
+        if (paper && (needDx || needDprobs)) {
+          recordMatmul(rt, list, { a: this.dPre, b: this.ws.value, c: this.dT!, M: rows, N: C, K: M, transB: true, label: `${path}.atoms.dT` });
+        }
       }
       if (needDprobs) {
         const dA = this.dAbar ?? io.dprobs;
-        if (paper) recordMatmul(rt, list, { a: this.dPre, b: this.y, c: dA, M: T, N: T, K: M, batch: B, strideA: T * M, strideB: T * M, strideC: T * T, transB: true, label: `${path}.atoms.dA` });
+        // paper: dĀ = dU·(X·W_s)ᵀ = T·Xᵀ;  simplified: dĀ = dout·Zᵀ
+        if (paper) recordMatmul(rt, list, { a: this.dT!, b: io.x, c: dA, M: T, N: T, K: C, batch: B, strideA: T * C, strideB: T * C, strideC: T * T, transB: true, label: `${path}.atoms.dA` });
         else recordMatmul(rt, list, { a: io.dout, b: this.z!, c: dA, M: T, N: T, K: C, batch: B, strideA: T * C, strideB: T * C, strideC: T * T, transB: true, label: `${path}.atoms.dA` });
         if (this.dAbar) recordHeadBroadcast(rt, list, { dabar: this.dAbar, dprobs: io.dprobs, batch: B, heads: H, seq: T });
       }
     });
   }
 
-  /** ∂L/∂Y: dY (paper) or dPre (simplified, where σ's input is Y). */
-  private get dYt(): Tensor {
-    return this.dY ?? this.dPre;
-  }
-
-  /** dx += dY·W_sᵀ (the adapter's direct path; the path through A goes via dprobs). */
+  /** dx += Āᵀ·T (paper) | dY·W_sᵀ (simplified): the adapter's direct path; the path through A goes via dprobs. */
   recordBackwardInput(list: CommandList, io: { x: Tensor; probs: Tensor; dout: Tensor; dx: Tensor }): void {
     this.scoped('backward-input', () => {
-      recordMatmul(this.rt, list, { a: this.dYt, b: this.ws.value, c: io.dx, M: this.rows, N: this.dim, K: this.latentCount, transB: true, accumulate: true, label: `${this.path}.atoms.dx` });
+      const { batch: B, seq: T, dim: C, rows, path } = this;
+      if (this.config.form === 'paper') {
+        recordMatmul(this.rt, list, { a: this.abarOf(io.probs), b: this.dT!, c: io.dx, M: T, N: C, K: T, batch: B, strideA: T * T, strideB: T * C, strideC: T * C, transA: true, accumulate: true, label: `${path}.atoms.dx` });
+      } else {
+        recordMatmul(this.rt, list, { a: this.dPre, b: this.ws.value, c: io.dx, M: rows, N: C, K: this.latentCount, transB: true, accumulate: true, label: `${path}.atoms.dx` });
+      }
     });
   }
 
