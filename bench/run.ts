@@ -12,6 +12,7 @@ import { acquireNodeGpu } from '../src/engine/node-gpu';
 import { CommandList, GpuRuntime } from '../src/engine/runtime';
 import { matmulFlops, recordMatmul, type MatmulVariant } from '../src/kernels/matmul';
 import { benchTrainSteps } from './train-steps';
+import { benchAtoms } from './atoms';
 import { benchKernels } from './kernels';
 import { tfjsMatmulMs, initTfjs } from './tfjs-baseline';
 
@@ -104,6 +105,7 @@ async function main(): Promise<void> {
   }
 
   const trainStep = await benchTrainSteps(rt, { quick });
+  trainStep.push(...(await benchAtoms(rt, { quick })));
   for (const r of trainStep) console.error(`train step ${r.model}: ${r.ms.toFixed(2)} ms, ${r.dispatches} dispatches, ${r.submits} submits, ${r.readbacks} readbacks`);
 
   const result = {
