@@ -9,11 +9,14 @@
 // index — a masked latent is zeroed after selection, never replaced by another.
 //
 // Two kernels with the same output:
-//  - topk_thread: one invocation per row, no workgroup memory or barriers (SwiftShader, where
-//    barriers are very slow): radix select of the k-th key (≤ 4 passes of 8-bit histograms in
-//    private memory, stopping early once a whole bucket is taken), one collecting pass in index
-//    order, then a stable sort of the k collected entries (insertion for k ≤ 32, else a 4-pass
-//    LSD radix sort through `scratch`).
+//  - 'thread' variant, one invocation per row, no workgroup memory or barriers (SwiftShader,
+//    where barriers are very slow):
+//      topk_insert4 / topk_insert (k ≤ 64): a lower bound of the k-th key from chunk maxima, then
+//      one filtered insertion pass into a sorted private list (vec4 loads when l % 4 == 0);
+//      topk_thread (any k): radix select of the k-th key (≤ 4 passes of 8-bit histograms in
+//      private memory, stopping early once a whole bucket is taken), one collecting pass in index
+//      order, then a stable sort of the k collected entries (insertion for k ≤ 32, else a 4-pass
+//      LSD radix sort through `scratch`).
 //  - topk_wg: one 256-invocation workgroup per row (real GPUs): the same radix select with a
 //    shared atomic histogram, collection into workgroup memory, bitonic sort there (k ≤ 1024).
 
@@ -115,29 +118,6 @@ fn topk_thread(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
   }
 
   let kk = active_k();
-  if (k <= 32u) {
-    // Stable insertion sort, descending by key.
-    for (var i = 1u; i < k; i++) {
-      let vi = out_val[oo + i];
-      let ii = out_idx[oo + i];
-      let ki = key_of(vi);
-      var j = i;
-      loop {
-        if (j == 0u) { break; }
-        if (key_of(out_val[oo + j - 1u]) >= ki) { break; }
-        out_val[oo + j] = out_val[oo + j - 1u];
-        out_idx[oo + j] = out_idx[oo + j - 1u];
-        j--;
-      }
-      out_val[oo + j] = vi;
-      out_idx[oo + j] = ii;
-    }
-    for (var s = 0u; s < k; s++) {
-      out_val[oo + s] = final_value(s, out_idx[oo + s], out_val[oo + s], kk);
-    }
-    return;
-  }
-
   // Stable LSD radix sort on ~key (ascending ~key = descending key), 4 passes of 8 bits:
   // out → scratch → out → scratch → out. scratch holds (value bits, index) pairs.
   let so = 2u * r * k;
@@ -180,6 +160,114 @@ fn topk_thread(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         out_idx[oo + dst] = ix;
       }
     }
+  }
+}
+
+// ---------------------------------------------------------------- one invocation per row, k ≤ 64
+// A lower bound T0 of the k-th key: split the row into k chunks; each chunk's max is a distinct
+// element ≥ min(chunk maxima), so at least k keys are ≥ T0 and nothing below T0 can be selected.
+// Then one pass in index order keeps a sorted list of the best k (private memory), rejecting
+// four elements at a time while their keys are below the running threshold (T0, then the
+// list's last key). Equal keys never displace earlier (lower-index) entries.
+
+const INSERT_MAX: u32 = 64u;
+
+struct InsertList {
+  keys: array<u32, INSERT_MAX>,
+  ids: array<u32, INSERT_MAX>,
+  n: u32,
+  thr: u32,
+}
+
+fn insert_one(s: ptr<function, InsertList>, key: u32, id: u32, k: u32) {
+  if ((*s).n < k) {
+    if (key < (*s).thr) { return; }
+  } else if (key <= (*s).thr) {
+    return;
+  }
+  var j = min((*s).n, k - 1u);
+  loop {
+    if (j == 0u) { break; }
+    if ((*s).keys[j - 1u] >= key) { break; }
+    (*s).keys[j] = (*s).keys[j - 1u];
+    (*s).ids[j] = (*s).ids[j - 1u];
+    j--;
+  }
+  (*s).keys[j] = key;
+  (*s).ids[j] = id;
+  if ((*s).n < k) { (*s).n++; }
+  if ((*s).n == k) { (*s).thr = (*s).keys[k - 1u]; }
+}
+
+fn key4(v: vec4<f32>) -> vec4<u32> {
+  let b = bitcast<vec4<u32>>(v);
+  let z = v == vec4<f32>(0.0);
+  if ((p.flags & 1u) != 0u) { return select(b & vec4<u32>(0x7fffffffu), vec4<u32>(0u), z); }
+  let neg = (b & vec4<u32>(0x80000000u)) != vec4<u32>(0u);
+  return select(select(b | vec4<u32>(0x80000000u), ~b, neg), vec4<u32>(0x80000000u), z);
+}
+
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+
+// l % 4 == 0: vec4 loads.
+@compute @workgroup_size(THREAD_WG)
+fn topk_insert4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = (wg.y * p.row_stride + wg.x) * THREAD_WG + lid;
+  if (r >= p.rows) { return; }
+  let k = p.k;
+  let g = p.l / 4u;
+  let xo4 = r * g;
+  var s: InsertList;
+  s.n = 0u;
+  s.thr = 0u;
+  if (k <= g) {
+    var t0 = 0xffffffffu;
+    for (var c = 0u; c < k; c++) {
+      var mx = vec4<u32>(0u);
+      for (var i = c * g / k; i < (c + 1u) * g / k; i++) { mx = max(mx, key4(x4[xo4 + i])); }
+      t0 = min(t0, max(max(mx.x, mx.y), max(mx.z, mx.w)));
+    }
+    s.thr = t0;
+  }
+  for (var i = 0u; i < g; i++) {
+    let kv = key4(x4[xo4 + i]);
+    if (!any(kv >= vec4<u32>(s.thr))) { continue; }
+    for (var q = 0u; q < 4u; q++) { insert_one(&s, kv[q], 4u * i + q, k); }
+  }
+  let kk = active_k();
+  let oo = r * k;
+  for (var j = 0u; j < k; j++) {
+    let id = s.ids[j];
+    out_idx[oo + j] = id;
+    out_val[oo + j] = final_value(j, id, x4[xo4 + id / 4u][id % 4u], kk);
+  }
+}
+
+// Any l: scalar loads.
+@compute @workgroup_size(THREAD_WG)
+fn topk_insert(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = (wg.y * p.row_stride + wg.x) * THREAD_WG + lid;
+  if (r >= p.rows) { return; }
+  let k = p.k;
+  let l = p.l;
+  let xo = r * l;
+  var s: InsertList;
+  s.n = 0u;
+  s.thr = 0u;
+  var t0 = 0xffffffffu;
+  for (var c = 0u; c < k; c++) {
+    var mx = 0u;
+    for (var i = c * l / k; i < (c + 1u) * l / k; i++) { mx = max(mx, key_of(x[xo + i])); }
+    t0 = min(t0, mx);
+  }
+  s.thr = t0;
+  for (var i = 0u; i < l; i++) { insert_one(&s, key_of(x[xo + i]), i, k); }
+  let kk = active_k();
+  let oo = r * k;
+  for (var j = 0u; j < k; j++) {
+    let id = s.ids[j];
+    out_idx[oo + j] = id;
+    out_val[oo + j] = final_value(j, id, x[xo + id], kk);
   }
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CommandList, type GpuRuntime } from '../src/engine/runtime';
-import { createTopKOverride, recordTopK, resolveTopKVariant, topkCpu, topkKey, writeTopKOverride, type TopKMode } from '../src/kernels/topk';
+import { createTopKOverride, recordTopK, resolveTopKVariant, threadKernel, topkCpu, topkKey, writeTopKOverride, type TopKMode } from '../src/kernels/topk';
 import { randomArray, testRuntime } from './helpers/gpu';
 
 type Variant = 'thread' | 'workgroup';
@@ -43,25 +43,29 @@ async function run(rt: GpuRuntime, variant: Variant, c: Case, seed: number) {
   return { gi, gv, ref, xv };
 }
 
+// Thread-variant kernels: insert4 (k ≤ 64, l % 4 == 0), insert (k ≤ 64, other l), radix (k > 64).
 const cases: Case[] = [
-  { rows: 1, l: 1, k: 1 },
-  { rows: 3, l: 37, k: 1 },
-  { rows: 5, l: 37, k: 37 }, // k = l, l not a multiple of any workgroup size
-  { rows: 4, l: 300, k: 8 },
-  { rows: 4, l: 300, k: 33, mode: 'abs' }, // radix-sort path of the thread kernel
-  { rows: 2, l: 257, k: 257, mode: 'abs' },
-  { rows: 6, l: 100, k: 20, data: tied },
-  { rows: 6, l: 100, k: 50, data: tied, mode: 'abs' },
-  { rows: 3, l: 64, k: 10, data: allNegative },
-  { rows: 3, l: 64, k: 40, data: allNegative },
-  { rows: 2, l: 50, k: 7, data: constant }, // every key ties
-  { rows: 2, l: 50, k: 45, data: constant },
-  { rows: 17, l: 129, k: 16, mask: true },
-  { rows: 17, l: 129, k: 40, mask: true, mode: 'abs' },
-  { rows: 9, l: 200, k: 12, kOverride: 5 },
-  { rows: 9, l: 200, k: 64, kOverride: 1, mask: true },
-  { rows: 2, l: 4096, k: 64 },
-  { rows: 1, l: 4096, k: 1024, data: tied },
+  { rows: 1, l: 1, k: 1 }, // insert
+  { rows: 3, l: 37, k: 1 }, // insert
+  { rows: 5, l: 37, k: 37 }, // k = l, l not a multiple of any workgroup size (insert)
+  { rows: 4, l: 300, k: 8 }, // insert4
+  { rows: 4, l: 300, k: 33, mode: 'abs' }, // insert4
+  { rows: 2, l: 257, k: 257, mode: 'abs' }, // radix, k = l
+  { rows: 6, l: 100, k: 20, data: tied }, // insert4
+  { rows: 6, l: 99, k: 50, data: tied, mode: 'abs' }, // insert
+  { rows: 6, l: 300, k: 90, data: tied }, // radix with ties at the threshold
+  { rows: 3, l: 64, k: 10, data: allNegative }, // insert4
+  { rows: 3, l: 130, k: 70, data: allNegative }, // radix
+  { rows: 2, l: 50, k: 7, data: constant }, // every key ties (insert)
+  { rows: 2, l: 52, k: 45, data: constant }, // insert4
+  { rows: 2, l: 100, k: 65, data: constant }, // radix
+  { rows: 17, l: 129, k: 16, mask: true }, // insert
+  { rows: 17, l: 129, k: 100, mask: true, mode: 'abs' }, // radix
+  { rows: 9, l: 200, k: 12, kOverride: 5 }, // insert4
+  { rows: 9, l: 200, k: 64, kOverride: 1, mask: true }, // insert4 at the insertion limit
+  { rows: 9, l: 201, k: 80, kOverride: 7, mask: true }, // radix
+  { rows: 2, l: 4096, k: 64 }, // insert4
+  { rows: 1, l: 4096, k: 1024, data: tied }, // radix
 ];
 
 function label(c: Case): string {
@@ -118,6 +122,13 @@ describe('topk semantics', () => {
       rt.submit([list]);
       expect(Array.from(await rt.read(values))).toEqual(Array.from(topkCpu(xv, { rows, l, k, kOverride: kk }).values));
     }
+  });
+
+  it('the cases above exercise every thread-variant kernel', async () => {
+    const rt = await testRuntime();
+    const x = rt.tensor([4], 'x');
+    const used = new Set(cases.map((c) => threadKernel(c.k, c.l, x)));
+    expect([...used].sort()).toEqual(['topk_insert', 'topk_insert4', 'topk_thread']);
   });
 
   it('auto resolves to the thread variant on SwiftShader and for k above the workgroup limit', async () => {
