@@ -267,3 +267,231 @@ fn grad_d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
   if (c + 2u < p.m) { ge_out[(c + 2u) * l + i] = a.z; }
   if (c + 3u < p.m) { ge_out[(c + 3u) * l + i] = a.w; }
 }
+
+// ================================================================ vec4 kernels (widths % 4 == 0)
+// Each invocation owns 8 vec4 columns (32 floats) of one output row, so every index/weight load
+// is shared by 32 multiply-adds and the loop body is straight-line: loads are clamped inside the
+// row (results past the end are discarded), stores are guarded. Measured ~3× faster than the
+// scalar kernels on SwiftShader. D is read through Dt = Dᵀ [l, m] (a copy made by `transpose`
+// at the start of the forward), so a selected latent's decoder column is one contiguous row.
+
+const V: u32 = 8u; // vec4 columns per invocation
+
+struct Acc8 { a: array<vec4<f32>, 8> }
+
+// ---------------------------------------------------------------- transpose: dst[c, r] = src[r, c]
+@group(0) @binding(1) var<storage, read> tr_src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> tr_dst: array<f32>;
+
+// p.rows × p.m is the source shape here (rows of src, cols of src).
+@compute @workgroup_size(64)
+fn transpose(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = tid(wg, lid);
+  if (t >= p.rows * p.m) { return; }
+  let c = t / p.rows; // destination row
+  let r = t % p.rows;
+  tr_dst[t] = tr_src[r * p.m + c];
+}
+
+// ---------------------------------------------------------------- decode4: y[r, :] += s·Σ_j val·Dt[idx, :]
+@group(0) @binding(1) var<storage, read> d4_val: array<f32>;
+@group(0) @binding(2) var<storage, read> d4_idx: array<u32>;
+@group(0) @binding(3) var<storage, read> d4_dt: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> d4_y: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> d4_kbuf: array<u32>;
+
+@compute @workgroup_size(64)
+fn decode4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = tid(wg, lid);
+  let w4 = p.m / 4u;
+  let groups = (w4 + V - 1u) / V;
+  if (t >= p.rows * groups) { return; }
+  let r = t / groups;
+  let c = (t % groups) * V;
+  let kk = kk_of(d4_kbuf[0]);
+  let last = w4 - 1u;
+  var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+  var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+  for (var j = 0u; j < kk; j++) {
+    let v = d4_val[r * p.k + j];
+    let o = d4_idx[r * p.k + j] * w4;
+    a0 += v * d4_dt[o + min(c, last)];
+    a1 += v * d4_dt[o + min(c + 1u, last)];
+    a2 += v * d4_dt[o + min(c + 2u, last)];
+    a3 += v * d4_dt[o + min(c + 3u, last)];
+    a4 += v * d4_dt[o + min(c + 4u, last)];
+    a5 += v * d4_dt[o + min(c + 5u, last)];
+    a6 += v * d4_dt[o + min(c + 6u, last)];
+    a7 += v * d4_dt[o + min(c + 7u, last)];
+  }
+  let s = 1.0 / f32(kk);
+  let yo = r * w4 + c;
+  d4_y[yo] += s * a0;
+  if (c + 1u < w4) { d4_y[yo + 1u] += s * a1; }
+  if (c + 2u < w4) { d4_y[yo + 2u] += s * a2; }
+  if (c + 3u < w4) { d4_y[yo + 3u] += s * a3; }
+  if (c + 4u < w4) { d4_y[yo + 4u] += s * a4; }
+  if (c + 5u < w4) { d4_y[yo + 5u] += s * a5; }
+  if (c + 6u < w4) { d4_y[yo + 6u] += s * a6; }
+  if (c + 7u < w4) { d4_y[yo + 7u] += s * a7; }
+}
+
+// ---------------------------------------------------------------- dz4: 4 slots per invocation
+@group(0) @binding(1) var<storage, read> z4_dy: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> z4_dt: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> z4_idx: array<u32>;
+@group(0) @binding(4) var<storage, read> z4_mask: array<f32>;
+@group(0) @binding(5) var<storage, read> z4_kbuf: array<u32>;
+@group(0) @binding(6) var<storage, read_write> z4_out: array<f32>;
+
+fn z4_live(j: u32, i: u32, kk: u32) -> bool {
+  if (j >= kk) { return false; }
+  if ((p.flags & 1u) != 0u) { return z4_mask[i] != 0.0; }
+  return true;
+}
+
+@compute @workgroup_size(64)
+fn dz4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = tid(wg, lid);
+  let sg = (p.k + 3u) / 4u;
+  if (t >= p.rows * sg) { return; }
+  let r = t / sg;
+  let j0 = (t % sg) * 4u;
+  let kk = kk_of(z4_kbuf[0]);
+  let w4 = p.m / 4u;
+  let base = r * p.k;
+  let lastj = p.k - 1u;
+  let i0 = z4_idx[base + j0];
+  let i1 = z4_idx[base + min(j0 + 1u, lastj)];
+  let i2 = z4_idx[base + min(j0 + 2u, lastj)];
+  let i3 = z4_idx[base + min(j0 + 3u, lastj)];
+  let o0 = i0 * w4;
+  let o1 = i1 * w4;
+  let o2 = i2 * w4;
+  let o3 = i3 * w4;
+  var a = vec4<f32>(0.0);
+  for (var c = 0u; c < w4; c++) {
+    let g = z4_dy[r * w4 + c];
+    a += vec4<f32>(dot(g, z4_dt[o0 + c]), dot(g, z4_dt[o1 + c]), dot(g, z4_dt[o2 + c]), dot(g, z4_dt[o3 + c]));
+  }
+  let s = 1.0 / f32(kk);
+  z4_out[base + j0] = select(0.0, s * a.x, z4_live(j0, i0, kk));
+  if (j0 + 1u < p.k) { z4_out[base + j0 + 1u] = select(0.0, s * a.y, z4_live(j0 + 1u, i1, kk)); }
+  if (j0 + 2u < p.k) { z4_out[base + j0 + 2u] = select(0.0, s * a.z, z4_live(j0 + 2u, i2, kk)); }
+  if (j0 + 3u < p.k) { z4_out[base + j0 + 3u] = select(0.0, s * a.w, z4_live(j0 + 3u, i3, kk)); }
+}
+
+// ---------------------------------------------------------------- dx4: dx[r, :] += Σ_j dz·E[idx, :]
+@group(0) @binding(1) var<storage, read> x4_dz: array<f32>;
+@group(0) @binding(2) var<storage, read> x4_idx: array<u32>;
+@group(0) @binding(3) var<storage, read> x4_e: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> x4_dx: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> x4_kbuf: array<u32>;
+
+@compute @workgroup_size(64)
+fn dx4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = tid(wg, lid);
+  let w4 = p.n / 4u;
+  let groups = (w4 + V - 1u) / V;
+  if (t >= p.rows * groups) { return; }
+  let r = t / groups;
+  let c = (t % groups) * V;
+  let kk = kk_of(x4_kbuf[0]);
+  let last = w4 - 1u;
+  var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+  var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+  for (var j = 0u; j < kk; j++) {
+    let v = x4_dz[r * p.k + j];
+    let o = x4_idx[r * p.k + j] * w4;
+    a0 += v * x4_e[o + min(c, last)];
+    a1 += v * x4_e[o + min(c + 1u, last)];
+    a2 += v * x4_e[o + min(c + 2u, last)];
+    a3 += v * x4_e[o + min(c + 3u, last)];
+    a4 += v * x4_e[o + min(c + 4u, last)];
+    a5 += v * x4_e[o + min(c + 5u, last)];
+    a6 += v * x4_e[o + min(c + 6u, last)];
+    a7 += v * x4_e[o + min(c + 7u, last)];
+  }
+  let xo = r * w4 + c;
+  x4_dx[xo] += a0;
+  if (c + 1u < w4) { x4_dx[xo + 1u] += a1; }
+  if (c + 2u < w4) { x4_dx[xo + 2u] += a2; }
+  if (c + 3u < w4) { x4_dx[xo + 3u] += a3; }
+  if (c + 4u < w4) { x4_dx[xo + 4u] += a4; }
+  if (c + 5u < w4) { x4_dx[xo + 5u] += a5; }
+  if (c + 6u < w4) { x4_dx[xo + 6u] += a6; }
+  if (c + 7u < w4) { x4_dx[xo + 7u] += a7; }
+}
+
+// ---------------------------------------------------------------- gathers, vec4
+@group(0) @binding(1) var<storage, read> g4_start: array<u32>;
+@group(0) @binding(2) var<storage, read> g4_list: array<u32>;
+@group(0) @binding(3) var<storage, read> g4_w: array<f32>;         // dz (grad_e4) or val (grad_d4)
+@group(0) @binding(4) var<storage, read> g4_src: array<vec4<f32>>; // x (grad_e4) or dy (grad_d4)
+@group(0) @binding(5) var<storage, read_write> g4_out: array<f32>;
+@group(0) @binding(6) var<storage, read> g4_kbuf: array<u32>;      // grad_d4 only
+
+fn gather8(i: u32, c: u32, w4: u32) -> Acc8 {
+  let last = w4 - 1u;
+  var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+  var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+  let s1 = g4_start[i + 1u];
+  for (var q = g4_start[i]; q < s1; q++) {
+    let pair = g4_list[q];
+    let v = g4_w[pair];
+    let o = (pair / p.k) * w4;
+    a0 += v * g4_src[o + min(c, last)];
+    a1 += v * g4_src[o + min(c + 1u, last)];
+    a2 += v * g4_src[o + min(c + 2u, last)];
+    a3 += v * g4_src[o + min(c + 3u, last)];
+    a4 += v * g4_src[o + min(c + 4u, last)];
+    a5 += v * g4_src[o + min(c + 5u, last)];
+    a6 += v * g4_src[o + min(c + 6u, last)];
+    a7 += v * g4_src[o + min(c + 7u, last)];
+  }
+  return Acc8(array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7));
+}
+
+@compute @workgroup_size(64)
+fn grad_e4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = tid(wg, lid);
+  let w4 = p.n / 4u;
+  let groups = (w4 + V - 1u) / V;
+  if (t >= p.l * groups) { return; }
+  let i = t / groups;
+  let c = (t % groups) * V;
+  let acc = gather8(i, c, w4);
+  for (var q = 0u; q < V; q++) {
+    if (c + q < w4) {
+      let o = i * p.n + 4u * (c + q);
+      let a = acc.a[q];
+      g4_out[o] = a.x;
+      g4_out[o + 1u] = a.y;
+      g4_out[o + 2u] = a.z;
+      g4_out[o + 3u] = a.w;
+    }
+  }
+}
+
+@compute @workgroup_size(64)
+fn grad_d4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = tid(wg, lid);
+  let w4 = p.m / 4u;
+  let groups = (w4 + V - 1u) / V;
+  if (t >= p.l * groups) { return; }
+  let i = t / groups;
+  let c = (t % groups) * V;
+  let acc = gather8(i, c, w4);
+  let s = 1.0 / f32(kk_of(g4_kbuf[0]));
+  let l = p.l;
+  for (var q = 0u; q < V; q++) {
+    if (c + q < w4) {
+      let a = s * acc.a[q];
+      let col = 4u * (c + q);
+      g4_out[col * l + i] = a.x;
+      g4_out[(col + 1u) * l + i] = a.y;
+      g4_out[(col + 2u) * l + i] = a.z;
+      g4_out[(col + 3u) * l + i] = a.w;
+    }
+  }
+}

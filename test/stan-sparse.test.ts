@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CommandList } from '../src/engine/runtime';
-import { bucketBlockRows, recordSparseBackward, recordSparseDecode, sparseBackwardCpu, sparseDecodeCpu } from '../src/kernels/stan-sparse';
+import { bucketBlockRows, recordSparseBackward, recordSparseDecode, recordTranspose, sparseBackwardCpu, sparseDecodeCpu } from '../src/kernels/stan-sparse';
 import { createTopKOverride, recordTopK, type TopKMode } from '../src/kernels/topk';
 import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
 
@@ -29,10 +29,20 @@ const cases: Case[] = [
   { rows: 300, n: 12, m: 6, l: 40, k: 4, mask: true, kActive: 3 }, // several row blocks
   { rows: 2, n: 4, m: 4, l: 300, k: 300, mode: 'abs' }, // dense: every latent selected
   { rows: 4, n: 3, m: 3, l: 10, k: 4, kActive: 9 }, // an override above k is clamped to k
+  // vec4 kernels: widths % 4 == 0, more than one 32-column group, partial groups, mixed paths
+  { rows: 9, n: 7, m: 36, l: 50, k: 5 },
+  { rows: 20, n: 40, m: 36, l: 64, k: 12, mask: true, kActive: 10 },
+  { rows: 70, n: 64, m: 128, l: 96, k: 7, mode: 'abs' },
+  { rows: 3, n: 4, m: 8, l: 6, k: 6 },
 ];
 
+/** Which kernels a case uses (vec4 for widths divisible by 4). */
+function kernels(c: Case): string {
+  return `${c.m % 4 === 0 ? 'decode4/dz4/grad_d4' : 'decode/dz/grad_d'} + ${c.n % 4 === 0 ? 'dx4/grad_e4' : 'dx/grad_e'}`;
+}
+
 function label(c: Case): string {
-  return `rows=${c.rows} n=${c.n} m=${c.m} l=${c.l} k=${c.k}${c.mode === 'abs' ? ' abs' : ''}${c.mask ? ' mask' : ''}${c.kActive !== undefined ? ` k'=${c.kActive}` : ''}`;
+  return `[${kernels(c)}] rows=${c.rows} n=${c.n} m=${c.m} l=${c.l} k=${c.k}${c.mode === 'abs' ? ' abs' : ''}${c.mask ? ' mask' : ''}${c.kActive !== undefined ? ` k'=${c.kActive}` : ''}`;
 }
 
 async function runCase(c: Case, seed: number) {
@@ -59,12 +69,14 @@ async function runCase(c: Case, seed: number) {
   const values = rt.tensor([rows, k], 'val');
   const mask = maskv ? rt.tensor([l], 'mask', maskv) : undefined;
   const kOverride = createTopKOverride(rt, c.kActive ?? k);
+  const Dt = rt.tensor([l, m], 'Dt');
   const list = new CommandList('stan');
+  recordTranspose(rt, list, { src: D, dst: Dt, rows: m, cols: l });
   const common = { rows, l, k, indices, values, kOverride, ...(mask ? { mask } : {}) };
   rt.device.pushErrorScope('validation');
   recordTopK(rt, list, { x: z, ...common, mode: c.mode ?? 'signed' });
-  recordSparseDecode(rt, list, { indices, values, rows, l, k, m, D, y, kOverride });
-  const { dz } = recordSparseBackward(rt, list, { ...common, x, dy, E, D, n, m, dx, dE, dD });
+  recordSparseDecode(rt, list, { indices, values, rows, l, k, m, D, Dt, y, kOverride });
+  const { dz } = recordSparseBackward(rt, list, { ...common, x, dy, E, D, Dt, n, m, dx, dE, dD });
   rt.submit([list]);
   expect((await rt.device.popErrorScope())?.message ?? null).toBeNull();
   const idx = new Uint32Array((await rt.read(indices)).buffer);

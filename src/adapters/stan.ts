@@ -3,8 +3,9 @@
  *     h = W0·x + b + (1/k)·D·topk(E·x),   E ∈ R^{l×n}, D ∈ R^{m×l}, l = round(expansion·n).
  * Parameters (PEFT-style names): `${path}.stan_E.weight` [l, n], `${path}.stan_D.weight` [m, l].
  *
- * Forward (3 dispatches): z = x·Eᵀ (matmul, [rows, l]) → top-k per row (src/kernels/topk.ts) →
- * y += (1/k')·D·code (sparse decode reading only the k selected columns of D).
+ * Forward (3–4 dispatches): [Dt = Dᵀ when m % 4 == 0, for the vec4 kernels] → z = x·Eᵀ
+ * (matmul, [rows, l]) → top-k per row (src/kernels/topk.ts) → y += (1/k')·D·code (sparse decode
+ * reading only the k selected columns of D).
  * Backward (7–8 dispatches, src/kernels/stan-sparse.ts): gradients flow only through the
  * selected latents; dE and dD are gathered per latent in a fixed order (no float atomics).
  *
@@ -36,7 +37,7 @@ import type { ParamRef } from '../engine/param-pack';
 import type { CommandList } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
 import { recordMatmul } from '../kernels/matmul';
-import { recordSparseBackward, recordSparseDecode } from '../kernels/stan-sparse';
+import { recordSparseBackward, recordSparseDecode, recordTranspose } from '../kernels/stan-sparse';
 import { createTopKOverride, recordTopK, writeTopKOverride, type TopKMode, type TopKVariant } from '../kernels/topk';
 import type { Adapter, AdapterFactory, AdapterSite, SparseCode } from './adapter';
 
@@ -149,14 +150,17 @@ export const stanAdapter: AdapterFactory<StanConfig> = {
     const maskHost = new Float32Array(l).fill(1);
     const mask = own(rt.tensor([l], `${path}.stan.mask`, maskHost));
     const kOverride = own(createTopKOverride(rt, k, `${path}.stan.k`));
+    // Dᵀ [l, m], refreshed at the start of every forward, for the vec4 decode/dz kernels.
+    const Dt = m % 4 === 0 ? own(rt.tensor([l, m], `${path}.stan.Dt`)) : undefined;
     let activeK = k;
     const variant = config.topkVariant ?? 'auto';
 
     layer.adapter = {
       recordForward(list: CommandList, x: Tensor, y: Tensor): void {
+        if (Dt) recordTranspose(rt, list, { src: D.value, dst: Dt, rows: m, cols: l, label: `${path}.stan_D` });
         recordMatmul(rt, list, { a: x, b: E.value, c: z, M: rows, N: l, K: n, transB: true, label: `${path}.stan.encode` });
         recordTopK(rt, list, { x: z, rows, l, k, indices, values, mode, mask, kOverride, variant, label: `${path}.stan.topk` });
-        recordSparseDecode(rt, list, { indices, values, rows, l, k, m, D: D.value, y, kOverride, label: `${path}.stan.decode` });
+        recordSparseDecode(rt, list, { indices, values, rows, l, k, m, D: D.value, ...(Dt ? { Dt } : {}), y, kOverride, label: `${path}.stan.decode` });
       },
       recordBackward(list: CommandList, x: Tensor, dy: Tensor, dx: Tensor | null): void {
         recordSparseBackward(rt, list, {
@@ -164,6 +168,7 @@ export const stanAdapter: AdapterFactory<StanConfig> = {
           dy,
           E: E.value,
           D: D.value,
+          ...(Dt ? { Dt } : {}),
           indices,
           values,
           rows,
