@@ -37,8 +37,11 @@
  *  - `${path}.active_atoms`: mean number of non-zero codes per row, counted on the GPU each step.
  *
  * Inference controls (queue.writeBuffer, effective from the next submit, no re-recording):
- * `setMask` (atom off → its code is exactly 0, so its contribution is exactly 0), `setK` (top-k:
- * use only the best k' ≤ k slots), `setLambda` (soft/ReLU).
+ * `setMask` (atom off → its code is exactly 0, so its contribution is exactly 0; with top-k the
+ * selection ignores the mask, as src/kernels/topk.ts does, so a masked atom keeps its slot and
+ * the row has one live code fewer), `setK` (top-k: use only the best k' ≤ k slots), `setLambda`
+ * (soft/ReLU). The ISTA solver (src/kernels/ista.ts, `sparseEncode`) encodes any signal over
+ * the learned atoms `dict.value`.
  *
  * Inspection: `code` (top-k: indices/values of the last forward), `codes` (dense S, all modes),
  * `recordAtomContribution(list, atom, out)` writes one atom's share of ΔO for the current batch
