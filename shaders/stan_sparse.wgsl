@@ -293,6 +293,28 @@ fn transpose(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   tr_dst[t] = tr_src[r * p.m + c];
 }
 
+// 4×4 blocks with vec4 loads and stores (rows % 4 == 0 and cols % 4 == 0).
+@group(0) @binding(1) var<storage, read> tr4_src: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> tr4_dst: array<vec4<f32>>;
+
+@compute @workgroup_size(64)
+fn transpose4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = tid(wg, lid);
+  let r4 = p.rows / 4u; // source rows / 4 = destination vec4 columns
+  let c4 = p.m / 4u;    // source vec4 columns
+  if (t >= r4 * c4) { return; }
+  let bc = t / r4; // block column of the source = block row of the destination
+  let br = t % r4;
+  let a = tr4_src[(4u * br) * c4 + bc];
+  let b = tr4_src[(4u * br + 1u) * c4 + bc];
+  let c = tr4_src[(4u * br + 2u) * c4 + bc];
+  let d = tr4_src[(4u * br + 3u) * c4 + bc];
+  tr4_dst[(4u * bc) * r4 + br] = vec4<f32>(a.x, b.x, c.x, d.x);
+  tr4_dst[(4u * bc + 1u) * r4 + br] = vec4<f32>(a.y, b.y, c.y, d.y);
+  tr4_dst[(4u * bc + 2u) * r4 + br] = vec4<f32>(a.z, b.z, c.z, d.z);
+  tr4_dst[(4u * bc + 3u) * r4 + br] = vec4<f32>(a.w, b.w, c.w, d.w);
+}
+
 // ---------------------------------------------------------------- decode4: y[r, :] += s·Σ_j val·Dt[idx, :]
 @group(0) @binding(1) var<storage, read> d4_val: array<f32>;
 @group(0) @binding(2) var<storage, read> d4_idx: array<u32>;

@@ -124,6 +124,28 @@ describe('STAN sparse decode + backward vs float64 references', () => {
     expect(Array.from(await rt.read(tensors.dz))).toEqual(Array.from(got.dz));
   });
 
+  it('transpose: scalar path and 4×4 vec4 blocks', async () => {
+    const rt = await testRuntime();
+    for (const [rows, cols] of [
+      [3, 5],
+      [8, 12],
+      [4, 6],
+      [1, 1],
+    ] as const) {
+      const v = randomArray(rows * cols, rows * 100 + cols);
+      const src = rt.tensor([rows, cols], 'src', v);
+      const dst = rt.tensor([cols, rows], 'dst');
+      const list = new CommandList('t');
+      recordTranspose(rt, list, { src, dst, rows, cols });
+      expect(list.ops[0]!.label).toContain(rows % 4 === 0 && cols % 4 === 0 ? 'transpose4' : 'transpose(');
+      rt.submit([list]);
+      const got = await rt.read(dst);
+      const want = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) want[c * rows + r] = v[r * cols + c]!;
+      expect(Array.from(got)).toEqual(Array.from(want));
+    }
+  });
+
   it('block size for the counting sort: ~256 pairs per block, at least one row, capped count memory', () => {
     expect(bucketBlockRows(2048, 512, 16)).toBe(16);
     expect(bucketBlockRows(10, 512, 1)).toBe(10);

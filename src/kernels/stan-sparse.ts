@@ -82,7 +82,7 @@ function aligned16(...ts: Tensor[]): boolean {
   return ts.every((t) => t.offset % 16 === 0);
 }
 
-/** dst [cols, rows] = srcᵀ for src [rows, cols] (one dispatch). */
+/** dst [cols, rows] = srcᵀ for src [rows, cols] (one dispatch; 4×4 vec4 blocks when both are multiples of 4). */
 export function recordTranspose(rt: GpuRuntime, list: CommandList, a: { src: Tensor; dst: Tensor; rows: number; cols: number; label?: string }): void {
   const tag = `transpose ${a.label ?? a.src.name}`;
   checkInt(tag, 'rows', a.rows, 1);
@@ -90,8 +90,10 @@ export function recordTranspose(rt: GpuRuntime, list: CommandList, a: { src: Ten
   checkSize(tag, 'src', a.src, a.rows * a.cols);
   checkSize(tag, 'dst', a.dst, a.rows * a.cols);
   checkDistinct(tag, ['dst', a.dst], [['src', a.src]]);
-  const { u, g } = paramsFor(rt, { rows: a.rows, l: 0, k: 0, m: a.cols }, a.rows * a.cols, `${tag}.params`);
-  list.push(rt.dispatch(`stan.transpose(${a.src.name})`, rt.pipeline(shader('stan_sparse'), 'transpose'), [u, a.src, a.dst], [g.x, g.y]));
+  const blocks = a.rows % 4 === 0 && a.cols % 4 === 0 && aligned16(a.src, a.dst);
+  const entry = blocks ? 'transpose4' : 'transpose';
+  const { u, g } = paramsFor(rt, { rows: a.rows, l: 0, k: 0, m: a.cols }, blocks ? (a.rows * a.cols) / 16 : a.rows * a.cols, `${tag}.params`);
+  list.push(rt.dispatch(`stan.${entry}(${a.src.name})`, rt.pipeline(shader('stan_sparse'), entry), [u, a.src, a.dst], [g.x, g.y]));
 }
 
 /** Vec4 columns per invocation in the vec4 kernels (as in the shader). */
