@@ -158,6 +158,45 @@ export function bucketBlockRows(rows: number, l: number, k: number): number {
   return Math.max(1, Math.min(rows, Math.max(byWork, byMemory)));
 }
 
+/**
+ * Counting sort of the live (row, slot) pairs of a sparse code by latent, deterministic and
+ * stable: afterwards bucket i is pairs[start[i] .. start[i+1]) (pair id = row·k + slot, in
+ * increasing order). Live = slot < k' and the latent not masked off. 4 dispatches; the scratch
+ * (counts, start [l+1], pairs [rows·k]) is allocated here, at record time.
+ */
+export function recordBucketSort(
+  rt: GpuRuntime,
+  list: CommandList,
+  a: { indices: Tensor; rows: number; l: number; k: number; mask?: Tensor; kOverride?: GPUBuffer | Tensor; label?: string },
+): { start: Tensor; pairs: Tensor; blockRows: number; blocks: number; dispatches: number } {
+  const { rows, l, k } = a;
+  const tag = `bucket sort ${a.label ?? a.indices.name}`;
+  checkInt(tag, 'rows', rows, 1);
+  checkInt(tag, 'l', l, 1);
+  checkInt(tag, 'k', k, 1, l);
+  checkSize(tag, 'indices', a.indices, rows * k);
+  if (a.mask) checkSize(tag, 'mask', a.mask, l);
+  const kbuf = a.kOverride ?? createTopKOverride(rt, k, `${tag}.k`);
+  const mask = a.mask ?? rt.sharedTensor('stan_sparse.nomask', [1]);
+  const blockRows = bucketBlockRows(rows, l, k);
+  const blocks = Math.ceil(rows / blockRows);
+  const q: ParamsIn = { rows, l, k, mask: !!a.mask, blockRows, blocks };
+  const cnt = rt.tensor([blocks * l], `${tag}.counts`);
+  const total = rt.tensor([l], `${tag}.total`);
+  const start = rt.tensor([l + 1], `${tag}.start`);
+  const pairs = rt.tensor([rows * k], `${tag}.pairs`);
+  const pipe = (entry: string) => rt.pipeline(shader('stan_sparse'), entry);
+  const push = (entry: string, threads: number, res: (Tensor | GPUBuffer)[]) => {
+    const { u, g } = paramsFor(rt, q, threads, `${tag}.${entry}.params`);
+    list.push(rt.dispatch(`stan.${entry}(${a.indices.name})`, pipe(entry), [u, ...res], [g.x, g.y]));
+  };
+  push('bucket_count', blocks, [a.indices, mask, kbuf, cnt]);
+  push('bucket_colscan', l, [cnt, total]);
+  push('bucket_scan', 1, [total, start]);
+  push('bucket_scatter', blocks, [a.indices, mask, kbuf, cnt, start, pairs]);
+  return { start, pairs, blockRows, blocks, dispatches: 4 };
+}
+
 /** Records STAN's backward from a sparse code. Returns dz ([rows, k], for inspection and tests). */
 export function recordSparseBackward(rt: GpuRuntime, list: CommandList, a: SparseBackwardArgs): { dz: Tensor; dispatches: number } {
   const tag = `sparse backward ${a.label ?? a.dy.name}`;
@@ -208,19 +247,10 @@ export function recordSparseBackward(rt: GpuRuntime, list: CommandList, a: Spars
     else push('dx', 'dx', base, rows * Math.ceil(n / 4), [dz, a.indices, a.E, a.dx, kbuf]);
   }
   if (a.dE || a.dD) {
-    const blockRows = bucketBlockRows(rows, l, k);
-    const blocks = Math.ceil(rows / blockRows);
-    const q: ParamsIn = { ...base, blockRows, blocks };
-    const cnt = rt.tensor([blocks * l], `${tag}.bucket.counts`);
-    const total = rt.tensor([l], `${tag}.bucket.total`);
-    const start = rt.tensor([l + 1], `${tag}.bucket.start`);
-    const pairs = rt.tensor([rows * k], `${tag}.bucket.pairs`);
-    push('bucket_count', 'bucket_count', q, blocks, [a.indices, mask, kbuf, cnt]);
-    push('bucket_colscan', 'bucket_colscan', q, l, [cnt, total]);
-    const s = rt.uniform(new Uint32Array([rows, l, k, n, m, hasMask ? 1 : 0, blockRows, blocks, 1, 0, 0, 0]), `${tag}.bucket_scan.params`);
-    list.push(rt.dispatch(`stan.bucket_scan(${a.dy.name})`, pipe('bucket_scan'), [s, total, start], [1]));
-    dispatches++;
-    push('bucket_scatter', 'bucket_scatter', q, blocks, [a.indices, mask, kbuf, cnt, start, pairs]);
+    const b = recordBucketSort(rt, list, { indices: a.indices, rows, l, k, kOverride: kbuf, ...(a.mask ? { mask: a.mask } : {}), label: tag });
+    dispatches += b.dispatches;
+    const { start, pairs } = b;
+    const q: ParamsIn = { ...base, blockRows: b.blockRows, blocks: b.blocks };
     if (a.dE) {
       if (vecN) push('grad_e4', 'grad_e4', q, l * Math.ceil(n / 4 / V), [start, pairs, dz, a.x, a.dE]);
       else push('grad_e', 'grad_e', q, l * Math.ceil(n / 4), [start, pairs, dz, a.x, a.dE]);
