@@ -14,11 +14,16 @@ import adamw from '../../shaders/adamw.wgsl?raw';
 import layernorm from '../../shaders/layernorm.wgsl?raw';
 import matmulRegblock from '../../shaders/matmul_regblock.wgsl?raw';
 import matmulTiled from '../../shaders/matmul_tiled.wgsl?raw';
+import vae from '../../shaders/vae.wgsl?raw';
+import softmaxRows from '../../shaders/softmax_rows.wgsl?raw';
 import lowRank from '../../shaders/low_rank.wgsl?raw';
 import soraProx from '../../shaders/sora_prox.wgsl?raw';
 import topk from '../../shaders/topk.wgsl?raw';
 import stanSparse from '../../shaders/stan_sparse.wgsl?raw';
+import latentStats from '../../shaders/latent_stats.wgsl?raw';
 import shrink from '../../shaders/shrink.wgsl?raw';
+import atoms from '../../shaders/atoms.wgsl?raw';
+import ista from '../../shaders/ista.wgsl?raw';
 
 const sources = {
   attention,
@@ -31,11 +36,16 @@ const sources = {
   layernorm,
   matmul_regblock: matmulRegblock,
   matmul_tiled: matmulTiled,
+  vae,
+  softmax_rows: softmaxRows,
   low_rank: lowRank,
   sora_prox: soraProx,
   topk,
   stan_sparse: stanSparse,
+  latent_stats: latentStats,
   shrink,
+  atoms,
+  ista,
 } as const;
 
 export type ShaderName = keyof typeof sources;
