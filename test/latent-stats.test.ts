@@ -63,12 +63,12 @@ describe('LatentStats on the GPU vs the float64 reference', () => {
     compare(got, ref);
     // The setting really has selected-but-negative values, which must not count.
     let negatives = 0;
-    for (const b of batches) for (const v of b.values) if (v < 0) negatives++;
+    for (const b of batches) for (const v of Array.from(b.values)) if (v < 0) negatives++;
     expect(negatives).toBeGreaterThan(50);
     let totalCount = 0;
     for (const c of got.count) totalCount += c;
     let positives = 0;
-    for (const b of batches) for (const v of b.values) if (v > 0) positives++;
+    for (const b of batches) for (const v of Array.from(b.values)) if (v > 0) positives++;
     expect(totalCount).toBe(positives);
     expect(got.samples).toBe(5 * 37);
     stats.destroy();
