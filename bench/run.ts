@@ -14,6 +14,7 @@ import { matmulFlops, recordMatmul, type MatmulVariant } from '../src/kernels/ma
 import { benchTrainSteps } from './train-steps';
 import { benchAtoms } from './atoms';
 import { benchKernels } from './kernels';
+import { benchSparse, benchStanTrainStep } from './sparse';
 import { tfjsMatmulMs, initTfjs } from './tfjs-baseline';
 
 export interface BenchRow {
@@ -104,8 +105,14 @@ async function main(): Promise<void> {
     console.error(fmtRow(row));
   }
 
+  for (const row of await benchSparse(rt, { quick, timeList, tfjs: !!useTf })) {
+    rows.push(row);
+    console.error(fmtRow(row));
+  }
+
   const trainStep = await benchTrainSteps(rt, { quick });
   trainStep.push(...(await benchAtoms(rt, { quick })));
+  trainStep.push(...(await benchStanTrainStep(rt, { quick })));
   for (const r of trainStep) console.error(`train step ${r.model}: ${r.ms.toFixed(2)} ms, ${r.dispatches} dispatches, ${r.submits} submits, ${r.readbacks} readbacks`);
 
   const result = {
