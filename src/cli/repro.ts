@@ -22,6 +22,7 @@ import {
   loadFourierCheckpoint,
   makeFourierSet,
   mseOf,
+  readParams,
   reconstructFourier,
   signalVariance,
   trainFourier,
@@ -34,7 +35,6 @@ import {
   type FourierTrain,
   type FourierTrainResult,
 } from '../tasks/fourier';
-import { readParams } from '../train/base-checkpoint';
 import { ProgressBar } from './progress';
 
 export interface ReproExperiment {

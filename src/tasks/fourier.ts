@@ -62,7 +62,7 @@ import { recordMseLoss } from '../kernels/loss';
 import { recordMatmul } from '../kernels/matmul';
 import { recordRowNonzeros, recordShrinkBackward, recordShrinkForward } from '../kernels/shrink';
 import { declareParam, type BuildContext } from '../nn/module';
-import { baseCheckpointBytes, loadBaseCheckpoint, readParams } from '../train/base-checkpoint';
+import { parseSafetensors, serializeSafetensors, toFloat32 } from '../io/safetensors';
 import type { TrainGraph } from '../train/trainer';
 import { drawFourierSignal, drawObservedMask } from './attention-fit';
 import fourierWgsl from '../../shaders/fourier.wgsl?raw';
@@ -700,17 +700,51 @@ export async function reconstructFourier(rt: GpuRuntime, base: FourierModel, ada
 
 // ---------- checkpoints ----------
 
+export const FOURIER_CHECKPOINT_FORMAT = 'sparse-adapter-playground/fourier@1';
 export const fourierCheckpointModel = (form: FourierForm) => `fourier-${form}`;
 
-/** The model's parameters (lift included) as safetensors with metadata. */
-export async function fourierCheckpointBytes(model: FourierModel, metadata: Record<string, string>): Promise<Uint8Array> {
-  const values = await readParams(model.params);
-  return baseCheckpointBytes(model.params, values, { ...metadata, model: fourierCheckpointModel(model.form), config: JSON.stringify(model.cfg) });
+/** Reads parameters from the GPU by name (one readback per pack involved). */
+export async function readParams(params: readonly ParamRef[]): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const pack of new Set(params.map((p) => p.pack))) {
+    const all = await pack.readAll();
+    for (const p of params) if (p.pack === pack) out.set(p.name, all.get(p.name)!);
+  }
+  return out;
 }
 
-/** Loads a base checkpoint into `model`; names, shapes and the model kind must match (clear error otherwise). */
+/** The model's parameters (lift included, no optimizer state) as safetensors with metadata (model kind, config JSON, …). */
+export async function fourierCheckpointBytes(model: FourierModel, metadata: Record<string, string>): Promise<Uint8Array> {
+  const values = await readParams(model.params);
+  return serializeSafetensors(
+    model.params.map((p) => ({ name: p.name, shape: [...p.shape], data: values.get(p.name)! })),
+    { ...metadata, model: fourierCheckpointModel(model.form), config: JSON.stringify(model.cfg), format: FOURIER_CHECKPOINT_FORMAT },
+  );
+}
+
+/**
+ * Loads a base checkpoint into `model` (every parameter, trainable or frozen). The file must hold
+ * this form's model and exactly its tensors with their shapes; otherwise one error lists every
+ * mismatch by name (and nothing is written).
+ */
 export function loadFourierCheckpoint(model: FourierModel, bytes: Uint8Array): Record<string, string> {
-  return loadBaseCheckpoint(bytes, model.params, { model: fourierCheckpointModel(model.form) });
+  const file = parseSafetensors(bytes);
+  const problems: string[] = [];
+  const want = fourierCheckpointModel(model.form);
+  if (file.metadata.model !== want) problems.push(`the file holds a '${file.metadata.model ?? 'unknown'}' model, expected '${want}'`);
+  const values = new Map<string, Float32Array>();
+  for (const p of model.params) {
+    const e = file.tensors.get(p.name);
+    if (!e) problems.push(`missing tensor '${p.name}' (expected shape [${p.shape}])`);
+    else if (e.shape.length !== p.shape.length || e.shape.some((d, i) => d !== p.shape[i])) problems.push(`tensor '${p.name}' has shape [${e.shape}], the model needs [${p.shape}]`);
+    else values.set(p.name, toFloat32(e));
+  }
+  const names = new Set(model.params.map((p) => p.name));
+  for (const name of file.tensors.keys()) if (!names.has(name)) problems.push(`unexpected tensor '${name}'`);
+  if (problems.length) throw new Error(`fourier checkpoint does not fit this model (C = ${model.cfg.dim}, M = ${model.cfg.atoms}, seq = ${model.cfg.seq}):\n  ${problems.join('\n  ')}`);
+  model.trainable.writeAll(values, { partial: true });
+  model.frozen.writeAll(values, { partial: true });
+  return { ...file.metadata };
 }
 
 // ---------- float64 reference ----------
