@@ -13,8 +13,8 @@ struct Params {
   psize: u32,      // patchify: patch side (`patch` is reserved in WGSL)
   flags: u32,      // patchify: 1 = patch → image; BCE: 1 = write the gradient
   threads: u32,    // BCE partial: threads T (thread t folds i = t, t+T, …)
-  scale: f32,      // BCE: gradient factor; reparam backward: KL gradient factor (β/B); combine: 1/B
-  beta: f32,       // combine: weight of the KL term
+  scale: f32,      // BCE: gradient factor; reparam backward and combine: 1/B
+  _pf: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -131,10 +131,12 @@ fn reparam_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   rp_kl[i] = 0.5 * (mu * mu + sd * sd - 1.0 - lv);
 }
 
-// dμ = dz + s·μ;   dlogσ² = ½·dz·ε·exp(½·logσ²) + s·½·(exp(logσ²) − 1),   s = p.scale (β/B).
+// dμ = dz + s·μ;   dlogσ² = ½·dz·ε·exp(½·logσ²) + s·½·(exp(logσ²) − 1),   s = β·p.scale (β/B),
+// β read from a one-element buffer (the task may change it per step: KL warm-up).
 @group(0) @binding(4) var<storage, read> rb_dz: array<f32>;
 @group(0) @binding(5) var<storage, read_write> rb_dmu: array<f32>;
 @group(0) @binding(6) var<storage, read_write> rb_dlogvar: array<f32>;
+@group(0) @binding(7) var<storage, read> rb_beta: array<f32>;
 
 @compute @workgroup_size(64)
 fn reparam_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -144,18 +146,20 @@ fn reparam_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
   let lv = rp_logvar[i];
   let sd = exp(0.5 * lv);
   let dz = rb_dz[i];
-  rb_dmu[i] = dz + p.scale * mu;
-  rb_dlogvar[i] = 0.5 * dz * rp_eps[i] * sd + p.scale * 0.5 * (sd * sd - 1.0);
+  let s = rb_beta[0] * p.scale;
+  rb_dmu[i] = dz + s * mu;
+  rb_dlogvar[i] = 0.5 * dz * rp_eps[i] * sd + s * 0.5 * (sd * sd - 1.0);
 }
 
 // ---------- loss combine (one thread) ----------
-// rec = Σbce / B, kl = Σkl / B, loss = rec + β·kl.
+// rec = Σbce / B, kl = Σkl / B, loss = rec + β·kl, β read from a one-element buffer.
 
 @group(0) @binding(1) var<storage, read> cb_rec_sum: array<f32>;
 @group(0) @binding(2) var<storage, read> cb_kl_sum: array<f32>;
 @group(0) @binding(3) var<storage, read_write> cb_loss: array<f32>;
 @group(0) @binding(4) var<storage, read_write> cb_rec: array<f32>;
 @group(0) @binding(5) var<storage, read_write> cb_kl: array<f32>;
+@group(0) @binding(6) var<storage, read> cb_beta: array<f32>;
 
 @compute @workgroup_size(1)
 fn loss_combine() {
@@ -163,5 +167,5 @@ fn loss_combine() {
   let kl = cb_kl_sum[0] * p.scale;
   cb_rec[0] = rec;
   cb_kl[0] = kl;
-  cb_loss[0] = rec + p.beta * kl;
+  cb_loss[0] = rec + cb_beta[0] * kl;
 }

@@ -134,7 +134,7 @@ describe('reparameterisation and KL', () => {
     expect(checkGradient((lv) => L(mu, lv), Float64Array.from(logvar), dlogvar)).toBeLessThan(1e-6);
   });
 
-  it('GPU forward/backward = CPU; combine writes rec, kl, loss', async () => {
+  it('GPU forward/backward = CPU (β read from a buffer); combine writes rec, kl, loss', async () => {
     const rt = await testRuntime();
     const f = (a: Float64Array, name: string) => rt.tensor([n], name, Float32Array.from(a));
     const [m, lv, e, d] = [f(mu, 'mu'), f(logvar, 'logvar'), f(eps, 'eps'), f(dz, 'dz')];
@@ -143,11 +143,13 @@ describe('reparameterisation and KL', () => {
     const dmu = rt.tensor([n], 'dmu');
     const dlv = rt.tensor([n], 'dlogvar');
     const recSum = rt.tensor([1], 'recSum', [12]);
+    const beta = rt.tensor([1], 'beta', [0.5]);
+    const klBeta = rt.tensor([1], 'klBeta', [klScale * 4]);
     const [loss, rec, kl] = ['loss', 'rec', 'kl'].map((s) => rt.tensor([1], s)) as [typeof z, typeof z, typeof z];
     const list = new CommandList('t');
     recordReparamForward(rt, list, { mu: m, logvar: lv, eps: e, z, klSum });
-    recordReparamBackward(rt, list, { mu: m, logvar: lv, eps: e, dz: d, dmu, dlogvar: dlv, klScale });
-    recordVaeLossCombine(rt, list, { recSum, klSum, loss, rec, kl, batch: 4, beta: 0.5 });
+    recordReparamBackward(rt, list, { mu: m, logvar: lv, eps: e, dz: d, dmu, dlogvar: dlv, beta: klBeta, batch: 4 });
+    recordVaeLossCombine(rt, list, { recSum, klSum, loss, rec, kl, batch: 4, beta });
     rt.submit([list]);
     const f32 = (a: Float64Array) => Float64Array.from(Float32Array.from(a));
     const fwd = reparamForwardCpu(f32(mu), f32(logvar), f32(eps));

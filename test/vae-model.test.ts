@@ -18,7 +18,7 @@ import { Trainer } from '../src/train/trainer';
 import { checkGradient, randn64 } from './helpers/finite-diff';
 import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
 
-const TINY: VaeConfig = { batch: 2, side: 8, patch: 4, dim: 16, heads: 2, encoderLayers: 1, decoderLayers: 1, latent: 4, mlpRatio: 2, beta: 0.7 };
+const TINY: VaeConfig = { batch: 2, side: 8, patch: 4, dim: 16, heads: 2, encoderLayers: 1, decoderLayers: 1, latent: 4, mlpRatio: 2, pool: 'flatten', logvarInit: -1, beta: 0.7 };
 
 function sample(n: number, max: number, seed: number): number[] {
   if (n <= max) return Array.from({ length: n }, (_, i) => i);
@@ -31,12 +31,14 @@ function buildTiny(rt: GpuRuntime, cfg: VaeConfig, seed: number) {
   const vae = new TransformerVae({ rt, trainable, frozen, rng: new Rng(seed) }, 'vae', cfg);
   trainable.finalize();
   frozen.finalize();
-  // LayerNorm gains/biases away from 1/0 so their gradients are exercised.
+  // LayerNorm gains/biases away from 1/0, and the zero-initialised head and output bias random,
+  // so every gradient is exercised.
   const prng = new Rng(seed + 1);
   for (const p of vae.parameters()) {
-    if (!/\.ln(1|2|_f)\./.test(p.name)) continue;
+    const ln = /\.ln(1|2|_f)\./.test(p.name);
+    if (!ln && !/decoder\.(head|out_bias)/.test(p.name)) continue;
     const v = new Float32Array(p.size);
-    for (let i = 0; i < v.length; i++) v[i] = (p.name.endsWith('weight') ? 1 : 0) + prng.uniform(-0.5, 0.5);
+    for (let i = 0; i < v.length; i++) v[i] = (ln && p.name.endsWith('weight') ? 1 : 0) + prng.uniform(-0.5, 0.5);
     p.pack.writeAll(new Map([[p.name, v]]), { partial: true });
   }
   return { trainable, frozen, vae };
@@ -51,9 +53,11 @@ async function params64(vae: TransformerVae): Promise<Params64> {
 }
 
 describe('transformer VAE vs float64 CPU reference', () => {
-  it('loss matches and every parameter gradient matches finite differences of the CPU loss (≤ 1e-3)', async () => {
+  for (const pool of ['flatten', 'mean'] as const) {
+  it(`loss matches and every parameter gradient matches finite differences of the CPU loss (≤ 1e-3), ${pool} pooling`, async () => {
     const rt = await testRuntime();
-    const { trainable, vae } = buildTiny(rt, TINY, 21);
+    const cfg: VaeConfig = { ...TINY, pool };
+    const { trainable, vae } = buildTiny(rt, cfg, 21);
     const n = TINY.batch * TINY.side * TINY.side;
     const input = randomArray(n, 1, 0, 1);
     const target = randomArray(n, 2, 0, 1);
@@ -69,7 +73,7 @@ describe('transformer VAE vs float64 CPU reference', () => {
     rt.submit([list]);
 
     const p = await params64(vae);
-    const ref = vaeLossCpu(p, 'vae', TINY, input, target, eps);
+    const ref = vaeLossCpu(p, 'vae', cfg, input, target, eps);
     const [loss, rec, kl] = [(await rt.read(vae.loss))[0]!, (await rt.read(vae.rec))[0]!, (await rt.read(vae.kl))[0]!];
     expect(Math.abs(loss - ref.loss) / ref.loss).toBeLessThan(1e-4);
     expect(Math.abs(rec - ref.rec) / ref.rec).toBeLessThan(1e-4);
@@ -80,11 +84,12 @@ describe('transformer VAE vs float64 CPU reference', () => {
     for (const ref of vae.parameters()) {
       const g = await rt.read(ref.grad);
       const x = p.get(ref.name)!;
-      errors[ref.name] = checkGradient(() => vaeLossCpu(p, 'vae', TINY, input, target, eps).loss, x, g, 1e-6, sample(x.length, 12, ref.name.length));
+      errors[ref.name] = checkGradient(() => vaeLossCpu(p, 'vae', cfg, input, target, eps).loss, x, g, 1e-6, sample(x.length, 12, ref.name.length));
     }
     for (const [name, e] of Object.entries(errors)) expect(e, name).toBeLessThan(1e-3);
     expect(Object.keys(errors).length).toBe(trainable.params.length);
   });
+  }
 
   it('decoder-only graph: latents in → σ(decoder logits) out, as the CPU decoder', async () => {
     const rt = await testRuntime();
@@ -146,10 +151,12 @@ describe('denoising pre-training (small model, real MNIST digits 5–9)', () => 
     const first = rows.slice(0, 5).reduce((s, r) => s + r.values.rec!, 0) / 5;
     const last = rows.slice(-5).reduce((s, r) => s + r.values.rec!, 0) / 5;
     expect(rows.every((r) => r.values.non_finite === 0)).toBe(true);
-    expect(last).toBeLessThan(0.5 * first);
+    // The decoder starts at the data-mean image (the best z-independent predictor), so every
+    // nat below the starting loss is information carried through z.
+    expect(last).toBeLessThan(0.8 * first);
     const after = await task.evaluate(task.testIndices.slice(0, 64));
-    expect(after.rec).toBeLessThan(0.5 * before.rec);
-    expect(after.mse).toBeLessThan(0.6 * before.mse);
+    expect(after.rec).toBeLessThan(0.85 * before.rec);
+    expect(after.mse).toBeLessThan(0.8 * before.mse);
     trainer.destroy();
     task.destroy();
   });

@@ -10,6 +10,8 @@
  *    [1] tensor; backward: dμ = dz + s·μ, dlogσ² = ½·dz·ε·σ + s·½(σ² − 1) with s = β/B (the
  *    gradient of β·KL/B), overwriting dμ and dlogσ².
  *  - loss combine: rec = Σbce/B, kl = Σkl/B, loss = rec + β·kl (one thread).
+ * β lives in a one-element GPU buffer (not a record-time constant), so a task can change it per
+ * step with a queue write (KL warm-up) without re-recording anything.
  * Sums are formed in a fixed order (no atomics), so a step is bit-reproducible on a device.
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
@@ -20,7 +22,7 @@ import { shader } from './shader-sources';
 
 const WG = 64;
 
-function vaeParams(q: { n: number; rowStride: number; side?: number; patch?: number; flags?: number; threads?: number; scale?: number; beta?: number }): ArrayBuffer {
+function vaeParams(q: { n: number; rowStride: number; side?: number; patch?: number; flags?: number; threads?: number; scale?: number }): ArrayBuffer {
   const buf = new ArrayBuffer(32);
   const u = new Uint32Array(buf);
   const f = new Float32Array(buf);
@@ -31,7 +33,6 @@ function vaeParams(q: { n: number; rowStride: number; side?: number; patch?: num
   u[4] = q.flags ?? 0;
   u[5] = q.threads ?? 0;
   f[6] = q.scale ?? 1;
-  f[7] = q.beta ?? 0;
   return buf;
 }
 
@@ -128,28 +129,32 @@ export function recordReparamForward(rt: GpuRuntime, list: CommandList, a: Repar
   recordReduce(rt, list, { x: terms, out: a.klSum, op: 'sum' });
 }
 
-/** dμ, dlogσ² (overwrite) from dz and the KL term scaled by klScale (= β/B for loss rec + β·Σkl/B). */
-export function recordReparamBackward(rt: GpuRuntime, list: CommandList, a: ReparamTensors & { dz: Tensor; dmu: Tensor; dlogvar: Tensor; klScale: number }): void {
+/**
+ * dμ, dlogσ² (overwrite) from dz and the gradient of β·Σkl/B: β = beta[0] (a [1] tensor read on
+ * the GPU), B = batch.
+ */
+export function recordReparamBackward(rt: GpuRuntime, list: CommandList, a: ReparamTensors & { dz: Tensor; dmu: Tensor; dlogvar: Tensor; beta: Tensor; batch: number }): void {
   const n = a.mu.size;
   for (const t of [a.logvar, a.eps, a.dz, a.dmu, a.dlogvar]) need('reparam backward', t, n);
-  distinct('reparam backward', a.dmu, [a.mu, a.logvar, a.eps, a.dz, a.dlogvar]);
-  distinct('reparam backward', a.dlogvar, [a.mu, a.logvar, a.eps, a.dz]);
+  if (a.beta.size < 1) throw new Error(`reparam backward: beta ${a.beta.name} is empty`);
+  distinct('reparam backward', a.dmu, [a.mu, a.logvar, a.eps, a.dz, a.dlogvar, a.beta]);
+  distinct('reparam backward', a.dlogvar, [a.mu, a.logvar, a.eps, a.dz, a.beta]);
   const g = grid1d(n, WG);
-  const u = rt.uniform(vaeParams({ n, rowStride: g.x, scale: a.klScale }), 'reparam_bwd.params');
-  list.push(rt.dispatch(`reparam_bwd(${a.mu.name})`, rt.pipeline(shader('vae'), 'reparam_backward'), [u, a.mu, a.logvar, a.eps, a.dz, a.dmu, a.dlogvar], [g.x, g.y]));
+  const u = rt.uniform(vaeParams({ n, rowStride: g.x, scale: 1 / a.batch }), 'reparam_bwd.params');
+  list.push(rt.dispatch(`reparam_bwd(${a.mu.name})`, rt.pipeline(shader('vae'), 'reparam_backward'), [u, a.mu, a.logvar, a.eps, a.dz, a.dmu, a.dlogvar, a.beta], [g.x, g.y]));
 }
 
-/** rec = recSum/batch, kl = klSum/batch, loss = rec + β·kl; five distinct [1] tensors. */
+/** rec = recSum/batch, kl = klSum/batch, loss = rec + β·kl with β = beta[0]; loss, rec, kl in three distinct buffers. */
 export function recordVaeLossCombine(
   rt: GpuRuntime,
   list: CommandList,
-  a: { recSum: Tensor; klSum: Tensor; loss: Tensor; rec: Tensor; kl: Tensor; batch: number; beta: number },
+  a: { recSum: Tensor; klSum: Tensor; loss: Tensor; rec: Tensor; kl: Tensor; batch: number; beta: Tensor },
 ): void {
   const outs = [a.loss, a.rec, a.kl];
-  for (const o of outs) distinct('vae loss', o, [a.recSum, a.klSum]);
+  for (const o of outs) distinct('vae loss', o, [a.recSum, a.klSum, a.beta]);
   if (new Set(outs.map((o) => o.buffer)).size !== 3) throw new Error('vae loss: loss, rec and kl must be distinct buffers');
-  const u = rt.uniform(vaeParams({ n: 1, rowStride: 1, scale: 1 / a.batch, beta: a.beta }), 'vae_loss.params');
-  list.push(rt.dispatch('vae_loss.combine', rt.pipeline(shader('vae'), 'loss_combine'), [u, a.recSum, a.klSum, a.loss, a.rec, a.kl], [1]));
+  const u = rt.uniform(vaeParams({ n: 1, rowStride: 1, scale: 1 / a.batch }), 'vae_loss.params');
+  list.push(rt.dispatch('vae_loss.combine', rt.pipeline(shader('vae'), 'loss_combine'), [u, a.recSum, a.klSum, a.loss, a.rec, a.kl, a.beta], [1]));
 }
 
 // ---------- CPU references (float64) ----------

@@ -37,8 +37,11 @@ export function vaeDecodeCpu(p: Params64, name: string, cfg: VaeConfig, z: Float
   let h = linearForward(p, `${dec}.proj`, z, batch, latent, T * dim);
   for (let i = 0; i < cfg.decoderLayers; i++) h = blockForward(p, `${dec}.blocks.${i}`, h, shape);
   const n = layerNormForward(p, `${dec}.ln_f`, h, rows, dim);
-  const patches = linearForward(p, `${dec}.head`, n, rows, dim, P);
-  return permutePatchesCpu(patches, { batch, side, patch }, true);
+  const patches = linearForward(p, `${dec}.head`, n, rows, dim, P, false);
+  const logits = permutePatchesCpu(patches, { batch, side, patch }, true);
+  const ob = get(p, `${dec}.out_bias`);
+  for (let i = 0; i < logits.length; i++) logits[i]! += ob[i % (side * side)]!;
+  return logits;
 }
 
 /** The whole VAE on noisy `input` with clean `target` (both [B, side²]) and noise `eps` [B, latent]. */
@@ -57,10 +60,14 @@ export function vaeLossCpu(p: Params64, name: string, cfg: VaeConfig, input: Arr
   for (let i = 0; i < h.length; i++) h[i]! += pos[i % (T * dim)]!;
   for (let i = 0; i < cfg.encoderLayers; i++) h = blockForward(p, `${enc}.blocks.${i}`, h, shape);
   const n = layerNormForward(p, `${enc}.ln_f`, h, rows, dim);
-  const pooled = new Float64Array(batch * dim);
-  for (let b = 0; b < batch; b++) for (let t = 0; t < T; t++) for (let d = 0; d < dim; d++) pooled[b * dim + d]! += n[(b * T + t) * dim + d]! / T;
-  const mu = linearForward(p, `${enc}.mu`, pooled, batch, dim, latent);
-  const logvar = linearForward(p, `${enc}.logvar`, pooled, batch, dim, latent);
+  let pooled: Float64Array = n;
+  if (cfg.pool === 'mean') {
+    pooled = new Float64Array(batch * dim);
+    for (let b = 0; b < batch; b++) for (let t = 0; t < T; t++) for (let d = 0; d < dim; d++) pooled[b * dim + d]! += n[(b * T + t) * dim + d]! / T;
+  }
+  const headIn = cfg.pool === 'mean' ? dim : T * dim;
+  const mu = linearForward(p, `${enc}.mu`, pooled, batch, headIn, latent);
+  const logvar = linearForward(p, `${enc}.logvar`, pooled, batch, headIn, latent);
   const { z, klSum } = reparamForwardCpu(mu, logvar, eps);
   const logits = vaeDecodeCpu(p, name, cfg, z);
   const rec = bceWithLogitsCpu(logits, target).sum / batch;

@@ -13,8 +13,9 @@
  *  - Decoder: Linear(latent → T·dim) whose [B, T·dim] output *is* [B·T, dim] token-major, so the
  *    tokens need no reshape kernel; the projection's T·dim bias acts as the decoder's learned
  *    position embedding (a separate table would be redundant) → `decoderLayers` pre-LN blocks →
- *    LayerNorm → Linear(dim → patch²) per token → unpatchify → image logits [B, side²]
- *    (→ sigmoid for images).
+ *    LayerNorm → Linear(dim → patch², no bias, zero-initialised) per token → unpatchify → + a
+ *    per-pixel output bias [side²] (initialised by the task to the logit of the training mean
+ *    image) → image logits [B, side²] (→ sigmoid for images).
  *  - Loss (per image, averaged over the batch): reconstruction = Σ_pixels BCE-with-logits of the
  *    decoder logits against the CLEAN image (the input is the noisy one), KL = Σ_latent
  *    ½(μ² + σ² − 1 − logσ²); loss = rec + β·KL (β = 1 is the ELBO of a Bernoulli decoder). BCE
@@ -33,7 +34,7 @@
  * Parameter names: `${name}.encoder.embed.weight`, `${name}.encoder.pos`,
  * `${name}.encoder.blocks.{i}.…`, `${name}.encoder.ln_f.…`, `${name}.encoder.mu.…`,
  * `${name}.encoder.logvar.…`, `${name}.decoder.proj.…`, `${name}.decoder.blocks.{i}.…`,
- * `${name}.decoder.ln_f.…`, `${name}.decoder.head.…`.
+ * `${name}.decoder.ln_f.…`, `${name}.decoder.head.weight`, `${name}.decoder.out_bias`.
  */
 import type { AdapterSite } from '../adapters/adapter';
 import { ConfigError } from '../engine/errors';
@@ -58,6 +59,7 @@ import { TransformerBlock } from '../nn/block';
 import { LayerNorm } from '../nn/layernorm';
 import { Linear } from '../nn/linear';
 import { declareParam, isTrainable, type Activation, type BuildContext } from '../nn/module';
+import { baseCheckpointMetadata as parseMetadataOnly, CheckpointMismatchError, loadBaseCheckpoint } from '../train/base-checkpoint';
 
 export interface VaeConfig {
   /** Images per step (every activation is allocated for this many). */
@@ -72,17 +74,21 @@ export interface VaeConfig {
   decoderLayers: number;
   latent: number;
   mlpRatio: number;
-  /** Weight of the KL term (1 = ELBO). */
+  /** How the encoder's tokens become one vector for the μ/logσ² heads: their mean, or all T·dim values (flatten). */
+  pool: 'mean' | 'flatten';
+  /** Initial bias of the logσ² head (σ₀ = exp(½·this)). */
+  logvarInit: number;
+  /** Weight of the KL term (1 = ELBO); the initial value of `klWeight`. */
   beta: number;
   /** Every parameter in the frozen pack (the base under an adapter). */
   frozen?: boolean;
 }
 
 /** The paper's shape (App. B) with this repository's choices (MLP ratio 2, β = 1), batch 32. */
-export const VAE_BASE_CONFIG: VaeConfig = { batch: 32, side: 28, patch: 7, dim: 128, heads: 4, encoderLayers: 2, decoderLayers: 2, latent: 32, mlpRatio: 2, beta: 1 };
+export const VAE_BASE_CONFIG: VaeConfig = { batch: 32, side: 28, patch: 7, dim: 128, heads: 4, encoderLayers: 2, decoderLayers: 2, latent: 32, mlpRatio: 2, pool: 'flatten', logvarInit: 0, beta: 1 };
 
 /** The shape-defining fields (a checkpoint fits a model iff these agree; batch/β/frozen may differ). */
-export const VAE_SHAPE_KEYS = ['side', 'patch', 'dim', 'heads', 'encoderLayers', 'decoderLayers', 'latent', 'mlpRatio'] as const;
+export const VAE_SHAPE_KEYS = ['side', 'patch', 'dim', 'heads', 'encoderLayers', 'decoderLayers', 'latent', 'mlpRatio', 'pool'] as const;
 
 export function validateVaeConfig(cfg: VaeConfig): void {
   const posInt = (k: keyof VaeConfig) => {
@@ -128,6 +134,9 @@ export class TransformerVae {
   /** The latent batch [B, latent]: written by the reparameterisation, or directly for decoding. */
   readonly z: Activation;
   readonly klSum: Tensor;
+  /** β of the loss on the GPU ([1], initially cfg.beta); setKlWeight changes it between steps (KL warm-up). */
+  readonly klWeight: Tensor;
+  private readonly klWeightHost = new Float32Array(1);
 
   // decoder
   readonly proj: Linear;
@@ -135,6 +144,8 @@ export class TransformerVae {
   readonly decoderBlocks: TransformerBlock[] = [];
   readonly decoderLn: LayerNorm;
   readonly head: Linear;
+  /** Per-pixel logit bias [side²] added after unpatchify. */
+  readonly outBias: ParamRef;
 
   /** Decoder logits in image layout [B, side²], and their gradient. */
   readonly logits: Activation;
@@ -186,14 +197,20 @@ export class TransformerVae {
       x = b.out;
     }
     this.encoderLn = new LayerNorm(ctx, `${enc}.ln_f`, dim, x, rows, { frozen });
-    this.pooled = { value: rt.tensor([batch, dim], `${enc}.pooled`), grad: rt.tensor([batch, dim], `${enc}.pooled.grad`) };
+    const flat = cfg.pool === 'flatten';
+    this.pooled = flat
+      ? { value: this.encoderLn.out.value.view([batch, T * dim], `${enc}.flat`), grad: this.encoderLn.out.grad!.view([batch, T * dim], `${enc}.flat.grad`) }
+      : { value: rt.tensor([batch, dim], `${enc}.pooled`), grad: rt.tensor([batch, dim], `${enc}.pooled.grad`) };
     this.ones = rt.tensor([T], `${enc}.pool_ones`, new Float32Array(T).fill(1));
-    this.muHead = new Linear(ctx, `${enc}.mu`, { inDim: dim, outDim: latent, frozen }, this.pooled, batch);
-    this.logvarHead = new Linear(ctx, `${enc}.logvar`, { inDim: dim, outDim: latent, frozen, accumulateDx: true }, this.pooled, batch);
+    const headIn = flat ? T * dim : dim;
+    this.muHead = new Linear(ctx, `${enc}.mu`, { inDim: headIn, outDim: latent, frozen }, this.pooled, batch);
+    this.logvarHead = new Linear(ctx, `${enc}.logvar`, { inDim: headIn, outDim: latent, frozen, accumulateDx: true }, this.pooled, batch);
+    if (cfg.logvarInit !== 0) this.logvarHead.bias!.init.fill(cfg.logvarInit);
     this.encoderParamList = [...ctx.trainable.params.slice(t0), ...ctx.frozen.params.slice(f0)];
 
     this.z = { value: rt.tensor([batch, latent], `${name}.z`), grad: rt.tensor([batch, latent], `${name}.z.grad`) };
     this.klSum = rt.tensor([1], `${name}.kl_sum`);
+    this.klWeight = rt.tensor([1], `${name}.kl_weight`, [cfg.beta]);
 
     // ---- decoder ----
     const dec = `${name}.decoder`;
@@ -206,7 +223,11 @@ export class TransformerVae {
       x = b.out;
     }
     this.decoderLn = new LayerNorm(ctx, `${dec}.ln_f`, dim, x, rows, { frozen });
-    this.head = new Linear(ctx, `${dec}.head`, { inDim: dim, outDim: P, frozen }, this.decoderLn.out, rows);
+    // No bias: the per-pixel output bias below subsumes a per-patch-pixel one. Zero-initialised,
+    // so an untrained decoder outputs exactly the output bias (the data mean, see setOutputBias).
+    this.head = new Linear(ctx, `${dec}.head`, { inDim: dim, outDim: P, frozen, bias: false }, this.decoderLn.out, rows);
+    this.head.weight.init.fill(0);
+    this.outBias = declareParam(ctx, `${dec}.out_bias`, [N], { constant: 0 }, { frozen, decay: false });
     this.logits = { value: rt.tensor([batch, N], `${name}.logits`), grad: rt.tensor([batch, N], `${name}.logits.grad`) };
     this.images = rt.tensor([batch, N], `${name}.images`);
 
@@ -270,6 +291,29 @@ export class TransformerVae {
     return encLinears.some((l) => l.adapter !== null) || this.encoderBlocks.some((b) => b.attn.outputAdapter !== null);
   }
 
+  /**
+   * Sets the output bias to logit(mean) of `meanImage` [side²] (clamped to [1e-3, 1 − 1e-3]): with
+   * the zero-initialised head an untrained decoder then outputs the data mean, so early gradients
+   * carry each image's difference from the mean rather than a common offset (without this the
+   * encoder grows a huge constant μ while the decoder learns the mean image, and the VAE stalls at
+   * the mean-image loss). Call after the packs are finalized, before training.
+   */
+  initOutputBias(meanImage: ArrayLike<number>): void {
+    if (meanImage.length !== this.pixels) throw new Error(`initOutputBias: ${meanImage.length} values, expected ${this.pixels}`);
+    const v = new Float32Array(this.pixels);
+    for (let i = 0; i < v.length; i++) {
+      const m = Math.min(1 - 1e-3, Math.max(1e-3, meanImage[i]!));
+      v[i] = Math.log(m / (1 - m));
+    }
+    this.outBias.pack.writeAll(new Map([[this.outBias.name, v]]), { partial: true });
+  }
+
+  /** Sets β (the KL weight) used by the next submitted loss/backward; a queue write, no allocation. */
+  setKlWeight(beta: number): void {
+    this.klWeightHost[0] = beta;
+    this.ctx.rt.write(this.klWeight, this.klWeightHost);
+  }
+
   // ---------- forward ----------
 
   /** input → μ, logσ² (muHead.out, logvarHead.out). */
@@ -283,7 +327,7 @@ export class TransformerVae {
     for (const b of this.encoderBlocks) b.recordForward(list);
     this.encoderLn.recordForward(list);
     // pooled[b] = (1/T)·1ᵀ·h[b]
-    recordMatmul(rt, list, { a: this.ones, b: this.encoderLn.out.value, c: this.pooled.value, M: 1, N: dim, K: T, batch, strideA: 0, strideB: T * dim, strideC: dim, alpha: 1 / T, label: `${this.name}.pool` });
+    if (this.cfg.pool === 'mean') recordMatmul(rt, list, { a: this.ones, b: this.encoderLn.out.value, c: this.pooled.value, M: 1, N: dim, K: T, batch, strideA: 0, strideB: T * dim, strideC: dim, alpha: 1 / T, label: `${this.name}.pool` });
     this.muHead.recordForward(list);
     this.logvarHead.recordForward(list);
   }
@@ -301,6 +345,7 @@ export class TransformerVae {
     this.decoderLn.recordForward(list);
     this.head.recordForward(list);
     recordUnpatchify(rt, list, this.patchShape, this.head.out.value, this.logits.value);
+    recordBroadcastAdd(rt, list, this.outBias.value, this.logits.value);
     if (opts.images) recordSigmoid(rt, list, this.logits.value, this.images);
   }
 
@@ -314,17 +359,18 @@ export class TransformerVae {
   /** rec, kl, loss from the last forward; the logits' gradient (overwrite) for the backward. */
   recordLoss(list: CommandList): void {
     const rt = this.ctx.rt;
-    const { batch, beta } = this.cfg;
+    const { batch } = this.cfg;
     recordBceWithLogits(rt, list, { logits: this.logits.value, target: this.target, sum: this.recSum, grad: this.logits.grad!, gradScale: 1 / batch });
-    recordVaeLossCombine(rt, list, { recSum: this.recSum, klSum: this.klSum, loss: this.loss, rec: this.rec, kl: this.kl, batch, beta });
+    recordVaeLossCombine(rt, list, { recSum: this.recSum, klSum: this.klSum, loss: this.loss, rec: this.rec, kl: this.kl, batch, beta: this.klWeight });
   }
 
   // ---------- backward ----------
 
   recordBackward(list: CommandList): void {
     const rt = this.ctx.rt;
-    const { batch, dim, beta } = this.cfg;
+    const { batch, dim } = this.cfg;
     const T = this.tokens;
+    if (isTrainable(this.outBias)) recordColSum(rt, list, { x: this.logits.grad!, out: this.outBias.grad, rows: batch, cols: this.pixels });
     recordPatchify(rt, list, this.patchShape, this.logits.grad!, this.head.out.grad!);
     this.head.recordBackward(list);
     this.decoderLn.recordBackward(list);
@@ -342,12 +388,13 @@ export class TransformerVae {
       dz: this.z.grad!,
       dmu: this.muHead.out.grad!,
       dlogvar: this.logvarHead.out.grad!,
-      klScale: beta / batch,
+      beta: this.klWeight,
+      batch,
     });
     this.muHead.recordBackward(list);
     this.logvarHead.recordBackward(list);
     // dh[b] = (1/T)·1·dpooled[b]
-    recordMatmul(rt, list, { a: this.ones, b: this.pooled.grad!, c: this.encoderLn.out.grad!, M: T, N: dim, K: 1, batch, strideA: 0, strideB: dim, strideC: T * dim, alpha: 1 / T, label: `${this.name}.pool.bwd` });
+    if (this.cfg.pool === 'mean') recordMatmul(rt, list, { a: this.ones, b: this.pooled.grad!, c: this.encoderLn.out.grad!, M: T, N: dim, K: 1, batch, strideA: 0, strideB: dim, strideC: T * dim, alpha: 1 / T, label: `${this.name}.pool.bwd` });
     this.encoderLn.recordBackward(list);
     for (let i = this.encoderBlocks.length - 1; i >= 0; i--) this.encoderBlocks[i]!.recordBackward(list);
     if (isTrainable(this.pos)) recordColSum(rt, list, { x: this.embed.out.grad!, out: this.pos.grad, rows: batch, cols: T * dim });
@@ -399,4 +446,38 @@ export class VaeDecoder {
     }
     return out;
   }
+}
+
+/** The `model` metadata value of VAE base checkpoints. */
+export const VAE_CHECKPOINT_MODEL = 'mnist-vae';
+
+/** The VaeConfig stored in a checkpoint's metadata (`config` JSON holds the task config, whose `model` is the VaeConfig). */
+export function vaeConfigFromMetadata(metadata: Record<string, string>): VaeConfig {
+  if (metadata.model !== VAE_CHECKPOINT_MODEL) throw new Error(`not a VAE checkpoint: model is '${metadata.model ?? '(none)'}'`);
+  const cfg = JSON.parse(metadata.config ?? 'null') as { model?: VaeConfig } | null;
+  if (!cfg?.model) throw new Error('VAE checkpoint metadata has no config.model');
+  validateVaeConfig(cfg.model);
+  return { ...cfg.model };
+}
+
+/**
+ * Loads a VAE base checkpoint into `vae` (trainable or frozen): the shape-defining config fields
+ * (heads, mlpRatio … — some do not show in tensor shapes) must agree, and every parameter name
+ * and shape must match. Returns the metadata; throws CheckpointMismatchError naming each mismatch.
+ */
+export function loadVaeCheckpoint(bytes: Uint8Array, vae: TransformerVae): Record<string, string> {
+  const meta = parseMetadataOnly(bytes);
+  const problems: string[] = [];
+  const stored = (() => {
+    try {
+      return JSON.parse(meta.config ?? 'null')?.model as Partial<VaeConfig> | undefined;
+    } catch {
+      return undefined;
+    }
+  })();
+  if (stored) {
+    for (const k of VAE_SHAPE_KEYS) if (stored[k] !== undefined && stored[k] !== vae.cfg[k]) problems.push(`config ${k}: the checkpoint has ${String(stored[k])}, the model ${String(vae.cfg[k])}`);
+  }
+  if (problems.length) throw new CheckpointMismatchError(problems);
+  return loadBaseCheckpoint(bytes, vae.parameters(), { model: VAE_CHECKPOINT_MODEL });
 }
