@@ -2,11 +2,13 @@
 import { trainCommand, TRAIN_USAGE } from './train';
 import { inspectCommand } from './inspect';
 import { interopCommand, INTEROP_USAGE } from './interop';
+import { pretrainCommand, PRETRAIN_USAGE } from './pretrain';
 
 const commands: Record<string, { usage: string; run: (argv: string[]) => Promise<number> }> = {
   train: { usage: TRAIN_USAGE, run: trainCommand },
   inspect: { usage: 'inspect <file.safetensors>\n    Print a safetensors file\'s tensors (name, dtype, shape, values, checksum) and metadata.', run: inspectCommand },
   interop: { usage: INTEROP_USAGE, run: interopCommand },
+  pretrain: { usage: PRETRAIN_USAGE, run: pretrainCommand },
 };
 
 function usage(): string {
