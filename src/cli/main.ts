@@ -2,12 +2,14 @@
 import { trainCommand, TRAIN_USAGE } from './train';
 import { inspectCommand } from './inspect';
 import { interopCommand, INTEROP_USAGE } from './interop';
+import { reproCommand, REPRO_USAGE } from './repro';
 import { pretrainCommand, PRETRAIN_USAGE } from './pretrain';
 
 const commands: Record<string, { usage: string; run: (argv: string[]) => Promise<number> }> = {
   train: { usage: TRAIN_USAGE, run: trainCommand },
   inspect: { usage: 'inspect <file.safetensors>\n    Print a safetensors file\'s tensors (name, dtype, shape, values, checksum) and metadata.', run: inspectCommand },
   interop: { usage: INTEROP_USAGE, run: interopCommand },
+  repro: { usage: REPRO_USAGE, run: reproCommand },
   pretrain: { usage: PRETRAIN_USAGE, run: pretrainCommand },
 };
 

@@ -17,7 +17,7 @@
  *
  * The model. The 1-D signal value of token t (time step t, one token per sample) is lifted by a
  * frozen random, position-dependent projection:
- *     X_t = r_t·E_t + m_t·F_t              (E, F ∈ R^{seq×C}, uniform ±√(3/C), frozen)
+ *     X_t = r_t·E_t + m_t·F_t              (E, F ∈ R^{seq×C}, entries uniform ±√3, frozen)
  * with m_t the observed flag and r_t = m_t·(x_t − ŷ_t) the observed residual (= the observed
  * value when ŷ = 0). Unobserved tokens are X_t = 0: they only receive (their queries are 0, so
  * they read the observed tokens with equal weights) — no positional encoding is needed, the
@@ -97,6 +97,8 @@ export interface FourierConfig {
   valSamples: number;
   /** Samples for the linear-floor least-squares fit. */
   floorSamples: number;
+  /** Standard deviation of the frozen lift's entries (E, F uniform ±√3·liftStd). */
+  liftStd: number;
   /** Soft threshold λ of the sparse form. */
   lambda: number;
   /** Weight of the ‖D_m‖-weighted L1 penalty (sparse form). */
@@ -123,6 +125,7 @@ export const FOURIER_FULL: FourierConfig = {
   trainSamples: 8192,
   valSamples: 512,
   floorSamples: 20000,
+  liftStd: 0.35,
   lambda: 0.01,
   l1: 0.05,
   pretrainSteps: 1500,
@@ -135,7 +138,6 @@ export const FOURIER_FULL: FourierConfig = {
 /** CI-sized: the same task and model, narrower, fewer iterations and steps. */
 export const FOURIER_QUICK: FourierConfig = {
   ...FOURIER_FULL,
-  dim: 32,
   atoms: 32,
   iterations: 2,
   batch: 16,
@@ -341,10 +343,16 @@ export interface FourierModelOptions {
 
 export const FOURIER_PARAM_NAMES = ['fourier.lift', 'fourier.W_q', 'fourier.W_k', 'fourier.W_s', 'fourier.D'] as const;
 
-/** The frozen lift [2, seq, C]: E, F, uniform ±√(3/C), from the seed (independent of the form). */
+/**
+ * The frozen lift [2, seq, C]: E, F with entries uniform ±√3 (unit variance), from the seed
+ * (independent of the form). Unit-variance entries (‖E_t‖² ≈ C) rather than unit-norm rows:
+ * the lift enters the output twice (lift and read-out), and with unit-norm rows the weights had
+ * to grow ~50× from their initial scale before the model could even reach the linear floor
+ * (measured: no progress past copying in 200 steps).
+ */
 export function fourierLift(cfg: FourierConfig): Float32Array {
   const rng = new Rng(mixSeed(cfg.seed, 0x11f7));
-  const b = Math.sqrt(3 / cfg.dim);
+  const b = Math.sqrt(3) * cfg.liftStd;
   return Float32Array.from({ length: 2 * cfg.seq * cfg.dim }, () => rng.uniform(-b, b));
 }
 
