@@ -9,6 +9,8 @@ import type { MetricRow } from '../src/engine/metric-ring';
 import { ParamPack } from '../src/engine/param-pack';
 import { Rng } from '../src/engine/rng';
 import { CommandList, type GpuRuntime } from '../src/engine/runtime';
+import { recordBroadcastAdd } from '../src/kernels/elementwise';
+import { recordColSum } from '../src/kernels/reduce';
 import { TransformerVae, type VaeConfig } from '../src/models/vae';
 import { vaeDecodeCpu, vaeLossCpu } from '../src/models/vae-reference';
 import type { Params64 } from '../src/nn/reference';
@@ -127,6 +129,55 @@ describe('transformer VAE vs float64 CPU reference', () => {
     vae.recordBackward(full);
     // No reparameterisation or encoder kernels in the backward of a frozen model.
     expect(full.ops.some((o) => o.label.includes('reparam') || o.label.includes('encoder'))).toBe(false);
+  });
+});
+
+describe('frozen VAE with an adapter on a decoder attention output', () => {
+  it('gradients reach the adapter through the frozen decoder (ΔO = δ equals an o_proj bias shift)', async () => {
+    const rt = await testRuntime();
+    // Reference: a trainable VAE; its decoder block-0 o_proj bias gradient is dL/dδ for ΔO = δ.
+    const ref = buildTiny(rt, TINY, 31);
+    const values = await params64(ref.vae);
+    // Frozen copy with a test-local hook adding a trainable δ [dim] to that attention output.
+    const trainable = new ParamPack(rt, 'adapter', true);
+    const frozen = new ParamPack(rt, 'base', false);
+    const ctx = { rt, trainable, frozen, rng: new Rng(1) };
+    const vae = new TransformerVae(ctx, 'vae', { ...TINY, frozen: true });
+    const delta = trainable.add('adapter.delta', [TINY.dim], new Float32Array(TINY.dim));
+    const rows = TINY.batch * vae.tokens;
+    vae.decoderAttention(0).outputAdapter = {
+      recordForward: (list, io) => recordBroadcastAdd(rt, list, delta.value, io.out),
+      recordBackward: (list, io) => {
+        recordColSum(rt, list, { x: io.dout, out: delta.grad, rows, cols: TINY.dim });
+        list.push({ kind: 'clear', label: 'dprobs=0', buffer: io.dprobs.buffer, offset: io.dprobs.offset, size: io.dprobs.byteLength });
+      },
+      recordBackwardInput: () => {},
+    };
+    trainable.finalize();
+    frozen.finalize();
+    frozen.writeAll(new Map([...values].map(([k, v]) => [k, Float32Array.from(v)])));
+    expect(vae.encoderNeedsBackward()).toBe(false);
+
+    const n = TINY.batch * TINY.side * TINY.side;
+    const inputs = [randomArray(n, 41, 0, 1), randomArray(n, 42, 0, 1), Float32Array.from(randn64(TINY.batch * TINY.latent, 43))];
+    const run = (m: TransformerVae, pack: ParamPack) => {
+      rt.write(m.input, inputs[0]!);
+      rt.write(m.target, inputs[1]!);
+      rt.write(m.eps, inputs[2]!);
+      const list = new CommandList('step');
+      list.push(pack.zeroGradOp());
+      m.recordForward(list);
+      m.recordLoss(list);
+      m.recordBackward(list);
+      rt.submit([list]);
+    };
+    run(ref.vae, ref.trainable);
+    const want = await rt.read(ref.trainable.get('vae.decoder.blocks.0.attn.o_proj.bias').grad);
+    const wantLoss = (await rt.read(ref.vae.loss))[0]!;
+    run(vae, trainable);
+    expect((await rt.read(vae.loss))[0]).toBeCloseTo(wantLoss, 4);
+    expect(Math.max(...Array.from(want, Math.abs))).toBeGreaterThan(1e-3);
+    expect(maxRelError(await rt.read(delta.grad), want)).toBeLessThan(1e-5);
   });
 });
 

@@ -361,10 +361,13 @@ export function buildMnistVaeTask(rt: GpuRuntime, mnist: MnistSet, cfg: MnistVae
   };
 }
 
-/** Seeded standard-normal latents [count, latent] (Irwin–Hall, as the training ε): "noisy latents" to decode. */
+/**
+ * Seeded standard-normal latents [count, latent] (Irwin–Hall, as the training ε): the "noisy
+ * latents" to decode. Latent i of a seed is the same whatever the count (a prefix property).
+ */
 export function sampleLatents(count: number, latent: number, seed: number): Float32Array {
   const rng = new StepStream();
-  rng.seed(streamSeed(seed, count, 7));
+  rng.seed(streamSeed(seed, 0, 7));
   const out = new Float32Array(count * latent);
   for (let i = 0; i < out.length; i++) out[i] = rng.normal();
   return out;

@@ -62,12 +62,12 @@ export interface LoadBaseOptions {
   model?: string;
 }
 
-/**
- * Checks `bytes` against `params` and, when everything fits, writes every parameter (packs must
- * be finalized). Returns the file's metadata. Throws CheckpointMismatchError listing each
- * missing, mis-shaped or unexpected tensor by name.
- */
-export function loadBaseCheckpoint(bytes: Uint8Array, params: readonly ParamRef[], opts: LoadBaseOptions = {}): Record<string, string> {
+/** Everything that does not fit (empty when loading would succeed), the decoded values and the metadata. */
+export function checkBaseCheckpoint(
+  bytes: Uint8Array,
+  params: readonly ParamRef[],
+  opts: LoadBaseOptions = {},
+): { problems: string[]; values: Map<string, Float32Array>; metadata: Record<string, string> } {
   const file = parseSafetensors(bytes);
   const problems: string[] = [];
   if (opts.model !== undefined && file.metadata.model !== undefined && file.metadata.model !== opts.model) {
@@ -98,13 +98,24 @@ export function loadBaseCheckpoint(bytes: Uint8Array, params: readonly ParamRef[
   if (!opts.allowExtra) {
     for (const name of file.tensors.keys()) if (!names.has(name)) problems.push(`unexpected tensor '${name}' (the model has no parameter of that name)`);
   }
-  if (problems.length) throw new CheckpointMismatchError(problems);
+  return { problems, values, metadata: { ...file.metadata } };
+}
+
+/**
+ * Checks `bytes` against `params` and, when everything fits, writes every parameter (packs must
+ * be finalized). Returns the file's metadata. Throws CheckpointMismatchError listing each
+ * missing, mis-shaped or unexpected tensor by name (and `extraProblems`, e.g. config checks).
+ */
+export function loadBaseCheckpoint(bytes: Uint8Array, params: readonly ParamRef[], opts: LoadBaseOptions & { extraProblems?: string[] } = {}): Record<string, string> {
+  const { problems, values, metadata } = checkBaseCheckpoint(bytes, params, opts);
+  const all = [...(opts.extraProblems ?? []), ...problems];
+  if (all.length) throw new CheckpointMismatchError(all);
   for (const [pack, refs] of byPack(params)) {
     const m = new Map<string, Float32Array>();
     for (const p of refs) m.set(p.name, values.get(p.name)!);
     pack.writeAll(m, { partial: true });
   }
-  return { ...file.metadata };
+  return metadata;
 }
 
 /** The metadata of a checkpoint file without loading it. */
