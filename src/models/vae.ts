@@ -94,7 +94,7 @@ export interface VaeConfig {
   frozen?: boolean;
 }
 
-/** The paper's shape (App. B) with this repository's choices (MLP ratio 2, β = 1), batch 32. */
+/** The paper's shape (App. B) with this repository's choices (MLP ratio 2, flattened-token heads, β = 1), batch 32. */
 export const VAE_BASE_CONFIG: VaeConfig = { batch: 32, side: 28, patch: 7, dim: 128, heads: 4, encoderLayers: 2, decoderLayers: 2, latent: 32, mlpRatio: 2, pool: 'flatten', logvarInit: 0, beta: 1 };
 
 /** The shape-defining fields (a checkpoint fits a model iff these agree; batch/β/frozen may differ). */
@@ -112,6 +112,8 @@ export function validateVaeConfig(cfg: VaeConfig): void {
   if (cfg.dim % cfg.heads !== 0) throw new ConfigError('vae.heads', `dim ${cfg.dim} is not divisible by ${cfg.heads} heads`);
   if (!(cfg.mlpRatio > 0) || !Number.isInteger(Math.round(cfg.dim * cfg.mlpRatio))) throw new ConfigError('vae.mlpRatio', `must be > 0, got ${cfg.mlpRatio}`);
   if (!(cfg.beta >= 0) || !Number.isFinite(cfg.beta)) throw new ConfigError('vae.beta', `must be a finite number ≥ 0, got ${cfg.beta}`);
+  if (cfg.pool !== 'mean' && cfg.pool !== 'flatten') throw new ConfigError('vae.pool', `must be 'mean' or 'flatten', got '${String(cfg.pool)}'`);
+  if (!Number.isFinite(cfg.logvarInit)) throw new ConfigError('vae.logvarInit', `must be a finite number, got ${cfg.logvarInit}`);
 }
 
 /** Every Linear of a transformer block, in a fixed order. */
