@@ -11,7 +11,7 @@
 import type { GpuRuntime } from '../src/engine/runtime';
 import { ATOMS_DEFAULTS, atomsAdapter } from '../src/adapters/atoms';
 import { buildAttentionFit, fourierData } from '../src/tasks/attention-fit';
-import { Trainer } from '../src/train/trainer';
+import { measureTrainStep } from './train-steps';
 import type { TrainStepRow } from './run';
 
 export const FOURIER_ATOMS = { batch: 32, seq: 64, dim: 128, heads: 1, atoms: 128, k: 8 } as const;
@@ -27,32 +27,10 @@ export async function benchAtoms(rt: GpuRuntime, opts: { quick: boolean }): Prom
     seed: 1,
     data: fourierData({ samples: 4 * s.batch, observed: 16, seed: 1 }),
   });
-  const interval = 10;
-  const trainer = new Trainer(rt, task.graph, { lr: 1e-3, metricInterval: interval });
-  await trainer.run(interval); // warm-up: pipelines, first metric flush
-  await trainer.drain();
-  const steps = opts.quick ? interval : 3 * interval;
-  const before = rt.counters;
-  const t0 = performance.now();
-  await trainer.run(steps);
-  await rt.idle();
-  const ms = (performance.now() - t0) / steps;
-  await trainer.drain();
-  const after = rt.counters;
-  const c = trainer.lastStepCounters!;
-  const row: TrainStepRow = {
-    model: `fourier-atoms (b${s.batch} s${s.seq} d${s.dim} h${s.heads}, atoms M${s.atoms} top-${s.k}, row-sum MSE)`,
-    ms,
-    dispatches: c.dispatches,
-    submits: c.submits,
-    readbacks: c.readbacks,
-    metricReadbacksPerStep: (after.metricReadbacks - before.metricReadbacks) / steps,
-    buffersCreatedPerStep: (after.buffers - before.buffers) / steps,
-    pipelinesCreatedPerStep: (after.pipelines - before.pipelines) / steps,
+  const row = await measureTrainStep(rt, task.graph, `fourier-atoms (b${s.batch} s${s.seq} d${s.dim} h${s.heads}, atoms M${s.atoms} top-${s.k}, row-sum MSE)`, opts, {
     // Not re-measured here: the figure the task was given for the same step in TF.js (WebGPU backend) on this adapter.
     tfjsReferenceMsPerStep: '1200–1400',
-  };
-  trainer.destroy();
+  });
   task.destroy();
   return [row];
 }

@@ -18,7 +18,7 @@ import { recordMatmul } from '../src/kernels/matmul';
 import { recordSparseDecode, recordTranspose } from '../src/kernels/stan-sparse';
 import { recordTopK, resolveTopKVariant, threadKernel } from '../src/kernels/topk';
 import { buildLinearFit } from '../src/tasks/linear-fit';
-import { Trainer } from '../src/train/trainer';
+import { measureTrainStep } from './train-steps';
 import type { BenchRow, TrainStepRow } from './run';
 import { tfjsTopkMs } from './tfjs-baseline';
 
@@ -120,32 +120,10 @@ export async function benchSparse(rt: GpuRuntime, opts: { quick: boolean; timeLi
 export async function benchStanTrainStep(rt: GpuRuntime, opts: { quick: boolean }): Promise<TrainStepRow[]> {
   const s = STAN_LINEAR;
   const fit = buildLinearFit(rt, stanAdapter, { expansion: s.l / s.n, k: s.k, topk: 'signed' }, { rows: s.rows, inDim: s.n, outDim: s.m, seed: 1 });
-  const interval = 10;
-  const trainer = new Trainer(rt, fit.graph, { lr: 1e-3, metricInterval: interval });
-  await trainer.run(interval); // warm-up: pipelines, first metric flush
-  await trainer.drain();
-  const steps = opts.quick ? interval : 3 * interval;
-  const before = rt.counters;
-  const t0 = performance.now();
-  await trainer.run(steps);
-  await rt.idle();
-  const ms = (performance.now() - t0) / steps;
-  await trainer.drain();
-  const after = rt.counters;
-  const c = trainer.lastStepCounters!;
-  const row: TrainStepRow = {
-    model: `stan-linear (${s.rows} rows, frozen Linear ${s.n}→${s.m}, STAN l=${s.l} k=${s.k}, MSE, Adam)`,
-    ms,
-    dispatches: c.dispatches,
-    submits: c.submits,
-    readbacks: c.readbacks,
-    metricReadbacksPerStep: (after.metricReadbacks - before.metricReadbacks) / steps,
-    buffersCreatedPerStep: (after.buffers - before.buffers) / steps,
-    pipelinesCreatedPerStep: (after.pipelines - before.pipelines) / steps,
+  const row = await measureTrainStep(rt, fit.graph, `stan-linear (${s.rows} rows, frozen Linear ${s.n}→${s.m}, STAN l=${s.l} k=${s.k}, MSE, Adam)`, opts, {
     // Not re-measured here: the figure the task was given for the same step in TF.js (WebGPU backend) on this adapter.
     tfjsReferenceMsPerStep: '≈2600',
-  };
-  trainer.destroy();
+  });
   fit.destroy();
   return [row];
 }
