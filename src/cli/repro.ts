@@ -12,6 +12,8 @@ import { GpuRuntime } from '../engine/runtime';
 import {
   atomProfiles,
   bandFrequencies,
+  bandRange,
+  fistaReferenceNmse,
   buildFourierModel,
   copyBaselineMse,
   evaluateFourier,
@@ -22,6 +24,7 @@ import {
   loadFourierCheckpoint,
   makeFourierSet,
   mseOf,
+  pretrainFourier,
   readParams,
   reconstructFourier,
   signalVariance,
@@ -46,7 +49,7 @@ export interface ReproExperiment {
 export const REPRO_EXPERIMENTS: Record<string, ReproExperiment> = {
   fourier: {
     summary: "atoms paper §3.3/App. C.1 Fourier toy: dense vs sparse atoms on the low band, then atoms-only vs coefficients-only fine-tuning to the high band",
-    usage: `fourier [--quick] [--out dir] [--basis fixed|random] [--seed S] [--pretrain-steps N] [--finetune-steps N] [--load-bases dir] [--write-checkpoints dir]`,
+    usage: `fourier [--quick] [--out dir] [--basis fixed|random] [--seed S] [--pretrain-steps N] [--finetune-steps N] [--finetune-lr X] [--load-bases dir] [--write-checkpoints dir]`,
     run: fourierRepro,
   },
 };
@@ -77,11 +80,12 @@ interface EvalSummary {
   mse: number;
   nmse: number;
   usedAtoms: number;
+  usedAtomsPerSignal: number;
   atomsAbove1pct: number;
   activePerToken: number;
 }
 
-const summary = (e: FourierEval): EvalSummary => ({ mse: round(e.mse), nmse: round(e.nmse), usedAtoms: e.usedAtoms, atomsAbove1pct: e.atomsAbove1pct, activePerToken: round(e.activePerToken, 3) });
+const summary = (e: FourierEval): EvalSummary => ({ mse: round(e.mse), nmse: round(e.nmse), usedAtoms: e.usedAtoms, usedAtomsPerSignal: round(e.usedAtomsPerSignal, 3), atomsAbove1pct: e.atomsAbove1pct, activePerToken: round(e.activePerToken, 3) });
 
 interface BandBaselines {
   frequencies: number[] | null;
@@ -91,6 +95,8 @@ interface BandBaselines {
   linearFloor: number;
   linearFloorNmse: number;
   linearFloorTrainNmse: number;
+  /** FISTA over the band's whole Fourier dictionary (knows the band, not the frequencies), best of λ ∈ {0.005, 0.02, 0.05}·max|Φ_O·x|. */
+  fistaReferenceNmse: number;
 }
 
 export function bandBaselines(cfg: FourierConfig, band: FourierBand, val: FourierSet): BandBaselines {
@@ -107,6 +113,7 @@ export function bandBaselines(cfg: FourierConfig, band: FourierBand, val: Fourie
     linearFloor: round(lin),
     linearFloorNmse: round(lin / variance),
     linearFloorTrainNmse: round(floor.trainMse / signalVariance(floorSet)),
+    fistaReferenceNmse: round(Math.min(...[0.005, 0.02, 0.05].map((l) => fistaReferenceNmse(val, bandRange(cfg, band), { lambdaRel: l })))),
   };
 }
 
@@ -124,6 +131,7 @@ async function fourierRepro(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       'pretrain-steps': { type: 'string' },
       'finetune-steps': { type: 'string' },
+      'finetune-lr': { type: 'string' },
       'load-bases': { type: 'string' },
       'write-checkpoints': { type: 'string' },
     },
@@ -143,6 +151,11 @@ async function fourierRepro(argv: string[]): Promise<number> {
   cfg.seed = int(values.seed, 'seed', 0) ?? cfg.seed;
   cfg.pretrainSteps = int(values['pretrain-steps'], 'pretrain-steps', 1) ?? cfg.pretrainSteps;
   cfg.finetuneSteps = int(values['finetune-steps'], 'finetune-steps', 1) ?? cfg.finetuneSteps;
+  if (values['finetune-lr'] !== undefined) {
+    const lr = Number(values['finetune-lr']);
+    if (!(lr > 0)) throw new Error(`--finetune-lr must be a positive number, got '${values['finetune-lr']}'`);
+    cfg.finetuneLr = lr;
+  }
   const out = values.out ?? join('repro-results', 'fourier');
   mkdirSync(out, { recursive: true });
 
@@ -165,21 +178,24 @@ async function fourierRepro(argv: string[]): Promise<number> {
   // (i) pre-training on the low band: dense and sparse.
   const bases: Record<FourierForm, { model: FourierModel; train: FourierTrainResult | null; val: FourierEval; highBefore: FourierEval; loadedFrom?: string }> = {} as never;
   for (const form of ['dense', 'sparse'] as const) {
-    const model = buildFourierModel(rt, cfg, { form, train: 'all' });
+    let model: FourierModel;
     let train: FourierTrainResult | null = null;
     let loadedFrom: string | undefined;
     if (values['load-bases']) {
+      model = buildFourierModel(rt, cfg, { form, train: 'all' });
       loadedFrom = join(values['load-bases'], `fourier-${form}.safetensors`);
       loadFourierCheckpoint(model, new Uint8Array(readFileSync(loadedFrom)));
       console.error(`${form}: loaded ${loadedFrom}`);
     } else {
       const bar = new ProgressBar(cfg.pretrainSteps, `pretrain ${form}`);
-      train = await trainFourier(rt, model, data.lowTrain, { steps: cfg.pretrainSteps, lr: cfg.pretrainLr, onStep: (s, l) => bar.update(s, l === null ? '' : `loss ${l.toFixed(4)}`) });
-      bar.done(`loss ${train.losses.at(-1)?.loss.toFixed(4)}`);
+      const r = await pretrainFourier(rt, cfg, form, data.lowTrain, { onStep: (s, l) => bar.update(s, l === null ? '' : `loss ${l.toFixed(4)}`) });
+      bar.done(`loss ${r.losses.at(-1)?.loss.toFixed(4)}`);
+      model = r.model;
+      train = r;
     }
     const val = await evaluateFourier(rt, model, data.lowVal);
     const highBefore = await evaluateFourier(rt, model, data.highVal);
-    console.error(`${form}: low-band NMSE ${val.nmse.toFixed(4)}, atoms used ${val.usedAtoms} (≥1 % of max: ${val.atomsAbove1pct}), active per token ${val.activePerToken.toFixed(2)}; high band before fine-tuning ${highBefore.nmse.toFixed(4)}`);
+    console.error(`${form}: low-band NMSE ${val.nmse.toFixed(4)}, atoms used ${val.usedAtoms} (per signal ${val.usedAtomsPerSignal.toFixed(1)}) (≥1 % of max: ${val.atomsAbove1pct}), active per token ${val.activePerToken.toFixed(2)}; high band before fine-tuning ${highBefore.nmse.toFixed(4)}`);
     bases[form] = { model, train, val, highBefore, ...(loadedFrom ? { loadedFrom } : {}) };
     if (values['write-checkpoints'] && train) {
       mkdirSync(values['write-checkpoints'], { recursive: true });
@@ -222,7 +238,7 @@ async function fourierRepro(argv: string[]): Promise<number> {
     device,
     seconds: round(seconds, 4),
     config: cfg,
-    usageDefinition: 'u_m = mean over validation tokens of |S^K_tm · d_m(t)| (atom m\'s mean absolute contribution to the reconstruction, d_m(t) = <D_m, E_t>); usedAtoms = fewest atoms covering 95 % of sum_m u_m; atomsAbove1pct = atoms with u_m >= 1 % of max u_m',
+    usageDefinition: 'u_m = mean over validation tokens of |S^K_tm · d_m(t)| (atom m\'s mean absolute contribution to the reconstruction, d_m(t) = <D_m, E_t>); usedAtoms = fewest atoms covering 95 % of sum_m u_m; usedAtomsPerSignal = the same count per signal, averaged; atomsAbove1pct = atoms with u_m >= 1 % of max u_m',
     baselines,
     pretrain: Object.fromEntries(
       (['dense', 'sparse'] as const).map((f) => [
@@ -395,16 +411,16 @@ async function fourierRepro(argv: string[]): Promise<number> {
     '',
     'NMSE = MSE / signal variance of the validation set (1 = predicting the mean).',
     '',
-    '| band | variance | copy observations (NMSE) | linear floor (NMSE) |',
-    '|---|---|---|---|',
-    `| low (${cfg.lowBand.join('–')}) | ${b.low.variance} | ${pct(b.low.copyNmse)} | ${pct(b.low.linearFloorNmse)} |`,
-    `| high (${cfg.highBand.join('–')}) | ${b.high.variance} | ${pct(b.high.copyNmse)} | ${pct(b.high.linearFloorNmse)} |`,
+    '| band | variance | copy observations (NMSE) | linear floor (NMSE) | FISTA over the band\'s Fourier dictionary (NMSE) |',
+    '|---|---|---|---|---|',
+    `| low (${cfg.lowBand.join('–')}) | ${b.low.variance} | ${pct(b.low.copyNmse)} | ${pct(b.low.linearFloorNmse)} | ${pct(b.low.fistaReferenceNmse)} |`,
+    `| high (${cfg.highBand.join('–')}) | ${b.high.variance} | ${pct(b.high.copyNmse)} | ${pct(b.high.linearFloorNmse)} | ${pct(b.high.fistaReferenceNmse)} |`,
     '',
     '## (i) Pre-training on the low band',
     '',
-    '| form | steps | time (s) | low-band NMSE | beats copy | beats linear floor | atoms for 95 % usage | atoms ≥ 1 % of max | non-zero codes per token |',
-    '|---|---|---|---|---|---|---|---|---|',
-    ...(['dense', 'sparse'] as const).map((f) => `| ${f} | ${cfg.pretrainSteps} | ${pre[f].seconds ?? 'loaded'} | ${pct(pre[f].lowBand.nmse)} | ${pre[f].beatsCopy ? 'yes' : 'no'} | ${pre[f].beatsLinearFloor ? 'yes' : 'no'} | ${pre[f].lowBand.usedAtoms} / ${cfg.atoms} | ${pre[f].lowBand.atomsAbove1pct} | ${pre[f].lowBand.activePerToken} |`),
+    '| form | steps | time (s) | low-band NMSE | beats copy | beats linear floor | atoms for 95 % usage (all signals) | per signal (mean) | atoms ≥ 1 % of max | non-zero codes per token |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...(['dense', 'sparse'] as const).map((f) => `| ${f} | ${cfg.pretrainSteps} | ${pre[f].seconds ?? 'loaded'} | ${pct(pre[f].lowBand.nmse)} | ${pre[f].beatsCopy ? 'yes' : 'no'} | ${pre[f].beatsLinearFloor ? 'yes' : 'no'} | ${pre[f].lowBand.usedAtoms} / ${cfg.atoms} | ${pre[f].lowBand.usedAtomsPerSignal} | ${pre[f].lowBand.atomsAbove1pct} | ${pre[f].lowBand.activePerToken} |`),
     '',
     '## (ii) Fine-tuning the sparse base to the high band',
     '',

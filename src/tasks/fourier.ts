@@ -17,7 +17,7 @@
  *
  * The model. The 1-D signal value of token t (time step t, one token per sample) is lifted by a
  * frozen random, position-dependent projection:
- *     X_t = r_t·E_t + m_t·F_t              (E, F ∈ R^{seq×C}, entries uniform ±√3, frozen)
+ *     X_t = r_t·E_t + m_t·F_t              (E, F ∈ R^{seq×C}, random orthogonal rows, frozen)
  * with m_t the observed flag and r_t = m_t·(x_t − ŷ_t) the observed residual (= the observed
  * value when ŷ = 0). Unobserved tokens are X_t = 0: they only receive (their queries are 0, so
  * they read the observed tokens with equal weights) — no positional encoding is needed, the
@@ -39,7 +39,8 @@
  *
  * Atom usage: u_m = mean over validation tokens of |S^K_tm·d_m(t)| (atom m's mean absolute
  * contribution to the reconstruction); `usedAtoms` = the fewest atoms whose usage adds up to 95 %
- * of Σ_m u_m (also reported: atoms with u_m ≥ 1 % of the largest u_m).
+ * of Σ_m u_m (also reported: atoms with u_m ≥ 1 % of the largest u_m, and the same 95 % count
+ * per signal, averaged over the signals — the paper's "atoms needed to construct the signal").
  *
  * Baselines (CPU, float64): copying the observations (zeros elsewhere); the linear floor — the
  * best linear map from [x_obs (seq), mask (seq), 1] to the signal, fitted by least squares on a
@@ -97,13 +98,15 @@ export interface FourierConfig {
   valSamples: number;
   /** Samples for the linear-floor least-squares fit. */
   floorSamples: number;
-  /** Standard deviation of the frozen lift's entries (E, F uniform ±√3·liftStd). */
+  /** Scale of the frozen lift: E, F have orthogonal rows of norm liftStd·√dim. */
   liftStd: number;
   /** Soft threshold λ of the sparse form. */
   lambda: number;
   /** Weight of the ‖D_m‖-weighted L1 penalty (sparse form). */
   l1: number;
   pretrainSteps: number;
+  /** Sparse form: the first fraction of the pre-training steps runs without the L1 penalty (see pretrainFourier). */
+  penaltyWarmup: number;
   finetuneSteps: number;
   pretrainLr: number;
   finetuneLr: number;
@@ -113,39 +116,40 @@ export interface FourierConfig {
 export const FOURIER_FULL: FourierConfig = {
   seq: 64,
   dim: 64,
-  atoms: 64,
-  iterations: 4,
+  atoms: 32,
+  iterations: 2,
   bases: 5,
   amplitude: 5,
   observed: 16,
   lowBand: [0, 24],
   highBand: [25, 32],
   basisSet: 'fixed',
-  batch: 32,
+  batch: 16,
   trainSamples: 8192,
   valSamples: 512,
   floorSamples: 20000,
-  liftStd: 0.35,
+  liftStd: 0.7,
   lambda: 0.01,
   l1: 0.05,
   pretrainSteps: 1500,
+  penaltyWarmup: 0.4,
   finetuneSteps: 500,
-  pretrainLr: 1e-2,
-  finetuneLr: 1e-2,
+  pretrainLr: 3e-3,
+  finetuneLr: 3e-3,
   seed: 1,
 };
 
-/** CI-sized: the same task and model, narrower, fewer iterations and steps. */
+/** CI-sized: the same task and model, fewer steps and signals. */
 export const FOURIER_QUICK: FourierConfig = {
   ...FOURIER_FULL,
-  atoms: 32,
-  iterations: 2,
-  batch: 16,
+  batch: 8,
   trainSamples: 1024,
   valSamples: 128,
   floorSamples: 4000,
   pretrainSteps: 200,
-  finetuneSteps: 80,
+  finetuneSteps: 60,
+  pretrainLr: 5e-3,
+  finetuneLr: 1e-3,
 };
 
 // ---------- data ----------
@@ -331,6 +335,73 @@ export function fitLinearFloor(set: FourierSet): LinearFloor {
   return { weights, trainMse: mseOf(predict(set), set.signals), predict };
 }
 
+/**
+ * A non-learned reference: per signal, FISTA on min_s ½‖m ⊙ (x − Φᵀs)‖² + λ‖s‖₁ over the band's
+ * whole real Fourier dictionary Φ (cos and sin of every frequency of the band, unit-norm rows),
+ * reconstruction Φᵀs. It knows the band, not the signal's frequencies: what compressed sensing
+ * gets from the 16 samples. λ is relative to the largest |Φ_O·x_obs| of each signal.
+ */
+export function fistaReferenceNmse(set: FourierSet, band: readonly [number, number], o: { lambdaRel?: number; iterations?: number } = {}): number {
+  const { seq: T } = set;
+  const atoms: Float64Array[] = [];
+  for (let f = band[0]; f <= band[1]; f++) {
+    for (const fn of [Math.cos, Math.sin]) {
+      const a = Float64Array.from({ length: T }, (_, t) => fn((2 * Math.PI * f * t) / T));
+      const n = Math.hypot(...a);
+      if (n > 1e-9) atoms.push(a.map((v) => v / n));
+    }
+  }
+  const K = atoms.length;
+  const lambdaRel = o.lambdaRel ?? 0.02;
+  const iters = o.iterations ?? 300;
+  const pred = new Float64Array(set.n * T);
+  for (let s = 0; s < set.n; s++) {
+    const obs: number[] = [];
+    for (let t = 0; t < T; t++) if (set.masks[s * T + t]) obs.push(t);
+    const A = atoms.map((a) => obs.map((t) => a[t]!));
+    const y = obs.map((t) => set.observed[s * T + t]!);
+    // L = ‖A‖₂² by power iteration.
+    let v = new Float64Array(K).fill(1);
+    let L = 1;
+    for (let it = 0; it < 50; it++) {
+      const w = new Float64Array(obs.length);
+      for (let k = 0; k < K; k++) for (let j = 0; j < obs.length; j++) w[j] += A[k]![j]! * v[k]!;
+      const u = new Float64Array(K);
+      for (let k = 0; k < K; k++) for (let j = 0; j < obs.length; j++) u[k] += A[k]![j]! * w[j]!;
+      L = Math.hypot(...u) / Math.max(Math.hypot(...v), 1e-30);
+      v = u;
+    }
+    L *= 1.01;
+    let corr = 0;
+    for (let k = 0; k < K; k++) {
+      let c = 0;
+      for (let j = 0; j < obs.length; j++) c += A[k]![j]! * y[j]!;
+      corr = Math.max(corr, Math.abs(c));
+    }
+    const lam = lambdaRel * corr;
+    let x = new Float64Array(K);
+    let z = new Float64Array(K);
+    let tk = 1;
+    for (let it = 0; it < iters; it++) {
+      const r = y.slice();
+      for (let k = 0; k < K; k++) if (z[k] !== 0) for (let j = 0; j < obs.length; j++) r[j] = r[j]! - A[k]![j]! * z[k]!;
+      const xn = new Float64Array(K);
+      for (let k = 0; k < K; k++) {
+        let g = 0;
+        for (let j = 0; j < obs.length; j++) g += A[k]![j]! * r[j]!;
+        const u = z[k]! + g / L;
+        xn[k] = Math.sign(u) * Math.max(Math.abs(u) - lam / L, 0);
+      }
+      const tn = (1 + Math.sqrt(1 + 4 * tk * tk)) / 2;
+      z = xn.map((val, k) => val + ((tk - 1) / tn) * (val - x[k]!));
+      x = xn;
+      tk = tn;
+    }
+    for (let k = 0; k < K; k++) if (x[k] !== 0) for (let t = 0; t < T; t++) pred[s * T + t] += x[k]! * atoms[k]![t]!;
+  }
+  return mseOf(pred, set.signals) / signalVariance(set);
+}
+
 // ---------- the model ----------
 
 export interface FourierModelOptions {
@@ -344,16 +415,40 @@ export interface FourierModelOptions {
 export const FOURIER_PARAM_NAMES = ['fourier.lift', 'fourier.W_q', 'fourier.W_k', 'fourier.W_s', 'fourier.D'] as const;
 
 /**
- * The frozen lift [2, seq, C]: E, F with entries uniform ±√3 (unit variance), from the seed
- * (independent of the form). Unit-variance entries (‖E_t‖² ≈ C) rather than unit-norm rows:
- * the lift enters the output twice (lift and read-out), and with unit-norm rows the weights had
- * to grow ~50× from their initial scale before the model could even reach the linear floor
- * (measured: no progress past copying in 200 steps).
+ * The frozen lift [2, seq, C]: E and F, each a random matrix with orthogonal rows of norm
+ * liftStd·√C (Gaussian-like entries of standard deviation liftStd, then Gram–Schmidt over the
+ * seq rows; needs C ≥ seq), from the seed, independent of the form. Orthogonal rows make the
+ * lift lossless and well conditioned (a square Gaussian matrix has singular values down to
+ * ~1/√C, which slowed learning down measurably), so E·Eᵀ = liftStd²·C·I and an atom's time
+ * profile d_m = E·D_m can be any signal.
  */
 export function fourierLift(cfg: FourierConfig): Float32Array {
+  const { seq: T, dim: C } = cfg;
+  if (C < T) throw new Error(`fourier: the lift needs dim ≥ seq (orthogonal rows), got dim ${C} < seq ${T}`);
   const rng = new Rng(mixSeed(cfg.seed, 0x11f7));
-  const b = Math.sqrt(3) * cfg.liftStd;
-  return Float32Array.from({ length: 2 * cfg.seq * cfg.dim }, () => rng.uniform(-b, b));
+  const out = new Float32Array(2 * T * C);
+  const norm = cfg.liftStd * Math.sqrt(C);
+  for (let part = 0; part < 2; part++) {
+    const rows: Float64Array[] = [];
+    for (let t = 0; t < T; t++) {
+      const v = Float64Array.from({ length: C }, () => rng.normal());
+      // Two Gram–Schmidt passes (numerically orthogonal in float64).
+      for (let pass = 0; pass < 2; pass++) {
+        for (const u of rows) {
+          let d = 0;
+          for (let c = 0; c < C; c++) d += v[c]! * u[c]!;
+          for (let c = 0; c < C; c++) v[c] = v[c]! - d * u[c]!;
+        }
+      }
+      let n = 0;
+      for (let c = 0; c < C; c++) n += v[c]! ** 2;
+      n = Math.sqrt(n);
+      for (let c = 0; c < C; c++) v[c] = v[c]! / n;
+      rows.push(v);
+      for (let c = 0; c < C; c++) out[part * T * C + t * C + c] = norm * v[c]!;
+    }
+  }
+  return out;
 }
 
 export interface FourierModel {
@@ -408,11 +503,16 @@ function build(rt: GpuRuntime, cfg: FourierConfig, opts: FourierModelOptions): O
   const frozen = new ParamPack(rt, 'fourier.frozen', false);
   const ctx: BuildContext = { rt, trainable, frozen, rng: new Rng(mixSeed(cfg.seed, opts.form === 'sparse' ? 0x5a : 0xde)) };
   const lift = declareParam(ctx, 'fourier.lift', [2, T, C], fourierLift(cfg), { frozen: true });
+  // Initialisation (what made pre-training move in a few hundred steps, see the file comment):
+  // W_q = 0, so every token starts by reading all tokens with equal weights (W_q still learns:
+  // its gradient goes through W_k ≠ 0); D = W_sᵀ, ISTA's tied analysis/synthesis start.
   const bound = 1 / Math.sqrt(C);
-  const wq = declareParam(ctx, 'fourier.W_q', [C, M], { uniform: bound }, { frozen: !coefTrain });
+  const wq = declareParam(ctx, 'fourier.W_q', [C, M], { constant: 0 }, { frozen: !coefTrain });
   const wk = declareParam(ctx, 'fourier.W_k', [C, M], { uniform: bound }, { frozen: !coefTrain });
   const ws = declareParam(ctx, 'fourier.W_s', [C, M], { uniform: bound }, { frozen: !coefTrain });
-  const dict = declareParam(ctx, 'fourier.D', [M, C], { uniform: 1 / Math.sqrt(M) }, { frozen: !atomTrain });
+  const dInit = new Float32Array(M * C);
+  for (let c = 0; c < C; c++) for (let m = 0; m < M; m++) dInit[m * C + c] = ws.init[c * M + m]!;
+  const dict = declareParam(ctx, 'fourier.D', [M, C], dInit, { frozen: !atomTrain });
   trainable.finalize();
   frozen.finalize();
 
@@ -599,6 +699,8 @@ export interface FourierEval {
   usedAtoms: number;
   /** Atoms with u_m ≥ 1 % of max u_m. */
   atomsAbove1pct: number;
+  /** Per signal: the fewest atoms covering 95 % of that signal's usage (Σ_t |S^K_tm·d_m(t)|), averaged over the signals. */
+  usedAtomsPerSignal: number;
   /** [n, seq] the reconstructions. */
   prediction: Float32Array;
 }
@@ -638,6 +740,8 @@ export async function evaluateFourier(rt: GpuRuntime, model: FourierModel, set: 
   const prof = atomProfiles(model.cfg, params.get('fourier.D')!, params.get('fourier.lift')!);
   const prediction = new Float32Array(set.n * T);
   const usage = new Float64Array(M);
+  const perSignal = new Float64Array(M);
+  let perSignalCount = 0;
   let nonzero = 0;
   for (let s0 = 0; s0 < set.n; s0 += B) {
     rt.write(model.xobs, set.observed.subarray(s0 * T, (s0 + B) * T));
@@ -647,18 +751,22 @@ export async function evaluateFourier(rt: GpuRuntime, model: FourierModel, set: 
     const codes = await rt.read(model.codes);
     for (let r = 0; r < B * T; r++) {
       const t = r % T;
+      if (t === 0) perSignal.fill(0);
       for (let m = 0; m < M; m++) {
         const c = codes[r * M + m]!;
         if (c !== 0) {
           nonzero++;
-          usage[m] += Math.abs(c * prof[m * T + t]!);
+          const u = Math.abs(c * prof[m * T + t]!);
+          usage[m] += u;
+          perSignal[m] += u;
         }
       }
+      if (t === T - 1) perSignalCount += usageCounts(perSignal).usedAtoms;
     }
   }
   for (let m = 0; m < M; m++) usage[m] /= set.n * T;
   const mse = mseOf(prediction, set.signals);
-  return { mse, nmse: mse / signalVariance(set), activePerToken: nonzero / (set.n * T), usage, ...usageCounts(usage), prediction };
+  return { mse, nmse: mse / signalVariance(set), activePerToken: nonzero / (set.n * T), usage, ...usageCounts(usage), usedAtomsPerSignal: perSignalCount / set.n, prediction };
 }
 
 export interface ReconstructionView {
@@ -887,4 +995,40 @@ export async function trainFourier(
     trainer.destroy();
   }
   return { losses, seconds: (performance.now() - t0) / 1000, steps: o.steps };
+}
+
+export interface FourierPretrainResult extends FourierTrainResult {
+  model: FourierModel;
+}
+
+/**
+ * Pre-trains a base of `form` on `set` for cfg.pretrainSteps. The sparse form trains its first
+ * penaltyWarmup·steps without the L1 penalty (σ_λ still applies), then the rest with it, from
+ * those weights (fresh optimizer state and schedule): with the penalty on from step 0 the codes
+ * were pushed to zero before the model had learned anything (measured: worse than copying after
+ * 200 steps at l1 = 0.3), the usual reason for switching a sparsity penalty on late.
+ */
+export async function pretrainFourier(
+  rt: GpuRuntime,
+  cfg: FourierConfig,
+  form: FourierForm,
+  set: FourierSet,
+  o: { onStep?: (done: number, lastLoss: number | null) => void } = {},
+): Promise<FourierPretrainResult> {
+  const steps = cfg.pretrainSteps;
+  const warm = form === 'sparse' && cfg.l1 > 0 ? Math.round(cfg.penaltyWarmup * steps) : 0;
+  let model = buildFourierModel(rt, cfg, { form, train: 'all', ...(warm > 0 ? { l1: 0 } : {}) });
+  const first = await trainFourier(rt, model, set, { steps: warm > 0 ? warm : steps, lr: cfg.pretrainLr, ...(o.onStep ? { onStep: o.onStep } : {}) });
+  if (warm === 0) return { ...first, model };
+  const bytes = await fourierCheckpointBytes(model, {});
+  model.destroy();
+  model = buildFourierModel(rt, cfg, { form, train: 'all' });
+  loadFourierCheckpoint(model, bytes);
+  const second = await trainFourier(rt, model, set, { steps: steps - warm, lr: cfg.pretrainLr, onStep: (s, l) => o.onStep?.(warm + s, l) });
+  return {
+    model,
+    steps,
+    seconds: first.seconds + second.seconds,
+    losses: [...first.losses, ...second.losses.map((l) => ({ ...l, step: l.step + warm }))],
+  };
 }
