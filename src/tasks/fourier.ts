@@ -147,9 +147,9 @@ export const FOURIER_QUICK: FourierConfig = {
   valSamples: 128,
   floorSamples: 4000,
   pretrainSteps: 200,
-  finetuneSteps: 60,
+  finetuneSteps: 150,
   pretrainLr: 5e-3,
-  finetuneLr: 1e-3,
+  finetuneLr: 3e-3,
 };
 
 // ---------- data ----------
