@@ -49,7 +49,7 @@ export interface ReproExperiment {
 export const REPRO_EXPERIMENTS: Record<string, ReproExperiment> = {
   fourier: {
     summary: "atoms paper §3.3/App. C.1 Fourier toy: dense vs sparse atoms on the low band, then atoms-only vs coefficients-only fine-tuning to the high band",
-    usage: `fourier [--quick] [--out dir] [--basis fixed|random] [--seed S] [--pretrain-steps N] [--finetune-steps N] [--finetune-lr X] [--load-bases dir] [--write-checkpoints dir]`,
+    usage: `fourier [--quick] [--out dir] [--basis fixed|random] [--seed S] [--pretrain-steps N] [--finetune-steps N] [--finetune-lr X] [--l1 X] [--lambda X] [--load-bases dir] [--write-checkpoints dir]`,
     run: fourierRepro,
   },
 };
@@ -132,6 +132,8 @@ async function fourierRepro(argv: string[]): Promise<number> {
       'pretrain-steps': { type: 'string' },
       'finetune-steps': { type: 'string' },
       'finetune-lr': { type: 'string' },
+      l1: { type: 'string' },
+      lambda: { type: 'string' },
       'load-bases': { type: 'string' },
       'write-checkpoints': { type: 'string' },
     },
@@ -151,6 +153,12 @@ async function fourierRepro(argv: string[]): Promise<number> {
   cfg.seed = int(values.seed, 'seed', 0) ?? cfg.seed;
   cfg.pretrainSteps = int(values['pretrain-steps'], 'pretrain-steps', 1) ?? cfg.pretrainSteps;
   cfg.finetuneSteps = int(values['finetune-steps'], 'finetune-steps', 1) ?? cfg.finetuneSteps;
+  for (const key of ['l1', 'lambda'] as const) {
+    if (values[key] === undefined) continue;
+    const v = Number(values[key]);
+    if (!(v >= 0) || !Number.isFinite(v)) throw new Error(`--${key} must be a finite number ≥ 0, got '${values[key]}'`);
+    cfg[key] = v;
+  }
   if (values['finetune-lr'] !== undefined) {
     const lr = Number(values['finetune-lr']);
     if (!(lr > 0)) throw new Error(`--finetune-lr must be a positive number, got '${values['finetune-lr']}'`);
