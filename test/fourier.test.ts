@@ -8,6 +8,7 @@
  *  - fine-tuning all of the sparse base's parameters on the high band lowers its high-band MSE;
  *  - base checkpoints round-trip, and a mismatched file fails with a message naming the tensor.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CommandList } from '../src/engine/runtime';
 import {
@@ -15,9 +16,11 @@ import {
   copyBaselineMse,
   evaluateFourier,
   fitLinearFloor,
+  FOURIER_FULL,
   FOURIER_QUICK,
   fourierCheckpointBytes,
   fourierForwardCpu,
+  fourierLift,
   loadFourierCheckpoint,
   makeFourierSet,
   mseOf,
@@ -207,6 +210,30 @@ describe('fourier experiment (quick)', () => {
       dense.destroy();
       wide.destroy();
       for (const b of Object.values(bases)) b.model.destroy();
+    }
+  });
+});
+
+describe('shipped base checkpoints', () => {
+  it('public/checkpoints/fourier-{dense,sparse}.safetensors load into the full-size models; the sparse one reproduces its recorded low-band NMSE', async () => {
+    const rt = await testRuntime();
+    for (const form of ['dense', 'sparse'] as const) {
+      const bytes = new Uint8Array(readFileSync(`public/checkpoints/fourier-${form}.safetensors`));
+      const model = buildFourierModel(rt, FOURIER_FULL, { form, train: 'all' });
+      try {
+        const meta = loadFourierCheckpoint(model, bytes);
+        expect(JSON.parse(meta.config!)).toMatchObject({ dim: FOURIER_FULL.dim, atoms: FOURIER_FULL.atoms, iterations: FOURIER_FULL.iterations, seed: FOURIER_FULL.seed });
+        const loaded = await readParams(model.params);
+        expect(loaded.get('fourier.lift')).toEqual(fourierLift(FOURIER_FULL));
+        if (form === 'sparse') {
+          const val = makeFourierSet(FOURIER_FULL, 'low', 'val', FOURIER_FULL.valSamples);
+          const e = await evaluateFourier(rt, model, val);
+          expect(Math.abs(e.nmse - Number(meta.low_band_nmse))).toBeLessThan(1e-3);
+          expect(e.mse).toBeLessThan(copyBaselineMse(val));
+        }
+      } finally {
+        model.destroy();
+      }
     }
   });
 });
