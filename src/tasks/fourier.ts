@@ -64,7 +64,7 @@ import { recordMatmul } from '../kernels/matmul';
 import { recordRowNonzeros, recordShrinkBackward, recordShrinkForward } from '../kernels/shrink';
 import { declareParam, type BuildContext } from '../nn/module';
 import { parseSafetensors, serializeSafetensors, toFloat32 } from '../io/safetensors';
-import type { TrainGraph } from '../train/trainer';
+import { Trainer, type TrainGraph } from '../train/trainer';
 import { drawFourierSignal, drawObservedMask } from './attention-fit';
 import fourierWgsl from '../../shaders/fourier.wgsl?raw';
 
@@ -975,7 +975,6 @@ export async function trainFourier(
   set: FourierSet,
   o: { steps: number; lr: number; onStep?: (done: number, lastLoss: number | null) => void },
 ): Promise<FourierTrainResult> {
-  const { Trainer } = await import('../train/trainer');
   const losses: FourierTrainResult['losses'] = [];
   const trainer = new Trainer(rt, model.graph(set), {
     lr: o.lr,
