@@ -14,10 +14,13 @@
  *      exhaustiveness, so tsc points at the missing case),
  *   4. call it from the UI with `client.request({ type: '…', … })` — the reply is typed.
  */
+import type { IdentifiabilityReport } from '../analysis/identifiability';
 import type { GpuErrorCode } from '../engine/errors';
 import type { AdapterSummary } from '../engine/gpu';
+import type { InferenceOverrides, LatentInspection, LatentStatsSummary, MetricPoint, SessionCheckpoint, SessionInfo, TaskView, ValidationPoint } from '../playground/types';
 
 export type { AdapterSummary };
+export type * from '../playground/types';
 
 /** The handful of device limits the UI shows (sizes in bytes). */
 export interface LimitsSummary {
@@ -51,7 +54,127 @@ export interface PauseRequest {
   id: number;
 }
 
-export type UiToWorker = InitRequest | DemoTrainRequest | PauseRequest;
+// ---------- the playground session (src/playground/session.ts) ----------
+// One session at a time. `configure` builds task + base + adapter from a PlaygroundConfig
+// (validated again in the worker); every other session request needs a configured session
+// (error code 'not-configured' otherwise). `pause` (above) also pauses the session's play loop.
+
+/** How often the playing session streams what (in steps). */
+export interface StreamOptions {
+  /** Train-loss rows come back every this many steps (the MetricRing interval). Default 5. */
+  metricEvery?: number;
+  /** Validation loss on the held-out batch every this many steps (0: never). Default 50. */
+  validateEvery?: number;
+  /** Latent-statistics snapshot (App. F) every this many steps (0: never). Default 25. */
+  statsEvery?: number;
+}
+
+/** Builds (or rebuilds, freeing the old one) the session. `config` is parsed with parseConfig. */
+export interface ConfigureRequest {
+  type: 'configure';
+  id: number;
+  config: unknown;
+  stream?: StreamOptions;
+}
+
+/** Trains until `steps` more steps (default: until config.training.steps) or a pause. Replies at once; events stream. */
+export interface PlayRequest {
+  type: 'play';
+  id: number;
+  steps?: number;
+}
+
+/** Runs `n` steps (1…1000) and replies when their metrics are in. */
+export interface StepRequest {
+  type: 'step';
+  id: number;
+  n: number;
+}
+
+/** Rebuilds the session from its config: same seed → the same run. */
+export interface ResetRequest {
+  type: 'reset';
+  id: number;
+}
+
+/** Base and adapted outputs on the fixed view batch, with the session's current overrides (or these, which then become current). */
+export interface ViewRequest {
+  type: 'view';
+  id: number;
+  overrides?: InferenceOverrides;
+}
+
+/** Switches units of a group on/off for inference (null: all on); replies with the new view. */
+export interface SetMaskRequest {
+  type: 'set-mask';
+  id: number;
+  group: number;
+  mask: number[] | null;
+}
+
+/** Top-k (density ρ = k / count) override of a group for inference (null: configured k); replies with the new view. */
+export interface SetKRequest {
+  type: 'set-k';
+  id: number;
+  group: number;
+  k: number | null;
+}
+
+export interface InspectLatentRequest {
+  type: 'inspect-latent';
+  id: number;
+  group: number;
+  unit: number;
+}
+
+/** The latest latent statistics of every group that collects them. */
+export interface StatsRequest {
+  type: 'stats';
+  id: number;
+}
+
+export interface IdentifiabilityRequest {
+  type: 'identifiability';
+  id: number;
+  group: number;
+}
+
+/** The whole session state (config, params, optimizer, step, history) for autosave/export. */
+export interface CheckpointRequest {
+  type: 'checkpoint';
+  id: number;
+}
+
+/** Rebuilds the session from a checkpoint's config and loads its state. */
+export interface RestoreRequest {
+  type: 'restore';
+  id: number;
+  checkpoint: SessionCheckpoint;
+  stream?: StreamOptions;
+}
+
+/** Cancels long work in progress (a configure that is loading or pre-training); playing is stopped with `pause`. */
+export interface CancelRequest {
+  type: 'cancel';
+  id: number;
+}
+
+export type SessionRequest =
+  | ConfigureRequest
+  | PlayRequest
+  | StepRequest
+  | ResetRequest
+  | ViewRequest
+  | SetMaskRequest
+  | SetKRequest
+  | InspectLatentRequest
+  | StatsRequest
+  | IdentifiabilityRequest
+  | CheckpointRequest
+  | RestoreRequest
+  | CancelRequest;
+
+export type UiToWorker = InitRequest | DemoTrainRequest | PauseRequest | SessionRequest;
 
 // ---------- worker → UI ----------
 
@@ -69,6 +192,10 @@ export type WorkerErrorCode =
   | 'not-initialized' // a request that needs the GPU arrived before a successful init
   | 'bad-request' // unknown or malformed message
   | 'worker-failed' // the worker script did not load or crashed (raised by the client)
+  | 'not-configured' // a session request before a successful `configure`
+  | 'bad-config' // the configuration is invalid (ErrorReply.field names the field)
+  | 'busy' // the session is playing or preparing; pause (or cancel) first
+  | 'cancelled' // long work was cancelled by `cancel`
   | 'internal'; // an unexpected exception in a handler
 
 export interface ErrorReply {
@@ -79,6 +206,8 @@ export interface ErrorReply {
   message: string;
   /** What the user can do about it. */
   advice: string;
+  /** For 'bad-config': the config field at fault (dot path, e.g. 'adapter.stan.k'). */
+  field?: string;
 }
 
 /** Event: the GPU device went away (driver reset, destroyed). Re-send `init` to recover. */
@@ -102,10 +231,10 @@ export interface PausedReply {
   step: number;
 }
 
-/** Event: metric rows as they come back from the GPU (every few steps). */
+/** Event: metric rows as they come back from the GPU (every few steps); `extra` holds task/adapter metrics (session only). */
 export interface MetricsEvent {
   type: 'metrics';
-  rows: { step: number; loss: number; gradNorm: number; nonFinite: boolean }[];
+  rows: MetricPoint[];
   /** Wall-clock ms per step over the rows' window. */
   msPerStep: number;
 }
@@ -118,7 +247,114 @@ export interface TrainingStoppedEvent {
   message?: string;
 }
 
-export type WorkerToUi = ReadyReply | DemoStartedReply | PausedReply | ErrorReply | DeviceLostEvent | MetricsEvent | TrainingStoppedEvent;
+// ---------- session replies and events ----------
+
+/** Answers configure / reset / restore: the built session. */
+export interface ConfiguredReply {
+  type: 'configured';
+  id: number;
+  session: SessionInfo;
+}
+
+export interface PlayingReply {
+  type: 'playing';
+  id: number;
+  /** Step the play started from, and the step it will stop at unless paused. */
+  step: number;
+  until: number;
+}
+
+export interface SteppedReply {
+  type: 'stepped';
+  id: number;
+  step: number;
+  rows: MetricPoint[];
+}
+
+export interface ViewReply {
+  type: 'view';
+  id: number;
+  step: number;
+  overrides: InferenceOverrides;
+  view: TaskView;
+}
+
+export interface LatentInspectionReply {
+  type: 'latent-inspection';
+  id: number;
+  step: number;
+  inspection: LatentInspection;
+}
+
+export interface StatsReply {
+  type: 'stats';
+  id: number;
+  step: number;
+  groups: LatentStatsSummary[];
+}
+
+export interface IdentifiabilityReply {
+  type: 'identifiability';
+  id: number;
+  step: number;
+  group: number;
+  report: IdentifiabilityReport;
+}
+
+export interface CheckpointReply {
+  type: 'session-checkpoint';
+  id: number;
+  checkpoint: SessionCheckpoint;
+}
+
+export interface CancelledReply {
+  type: 'cancelled';
+  id: number;
+  /** Whether there was long work to cancel. */
+  cancelled: boolean;
+}
+
+/** Event: validation loss on the held-out batch (every StreamOptions.validateEvery steps, and when play stops). */
+export interface ValidationEvent {
+  type: 'validation';
+  point: ValidationPoint;
+}
+
+/** Event: latent statistics (App. F) of every collecting group (every StreamOptions.statsEvery steps). */
+export interface LatentStatsEvent {
+  type: 'latent-stats';
+  step: number;
+  groups: LatentStatsSummary[];
+}
+
+/** Event: progress of long work (loading a base, pre-training); `cancel` stops it. */
+export interface ProgressEvent {
+  type: 'progress';
+  label: string;
+  done: number;
+  total: number;
+}
+
+export type WorkerToUi =
+  | ReadyReply
+  | DemoStartedReply
+  | PausedReply
+  | ErrorReply
+  | DeviceLostEvent
+  | MetricsEvent
+  | TrainingStoppedEvent
+  | ConfiguredReply
+  | PlayingReply
+  | SteppedReply
+  | ViewReply
+  | LatentInspectionReply
+  | StatsReply
+  | IdentifiabilityReply
+  | CheckpointReply
+  | CancelledReply
+  | ValidationEvent
+  | LatentStatsEvent
+  | ProgressEvent;
 
 // ---------- derived types ----------
 
@@ -127,6 +363,19 @@ export interface ReplyTo {
   init: ReadyReply;
   'demo-train': DemoStartedReply;
   pause: PausedReply;
+  configure: ConfiguredReply;
+  play: PlayingReply;
+  step: SteppedReply;
+  reset: ConfiguredReply;
+  view: ViewReply;
+  'set-mask': ViewReply;
+  'set-k': ViewReply;
+  'inspect-latent': LatentInspectionReply;
+  stats: StatsReply;
+  identifiability: IdentifiabilityReply;
+  checkpoint: CheckpointReply;
+  restore: ConfiguredReply;
+  cancel: CancelledReply;
 }
 
 export type RequestType = UiToWorker['type'];

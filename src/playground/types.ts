@@ -1,0 +1,192 @@
+/**
+ * Plain data the playground session hands the page: everything here is structured-cloneable
+ * (numbers, strings, plain arrays, typed arrays) and free of GPU objects, so it crosses
+ * postMessage as is and can be stored by the persistence layer. The task modules
+ * (src/tasks/task.ts) produce the view/inspection parts; the session (src/playground/session.ts)
+ * adds metrics, statistics and checkpoints; the worker protocol (src/worker/protocol.ts) carries them.
+ */
+import type { AdapterChoice, PlaygroundConfig, TaskId } from '../config/schema';
+
+/** Something the page draws: a 1-D signal, a grey image (values in [0, 1]), or a short vector. */
+export type Drawable =
+  | { kind: 'signal'; values: number[] }
+  | { kind: 'image'; side: number; pixels: Float32Array }
+  | { kind: 'vector'; values: number[] };
+
+/** What the page shows about a task (static: from the module, before anything is built). */
+export interface TaskDescription {
+  id: TaskId;
+  title: string;
+  /** What the paper claims about this toy, in a few plain sentences. */
+  claim: string;
+  /** What to look for in the views, one hint per item. */
+  lookFor: string[];
+  /** Adapter kinds this task offers (always includes 'none'). */
+  adapters: AdapterChoice[];
+  /** Default target patterns per adapter kind (the config's `adapter.targets` when switching kind). */
+  defaultTargets: Partial<Record<AdapterChoice, string[]>>;
+  /** The shipped base checkpoint (path under public/, e.g. 'checkpoints/fourier-sparse.safetensors'); null: the base is built in the page. */
+  baseCheckpoint: string | null;
+}
+
+/**
+ * One adapted site's inspectable units: STAN latents, atoms, or LoRA/SoRA rank dimensions.
+ * `group` indexes the session's groups (the adapters in site order; the Fourier task's own
+ * atoms are one group).
+ */
+export interface LatentGroupInfo {
+  group: number;
+  /** Site path, e.g. 'decoder.blocks.1.attn' or 'blocks.0.mlp.fc1'. */
+  path: string;
+  kind: 'stan' | 'atoms' | 'lora' | 'sora' | 'fourier-atoms';
+  label: 'latent' | 'atom' | 'rank';
+  count: number;
+  /** Configured k of a k-sparse group (the k / ρ slider's maximum); null when there is no top-k. */
+  k: number | null;
+  /** Whether latent statistics (App. F) are collected for this group. */
+  stats: boolean;
+  /** Whether the App. A identifiability report applies (STAN groups). */
+  identifiability: boolean;
+}
+
+/** Inference-time overrides applied to the view batch (never to training). */
+export interface InferenceOverrides {
+  /** Per group: 1 keeps a unit, 0 switches it off; absent/null = all on. */
+  masks?: Record<number, number[] | null>;
+  /** Per group: top-k override 1 … configured k; absent/null = configured k. */
+  k?: Record<number, number | null>;
+}
+
+export interface FourierSignalView {
+  truth: number[];
+  observed: { t: number; v: number }[];
+  base: number[];
+  /** With the overrides applied; null when no adapter is attached. */
+  adapted: number[] | null;
+  freqs: number[];
+}
+
+/** Per-unit contributions to one displayed output (the MNIST 8→3 "each atom's contribution" maps, Fourier atom profiles). */
+export interface ContributionMap {
+  group: number;
+  unit: number;
+  /** Share of the total |contribution| (0…1), for ordering. */
+  share: number;
+  drawable: Drawable;
+}
+
+export type TaskView =
+  | {
+      kind: 'fourier';
+      seq: number;
+      signals: FourierSignalView[];
+      /** Atom time profiles d_m(t) of the adapted model (what each atom "is"), with their usage on the view batch. */
+      atoms: { unit: number; usage: number; profile: number[] }[];
+      /** Test metrics on the held-out set: NMSE base / adapted. */
+      nmse: { base: number; adapted: number | null };
+    }
+  | {
+      kind: 'mnist-vae';
+      side: number;
+      /** Per displayed image: the noisy input, the base's decode, the adapted decode (overrides applied), the clean target. */
+      images: { label: number; noisy: Float32Array; clean: Float32Array; base: Float32Array; adapted: Float32Array | null }[];
+      /** For the first image: each unit's contribution map (adapted − adapted with that unit masked), largest first. */
+      contributions: ContributionMap[];
+    }
+  | {
+      kind: 'regression';
+      outDim: number;
+      /** One held-out sequence: per token, target / base / adapted outputs ([seq][outDim]). */
+      target: number[][];
+      base: number[][];
+      adapted: number[][] | null;
+      mse: { base: number; adapted: number | null };
+    };
+
+/** One top-activating example of a unit. */
+export interface LatentExample {
+  /** Mean activation of the unit on the example (over its rows/tokens where active). */
+  activation: number;
+  /** Class label, when the task has labels. */
+  label: number | null;
+  drawable: Drawable;
+}
+
+export interface LatentInspection {
+  group: number;
+  unit: number;
+  label: 'latent' | 'atom' | 'rank';
+  /** Highest mean activation first. */
+  examples: LatentExample[];
+  /** Per class: mean activation (0 where it never fires); null without labels. */
+  classBars: { label: string; value: number }[] | null;
+  /** The unit's decoder direction rendered (a signal, an image through the decoder, or the raw vector). */
+  decoder: Drawable;
+  /** Activation frequency and mean activation on the examples searched. */
+  frequency: number;
+  meanActivation: number;
+}
+
+/** App. F statistics of one group, summarised (log10 of 0 is reported as null). */
+export interface LatentStatsSummary {
+  group: number;
+  samples: number;
+  log10Freq: (number | null)[];
+  log10MeanAct: (number | null)[];
+  /** Label entropy per unit (nats); null where a unit never fired or the task has no labels. */
+  entropy: (number | null)[];
+  dead: number;
+  dense: number;
+}
+
+/** Parameter counts shown next to each other in the Adapter panel. */
+export interface ParameterCounts {
+  trainable: number;
+  base: number;
+}
+
+/** What `configure` (and `restore`/`reset`) answers: everything static about the built session. */
+export interface SessionInfo {
+  config: PlaygroundConfig;
+  task: TaskDescription;
+  step: number;
+  parameters: ParameterCounts;
+  groups: LatentGroupInfo[];
+  /** Site paths the model offers (for the targets control). */
+  sites: string[];
+  /** Class names when the task has labels (label entropy, class bars); null otherwise. */
+  classes: string[] | null;
+  dispatchesPerStep: number;
+  /** Base checkpoint's metadata summary (steps, recorded metrics), when one was loaded. */
+  base: { source: string; metadata: Record<string, string> } | null;
+}
+
+export interface MetricPoint {
+  step: number;
+  loss: number;
+  gradNorm: number;
+  nonFinite: boolean;
+  /** Task/adapter extras (e.g. rec, kl, active_atoms); absent in the demo's rows. */
+  extra?: Record<string, number>;
+}
+
+export interface ValidationPoint {
+  step: number;
+  loss: number;
+  metrics: Record<string, number>;
+}
+
+/**
+ * The whole state of a session, for autosave, export/import and device-loss recovery. Restoring
+ * it into a session built from the same config reproduces the run bit-exactly from `step`.
+ */
+export interface SessionCheckpoint {
+  format: 'sparse-adapter-playground/session@1';
+  config: PlaygroundConfig;
+  step: number;
+  /** Trainable parameters by name, per pack (the Trainer's order). */
+  params: Record<string, Float32Array>[];
+  /** AdamW moments, one array per pack. */
+  optimizer: { m: Float32Array[]; v: Float32Array[] };
+  history: { train: MetricPoint[]; validation: ValidationPoint[] };
+}

@@ -1,0 +1,24 @@
+/**
+ * Every playground task, by id (ids: TASK_IDS in src/config/schema.ts).
+ *
+ * Adding a task:
+ *   1. write src/tasks/<name>-task.ts exporting a TaskModule (src/tasks/task.ts): its
+ *      description (title, claim, what to look for, adapters, default targets, base checkpoint)
+ *      and `build(rt, config, assets, opts)` returning a TaskInstance;
+ *   2. add one line below (and the id to TASK_IDS if it is new);
+ *   3. the session tests (test/playground-session.test.ts) iterate over TASKS, so the new task
+ *      gets the build / train / reset / mask / checkpoint checks for free.
+ * A task id listed in TASK_IDS without a module here is reported as "not available yet" by the
+ * session (ConfigError on `task`).
+ */
+import type { TaskId } from '../config/schema';
+import { ConfigError } from '../engine/errors';
+import type { TaskModule } from './task';
+
+export const TASKS: Partial<Record<TaskId, TaskModule>> = {};
+
+export function taskModule(id: TaskId): TaskModule {
+  const m = TASKS[id];
+  if (!m) throw new ConfigError('task', `task '${id}' is not available yet; available: ${Object.keys(TASKS).join(', ')}`);
+  return m;
+}

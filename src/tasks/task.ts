@@ -1,0 +1,84 @@
+/**
+ * The contract every playground task implements (see registry.ts for the list). A task module
+ * is static (title, explanation, which adapters apply, its base checkpoint) and `build`s an
+ * instance from a validated PlaygroundConfig: the frozen base (loaded from the shipped
+ * checkpoint's bytes), the adapters attached per `config.adapter`, and a TrainGraph for the
+ * Trainer. The instance then answers the page's questions with plain data (src/playground/types.ts):
+ * validation loss on a held-out batch, views of the outputs (base vs adapted, with inference
+ * overrides), a unit's inspection, latent statistics, and the App. A report where it applies.
+ *
+ * Rules for implementations:
+ *  - No readback inside the training step: `graph` is recorded once.
+ *  - Everything else (validate, view, inspect, stats) runs between steps, may read back, and must
+ *    leave the training state untouched (it may overwrite activations: the next step recomputes them).
+ *  - Inference overrides (mask, k) are applied for a view/inspection and restored afterwards, so
+ *    training always runs with all units on and the configured k.
+ *  - Assets come through `TaskAssets.bytes(path)` (paths under public/), so the same code runs in
+ *    the page (fetch) and in Node (fs).
+ *  - `destroy` frees every GPU allocation of the instance (build inside rt.scoped/AllocationScope).
+ */
+import type { Adapter } from '../adapters/adapter';
+import type { PlaygroundConfig } from '../config/schema';
+import type { GpuRuntime } from '../engine/runtime';
+import type { InferenceOverrides, LatentGroupInfo, LatentInspection, ParameterCounts, TaskDescription, TaskView } from '../playground/types';
+import type { LatentStatsSnapshot } from '../analysis/latent-stats';
+import type { IdentifiabilityReport } from '../analysis/identifiability';
+import type { TrainGraph } from '../train/trainer';
+
+/** Where a task's files come from: `bytes('checkpoints/fourier-sparse.safetensors')`, `bytes('data/mnist-10k.bin')`. */
+export interface TaskAssets {
+  bytes(path: string): Promise<Uint8Array>;
+}
+
+/** Build-time options that are not part of the user's configuration. */
+export interface TaskBuildOptions {
+  /**
+   * Smaller held-out / view sets (tests and CI). The model's shapes come from the base
+   * checkpoint and the batch from config.training.batch either way.
+   */
+  small?: boolean;
+  /** Reports progress of long preparation (loading, pre-training a base); `done` of `total`. */
+  onProgress?: (label: string, done: number, total: number) => void;
+  /** Aborts long preparation. */
+  signal?: AbortSignal;
+}
+
+export interface TaskInstance {
+  readonly graph: TrainGraph;
+  /** The attached adapters in site order (empty for 'none' and for the Fourier task's own atoms). */
+  readonly adapters: readonly Adapter[];
+  /** Inspectable unit groups (one per adapter; the Fourier task's atoms form one group). */
+  readonly groups: readonly LatentGroupInfo[];
+  readonly parameters: ParameterCounts;
+  /** Site paths the model offers (for the targets control). */
+  readonly sites: readonly string[];
+  /** Class names for label entropy and class bars; null when the task has no labels. */
+  readonly classes: readonly string[] | null;
+  /** Base checkpoint metadata, when one was loaded. */
+  readonly base: { source: string; metadata: Record<string, string> } | null;
+  /** Loss and task metrics on the held-out batch (outside the step; reads back). */
+  validate(): Promise<{ loss: number; metrics: Record<string, number> }>;
+  /** Base and adapted outputs on the fixed view batch, with `overrides` applied to the adapted model only. */
+  view(overrides: InferenceOverrides): Promise<TaskView>;
+  /** A unit's top-activating examples, class bars and rendered decoder direction. */
+  inspect(group: number, unit: number, overrides: InferenceOverrides): Promise<LatentInspection>;
+  /**
+   * App. F statistics of a group at the current parameters, over the task's fixed probe set
+   * (held-out, labelled where the task has labels): null when the group collects none.
+   * `step` is stamped as the probe's step (lastFired).
+   */
+  latentStats(group: number, step: number): Promise<LatentStatsSnapshot | null>;
+  /** App. A report of a STAN group (null where it does not apply). */
+  identifiability(group: number): Promise<IdentifiabilityReport | null>;
+  destroy(): void;
+}
+
+export interface TaskModule {
+  readonly description: TaskDescription;
+  /**
+   * Builds the instance. Throws ConfigError (src/engine/errors.ts) naming the config field for
+   * anything the schema could not check (an adapter kind this task does not offer, k > l, a
+   * target that matches no site …).
+   */
+  build(rt: GpuRuntime, config: PlaygroundConfig, assets: TaskAssets, opts?: TaskBuildOptions): Promise<TaskInstance>;
+}
