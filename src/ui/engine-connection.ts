@@ -36,10 +36,10 @@ export function engineClient(): EngineClient {
 
 /** Starts (or restarts) the engine: acquires the GPU in the worker. */
 export async function connectEngine(): Promise<void> {
-  const { config, setEngine } = usePlayground.getState();
+  const { powerPreference, setEngine } = usePlayground.getState();
   setEngine({ phase: 'starting' });
   try {
-    const reply = await engineClient().request({ type: 'init', powerPreference: config.powerPreference });
+    const reply = await engineClient().request({ type: 'init', powerPreference });
     setEngine({ phase: 'ready', adapter: reply.adapter, limits: reply.limits, features: reply.features });
   } catch (e) {
     if (e instanceof WorkerError) setEngine({ phase: 'error', code: e.code, message: e.message, advice: e.advice });

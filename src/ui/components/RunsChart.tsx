@@ -1,0 +1,59 @@
+/**
+ * Train (solid) and validation (dotted, markers) loss of every kept run, overlaid; the live run is
+ * drawn last and thicker. Runs stay until "Clear" (the live one stays). Plotly.react keeps
+ * redraws cheap; updates are coalesced to one per animation frame by the store batching.
+ */
+import Plotly from 'plotly.js-dist-min';
+import { useEffect, useRef } from 'react';
+import type { RunRecord } from '../store';
+
+type PlotlyData = Parameters<typeof Plotly.react>[1][number];
+
+const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#be185d', '#4d7c0f'];
+
+export function RunsChart({ runs, liveRunId, onClear }: { runs: RunRecord[]; liveRunId: number | null; onClear(): void }) {
+  const el = useRef<HTMLDivElement>(null);
+  const trainPoints = runs.reduce((a, r) => a + r.train.length, 0);
+  const live = runs.find((r) => r.id === liveRunId);
+  useEffect(() => {
+    if (!el.current) return;
+    const traces: PlotlyData[] = [];
+    runs.forEach((r, i) => {
+      const color = COLORS[i % COLORS.length]!;
+      const isLive = r.id === liveRunId;
+      traces.push({ x: r.train.map((p) => p.step), y: r.train.map((p) => p.loss), type: 'scatter', mode: 'lines', name: `${r.label} (train)`, line: { color, width: isLive ? 2.5 : 1.5 }, legendgroup: String(r.id) });
+      if (r.val.length)
+        traces.push({ x: r.val.map((p) => p.step), y: r.val.map((p) => p.loss), type: 'scatter', mode: 'lines+markers', name: `${r.label} (validation)`, line: { color, dash: 'dot', width: 1.5 }, marker: { size: 5 }, legendgroup: String(r.id) });
+    });
+    void Plotly.react(el.current, traces, {
+      height: 320,
+      margin: { l: 60, r: 20, t: 10, b: 40 },
+      xaxis: { title: { text: 'step' } },
+      yaxis: { title: { text: 'loss' }, type: 'log' },
+      legend: { orientation: 'h', y: -0.25, font: { size: 11 } },
+      showlegend: runs.length > 0,
+    }, { displayModeBar: false, responsive: true });
+  }, [runs, liveRunId]);
+  useEffect(() => {
+    const node = el.current;
+    return () => {
+      if (node) Plotly.purge(node);
+    };
+  }, []);
+  return (
+    <div className="chart-block">
+      <div className="chart-head">
+        <h3>Loss</h3>
+        <span className="status" data-testid="runs-summary">
+          {runs.length} run{runs.length === 1 ? '' : 's'}
+          {live && live.train.length ? ` · live: ${live.label}, loss ${live.train[live.train.length - 1]!.loss.toExponential(3)}` : ''}
+          {live && live.val.length ? `, validation ${live.val[live.val.length - 1]!.loss.toExponential(3)}` : ''}
+        </span>
+        <button type="button" onClick={onClear} disabled={runs.length <= (live ? 1 : 0)} data-testid="clear-runs">
+          Clear other runs
+        </button>
+      </div>
+      <div ref={el} data-testid="runs-chart" data-runs={runs.length} data-points={live?.train.length ?? 0} data-total-points={trainPoints} role="img" aria-label={`loss of ${runs.length} runs`} />
+    </div>
+  );
+}

@@ -1,0 +1,102 @@
+/**
+ * What the page says about itself, TensorFlow-Playground style: per adapter its formula and a few
+ * plain sentences; per toy task what the paper claims, what to look for, and what we measured
+ * (numbers copied from REPRODUCTION.md / docs/base-models.md — keep them in step when those change).
+ */
+import type { AdapterChoice, TaskId } from '../config/schema';
+
+export interface AdapterExplanation {
+  name: string;
+  formula: string;
+  sentences: string[];
+}
+
+export const ADAPTER_EXPLANATIONS: Record<AdapterChoice, AdapterExplanation> = {
+  none: {
+    name: 'No adapter',
+    formula: 'h = W₀·x',
+    sentences: ['The frozen base model as shipped. Train it to see the baseline every adapter is measured against: nothing changes, so the loss stays where the base is.'],
+  },
+  stan: {
+    name: 'STAN (sparse top-k adapter)',
+    formula: 'h = W₀·x + (1/k)·D·topk(E·x)',
+    sentences: [
+      'An encoder E maps the layer input to l = expansion × n latents; only the k largest survive (the others are exactly 0), and a decoder D writes their sum back onto the frozen output.',
+      'Each latent is one direction the fine-tune added. Because only k fire per token, each one tends to mean one thing — open it in the latent view to see which examples it fires on.',
+      'The scatter below is the paper\'s App. F: dead latents never fire (left edge), dense ones fire on almost everything (right edge); good latents sit in between with low label entropy.',
+    ],
+  },
+  atoms: {
+    name: 'Dictionary atoms',
+    formula: 'ΔO = σ_λ(A·X·W_s)·D',
+    sentences: [
+      'The attention output is rewritten as a sparse combination of M atoms (rows of D): the coefficients σ_λ(A·X·W_s) come from the attention pattern A and a projection W_s, thresholded so only a few atoms are active.',
+      'Fine-tuning can move the atoms, the coefficients, or both. The atoms paper claims moving only the atoms is enough to adapt to a new task — try "train: atoms" on the Fourier toy.',
+      'Switch single atoms off in the latent view: the output changes by exactly that atom\'s contribution.',
+    ],
+  },
+  lora: {
+    name: 'LoRA (low-rank adapter)',
+    formula: 'h = W₀·x + (α/r)·B·A·x',
+    sentences: ['A dense low-rank update: every one of the r directions is used on every token. The standard baseline — compare its loss curve with the sparse adapters at a similar parameter count.'],
+  },
+  sora: {
+    name: 'SoRA (sparse-rank LoRA)',
+    formula: 'h = W₀·x + (α/r)·B·(g ⊙ A·x)',
+    sentences: ['LoRA with a gate vector g pushed to zero by a proximal L1 step (λ): ranks that are not needed switch off during training, so the effective rank shrinks on its own.'],
+  },
+};
+
+export interface TaskExplanation {
+  name: string;
+  what: string;
+  claim: string;
+  lookFor: string[];
+  /** Our measured numbers, with where they come from. */
+  measured: string[];
+}
+
+export const TASK_EXPLANATIONS: Record<TaskId, TaskExplanation> = {
+  fourier: {
+    name: 'Fourier toy (atoms paper §3.3)',
+    what: 'Signals of 64 samples made of 5 Fourier bases; 16 samples are observed and the model reconstructs the rest. The base was pre-trained on the low band (frequencies 0–24); fine-tuning moves it to the high band (25–32).',
+    claim: 'The paper: a sparse base uses 9 atoms where a dense one needs 100, and fine-tuning only the atoms adapts to the new band while fine-tuning only the coefficients fails.',
+    lookFor: [
+      'The reconstruction view: observed points, the truth, the base (stuck in the low band) and the adapted model.',
+      'Atom toggles: switching an atom off removes its time profile from the output.',
+    ],
+    measured: [
+      'High-band NMSE of the sparse base 1.243; after 500 steps tuning atoms only 0.945, coefficients only 1.027, both 0.581 (copying the observations: 0.750).',
+      'Atoms used for 95 % of the reconstruction: 30 of 32 for both the dense and the sparse base — the 9-vs-100 claim did not reproduce here (REPRODUCTION.md).',
+    ],
+  },
+  'mnist-vae': {
+    name: 'MNIST VAE (atoms paper §4, the 8 → 3 edit)',
+    what: 'A transformer VAE pre-trained on digits 5–9 (patches of 7×7, 2+2 blocks, latent 32). The adapter fine-tunes its decoder so that it draws a new behaviour.',
+    claim: 'The paper: a handful of atoms turn an 8 into a 3, and each atom\'s contribution map shows which strokes it adds or removes.',
+    lookFor: ['The 8 → 3 view: before, after, and each atom\'s red (adds ink) / blue (removes ink) contribution map per layer.', 'Top-activating digits per atom in the latent view.'],
+    measured: ['Base: test reconstruction 81.2 nats, KL 25.2 nats, pixel MSE 0.0130 after 600 steps (docs/base-models.md).'],
+  },
+  digits: {
+    name: 'Labelled digits (classifier)',
+    what: 'An MLP digit classifier (all 10 digits, test accuracy 97.4 %) is the frozen base; the adapter is trained on a labelled task, so every latent has per-class activation statistics.',
+    claim: 'STAN: sparse latents of a fine-tune are individually interpretable — most fire for one or two classes (low label entropy), few are dead or dense.',
+    lookFor: ['The App. F scatter: colour is label entropy (dark = one class).', 'Per-class activation bars in the latent view.'],
+    measured: ['Base test accuracy 97.4 % after 2,000 steps (docs/base-models.md).'],
+  },
+  regression: {
+    name: 'Synthetic regression (smoke test)',
+    what: 'A 1-block transformer learns a synthetic sequence regression, yₜ = tanh(xₜA)B + mean(x)C. Fast on any GPU: the quickest way to see the loss fall.',
+    claim: 'No paper claim: this task checks the engine end to end (forward, backward, AdamW, one GPU submit per step).',
+    lookFor: ['The loss curve falling by an order of magnitude within a few hundred steps.'],
+    measured: ['The e2e test trains 300 steps in headless Chromium on SwiftShader; the loss falls more than 5×.'],
+  },
+};
+
+/** The path a first visit can follow without reading the papers. */
+export const FIRST_VISIT_STEPS = [
+  'Press Play (or Step) — the default adapter trains on the default task; the loss curve falls.',
+  'Watch the scatter: each dot is one latent or atom of the adapter.',
+  'Click a dot — its view shows the examples it fires on most, per-class bars, and what it writes.',
+  'Switch latents off or drag the k slider: the output re-renders at once.',
+];
