@@ -23,19 +23,23 @@ import { CLASSIFIER_CHECK_IMAGES, buildDigitClassifierTask, DIGIT_CLASSIFIER_DEF
 import type { MnistSet } from '../tasks/mnist-data';
 import { loadMnistNode } from '../tasks/mnist-data-node';
 import { buildMnistVaeTask, MNIST_VAE_DEFAULTS, VAE_CHECK_IMAGES } from '../tasks/mnist-vae';
+import { pretrainDigits } from '../tasks/digits-pretrain';
+import { DIGITS_CHECKPOINT_FILE } from '../tasks/digits';
 import { saveBaseCheckpoint } from '../train/base-checkpoint';
 import type { LrSchedule } from '../train/schedule';
 import { Trainer, type TrainGraph } from '../train/trainer';
 import { ProgressBar } from './progress';
 
-export const PRETRAIN_USAGE = `pretrain <vae|classifier> [--quick] [--steps N] [--lr X] [--seed S] [--out file.safetensors]
+export const PRETRAIN_USAGE = `pretrain <vae|classifier|digits> [--quick] [--steps N] [--lr X] [--seed S] [--out file.safetensors]
     Train a base model with a fixed seed and write it as safetensors with metadata
     (vae: denoising VAE on digits 5-9 -> public/checkpoints/mnist-vae-5to9.safetensors;
-     classifier: MLP on all digits -> public/checkpoints/digit-classifier.safetensors).`;
+     classifier: MLP on all digits -> public/checkpoints/digit-classifier.safetensors;
+     digits: patch transformer on upright digits, STAN's frozen base -> public/checkpoints/digit-transformer.safetensors).`;
 
 export const PRETRAIN_RECIPES = {
   vae: { steps: 600, quickSteps: 20, lr: 2e-3, warmup: 30, file: 'mnist-vae-5to9.safetensors' },
   classifier: { steps: 2000, quickSteps: 40, lr: 2e-3, warmup: 50, file: 'digit-classifier.safetensors' },
+  digits: { steps: 1500, quickSteps: 20, lr: 2e-3, warmup: 50, file: DIGITS_CHECKPOINT_FILE },
 } as const;
 
 export type PretrainKind = keyof typeof PRETRAIN_RECIPES;
@@ -144,7 +148,7 @@ export async function pretrainCommand(argv: string[]): Promise<number> {
     strict: true,
   });
   const kind = positionals[0];
-  if (positionals.length !== 1 || (kind !== 'vae' && kind !== 'classifier')) throw new Error(`pretrain needs exactly one of 'vae' or 'classifier'\n\nusage: ${PRETRAIN_USAGE}`);
+  if (positionals.length !== 1 || (kind !== 'vae' && kind !== 'classifier' && kind !== 'digits')) throw new Error(`pretrain needs exactly one of 'vae', 'classifier' or 'digits'\n\nusage: ${PRETRAIN_USAGE}`);
   const recipe = PRETRAIN_RECIPES[kind];
   const steps = values.steps !== undefined ? Number(values.steps) : values.quick ? recipe.quickSteps : recipe.steps;
   const lr = values.lr !== undefined ? Number(values.lr) : recipe.lr;
@@ -165,7 +169,7 @@ export async function pretrainCommand(argv: string[]): Promise<number> {
     bar.update(done, extra);
   };
   const o = { steps, lr, seed, quick: values.quick ?? false, onProgress };
-  const { bytes, metadata } = kind === 'vae' ? await pretrainVae(rt, mnist, o) : await pretrainClassifier(rt, mnist, o);
+  const { bytes, metadata } = kind === 'vae' ? await pretrainVae(rt, mnist, o) : kind === 'digits' ? await pretrainDigits(rt, mnist, o) : await pretrainClassifier(rt, mnist, o);
   bar.done();
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, bytes);
