@@ -39,6 +39,7 @@ import {
   type FourierTrainResult,
 } from '../tasks/fourier';
 import { ProgressBar } from './progress';
+import { mnistVae8to3Repro, MNIST_VAE_8TO3_USAGE } from './repro-mnist-vae';
 
 export interface ReproExperiment {
   summary: string;
@@ -51,6 +52,11 @@ export const REPRO_EXPERIMENTS: Record<string, ReproExperiment> = {
     summary: "atoms paper §3.3/App. C.1 Fourier toy: dense vs sparse atoms on the low band, then atoms-only vs coefficients-only fine-tuning to the high band",
     usage: `fourier [--quick] [--out dir] [--basis fixed|random] [--seed S] [--pretrain-steps N] [--finetune-steps N] [--finetune-lr X] [--l1 X] [--lambda X] [--load-bases dir] [--write-checkpoints dir]`,
     run: fourierRepro,
+  },
+  'mnist-vae-8to3': {
+    summary: 'atoms paper §3.3/App. B/Fig. 1 MNIST transformer-VAE: atoms on the frozen 5–9 decoder fine-tuned on noisy 3s; held-out 3s judged before/after, active atoms per layer, per-atom red/blue contribution maps',
+    usage: MNIST_VAE_8TO3_USAGE,
+    run: mnistVae8to3Repro,
   },
 };
 

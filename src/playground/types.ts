@@ -7,10 +7,13 @@
  */
 import type { AdapterChoice, PlaygroundConfig, TaskId } from '../config/schema';
 
-/** Something the page draws: a 1-D signal, a grey image (values in [0, 1]), or a short vector. */
+/**
+ * Something the page draws: a 1-D signal, a grey image (values in [0, 1]; `signed` images —
+ * contribution maps — hold values in [−1, 1], drawn red/blue), or a short vector.
+ */
 export type Drawable =
   | { kind: 'signal'; values: number[] }
-  | { kind: 'image'; side: number; pixels: Float32Array }
+  | { kind: 'image'; side: number; pixels: Float32Array; signed?: boolean }
   | { kind: 'vector'; values: number[] };
 
 /** What the page shows about a task (static: from the module, before anything is built). */

@@ -13,9 +13,14 @@
  */
 import type { TaskId } from '../config/schema';
 import { ConfigError } from '../engine/errors';
+import { fourierTask } from './fourier-task';
+import { regressionTask } from './regression-task';
 import type { TaskModule } from './task';
 
-export const TASKS: Partial<Record<TaskId, TaskModule>> = {};
+export const TASKS: Partial<Record<TaskId, TaskModule>> = {
+  fourier: fourierTask,
+  regression: regressionTask,
+};
 
 export function taskModule(id: TaskId): TaskModule {
   const m = TASKS[id];

@@ -1,8 +1,11 @@
 import { useEffect } from 'react';
 import { AdapterPanel } from './components/AdapterPanel';
-import { AdapterConfigPanel, ExplainPanel, TaskPanel, TrainingFields, UrlIssuesBanner } from './components/ConfigPanels';
+import { AdapterConfigPanel, ExplainPanel, TaskPanel, UrlIssuesBanner } from './components/ConfigPanels';
 import { DemoPanel } from './components/DemoPanel';
 import { GpuErrorPanel } from './components/GpuErrorPanel';
+import { IdentifiabilityPanel, LatentViewPanel, ScatterPanel } from './components/InspectPanels';
+import { BaseModelPanel, LossPanel, SessionIoSlot, TrainingPanel } from './components/SessionPanels';
+import { TaskViewPanel } from './components/TaskViewPanel';
 import { connectEngine } from './engine-connection';
 import { FIRST_VISIT_STEPS } from './explanations';
 import { usePlayground } from './store';
@@ -11,6 +14,7 @@ import { startUrlSync } from './url-sync';
 export function App() {
   const engine = usePlayground((s) => s.engine);
   const session = usePlayground((s) => s.session);
+  const training = session.phase === 'training';
 
   useEffect(() => startUrlSync(), []);
   useEffect(() => {
@@ -26,8 +30,8 @@ export function App() {
         </p>
       </header>
       <UrlIssuesBanner />
-      <details className="first-visit" open>
-        <summary>First time here?</summary>
+      <details className="first-visit" open={session.phase === 'none'}>
+        <summary>First time here? Four steps</summary>
         <ol>
           {FIRST_VISIT_STEPS.map((s, i) => (
             <li key={i}>{s}</li>
@@ -36,21 +40,25 @@ export function App() {
       </details>
       <main className="layout">
         <div className="column config-column">
-          <TaskPanel />
-          <AdapterConfigPanel trainable={session.trainableParameters} base={session.baseParameters} />
-          <section className="panel" aria-labelledby="training-heading">
-            <h2 id="training-heading">Training</h2>
-            <TrainingFields />
-          </section>
+          <TaskPanel disabled={training} />
+          <AdapterConfigPanel disabled={training} trainable={session.info?.parameters.trainable ?? null} base={session.info?.parameters.base ?? null} />
+          <TrainingPanel />
+          <BaseModelPanel />
+          <SessionIoSlot />
         </div>
         <div className="column view-column">
           {(engine.phase === 'idle' || engine.phase === 'starting') && <p aria-busy="true">Starting the engine worker and acquiring the GPU…</p>}
-          {engine.phase === 'ready' && <DemoPanel />}
           {engine.phase === 'error' && (
             <GpuErrorPanel code={engine.code} message={engine.message} advice={engine.advice} secureContext={window.isSecureContext} onRetry={() => void connectEngine()} />
           )}
+          <LossPanel />
+          <TaskViewPanel />
+          <ScatterPanel />
+          <LatentViewPanel />
+          <IdentifiabilityPanel />
           <ExplainPanel />
           {engine.phase === 'ready' && <AdapterPanel adapter={engine.adapter} limits={engine.limits} features={engine.features} />}
+          {engine.phase === 'ready' && <DemoPanel />}
         </div>
       </main>
     </div>

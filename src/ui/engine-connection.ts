@@ -1,32 +1,112 @@
 /**
- * The one engine worker of the page, and the actions that talk to it. Replies land in the
- * store; components read the store and call these actions.
+ * The one engine worker of the page, and the actions that talk to it. Replies and events land in
+ * the store; components read the store and call these actions. Nothing here waits on the GPU on
+ * the UI thread: every request is a message, and streamed points are coalesced into one store
+ * update per animation frame, so a fast GPU cannot flood React.
  */
+import type { InferenceOverrides, MetricPoint, SessionInfo, StreamOptions, TaskView } from '../worker/protocol';
 import { EngineClient, WorkerError } from '../worker/client';
-import { usePlayground } from './store';
+import { EMPTY_INSPECTION, runLabel, usePlayground, type LossPoint } from './store';
 
 let client: EngineClient | null = null;
+
+/** Who the streamed metrics belong to: the legacy demo or the playground session. */
+let metricsOwner: 'demo' | 'session' = 'session';
+
+/** How often the playing session streams (steps). Small enough to see movement on SwiftShader. */
+export const STREAM: StreamOptions = { metricEvery: 5, validateEvery: 25, statsEvery: 10 };
+
+// ---------- coalesced streaming ----------
+
+const pending = { train: [] as LossPoint[], val: [] as LossPoint[], msPerStep: null as number | null, step: null as number | null };
+let flushScheduled = false;
+
+function scheduleFlush(): void {
+  if (flushScheduled) return;
+  flushScheduled = true;
+  const flush = () => {
+    flushScheduled = false;
+    const s = usePlayground.getState();
+    if (s.liveRunId !== null && (pending.train.length || pending.val.length)) s.appendMetrics(s.liveRunId, pending.train, pending.val);
+    const patch: Parameters<typeof s.setSession>[0] = {};
+    if (pending.msPerStep !== null) patch.msPerStep = pending.msPerStep;
+    if (pending.step !== null && pending.step > s.session.step) patch.step = pending.step;
+    if (Object.keys(patch).length) s.setSession(patch);
+    pending.train = [];
+    pending.val = [];
+    pending.msPerStep = null;
+    pending.step = null;
+  };
+  // rAF does not run in hidden tabs; the timeout keeps data flowing there.
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    flush();
+  };
+  requestAnimationFrame(once);
+  setTimeout(once, 100);
+}
+
+function pushTrain(rows: MetricPoint[]): void {
+  for (const r of rows) pending.train.push({ step: r.step, loss: r.loss });
+  if (rows.length) pending.step = Math.max(pending.step ?? 0, rows[rows.length - 1]!.step + 1);
+  scheduleFlush();
+}
+
+function errorText(e: unknown): { message: string; code: WorkerError['code']; advice: string; field: string | null } {
+  if (e instanceof WorkerError) return { message: e.message, code: e.code, advice: e.advice, field: e.field ?? null };
+  return { message: e instanceof Error ? e.message : String(e), code: 'internal', advice: 'This is a bug: please report it with the browser console log.', field: null };
+}
 
 export function engineClient(): EngineClient {
   if (!client) {
     client = EngineClient.start();
     client.onEvent((event) => {
+      const s = usePlayground.getState();
       switch (event.type) {
         case 'device-lost':
-          usePlayground.getState().setEngine({
+          s.setSession({ phase: 'none', builtFrom: null, message: 'The GPU device was lost; the session will be rebuilt when you press Play.' });
+          s.setEngine({
             phase: 'error',
             code: 'device-lost',
             message: `The GPU device was lost (${event.reason}): ${event.message || 'no details'}.`,
-            advice: 'Press "Retry" to acquire the GPU again; reload the page if that fails.',
+            advice: 'Press "Retry" to acquire the GPU again (the session is rebuilt from its configuration); reload the page if that fails.',
           });
           break;
-        case 'metrics': {
-          const { demo, setDemo } = usePlayground.getState();
-          setDemo({ points: [...demo.points, ...event.rows.map((r) => ({ step: r.step, loss: r.loss }))], msPerStep: event.msPerStep });
+        case 'metrics':
+          if (metricsOwner === 'demo') {
+            s.setDemo({ points: [...s.demo.points, ...event.rows.map((r) => ({ step: r.step, loss: r.loss }))], msPerStep: event.msPerStep });
+          } else {
+            pending.msPerStep = event.msPerStep;
+            pushTrain(event.rows);
+          }
           break;
-        }
+        case 'validation':
+          pending.val.push({ step: event.point.step, loss: event.point.loss });
+          scheduleFlush();
+          break;
+        case 'latent-stats':
+          s.setInspection({ stats: { step: event.step, groups: event.groups } });
+          break;
+        case 'progress':
+          s.setSession({ progress: event.done >= event.total ? null : { label: event.label, done: event.done, total: event.total } });
+          break;
         case 'training-stopped':
-          usePlayground.getState().setDemo({ status: 'stopped', stopReason: event.reason + (event.message ? `: ${event.message}` : '') });
+          if (metricsOwner === 'demo') {
+            s.setDemo({ status: 'stopped', stopReason: event.reason + (event.message ? `: ${event.message}` : '') });
+          } else {
+            const why =
+              event.reason === 'done'
+                ? `finished at step ${event.step}`
+                : event.reason === 'paused'
+                  ? `paused at step ${event.step}`
+                  : event.reason === 'non-finite'
+                    ? `stopped at step ${event.step}: the loss became NaN/Inf — lower the learning rate and press Reset`
+                    : `stopped at step ${event.step}: ${event.message ?? 'error'}`;
+            s.setSession({ phase: 'ready', step: event.step, message: why });
+            void refreshInspection();
+          }
           break;
       }
     });
@@ -42,14 +122,15 @@ export async function connectEngine(): Promise<void> {
     const reply = await engineClient().request({ type: 'init', powerPreference });
     setEngine({ phase: 'ready', adapter: reply.adapter, limits: reply.limits, features: reply.features });
   } catch (e) {
-    if (e instanceof WorkerError) setEngine({ phase: 'error', code: e.code, message: e.message, advice: e.advice });
-    else setEngine({ phase: 'error', code: 'internal', message: String(e), advice: 'Reload the page.' });
+    const t = errorText(e);
+    setEngine({ phase: 'error', code: t.code, message: t.message, advice: t.advice });
   }
 }
 
 /** Trains the demo model from scratch; loss points stream into the store. */
 export async function startDemoTraining(steps = 300, lr = 3e-3, seed = 1): Promise<void> {
   const { setDemo } = usePlayground.getState();
+  metricsOwner = 'demo';
   setDemo({ status: 'training', points: [], msPerStep: null, stopReason: undefined });
   try {
     const reply = await engineClient().request({ type: 'demo-train', steps, lr, seed });
@@ -59,6 +140,175 @@ export async function startDemoTraining(steps = 300, lr = 3e-3, seed = 1): Promi
   }
 }
 
-export async function pauseTraining(): Promise<void> {
-  await engineClient().request({ type: 'pause' });
+// ---------- the playground session ----------
+
+function sessionError(e: unknown, phase: 'error' | 'ready' = 'error'): void {
+  const t = errorText(e);
+  usePlayground.getState().setSession({ phase, message: t.message, errorCode: t.code, advice: t.advice, errorField: t.field, progress: null });
+}
+
+function configJson(): string | null {
+  const { config, configIssues } = usePlayground.getState();
+  return configIssues.length ? null : JSON.stringify(config);
+}
+
+/** Whether the session in the worker was built from the config on screen. */
+export function sessionIsCurrent(): boolean {
+  const { session } = usePlayground.getState();
+  return session.builtFrom !== null && session.builtFrom === configJson();
+}
+
+function applySessionInfo(info: SessionInfo, builtFrom: string): void {
+  const s = usePlayground.getState();
+  metricsOwner = 'session';
+  s.startRun(runLabel(info.config), info.config);
+  const group = info.groups.findIndex((g) => g.stats);
+  s.setSession({ phase: 'ready', step: info.step, info, builtFrom, message: null, errorCode: null, advice: null, errorField: null, progress: null });
+  s.setInspection({ ...EMPTY_INSPECTION, group: Math.max(0, group) });
+}
+
+/** Builds the session from the config on screen (a new run in the chart). */
+export async function configureSession(): Promise<boolean> {
+  const json = configJson();
+  const s = usePlayground.getState();
+  if (json === null) {
+    s.setSession({ phase: s.session.phase === 'training' ? 'training' : s.session.builtFrom ? 'ready' : 'none', message: 'Fix the highlighted settings first.', errorCode: 'bad-config', advice: null });
+    return false;
+  }
+  s.setSession({ phase: 'configuring', message: null, errorCode: null, advice: null, errorField: null });
+  try {
+    const reply = await engineClient().request({ type: 'configure', config: JSON.parse(json), stream: STREAM });
+    applySessionInfo(reply.session, json);
+    void refreshInspection();
+    return true;
+  } catch (e) {
+    usePlayground.getState().setSession({ builtFrom: null, info: null });
+    sessionError(e);
+    return false;
+  }
+}
+
+/** Plays (trains until config.training.steps or a pause); builds the session first when the config changed. */
+export async function play(): Promise<void> {
+  if (!sessionIsCurrent() && !(await configureSession())) return;
+  const s = usePlayground.getState();
+  s.setSession({ phase: 'training', message: null });
+  try {
+    await engineClient().request({ type: 'play' });
+  } catch (e) {
+    sessionError(e, 'ready');
+  }
+}
+
+export async function pause(): Promise<void> {
+  try {
+    await engineClient().request({ type: 'pause' });
+  } catch (e) {
+    sessionError(e, 'ready');
+  }
+}
+
+/** Runs `n` steps and refreshes the views. */
+export async function step(n = 1): Promise<void> {
+  if (!sessionIsCurrent() && !(await configureSession())) return;
+  const s = usePlayground.getState();
+  s.setSession({ phase: 'stepping', message: null });
+  try {
+    const reply = await engineClient().request({ type: 'step', n });
+    pushTrain(reply.rows);
+    usePlayground.getState().setSession({ phase: 'ready', step: reply.step });
+    await refreshInspection();
+  } catch (e) {
+    sessionError(e, 'ready');
+  }
+}
+
+/** Rebuilds the session with the same seed: the next run repeats this one exactly. */
+export async function reset(): Promise<void> {
+  if (!sessionIsCurrent()) {
+    await configureSession();
+    return;
+  }
+  const json = configJson()!;
+  usePlayground.getState().setSession({ phase: 'configuring', message: null });
+  try {
+    const reply = await engineClient().request({ type: 'reset' });
+    applySessionInfo(reply.session, json);
+    void refreshInspection();
+  } catch (e) {
+    sessionError(e);
+  }
+}
+
+export async function cancelPreparation(): Promise<void> {
+  try {
+    await engineClient().request({ type: 'cancel' });
+  } catch (e) {
+    sessionError(e, 'ready');
+  }
+}
+
+function setView(view: TaskView, step: number, overrides: InferenceOverrides): void {
+  usePlayground.getState().setInspection({ view, viewStep: step, overrides });
+}
+
+/** Refreshes the output view, the statistics and the open latent (between steps). */
+export async function refreshInspection(): Promise<void> {
+  const s = usePlayground.getState();
+  if (!s.session.info || s.session.phase === 'configuring') return;
+  try {
+    const v = await engineClient().request({ type: 'view' });
+    setView(v.view, v.step, v.overrides);
+    if (s.session.info.groups.some((g) => g.stats)) {
+      const st = await engineClient().request({ type: 'stats' });
+      usePlayground.getState().setInspection({ stats: { step: st.step, groups: st.groups } });
+    }
+    const sel = usePlayground.getState().inspection.selected;
+    if (sel) await openLatent(sel.group, sel.unit);
+  } catch (e) {
+    if (!(e instanceof WorkerError && e.code === 'busy')) sessionError(e, 'ready');
+  }
+}
+
+/** Opens a unit's view: top-activating examples, class bars, decoder direction. */
+export async function openLatent(group: number, unit: number): Promise<void> {
+  usePlayground.getState().setInspection({ selected: { group, unit } });
+  try {
+    const r = await engineClient().request({ type: 'inspect-latent', group, unit });
+    const cur = usePlayground.getState().inspection.selected;
+    if (cur && cur.group === group && cur.unit === unit) usePlayground.getState().setInspection({ latent: r.inspection, latentStep: r.step });
+  } catch (e) {
+    sessionError(e, 'ready');
+  }
+}
+
+/** Switches units on/off for inference; the view re-renders from the reply. */
+export async function setMask(group: number, mask: number[] | null): Promise<void> {
+  try {
+    const r = await engineClient().request({ type: 'set-mask', group, mask });
+    setView(r.view, r.step, r.overrides);
+  } catch (e) {
+    sessionError(e, 'ready');
+  }
+}
+
+/** Top-k (density) override for inference; latest request wins when the slider moves fast. */
+let kSeq = 0;
+export async function setK(group: number, k: number | null): Promise<void> {
+  const mine = ++kSeq;
+  try {
+    const r = await engineClient().request({ type: 'set-k', group, k });
+    if (mine === kSeq) setView(r.view, r.step, r.overrides);
+  } catch (e) {
+    sessionError(e, 'ready');
+  }
+}
+
+export async function computeIdentifiability(group: number): Promise<void> {
+  try {
+    const r = await engineClient().request({ type: 'identifiability', group });
+    usePlayground.getState().setInspection({ identifiability: { group: r.group, step: r.step, report: r.report } });
+  } catch (e) {
+    sessionError(e, 'ready');
+  }
 }

@@ -10,7 +10,8 @@
 import { create } from 'zustand';
 import { DEFAULT_CONFIG } from '../config/defaults';
 import { parseConfig, type ConfigIssue, type PlaygroundConfig } from '../config/schema';
-import type { AdapterSummary, LimitsSummary, WorkerErrorCode } from '../worker/protocol';
+import type { IdentifiabilityReport } from '../analysis/identifiability';
+import type { AdapterSummary, InferenceOverrides, LatentInspection, LatentStatsSummary, LimitsSummary, SessionInfo, TaskView, WorkerErrorCode } from '../worker/protocol';
 
 export type { PlaygroundConfig };
 
@@ -48,50 +49,60 @@ export interface RunRecord {
 
 /** The playground session in the worker (one model + adapter, trained step by step). */
 export interface SessionStatus {
-  phase: 'none' | 'configuring' | 'ready' | 'training' | 'paused' | 'error';
+  phase: 'none' | 'configuring' | 'ready' | 'training' | 'stepping' | 'error';
   step: number;
-  /** Trainable parameters of the adapter and parameters of the frozen base. */
-  trainableParameters: number | null;
-  baseParameters: number | null;
+  info: SessionInfo | null;
   msPerStep: number | null;
-  /** Why training stopped, or what went wrong (with advice), shown next to the controls. */
+  /** Why training stopped, or what went wrong, shown next to the controls. */
   message: string | null;
   errorCode: WorkerErrorCode | null;
   advice: string | null;
-  /** Config JSON the worker's session was built from (to know when a rebuild is needed). */
+  /** Config field at fault for a 'bad-config' error from the worker. */
+  errorField: string | null;
+  /** JSON of the config the worker's session was built from (a different config needs a rebuild). */
   builtFrom: string | null;
-  /** Latents/atoms of the adapter and what they are called. */
-  latentCount: number;
-  latentLabel: 'latent' | 'atom' | 'rank';
-  /** Configured k of k-sparse adapters (null when the adapter has no top-k). */
-  maxK: number | null;
+  /** Long preparation (loading the base, pre-training) in progress. */
+  progress: { label: string; done: number; total: number } | null;
 }
 
 export const EMPTY_SESSION: SessionStatus = {
   phase: 'none',
   step: 0,
-  trainableParameters: null,
-  baseParameters: null,
+  info: null,
   msPerStep: null,
   message: null,
   errorCode: null,
   advice: null,
+  errorField: null,
   builtFrom: null,
-  latentCount: 0,
-  latentLabel: 'latent',
-  maxK: null,
+  progress: null,
 };
 
-/** App. F statistics per latent (arrays of length latentCount). */
-export interface LatentStatsView {
-  step: number;
-  /** log10 activation frequency (−∞ for dead latents, drawn at the axis floor). */
-  frequency: number[];
-  meanActivation: number[];
-  labelEntropy: number[] | null;
-  dead: number;
-  dense: number;
+/** What the inspection views show (each refreshed from the worker on demand). */
+export interface InspectionState {
+  /** The group the scatter and controls look at. */
+  group: number;
+  view: TaskView | null;
+  viewStep: number | null;
+  overrides: InferenceOverrides;
+  stats: { step: number; groups: LatentStatsSummary[] } | null;
+  selected: { group: number; unit: number } | null;
+  latent: LatentInspection | null;
+  latentStep: number | null;
+  identifiability: { group: number; step: number; report: IdentifiabilityReport } | null;
 }
+
+export const EMPTY_INSPECTION: InspectionState = {
+  group: 0,
+  view: null,
+  viewStep: null,
+  overrides: {},
+  stats: null,
+  selected: null,
+  latent: null,
+  latentStep: null,
+  identifiability: null,
+};
 
 export interface PlaygroundState {
   config: PlaygroundConfig;
@@ -106,11 +117,7 @@ export interface PlaygroundState {
   runs: RunRecord[];
   /** The run the live metrics go to (null when none is live). */
   liveRunId: number | null;
-  stats: LatentStatsView | null;
-  selectedLatent: number | null;
-  /** Inference-time controls (not part of the config: they do not change training). */
-  mask: boolean[] | null;
-  kOverride: number | null;
+  inspection: InspectionState;
   setConfig(next: PlaygroundConfig): void;
   updateConfig(recipe: (draft: PlaygroundConfig) => void): void;
   setUrlIssues(issues: ConfigIssue[]): void;
@@ -120,15 +127,18 @@ export interface PlaygroundState {
   startRun(label: string, config: PlaygroundConfig): number;
   appendMetrics(runId: number, train: LossPoint[], val: LossPoint[]): void;
   clearRuns(): void;
-  setStats(stats: LatentStatsView | null): void;
-  selectLatent(index: number | null): void;
-  setMask(mask: boolean[] | null): void;
-  setKOverride(k: number | null): void;
+  setInspection(patch: Partial<InspectionState>): void;
 }
 
 function issuesOf(config: PlaygroundConfig): ConfigIssue[] {
   const r = parseConfig(config);
   return r.ok ? [] : r.issues;
+}
+
+function appendAfter(old: LossPoint[], add: LossPoint[]): LossPoint[] {
+  const last = old.length ? old[old.length - 1]!.step : -Infinity;
+  const fresh = add.filter((p) => p.step > last);
+  return fresh.length ? [...old, ...fresh] : old;
 }
 
 let nextRunId = 1;
@@ -143,10 +153,7 @@ export const usePlayground = create<PlaygroundState>()((set, get) => ({
   session: EMPTY_SESSION,
   runs: [],
   liveRunId: null,
-  stats: null,
-  selectedLatent: null,
-  mask: null,
-  kOverride: null,
+  inspection: EMPTY_INSPECTION,
   setConfig: (config) => set({ config, configIssues: issuesOf(config) }),
   updateConfig: (recipe) => {
     const draft = structuredClone(get().config);
@@ -162,15 +169,13 @@ export const usePlayground = create<PlaygroundState>()((set, get) => ({
     set((s) => ({ runs: [...s.runs, { id, label, config, train: [], val: [] }], liveRunId: id }));
     return id;
   },
+  // Points arrive from replies and events alike; a step already recorded is not added twice.
   appendMetrics: (runId, train, val) =>
     set((s) => ({
-      runs: s.runs.map((r) => (r.id === runId ? { ...r, train: train.length ? [...r.train, ...train] : r.train, val: val.length ? [...r.val, ...val] : r.val } : r)),
+      runs: s.runs.map((r) => (r.id === runId ? { ...r, train: appendAfter(r.train, train), val: appendAfter(r.val, val) } : r)),
     })),
   clearRuns: () => set((s) => ({ runs: s.runs.filter((r) => r.id === s.liveRunId) })),
-  setStats: (stats) => set({ stats }),
-  selectLatent: (selectedLatent) => set({ selectedLatent }),
-  setMask: (mask) => set({ mask }),
-  setKOverride: (kOverride) => set({ kOverride }),
+  setInspection: (patch) => set((s) => ({ inspection: { ...s.inspection, ...patch } })),
 }));
 
 /** A short label for a run, e.g. "fourier · stan k=16 · lr 0.003 · seed 1". */

@@ -9,11 +9,14 @@ import { isWorkerEvent } from './protocol';
 export class WorkerError extends Error {
   readonly code: WorkerErrorCode;
   readonly advice: string;
-  constructor(reply: Pick<ErrorReply, 'code' | 'message' | 'advice'>) {
+  /** For 'bad-config': the config field at fault. */
+  readonly field: string | undefined;
+  constructor(reply: Pick<ErrorReply, 'code' | 'message' | 'advice' | 'field'>) {
     super(reply.message);
     this.name = 'WorkerError';
     this.code = reply.code;
     this.advice = reply.advice;
+    this.field = reply.field;
   }
 }
 

@@ -6,13 +6,23 @@ import { acquireGpu, type GpuContext } from '../engine/gpu';
 import { GpuRuntime } from '../engine/runtime';
 import { buildSyntheticRegression, SMALL_REGRESSION, type SyntheticRegression } from '../tasks/synthetic-regression';
 import { Trainer } from '../train/trainer';
-import type { DemoStartedReply, DemoTrainRequest, InitRequest, PausedReply, ReadyReply, UiToWorker, WorkerToUi } from './protocol';
+import { fetchAssets } from '../playground/assets';
+import { PlaygroundSession, type SessionOptions } from '../playground/session';
+import type { TaskAssets } from '../tasks/task';
+import type { ConfiguredReply, ConfigureRequest, DemoStartedReply, DemoTrainRequest, InitRequest, PausedReply, ReadyReply, RestoreRequest, StreamOptions, UiToWorker, WorkerToUi } from './protocol';
 import { limitsSummary, RELOAD_ADVICE, toErrorReply, WorkerFailure } from './replies';
 
 declare const self: DedicatedWorkerGlobalScope;
 
 /** What the worker holds between requests. */
-const state: { runtime: GpuRuntime | null; demo: { task: SyntheticRegression; trainer: Trainer } | null } = { runtime: null, demo: null };
+const state: {
+  runtime: GpuRuntime | null;
+  demo: { task: SyntheticRegression; trainer: Trainer } | null;
+  session: PlaygroundSession | null;
+  /** The session build in progress (`cancel` aborts it). */
+  building: AbortController | null;
+  assets: TaskAssets;
+} = { runtime: null, demo: null, session: null, building: null, assets: fetchAssets(new URL(import.meta.env.BASE_URL, self.location.origin).href) };
 
 function post(msg: WorkerToUi): void {
   self.postMessage(msg);
@@ -38,6 +48,9 @@ async function handleInit(msg: InitRequest): Promise<ReadyReply> {
   void ctx.lost.then((info) => {
     if (state.runtime !== runtime) return;
     state.runtime = null;
+    // The session's buffers died with the device; the page restores it from its last checkpoint after `init`.
+    state.session?.destroy();
+    state.session = null;
     runtime.destroy();
     post({ type: 'device-lost', reason: String(info.reason), message: info.message });
   });
@@ -54,6 +67,11 @@ function disposeDemo(): void {
 
 async function handleDemoTrain(msg: DemoTrainRequest): Promise<DemoStartedReply> {
   const rt = requireRuntime();
+  if (state.session) {
+    await state.session.pause();
+    state.session.destroy();
+    state.session = null;
+  }
   if (!(msg.steps >= 1 && msg.steps <= 100_000)) throw new WorkerFailure('bad-request', `steps must be 1…100000, got ${msg.steps}.`, 'Choose a step count in range.');
   if (!(msg.lr > 0 && msg.lr < 1)) throw new WorkerFailure('bad-request', `learning rate must be in (0, 1), got ${msg.lr}.`, 'Choose a learning rate such as 3e-3.');
   disposeDemo();
@@ -92,9 +110,66 @@ async function handleDemoTrain(msg: DemoTrainRequest): Promise<DemoStartedReply>
   return { type: 'demo-started', id: msg.id, parameters: task.graph.packs.reduce((a, p) => a + p.params.reduce((b, q) => b + q.size, 0), 0), dispatchesPerStep: trainer.stepList.dispatchCount };
 }
 
-function handlePause(id: number): PausedReply {
+async function handlePause(id: number): Promise<PausedReply> {
   state.demo?.trainer.pause();
+  if (state.session) return { type: 'paused', id, step: await state.session.pause() };
   return { type: 'paused', id, step: state.demo?.trainer.step ?? 0 };
+}
+
+// ---------- the playground session (src/playground/session.ts does the work) ----------
+
+function requireSession(): PlaygroundSession {
+  if (!state.session) throw new WorkerFailure('not-configured', 'No playground session yet.', 'Send `configure` with a configuration first (the page does this on load).');
+  return state.session;
+}
+
+/** Builds a session (replacing the current one only once the new one is built); `cancel` aborts the build. */
+async function buildSession(make: (rt: GpuRuntime, opts: SessionOptions) => Promise<PlaygroundSession>, stream: StreamOptions | undefined): Promise<PlaygroundSession> {
+  const rt = requireRuntime();
+  state.building?.abort();
+  const controller = new AbortController();
+  state.building = controller;
+  const old = state.session;
+  if (old) {
+    await old.pause();
+    old.destroy();
+    state.session = null;
+  }
+  try {
+    const session = await make(rt, { assets: state.assets, ...(stream ? { stream } : {}), onEvent: post, signal: controller.signal });
+    if (controller.signal.aborted) {
+      session.destroy();
+      throw new WorkerFailure('cancelled', 'Building the session was cancelled.', 'Configure again when ready.');
+    }
+    state.session = session;
+    return session;
+  } catch (e) {
+    if (controller.signal.aborted && !(e instanceof WorkerFailure)) throw new WorkerFailure('cancelled', 'Building the session was cancelled.', 'Configure again when ready.');
+    throw e;
+  } finally {
+    if (state.building === controller) state.building = null;
+  }
+}
+
+async function handleConfigure(msg: ConfigureRequest): Promise<ConfiguredReply> {
+  disposeDemo();
+  const session = await buildSession((rt, opts) => PlaygroundSession.create(rt, msg.config, opts), msg.stream);
+  return { type: 'configured', id: msg.id, session: session.info() };
+}
+
+async function handleRestore(msg: RestoreRequest): Promise<ConfiguredReply> {
+  disposeDemo();
+  const session = await buildSession((rt, opts) => PlaygroundSession.fromCheckpoint(rt, msg.checkpoint, opts), msg.stream);
+  return { type: 'configured', id: msg.id, session: session.info() };
+}
+
+/** Same config, same seed: a fresh build reproduces the run from step 0. */
+async function handleReset(id: number): Promise<ConfiguredReply> {
+  const cur = requireSession();
+  const config = cur.config;
+  const stream = cur.streamOptions;
+  const session = await buildSession((rt, opts) => PlaygroundSession.create(rt, config, opts), stream);
+  return { type: 'configured', id, session: session.info() };
 }
 
 // ---------- dispatch ----------
@@ -108,20 +183,51 @@ async function handle(msg: UiToWorker): Promise<WorkerToUi> {
     case 'pause':
       return handlePause(msg.id);
     case 'configure':
-    case 'play':
-    case 'step':
-    case 'reset':
-    case 'view':
-    case 'set-mask':
-    case 'set-k':
-    case 'inspect-latent':
-    case 'stats':
-    case 'identifiability':
-    case 'checkpoint':
+      return handleConfigure(msg);
     case 'restore':
-    case 'cancel':
-      // Interim: the protocol is committed ahead of the session (src/playground/session.ts), which routes these.
-      throw new WorkerFailure('not-configured', `'${msg.type}' needs the playground session, which this build does not include yet.`, 'Use the training demo for now.');
+      return handleRestore(msg);
+    case 'reset':
+      return handleReset(msg.id);
+    case 'play': {
+      const r = requireSession().play(msg.steps);
+      return { type: 'playing', id: msg.id, step: r.step, until: r.until };
+    }
+    case 'step':
+      return { type: 'stepped', id: msg.id, rows: await requireSession().stepN(msg.n), step: requireSession().step };
+    case 'view': {
+      const s = requireSession();
+      const view = await s.view(msg.overrides);
+      return { type: 'view', id: msg.id, step: s.step, overrides: s.currentOverrides, view };
+    }
+    case 'set-mask': {
+      const s = requireSession();
+      const view = await s.setMask(msg.group, msg.mask);
+      return { type: 'view', id: msg.id, step: s.step, overrides: s.currentOverrides, view };
+    }
+    case 'set-k': {
+      const s = requireSession();
+      const view = await s.setK(msg.group, msg.k);
+      return { type: 'view', id: msg.id, step: s.step, overrides: s.currentOverrides, view };
+    }
+    case 'inspect-latent': {
+      const s = requireSession();
+      return { type: 'latent-inspection', id: msg.id, step: s.step, inspection: await s.inspect(msg.group, msg.unit) };
+    }
+    case 'stats': {
+      const s = requireSession();
+      return { type: 'stats', id: msg.id, step: s.step, groups: await s.stats() };
+    }
+    case 'identifiability': {
+      const s = requireSession();
+      return { type: 'identifiability', id: msg.id, step: s.step, group: msg.group, report: await s.identifiability(msg.group) };
+    }
+    case 'checkpoint':
+      return { type: 'session-checkpoint', id: msg.id, checkpoint: await requireSession().checkpoint() };
+    case 'cancel': {
+      const building = state.building;
+      building?.abort();
+      return { type: 'cancelled', id: msg.id, cancelled: building !== null };
+    }
     default: {
       // tsc errors here when a request type in protocol.ts has no case above.
       const unhandled: never = msg;

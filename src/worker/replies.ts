@@ -2,7 +2,8 @@
  * Building worker → UI messages: failures with codes the UI can act on, and the plain-data
  * summaries of GPU objects (which cannot cross postMessage themselves).
  */
-import { GpuUnavailableError } from '../engine/errors';
+import { ConfigError, GpuUnavailableError } from '../engine/errors';
+import { SessionBusyError } from '../playground/session';
 import type { ErrorReply, LimitsSummary, WorkerErrorCode } from './protocol';
 
 /** An error a handler raises on purpose, with a code the UI can act on. */
@@ -26,6 +27,8 @@ export function toErrorReply(id: number | null, e: unknown): ErrorReply {
     return { type: 'error', id, code: e.code, message, advice: e.advice };
   }
   if (e instanceof WorkerFailure) return { type: 'error', id, code: e.code, message: e.message, advice: e.advice };
+  if (e instanceof ConfigError) return { type: 'error', id, code: 'bad-config', field: e.field, message: e.message, advice: `Change ${e.field} as the message says, or reset to the default configuration.` };
+  if (e instanceof SessionBusyError) return { type: 'error', id, code: 'busy', message: e.message, advice: 'Pause training (or wait for it to stop), then try again.' };
   const err = e instanceof Error ? e : new Error(String(e));
   return {
     type: 'error',

@@ -1,5 +1,5 @@
 /** Train the engine's demo model (tiny transformer, synthetic regression) and watch the loss. */
-import { pauseTraining, startDemoTraining } from '../engine-connection';
+import { pause, startDemoTraining } from '../engine-connection';
 import { usePlayground } from '../store';
 import { LossChart } from './LossChart';
 
@@ -17,7 +17,7 @@ export function DemoPanel() {
         <button type="button" data-testid="train-button" onClick={() => void startDemoTraining()} disabled={demo.status === 'training'}>
           {demo.status === 'idle' ? 'Train 300 steps' : 'Train again'}
         </button>
-        <button type="button" data-testid="pause-button" onClick={() => void pauseTraining()} disabled={demo.status !== 'training'}>
+        <button type="button" data-testid="pause-button" onClick={() => void pause()} disabled={demo.status !== 'training'}>
           Pause
         </button>
       </div>

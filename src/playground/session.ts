@@ -1,0 +1,429 @@
+/**
+ * The playground session: one task + base + adapter built from a validated PlaygroundConfig,
+ * the Trainer that trains it, and everything the page asks between steps (views with inference
+ * overrides, a unit's inspection, latent statistics, the App. A report, whole-state checkpoints).
+ * Environment-free: the worker (src/worker/engine.worker.ts) only routes messages here, and the
+ * tests drive it directly in Node.
+ *
+ * Concurrency: JS runs one thing at a time, but the play loop awaits between steps (to let
+ * messages in), so a view could start between two steps. Everything that touches the GPU —
+ * each training step and each view/inspection/validation — runs under one lock (`exclusive`),
+ * so a view never sees a half-updated batch and training never runs with a view's overrides.
+ *
+ * Streaming while playing (StreamOptions): train-loss rows every `metricEvery` steps (the
+ * MetricRing's asynchronous readback, never a stall), validation on the held-out batch every
+ * `validateEvery` steps, latent statistics every `statsEvery` steps (both between steps).
+ * A non-finite loss or gradient (AdamW skips that update and flags it) pauses the run and the
+ * `training-stopped` event names the step.
+ */
+import { summarizeLatents } from '../analysis/latent-stats';
+import { formatIssues, parseConfig, type PlaygroundConfig } from '../config/schema';
+import { ConfigError } from '../engine/errors';
+import type { GpuRuntime } from '../engine/runtime';
+import { taskModule } from '../tasks/registry';
+import type { TaskAssets, TaskInstance } from '../tasks/task';
+import type { LrSchedule } from '../train/schedule';
+import { Trainer } from '../train/trainer';
+import type { LatentStatsEvent, MetricsEvent, ProgressEvent, StreamOptions, TrainingStoppedEvent, ValidationEvent } from '../worker/protocol';
+import type { InferenceOverrides, LatentInspection, LatentStatsSummary, MetricPoint, SessionCheckpoint, SessionInfo, TaskView, ValidationPoint } from './types';
+import type { IdentifiabilityReport } from '../analysis/identifiability';
+
+export type SessionEvent = MetricsEvent | ValidationEvent | LatentStatsEvent | TrainingStoppedEvent | ProgressEvent;
+
+export interface SessionOptions {
+  assets: TaskAssets;
+  stream?: StreamOptions;
+  /** Smaller held-out and view sets (tests). */
+  small?: boolean;
+  onEvent?: (event: SessionEvent) => void;
+  /** Cancels a long build (loading, pre-training). */
+  signal?: AbortSignal;
+}
+
+export const SESSION_FORMAT = 'sparse-adapter-playground/session@1' as const;
+const STEP_MAX = 1000;
+
+/** Raised when a request cannot run now (playing, or a build in progress). */
+export class SessionBusyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SessionBusyError';
+  }
+}
+
+/** Validates a raw config: ConfigError naming the first bad field, every issue in the message. */
+export function validateConfig(raw: unknown): PlaygroundConfig {
+  const r = parseConfig(raw);
+  if (r.ok) return r.config;
+  const first = r.issues[0]!;
+  const err = new ConfigError(first.field, formatIssues(r.issues));
+  // ConfigError prefixes the field; formatIssues already names every field.
+  err.message = formatIssues(r.issues);
+  throw err;
+}
+
+/** Adapter factories name their own fields ('k', 'targets'); the page needs the config's dot path. */
+function configField(field: string, config: PlaygroundConfig): string {
+  if (/^(task|adapter|training)(\.|$)/.test(field)) return field;
+  if (field === 'targets') return 'adapter.targets';
+  if (field === 'kind') return 'adapter.kind';
+  const kind = config.adapter.kind;
+  if (kind !== 'none' && field in (config.adapter[kind] as object)) return `adapter.${kind}.${field}`;
+  return field;
+}
+
+function yieldToEventLoop(): Promise<void> {
+  // setImmediate (Node) / a MessageChannel hop (browsers, workers): unlike setTimeout(0), no 1–4 ms clamp.
+  const g = globalThis as { setImmediate?: (fn: () => void) => void };
+  if (g.setImmediate) return new Promise((r) => g.setImmediate!(r));
+  return new Promise((r) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      r();
+    };
+    ch.port2.postMessage(null);
+  });
+}
+
+function log10OrNull(x: number): number | null {
+  return x > 0 && Number.isFinite(x) ? Math.log10(x) : null;
+}
+
+export class PlaygroundSession {
+  readonly trainer: Trainer;
+  private readonly history: { train: MetricPoint[]; validation: ValidationPoint[] } = { train: [], validation: [] };
+  private overrides: InferenceOverrides = {};
+  private lock: Promise<void> = Promise.resolve();
+  private playing: Promise<void> | null = null;
+  private stopRequested = false;
+  private stopReason: { reason: 'non-finite'; message: string } | null = null;
+  private windowStart = 0;
+  /** Rows before this step were reported already (the ring re-reports a window after a partial flush or a restore). */
+  private nextMetricStep = 0;
+  private destroyed = false;
+  private readonly stream: Required<StreamOptions>;
+
+  private constructor(
+    readonly rt: GpuRuntime,
+    readonly config: PlaygroundConfig,
+    readonly task: TaskInstance,
+    private readonly opts: SessionOptions,
+  ) {
+    this.stream = { metricEvery: 5, validateEvery: 50, statsEvery: 25, ...(opts.stream ?? {}) };
+    for (const [k, v] of Object.entries(this.stream)) {
+      if (!Number.isInteger(v) || v < 0 || (k === 'metricEvery' && v < 1)) throw new ConfigError(`stream.${k}`, `must be an integer ≥ ${k === 'metricEvery' ? 1 : 0}, got ${v}`);
+    }
+    const t = config.training;
+    this.trainer = new Trainer(rt, task.graph, {
+      lr: t.lr,
+      schedule: { kind: t.schedule as LrSchedule['kind'], warmupSteps: t.warmup, totalSteps: t.steps, minRatio: 0.05 },
+      adamw: { clipNorm: 1 },
+      metricInterval: this.stream.metricEvery,
+      onMetrics: (rows) => this.onMetrics(rows),
+    });
+  }
+
+  /** Validates `rawConfig`, builds the task (base loaded, adapters attached) and the trainer. */
+  static async create(rt: GpuRuntime, rawConfig: unknown, opts: SessionOptions): Promise<PlaygroundSession> {
+    const config = validateConfig(rawConfig);
+    const module = taskModule(config.task);
+    if (!module.description.adapters.includes(config.adapter.kind)) {
+      throw new ConfigError('adapter.kind', `the ${config.task} task offers ${module.description.adapters.join(', ')}; got ${config.adapter.kind}`);
+    }
+    let task: TaskInstance;
+    try {
+      task = await module.build(rt, config, opts.assets, {
+        small: opts.small ?? false,
+        onProgress: (label, done, total) => opts.onEvent?.({ type: 'progress', label, done, total }),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        const field = configField(e.field, config);
+        const msg = e.message.startsWith(`${e.field}: `) ? e.message.slice(e.field.length + 2) : e.message;
+        throw new ConfigError(field, msg);
+      }
+      throw e;
+    }
+    try {
+      return new PlaygroundSession(rt, config, task, opts);
+    } catch (e) {
+      task.destroy();
+      throw e;
+    }
+  }
+
+  /** Builds a session from a checkpoint's config and loads its state (params, optimizer, step, history). */
+  static async fromCheckpoint(rt: GpuRuntime, cp: SessionCheckpoint, opts: SessionOptions): Promise<PlaygroundSession> {
+    if (cp.format !== SESSION_FORMAT) throw new ConfigError('format', `not a playground session (format '${String(cp.format)}', expected '${SESSION_FORMAT}')`);
+    const s = await PlaygroundSession.create(rt, cp.config, opts);
+    try {
+      s.restore(cp);
+    } catch (e) {
+      s.destroy();
+      throw e;
+    }
+    return s;
+  }
+
+  get streamOptions(): Required<StreamOptions> {
+    return { ...this.stream };
+  }
+
+  get step(): number {
+    return this.trainer.step;
+  }
+
+  get isPlaying(): boolean {
+    return this.playing !== null;
+  }
+
+  info(): SessionInfo {
+    const t = this.task;
+    return {
+      config: this.config,
+      task: taskModule(this.config.task).description,
+      step: this.trainer.step,
+      parameters: t.parameters,
+      groups: [...t.groups],
+      sites: [...t.sites],
+      classes: t.classes ? [...t.classes] : null,
+      dispatchesPerStep: this.trainer.stepList.dispatchCount,
+      base: t.base,
+    };
+  }
+
+  /** The metric history so far (train rows as they came back, validation points). */
+  metricHistory(): { train: MetricPoint[]; validation: ValidationPoint[] } {
+    return { train: this.history.train.slice(), validation: this.history.validation.slice() };
+  }
+
+  private emit(e: SessionEvent): void {
+    this.opts.onEvent?.(e);
+  }
+
+  private onMetrics(rows: { step: number; values: Record<string, number> }[]): void {
+    const now = performance.now();
+    const msPerStep = (now - this.windowStart) / Math.max(1, rows.length);
+    this.windowStart = now;
+    const fresh = rows.filter((r) => r.step >= this.nextMetricStep);
+    if (!fresh.length) return;
+    this.nextMetricStep = fresh[fresh.length - 1]!.step + 1;
+    const points: MetricPoint[] = fresh.map((r) => {
+      const { loss, grad_norm, non_finite, ...extra } = r.values;
+      const nonFinite = non_finite !== 0 || !Number.isFinite(loss!) || !Number.isFinite(grad_norm!);
+      return { step: r.step, loss: loss!, gradNorm: grad_norm!, nonFinite, extra };
+    });
+    this.history.train.push(...points);
+    this.emit({ type: 'metrics', rows: points, msPerStep });
+    const bad = points.find((p) => p.nonFinite);
+    if (bad && !this.stopReason) {
+      this.stopReason = { reason: 'non-finite', message: `step ${bad.step}: the loss or a gradient is not finite (loss ${bad.loss}, gradient norm ${bad.gradNorm}); that update was skipped. Lower the learning rate or reset.` };
+      this.stopRequested = true;
+    }
+  }
+
+  /** Runs `fn` with the GPU to itself (no training step or other view in between). */
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const prev = this.lock;
+    let release!: () => void;
+    this.lock = new Promise((r) => (release = r));
+    await prev;
+    try {
+      if (this.destroyed) throw new Error('the session was destroyed');
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  private checkIdle(what: string): void {
+    if (this.playing) throw new SessionBusyError(`cannot ${what} while playing; pause first`);
+  }
+
+  /**
+   * Starts training for `steps` more steps (default: up to config.training.steps); returns at
+   * once. Events stream; `training-stopped` ends it. Resolves `done` when the loop has stopped.
+   */
+  play(steps?: number): { step: number; until: number; done: Promise<void> } {
+    this.checkIdle('play');
+    const from = this.trainer.step;
+    const n = steps ?? Math.max(0, this.config.training.steps - from);
+    if (!Number.isInteger(n) || n < 0 || n > 1_000_000) throw new ConfigError('steps', `must be an integer in 0…1000000, got ${steps}`);
+    const until = from + n;
+    this.stopRequested = false;
+    this.stopReason = null;
+    const done = this.loop(until).finally(() => {
+      this.playing = null;
+    });
+    this.playing = done;
+    return { step: from, until, done };
+  }
+
+  private async loop(until: number): Promise<void> {
+    const s = this.stream;
+    this.windowStart = performance.now();
+    try {
+      while (this.trainer.step < until && !this.stopRequested) {
+        await this.exclusive(() => this.trainer.run(1));
+        const step = this.trainer.step;
+        if (s.validateEvery > 0 && step % s.validateEvery === 0) await this.validate();
+        if (s.statsEvery > 0 && step % s.statsEvery === 0 && this.task.groups.some((g) => g.stats)) {
+          const groups = await this.stats();
+          this.emit({ type: 'latent-stats', step, groups });
+        }
+        await yieldToEventLoop();
+      }
+      await this.exclusive(() => this.trainer.drain());
+      const step = this.trainer.step;
+      if (this.stopReason) {
+        this.emit({ type: 'training-stopped', step, reason: 'non-finite', message: this.stopReason.message });
+        return;
+      }
+      if (s.validateEvery > 0 && step % s.validateEvery !== 0) await this.validate();
+      this.emit({ type: 'training-stopped', step, reason: step >= until ? 'done' : 'paused' });
+    } catch (e) {
+      if (this.destroyed) return;
+      this.emit({ type: 'training-stopped', step: this.trainer.step, reason: 'error', message: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  /** Stops the play loop after the step in flight; resolves when it has stopped. */
+  async pause(): Promise<number> {
+    this.stopRequested = true;
+    if (this.playing) await this.playing;
+    return this.trainer.step;
+  }
+
+  /** Runs `n` steps and returns the metric rows they produced (all of them: the last window is flushed). */
+  async stepN(n: number): Promise<MetricPoint[]> {
+    this.checkIdle('step');
+    if (!Number.isInteger(n) || n < 1 || n > STEP_MAX) throw new ConfigError('n', `steps per request must be an integer in 1…${STEP_MAX}, got ${n}`);
+    const first = this.trainer.step;
+    this.stopReason = null;
+    this.stopRequested = false;
+    this.windowStart = performance.now();
+    await this.exclusive(async () => {
+      await this.trainer.run(n);
+      await this.trainer.drain();
+    });
+    return this.history.train.filter((p) => p.step >= first);
+  }
+
+  /** Loss and metrics on the held-out batch (recorded in the history and emitted). */
+  async validate(): Promise<ValidationPoint> {
+    const r = await this.exclusive(() => this.task.validate());
+    const point: ValidationPoint = { step: this.trainer.step, loss: r.loss, metrics: r.metrics };
+    this.history.validation.push(point);
+    this.emit({ type: 'validation', point });
+    return point;
+  }
+
+  get currentOverrides(): InferenceOverrides {
+    return structuredClone(this.overrides);
+  }
+
+  /** The task's view with the current overrides (or `overrides`, which become current). */
+  async view(overrides?: InferenceOverrides): Promise<TaskView> {
+    const o = overrides ?? this.overrides;
+    const v = await this.exclusive(() => this.task.view(o));
+    this.overrides = structuredClone(o);
+    return v;
+  }
+
+  async setMask(group: number, mask: number[] | null): Promise<TaskView> {
+    const masks = { ...(this.overrides.masks ?? {}), [group]: mask };
+    return this.view({ ...this.overrides, masks });
+  }
+
+  async setK(group: number, k: number | null): Promise<TaskView> {
+    const ks = { ...(this.overrides.k ?? {}), [group]: k };
+    return this.view({ ...this.overrides, k: ks });
+  }
+
+  async inspect(group: number, unit: number): Promise<LatentInspection> {
+    this.checkGroup(group);
+    return this.exclusive(() => this.task.inspect(group, unit, this.overrides));
+  }
+
+  private checkGroup(group: number): void {
+    if (!Number.isInteger(group) || group < 0 || group >= this.task.groups.length) {
+      throw new ConfigError('group', `must be one of 0…${this.task.groups.length - 1} (this session has ${this.task.groups.length} groups), got ${group}`);
+    }
+  }
+
+  /** App. F statistics of every collecting group, at the current parameters. */
+  async stats(): Promise<LatentStatsSummary[]> {
+    const out: LatentStatsSummary[] = [];
+    for (const g of this.task.groups) {
+      if (!g.stats) continue;
+      const step = this.trainer.step;
+      const snap = await this.exclusive(() => this.task.latentStats(g.group, step));
+      if (!snap) continue;
+      const s = summarizeLatents(snap, { step, deadWindow: 1, denseThreshold: 0.5 });
+      out.push({
+        group: g.group,
+        samples: s.samples,
+        log10Freq: Array.from(s.meanFreq, log10OrNull),
+        log10MeanAct: Array.from(s.meanAct, log10OrNull),
+        entropy: Array.from(s.entropy, (h) => (Number.isFinite(h) && snap.classes > 0 ? h : null)),
+        dead: s.dead,
+        dense: s.dense,
+      });
+    }
+    return out;
+  }
+
+  async identifiability(group: number): Promise<IdentifiabilityReport> {
+    this.checkGroup(group);
+    const r = await this.exclusive(() => this.task.identifiability(group));
+    if (!r) throw new ConfigError('group', `the App. A report applies to STAN groups; group ${group} is ${this.task.groups[group]!.kind}`);
+    return r;
+  }
+
+  /** The whole state (waits for the step in flight; call while paused for a consistent history). */
+  async checkpoint(): Promise<SessionCheckpoint> {
+    const c = await this.exclusive(() => this.trainer.checkpoint());
+    const params = c.params.map((m) => Object.fromEntries(m));
+    return {
+      format: SESSION_FORMAT,
+      config: structuredClone(this.config),
+      step: c.step,
+      params,
+      optimizer: c.optimizer,
+      history: { train: this.history.train.filter((p) => p.step < c.step), validation: this.history.validation.filter((p) => p.step <= c.step) },
+    };
+  }
+
+  /** Loads a checkpoint of a session with the same config (use fromCheckpoint for any config). */
+  restore(cp: SessionCheckpoint): void {
+    this.checkIdle('restore');
+    if (JSON.stringify(cp.config) !== JSON.stringify(this.config)) throw new ConfigError('config', 'the checkpoint was made with another configuration; build the session from it (fromCheckpoint)');
+    const packs = this.task.graph.packs;
+    if (cp.params.length !== packs.length) throw new ConfigError('params', `the checkpoint has ${cp.params.length} parameter packs, this session ${packs.length}`);
+    const problems: string[] = [];
+    packs.forEach((pack, i) => {
+      const got = cp.params[i]!;
+      for (const p of pack.params) {
+        const v = got[p.name];
+        if (!v) problems.push(`missing '${p.name}'`);
+        else if (v.length !== p.size) problems.push(`'${p.name}' has ${v.length} values, needs ${p.size}`);
+      }
+    });
+    if (problems.length) throw new ConfigError('params', `the checkpoint does not fit this session: ${problems.join('; ')}`);
+    this.trainer.restore({ step: cp.step, params: cp.params.map((o) => new Map(Object.entries(o))), optimizer: cp.optimizer });
+    this.nextMetricStep = cp.step;
+    this.history.train = cp.history.train.slice();
+    this.history.validation = cp.history.validation.slice();
+  }
+
+  /** Frees every GPU allocation of the session (trainer, task, adapters). */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.stopRequested = true;
+    this.destroyed = true;
+    this.trainer.destroy();
+    this.task.destroy();
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * The Fourier toy as a playground task (model, data and checkpoints: fourier.ts). The shipped
+ * sparse base (pre-trained on the low band) is fine-tuned on the high band; its atoms D are the
+ * model's own, so the "atoms" adapter here is the paper's fine-tuning of atoms, coefficients or
+ * both (config.adapter.atoms.train), and 'none' is full fine-tuning (every parameter but the
+ * frozen lift — on this model the same set as 'both'). STAN / LoRA / SoRA do not apply (the model
+ * has no Linear sites). The other atoms fields (M, σ, k, λ) are the base's and cannot change.
+ *
+ * Inference overrides act at the read-out: the output is linear in the final code,
+ * ŷ_t = Σ_m S_tm·d_m(t), so switching atom m off removes exactly its term S_tm·d_m(t), and a
+ * k override keeps the k largest |S_tm| per token (computed on the CPU from the read-back code;
+ * the iterations before the last are left as they are). With every atom off the output is 0 —
+ * unlike the additive adapters, the atoms here are the whole model, not a change to it.
+ */
+import type { IdentifiabilityReport } from '../analysis/identifiability';
+import type { LatentStatsSnapshot } from '../analysis/latent-stats';
+import type { PlaygroundConfig } from '../config/schema';
+import { ConfigError } from '../engine/errors';
+import { parseSafetensors } from '../io/safetensors';
+import type { GpuRuntime } from '../engine/runtime';
+import type { FourierSignalView, InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../playground/types';
+import {
+  atomProfiles,
+  buildFourierModel,
+  FOURIER_FULL,
+  loadFourierCheckpoint,
+  makeFourierSet,
+  mseOf,
+  readParams,
+  signalVariance,
+  type FourierConfig,
+  type FourierModel,
+  type FourierSet,
+  type FourierTrain,
+} from './fourier';
+import { checkOverrides, parameterCount, snapshotFromCodes, topIndices } from './task-helpers';
+import type { TaskAssets, TaskBuildOptions, TaskInstance, TaskModule } from './task';
+
+const BASE_PATH = 'checkpoints/fourier-sparse.safetensors';
+const MAX_BATCH = 64;
+const VIEW_SIGNALS = 4;
+
+export const FOURIER_DESCRIPTION: TaskDescription = {
+  id: 'fourier',
+  title: 'Fourier toy: atoms learn the new frequencies',
+  claim:
+    'The atoms paper (§3.3, Fig. 2) pre-trains a small attention model to reconstruct length-64 signals, each a sum of 5 Fourier bases, from 16 observed samples — low frequencies only. ' +
+    'Fine-tuning it on high frequencies works by changing the atoms D (the output directions), not the attention coefficients: updating the atoms alone recovers the high band, updating only the coefficients cannot.',
+  lookFor: [
+    'Train with "atoms" and then with "coefficients" (adapter → atoms → train): the validation loss of atoms-only drops far below coefficients-only.',
+    'In the reconstruction view the base misses the fast oscillations; the adapted curve follows them through the unobserved samples.',
+    'Click an atom: its time profile d_m(t) turns into a high-frequency wave after fine-tuning.',
+    'Switch atoms off or lower k: the few atoms carrying the new band take the reconstruction with them.',
+  ],
+  adapters: ['none', 'atoms'],
+  defaultTargets: { none: ['**'], atoms: ['**'] },
+  baseCheckpoint: BASE_PATH,
+};
+
+function fourierTrainOf(config: PlaygroundConfig): FourierTrain {
+  const kind = config.adapter.kind;
+  if (kind === 'none') return 'all';
+  if (kind === 'atoms') return config.adapter.atoms.train as FourierTrain;
+  throw new ConfigError('adapter.kind', `the Fourier task offers none or atoms (its model has no Linear sites for ${kind}); choose atoms`);
+}
+
+/** The model config the shipped checkpoint was trained with, at the playground's batch and seed. */
+function configFromCheckpoint(metadata: Record<string, string>, config: PlaygroundConfig, small: boolean): FourierConfig {
+  let stored: Partial<FourierConfig> = {};
+  try {
+    stored = JSON.parse(metadata.config ?? '{}') as Partial<FourierConfig>;
+  } catch {
+    throw new Error(`${BASE_PATH}: metadata 'config' is not JSON; regenerate it with npm run cli -- repro fourier --write-checkpoints public/checkpoints`);
+  }
+  const cfg: FourierConfig = { ...FOURIER_FULL, ...stored, batch: config.training.batch, seed: config.training.seed };
+  const B = cfg.batch;
+  // Held-out sets in whole batches; small (tests) keeps a couple of batches.
+  cfg.trainSamples = small ? Math.max(8 * B, 64) : Math.max(cfg.trainSamples, B);
+  cfg.valSamples = small ? 2 * B : Math.max(4, Math.ceil(128 / B)) * B;
+  return cfg;
+}
+
+export const fourierTask: TaskModule = {
+  description: FOURIER_DESCRIPTION,
+  async build(rt: GpuRuntime, config: PlaygroundConfig, assets: TaskAssets, opts: TaskBuildOptions = {}): Promise<TaskInstance> {
+    const train = fourierTrainOf(config);
+    if (config.training.batch > MAX_BATCH) throw new ConfigError('training.batch', `the Fourier task runs at most ${MAX_BATCH} signals per step, got ${config.training.batch}`);
+    opts.onProgress?.('loading the Fourier base', 0, 1);
+    const bytes = await assets.bytes(BASE_PATH);
+    opts.signal?.throwIfAborted();
+    const metadata = parseSafetensors(bytes).metadata;
+    const cfg = configFromCheckpoint(metadata, config, opts.small ?? false);
+    const trainSet = makeFourierSet(cfg, 'high', 'train', cfg.trainSamples);
+    const valSet = makeFourierSet(cfg, 'high', 'val', cfg.valSamples);
+    let adapted: FourierModel | null = null;
+    let base: FourierModel | null = null;
+    try {
+      adapted = buildFourierModel(rt, cfg, { form: 'sparse', train });
+      loadFourierCheckpoint(adapted, bytes);
+      base = buildFourierModel(rt, cfg, { form: 'sparse', train: 'both' });
+      loadFourierCheckpoint(base, bytes);
+    } catch (e) {
+      adapted?.destroy();
+      base?.destroy();
+      throw e;
+    }
+    opts.onProgress?.('loading the Fourier base', 1, 1);
+    return new FourierInstance(rt, cfg, adapted, base, trainSet, valSet, metadata);
+  },
+};
+
+class FourierInstance implements TaskInstance {
+  readonly graph;
+  readonly adapters = [];
+  readonly groups: LatentGroupInfo[];
+  readonly parameters;
+  readonly sites = ['fourier'];
+  readonly classes = null;
+  readonly base;
+  private baseNmse: number | null = null;
+
+  constructor(
+    private readonly rt: GpuRuntime,
+    private readonly cfg: FourierConfig,
+    private readonly model: FourierModel,
+    private readonly baseModel: FourierModel,
+    trainSet: FourierSet,
+    private readonly valSet: FourierSet,
+    metadata: Record<string, string>,
+  ) {
+    this.graph = model.graph(trainSet);
+    this.groups = [{ group: 0, path: 'fourier', kind: 'fourier-atoms', label: 'atom', count: cfg.atoms, k: cfg.atoms, stats: true, identifiability: false }];
+    this.parameters = { trainable: parameterCount(model.trainable.params), base: parameterCount(model.params) };
+    this.base = { source: BASE_PATH, metadata };
+  }
+
+  /** Prediction and final code of `model` on signals `idx` of `set` (one batch, padded). */
+  private async forward(model: FourierModel, set: FourierSet, idx: readonly number[]): Promise<{ prediction: Float32Array; codes: Float32Array }> {
+    const { batch: B, seq: T } = this.cfg;
+    const bx = new Float32Array(B * T);
+    const bm = new Float32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      const s = idx[Math.min(b, idx.length - 1)]!;
+      bx.set(set.observed.subarray(s * T, (s + 1) * T), b * T);
+      bm.set(set.masks.subarray(s * T, (s + 1) * T), b * T);
+    }
+    this.rt.write(model.xobs, bx);
+    this.rt.write(model.mask, bm);
+    this.rt.submit([model.forward]);
+    return { prediction: await this.rt.read(model.prediction), codes: await this.rt.read(model.codes) };
+  }
+
+  /** Every signal of the set through `model`: predictions [n, T] and codes [n·T, M]. */
+  private async forwardAll(model: FourierModel, set: FourierSet): Promise<{ prediction: Float32Array; codes: Float32Array }> {
+    const { batch: B, seq: T, atoms: M } = this.cfg;
+    const prediction = new Float32Array(set.n * T);
+    const codes = new Float32Array(set.n * T * M);
+    for (let s0 = 0; s0 < set.n; s0 += B) {
+      const idx = Array.from({ length: Math.min(B, set.n - s0) }, (_, i) => s0 + i);
+      const r = await this.forward(model, set, idx);
+      prediction.set(r.prediction.subarray(0, idx.length * T), s0 * T);
+      codes.set(r.codes.subarray(0, idx.length * T * M), s0 * T * M);
+    }
+    return { prediction, codes };
+  }
+
+  private async profiles(): Promise<Float64Array> {
+    const p = await readParams([this.model.dict, this.model.lift]);
+    return atomProfiles(this.cfg, p.get('fourier.D')!, p.get('fourier.lift')!);
+  }
+
+  async validate(): Promise<{ loss: number; metrics: Record<string, number> }> {
+    const { prediction, codes } = await this.forwardAll(this.model, this.valSet);
+    const mse = mseOf(prediction, this.valSet.signals);
+    let nonzero = 0;
+    for (const c of codes) if (c !== 0) nonzero++;
+    return { loss: mse, metrics: { nmse: mse / signalVariance(this.valSet), active_atoms: nonzero / (this.valSet.n * this.cfg.seq) } };
+  }
+
+  /** ŷ with the overrides applied at the read-out (see the file comment), rows [rows]. */
+  private readout(codes: Float32Array, prof: Float64Array, rows: number, o: InferenceOverrides): Float32Array {
+    const { atoms: M, seq: T } = this.cfg;
+    const mask = o.masks?.[0] ?? null;
+    const k = o.k?.[0] ?? null;
+    const out = new Float32Array(rows);
+    const keep = new Uint8Array(M);
+    for (let r = 0; r < rows; r++) {
+      const t = r % T;
+      keep.fill(1);
+      if (mask) for (let m = 0; m < M; m++) if (!mask[m]) keep[m] = 0;
+      if (k !== null && k < M) {
+        const mags = Array.from({ length: M }, (_, m) => (keep[m] ? Math.abs(codes[r * M + m]!) : -1));
+        const top = new Set(topIndices(mags, k));
+        for (let m = 0; m < M; m++) if (!top.has(m)) keep[m] = 0;
+      }
+      let y = 0;
+      for (let m = 0; m < M; m++) if (keep[m]) y += codes[r * M + m]! * prof[m * T + t]!;
+      out[r] = y;
+    }
+    return out;
+  }
+
+  async view(o: InferenceOverrides): Promise<TaskView> {
+    checkOverrides(this.groups, o);
+    const { seq: T, atoms: M } = this.cfg;
+    const idx = Array.from({ length: Math.min(VIEW_SIGNALS, this.valSet.n) }, (_, i) => i);
+    const overridden = (o.masks?.[0] ?? null) !== null || (o.k?.[0] ?? null) !== null;
+    const base = await this.forward(this.baseModel, this.valSet, idx);
+    const ad = await this.forward(this.model, this.valSet, idx);
+    const prof = await this.profiles();
+    const rows = idx.length * T;
+    const adaptedPred = overridden ? this.readout(ad.codes, prof, rows, o) : ad.prediction;
+    const signals: FourierSignalView[] = idx.map((s, b) => {
+      const observed: { t: number; v: number }[] = [];
+      for (let t = 0; t < T; t++) if (this.valSet.masks[s * T + t]) observed.push({ t, v: this.valSet.observed[s * T + t]! });
+      return {
+        truth: Array.from(this.valSet.signals.subarray(s * T, (s + 1) * T)),
+        observed,
+        base: Array.from(base.prediction.subarray(b * T, (b + 1) * T)),
+        adapted: Array.from(adaptedPred.subarray(b * T, (b + 1) * T)),
+        freqs: this.valSet.freqs[s]!,
+      };
+    });
+    const usage = new Float64Array(M);
+    for (let r = 0; r < rows; r++) for (let m = 0; m < M; m++) usage[m] += Math.abs(ad.codes[r * M + m]! * prof[m * T + (r % T)]!) / rows;
+    const atoms = Array.from({ length: M }, (_, m) => ({ unit: m, usage: usage[m]!, profile: Array.from(prof.subarray(m * T, (m + 1) * T)) }));
+    if (this.baseNmse === null) {
+      const b = await this.forwardAll(this.baseModel, this.valSet);
+      this.baseNmse = mseOf(b.prediction, this.valSet.signals) / signalVariance(this.valSet);
+    }
+    const full = await this.forwardAll(this.model, this.valSet);
+    const pred = overridden ? this.readout(full.codes, prof, this.valSet.n * T, o) : full.prediction;
+    return { kind: 'fourier', seq: T, signals, atoms, nmse: { base: this.baseNmse, adapted: mseOf(pred, this.valSet.signals) / signalVariance(this.valSet) } };
+  }
+
+  async inspect(group: number, unit: number, _o: InferenceOverrides): Promise<LatentInspection> {
+    const { seq: T, atoms: M } = this.cfg;
+    if (group !== 0) throw new ConfigError('group', `the Fourier task has one group (0), got ${group}`);
+    if (!Number.isInteger(unit) || unit < 0 || unit >= M) throw new ConfigError('unit', `atom index must be in 0…${M - 1}, got ${unit}`);
+    const { codes } = await this.forwardAll(this.model, this.valSet);
+    const prof = await this.profiles();
+    const n = this.valSet.n;
+    const perSignal = new Float64Array(n);
+    let active = 0;
+    let sum = 0;
+    for (let s = 0; s < n; s++) {
+      let sSum = 0;
+      let sCount = 0;
+      for (let t = 0; t < T; t++) {
+        const a = Math.abs(codes[(s * T + t) * M + unit]!);
+        if (a > 0) {
+          sSum += a;
+          sCount++;
+        }
+      }
+      active += sCount;
+      sum += sSum;
+      perSignal[s] = sCount ? sSum / sCount : 0;
+    }
+    const top = topIndices(perSignal, 6).filter((s) => perSignal[s]! > 0);
+    return {
+      group,
+      unit,
+      label: 'atom',
+      examples: top.map((s) => ({ activation: perSignal[s]!, label: null, drawable: { kind: 'signal' as const, values: Array.from(this.valSet.signals.subarray(s * T, (s + 1) * T)) } })),
+      classBars: null,
+      decoder: { kind: 'signal', values: Array.from(prof.subarray(unit * T, (unit + 1) * T)) },
+      frequency: active / (n * T),
+      meanActivation: active ? sum / active : 0,
+    };
+  }
+
+  async latentStats(group: number, step: number): Promise<LatentStatsSnapshot | null> {
+    if (group !== 0) return null;
+    const M = this.cfg.atoms;
+    const { codes } = await this.forwardAll(this.model, this.valSet);
+    return snapshotFromCodes(M, this.valSet.n * this.cfg.seq, (r, emit) => {
+      for (let m = 0; m < M; m++) emit(m, codes[r * M + m]!);
+    }, { step, mode: 'abs' });
+  }
+
+  async identifiability(): Promise<IdentifiabilityReport | null> {
+    return null;
+  }
+
+  destroy(): void {
+    this.model.destroy();
+    this.baseModel.destroy();
+  }
+}

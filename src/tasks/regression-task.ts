@@ -1,0 +1,388 @@
+/**
+ * Synthetic sequence regression (synthetic-regression.ts's data) as a playground task: the
+ * engine's smallest end-to-end case, where every adapter kind applies. The base is pre-trained
+ * in the page (a few hundred steps, progress reported, cancellable; cached per shape) on a
+ * target of the same family drawn with another seed; fine-tuning moves it to the target of
+ * config.training.seed. 'none' fine-tunes every base parameter; an adapter trains alone on the
+ * frozen base. A second, frozen copy of the base gives the views' "base" output, so "every unit
+ * off" can be compared with the base model itself.
+ */
+import type { Adapter } from '../adapters/adapter';
+import { baseParameterCount, listSites, trainableParameterCount, type AdapterSpec } from '../adapters/attach';
+import { identifiabilityReport, readStanMatrices, type IdentifiabilityReport } from '../analysis/identifiability';
+import type { LatentStatsSnapshot } from '../analysis/latent-stats';
+import type { PlaygroundConfig } from '../config/schema';
+import { ConfigError } from '../engine/errors';
+import { ParamPack } from '../engine/param-pack';
+import { Rng } from '../engine/rng';
+import { CommandList, type AllocationScope, type GpuRuntime } from '../engine/runtime';
+import type { Tensor } from '../engine/tensor';
+import { recordMseLoss } from '../kernels/loss';
+import { TinyTransformer, type TinyTransformerConfig } from '../models/tiny-transformer';
+import type { BuildContext } from '../nn/module';
+import type { InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../playground/types';
+import { Trainer, type TrainGraph } from '../train/trainer';
+import { adapterGroups, attachCompatible, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides } from './task-helpers';
+import { makeRegressionData, type SyntheticRegressionConfig } from './synthetic-regression';
+import type { TaskAssets, TaskBuildOptions, TaskInstance, TaskModule } from './task';
+
+const MAX_BATCH = 256;
+/** The base's own target (a different draw of the same family). */
+const BASE_DATA_SEED = 7;
+
+export const REGRESSION_DESCRIPTION: TaskDescription = {
+  id: 'regression',
+  title: 'Sequence regression: the smallest end-to-end case',
+  claim:
+    'Not a paper experiment: a tiny transformer (1 block, width 32) maps 8-token sequences to per-token outputs y_t = tanh(x_t·A)·B + mean(x)·C. ' +
+    'The base learned one (A, B, C); fine-tuning moves it to another. Every adapter applies, so it is the quickest place to compare STAN, atoms, LoRA and SoRA side by side.',
+  lookFor: [
+    'Compare adapters at a similar trainable-parameter count: the validation loss after the same number of steps.',
+    'The prediction view: the base misses the new target, the adapted outputs follow it.',
+    'STAN latents: the App. F scatter separates rare strong latents from frequent weak ones; lowering k degrades the fit gradually.',
+  ],
+  adapters: ['none', 'stan', 'atoms', 'lora', 'sora'],
+  defaultTargets: { none: ['**'], stan: ['blocks.*.mlp.fc1'], atoms: ['blocks.*.attn'], lora: ['blocks.*.attn.{q,v}_proj'], sora: ['blocks.*.attn.{q,v}_proj'] },
+  baseCheckpoint: null,
+};
+
+interface Shapes {
+  model: TinyTransformerConfig;
+  train: number;
+  val: number;
+  baseSteps: number;
+}
+
+function shapes(config: PlaygroundConfig, small: boolean): Shapes {
+  const batch = config.training.batch;
+  if (batch > MAX_BATCH) throw new ConfigError('training.batch', `the regression task runs at most ${MAX_BATCH} sequences per step, got ${batch}`);
+  return {
+    model: { inDim: 4, outDim: 2, dim: 32, heads: 2, layers: 1, seq: 8, batch },
+    train: small ? Math.max(4 * batch, 32) : Math.max(8 * batch, 256),
+    val: small ? batch : Math.max(1, Math.ceil(64 / batch)) * batch,
+    baseSteps: small ? 30 : 300,
+  };
+}
+
+function dataCfg(s: Shapes, seed: number, samples: number): SyntheticRegressionConfig {
+  const m = s.model;
+  return { batch: m.batch, seq: m.seq, inDim: m.inDim, outDim: m.outDim, dim: m.dim, heads: m.heads, layers: m.layers, samples, seed };
+}
+
+/** One model with its packs and recorded lists, reading batches from `data`. */
+interface Built {
+  model: TinyTransformer;
+  packs: { trainable: ParamPack; frozen: ParamPack };
+  adapters: Adapter[];
+  target: Tensor;
+  lossValue: Tensor;
+  forward: CommandList;
+  loss: CommandList;
+  backward: CommandList;
+  scope: AllocationScope;
+}
+
+function buildModel(rt: GpuRuntime, s: Shapes, opts: { frozen: boolean; initSeed: number; adapter?: AdapterSpec }): Built {
+  const { value, scope } = rt.scoped('regression', () => {
+    const trainable = new ParamPack(rt, 'model', true);
+    const frozen = new ParamPack(rt, 'model.frozen', false);
+    const ctx: BuildContext = { rt, trainable, frozen, rng: new Rng(opts.initSeed) };
+    const model = new TinyTransformer(ctx, 'model', { ...s.model, frozen: opts.frozen });
+    const adapters = opts.adapter ? attachCompatible(ctx, listSites(model), opts.adapter) : [];
+    trainable.finalize();
+    frozen.finalize();
+    const rows = s.model.batch * s.model.seq;
+    const target = rt.tensor([rows, s.model.outDim], 'target');
+    const lossValue = rt.tensor([1], 'loss');
+    const forward = new CommandList('regression.forward');
+    const loss = new CommandList('regression.loss');
+    const backward = new CommandList('regression.backward');
+    model.recordForward(forward);
+    recordMseLoss(rt, loss, { pred: model.output.value, target, grad: model.output.grad!, loss: lossValue, n: rows * s.model.outDim });
+    model.recordBackward(backward);
+    return { model, packs: { trainable, frozen }, adapters, target, lossValue, forward, loss, backward };
+  });
+  return { ...value, scope };
+}
+
+/** A TrainGraph cycling through `data` in a seeded order per epoch (batches from preallocated arrays). */
+function graphOf(rt: GpuRuntime, b: Built, s: Shapes, data: { x: Float32Array; y: Float32Array }, samples: number, seed: number): TrainGraph {
+  const { batch, seq, inDim, outDim } = s.model;
+  const perEpoch = Math.max(1, Math.floor(samples / batch));
+  const order = Array.from({ length: samples }, (_, i) => i);
+  const xb = new Float32Array(batch * seq * inDim);
+  const yb = new Float32Array(batch * seq * outDim);
+  let shuffled = -1;
+  return {
+    packs: [b.packs.trainable],
+    forward: b.forward,
+    loss: b.loss,
+    backward: b.backward,
+    lossValue: b.lossValue,
+    extraMetrics: b.adapters.flatMap((a) => a.metrics ?? []),
+    recordAfterOptimizer: (list, sp) => b.adapters.forEach((a) => a.recordAfterOptimizer?.(list, sp)),
+    loadBatch(step) {
+      const epoch = Math.floor(step / perEpoch);
+      if (epoch !== shuffled) {
+        for (let i = 0; i < order.length; i++) order[i] = i;
+        new Rng(seed * 7919 + epoch).shuffle(order);
+        shuffled = epoch;
+      }
+      const b0 = (step % perEpoch) * batch;
+      for (let i = 0; i < batch; i++) {
+        const n = order[b0 + i]!;
+        xb.set(data.x.subarray(n * seq * inDim, (n + 1) * seq * inDim), i * seq * inDim);
+        yb.set(data.y.subarray(n * seq * outDim, (n + 1) * seq * outDim), i * seq * outDim);
+      }
+      rt.write(b.model.input.value, xb);
+      rt.write(b.target, yb);
+    },
+  };
+}
+
+/** Pre-trained base parameters per shape (the page re-configures often; the base does not change). */
+const baseCache = new Map<string, Map<string, Float32Array>>();
+
+async function pretrainBase(rt: GpuRuntime, s: Shapes, opts: TaskBuildOptions): Promise<Map<string, Float32Array>> {
+  const key = JSON.stringify([s.model, s.baseSteps]);
+  const hit = baseCache.get(key);
+  if (hit) return hit;
+  const samples = 256;
+  const data = makeRegressionData(dataCfg(s, BASE_DATA_SEED, samples));
+  const b = buildModel(rt, s, { frozen: false, initSeed: BASE_DATA_SEED });
+  const trainer = new Trainer(rt, graphOf(rt, b, s, data, samples, BASE_DATA_SEED), {
+    lr: 3e-3,
+    schedule: { kind: 'cosine', warmupSteps: Math.floor(s.baseSteps / 10), totalSteps: s.baseSteps, minRatio: 0.1 },
+    adamw: { clipNorm: 1 },
+    metricInterval: 10,
+  });
+  try {
+    const label = `pre-training the regression base (${s.baseSteps} steps)`;
+    opts.onProgress?.(label, 0, s.baseSteps);
+    for (let done = 0; done < s.baseSteps; done += 10) {
+      opts.signal?.throwIfAborted();
+      await trainer.run(Math.min(10, s.baseSteps - done));
+      opts.onProgress?.(label, Math.min(done + 10, s.baseSteps), s.baseSteps);
+    }
+    await trainer.drain();
+    const values = await b.packs.trainable.readAll();
+    baseCache.set(key, values);
+    return values;
+  } finally {
+    trainer.destroy();
+    b.scope.dispose();
+  }
+}
+
+function loadInto(b: Built, values: Map<string, Float32Array>): void {
+  b.packs.trainable.writeAll(values, { partial: true });
+  b.packs.frozen.writeAll(values, { partial: true });
+}
+
+export const regressionTask: TaskModule = {
+  description: REGRESSION_DESCRIPTION,
+  async build(rt: GpuRuntime, config: PlaygroundConfig, _assets: TaskAssets, opts: TaskBuildOptions = {}): Promise<TaskInstance> {
+    const s = shapes(config, opts.small ?? false);
+    const kind = config.adapter.kind;
+    const spec: AdapterSpec | undefined = kind === 'none' ? undefined : { kind, config: config.adapter[kind], targets: config.adapter.targets };
+    const baseValues = await pretrainBase(rt, s, opts);
+    const seed = config.training.seed;
+    const all = makeRegressionData(dataCfg(s, seed, s.train + s.val));
+    const adapted = buildModel(rt, s, { frozen: kind !== 'none', initSeed: seed, ...(spec ? { adapter: spec } : {}) });
+    let base: Built | null = null;
+    try {
+      loadInto(adapted, baseValues);
+      base = buildModel(rt, s, { frozen: true, initSeed: seed });
+      loadInto(base, baseValues);
+    } catch (e) {
+      adapted.scope.dispose();
+      base?.scope.dispose();
+      throw e;
+    }
+    return new RegressionInstance(rt, s, adapted, base, all, seed);
+  },
+};
+
+class RegressionInstance implements TaskInstance {
+  readonly graph: TrainGraph;
+  readonly adapters: Adapter[];
+  readonly groups: LatentGroupInfo[];
+  readonly parameters;
+  readonly sites: string[];
+  readonly classes = null;
+  readonly base = null;
+  private readonly xPer: number;
+  private readonly yPer: number;
+
+  constructor(
+    private readonly rt: GpuRuntime,
+    private readonly s: Shapes,
+    private readonly adapted: Built,
+    private readonly baseModel: Built,
+    private readonly data: { x: Float32Array; y: Float32Array },
+    seed: number,
+  ) {
+    this.graph = graphOf(rt, adapted, s, data, s.train, seed);
+    this.adapters = adapted.adapters;
+    this.groups = adapterGroups(this.adapters);
+    const trainable = this.adapters.length ? trainableParameterCount(this.adapters) : adapted.packs.trainable.params.reduce((a, p) => a + p.size, 0);
+    this.parameters = { trainable, base: baseParameterCount(adapted.model) };
+    this.sites = listSites(adapted.model).map((x) => x.path);
+    this.xPer = s.model.seq * s.model.inDim;
+    this.yPer = s.model.seq * s.model.outDim;
+  }
+
+  /** Loads held-out sequences val[i0 … i0+batch) (padded with the last) into `b` and runs its forward; returns the output. */
+  private async run(b: Built, i0: number, withLoss = false): Promise<{ out: Float32Array; loss: number }> {
+    const { batch } = this.s.model;
+    const xb = new Float32Array(batch * this.xPer);
+    const yb = new Float32Array(batch * this.yPer);
+    for (let i = 0; i < batch; i++) {
+      const n = this.s.train + Math.min(i0 + i, this.s.val - 1);
+      xb.set(this.data.x.subarray(n * this.xPer, (n + 1) * this.xPer), i * this.xPer);
+      yb.set(this.data.y.subarray(n * this.yPer, (n + 1) * this.yPer), i * this.yPer);
+    }
+    this.rt.write(b.model.input.value, xb);
+    this.rt.write(b.target, yb);
+    this.rt.submit(withLoss ? [b.forward, b.loss] : [b.forward]);
+    const out = await this.rt.read(b.model.output.value);
+    return { out, loss: withLoss ? (await this.rt.read(b.lossValue))[0]! : 0 };
+  }
+
+  async validate(): Promise<{ loss: number; metrics: Record<string, number> }> {
+    let loss = 0;
+    const nb = this.s.val / this.s.model.batch;
+    for (let i = 0; i < nb; i++) loss += (await this.run(this.adapted, i * this.s.model.batch, true)).loss / nb;
+    return { loss, metrics: {} };
+  }
+
+  private rows(out: Float32Array, i: number): number[][] {
+    const { seq, outDim } = this.s.model;
+    return Array.from({ length: seq }, (_, t) => Array.from(out.subarray(i * this.yPer + t * outDim, i * this.yPer + (t + 1) * outDim)));
+  }
+
+  private mse(out: Float32Array): number {
+    const { batch } = this.s.model;
+    let se = 0;
+    const n = this.s.train;
+    for (let j = 0; j < batch * this.yPer; j++) se += (out[j]! - this.data.y[n * this.yPer + j]!) ** 2;
+    return se / (batch * this.yPer);
+  }
+
+  async view(o: InferenceOverrides): Promise<TaskView> {
+    const base = await this.run(this.baseModel, 0);
+    const ad = await withOverrides(this.adapters, this.groups, o, () => this.run(this.adapted, 0));
+    const n = this.s.train;
+    const target = this.rows(this.data.y.subarray(n * this.yPer), 0);
+    return { kind: 'regression', outDim: this.s.model.outDim, target, base: this.rows(base.out, 0), adapted: this.rows(ad.out, 0), mse: { base: this.mse(base.out), adapted: this.mse(ad.out) } };
+  }
+
+  /** Every held-out sequence through the adapted model (overrides applied), with group `group`'s codes per batch. */
+  private async codesOver(group: number, o: InferenceOverrides): Promise<{ batch: number; codes: import('./task-helpers').UnitCodes }[]> {
+    const a = this.adapters[group]!;
+    const out: { batch: number; codes: import('./task-helpers').UnitCodes }[] = [];
+    const B = this.s.model.batch;
+    await withOverrides(this.adapters, this.groups, o, async () => {
+      for (let i0 = 0; i0 < this.s.val; i0 += B) {
+        await this.run(this.adapted, i0);
+        const codes = await readUnitCodes(this.rt, a);
+        if (codes) out.push({ batch: i0, codes });
+      }
+    });
+    return out;
+  }
+
+  async inspect(group: number, unit: number, o: InferenceOverrides): Promise<LatentInspection> {
+    const info = this.groups[group]!;
+    if (!info.stats) throw new ConfigError('group', `inspection applies to STAN latents and atoms; group ${group} is ${info.kind}`);
+    if (!Number.isInteger(unit) || unit < 0 || unit >= info.count) throw new ConfigError('unit', `must be in 0…${info.count - 1}, got ${unit}`);
+    const B = this.s.model.batch;
+    const mean = new Float64Array(this.s.val);
+    let fired = 0;
+    let sum = 0;
+    let rows = 0;
+    for (const { batch, codes } of await this.codesOver(group, o)) {
+      const r = perExampleActivation(codes, unit, B);
+      for (let i = 0; i < B && batch + i < this.s.val; i++) {
+        mean[batch + i] = r.mean[i]!;
+        fired += r.fired[i]!;
+        sum += r.mean[i]! * r.fired[i]!;
+      }
+      rows += codes.rows;
+    }
+    const top = topIndices(mean, 6).filter((i) => mean[i]! > 0);
+    const { outDim } = this.s.model;
+    const n0 = this.s.train;
+    return {
+      group,
+      unit,
+      label: info.label,
+      examples: top.map((i) => ({
+        activation: mean[i]!,
+        label: null,
+        // The example's first output channel over its tokens.
+        drawable: { kind: 'signal' as const, values: Array.from({ length: this.s.model.seq }, (_, t) => this.data.y[(n0 + i) * this.yPer + t * outDim]!) },
+      })),
+      classBars: null,
+      decoder: { kind: 'vector', values: await decoderColumn(this.rt, this.adapters[group]!, unit) },
+      frequency: rows ? fired / rows : 0,
+      meanActivation: fired ? sum / fired : 0,
+    };
+  }
+
+  async latentStats(group: number, step: number): Promise<LatentStatsSnapshot | null> {
+    const info = this.groups[group];
+    if (!info?.stats) return null;
+    const batches = await this.codesOver(group, {});
+    const rowsPer = batches[0]!.codes.rows;
+    const perExample = rowsPer / this.s.model.batch;
+    const usable = (i0: number) => Math.min(this.s.model.batch, this.s.val - i0) * perExample;
+    const total = batches.reduce((a, b) => a + usable(b.batch), 0);
+    const offsets: number[] = [];
+    let acc = 0;
+    for (const b of batches) {
+      offsets.push(acc);
+      acc += usable(b.batch);
+    }
+    return snapshotFromCodes(info.count, total, (r, emit) => {
+      let j = offsets.length - 1;
+      while (offsets[j]! > r) j--;
+      batches[j]!.codes.forEachRow(r - offsets[j]!, emit);
+    }, { step, mode: 'abs' });
+  }
+
+  async identifiability(group: number): Promise<IdentifiabilityReport | null> {
+    return stanReport(this.rt, this.adapters[group]);
+  }
+
+  destroy(): void {
+    this.adapted.scope.dispose();
+    this.baseModel.scope.dispose();
+  }
+}
+
+/** The unit's decoder direction: STAN D[:, i], atoms D[m, :], LoRA/SoRA B[:, r] (read back). */
+export async function decoderColumn(rt: GpuRuntime, a: Adapter, unit: number): Promise<number[]> {
+  const st = a as Adapter & { D?: { value: Tensor; shape: readonly number[] }; dict?: { value: Tensor; shape: readonly number[] } };
+  if (a.kind === 'stan' && st.D) {
+    const [m, l] = st.D.shape as [number, number];
+    const D = await rt.read(st.D.value);
+    return Array.from({ length: m }, (_, r) => D[r * l + unit]!);
+  }
+  if (a.kind === 'atoms' && st.dict) {
+    const [, C] = st.dict.shape as [number, number];
+    const D = await rt.read(st.dict.value);
+    return Array.from(D.subarray(unit * C, (unit + 1) * C));
+  }
+  return [];
+}
+
+/** App. A for a STAN group (blockScale 1/k: the forward's (1/k)·D). */
+export async function stanReport(rt: GpuRuntime, a: Adapter | undefined): Promise<IdentifiabilityReport | null> {
+  if (!a || a.kind !== 'stan') return null;
+  const st = a as Adapter & { E: { value: Tensor; shape: readonly number[] }; D: { value: Tensor; shape: readonly number[] }; k: number };
+  const { E, D } = await readStanMatrices(rt, st as never);
+  const [l, n] = st.E.shape as [number, number];
+  const m = st.D.shape[0]!;
+  return identifiabilityReport(E, D, { l, n, m }, { blockScale: 1 / st.k });
+}

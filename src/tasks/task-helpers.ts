@@ -1,0 +1,218 @@
+/**
+ * Pieces the playground task modules share: groups from attached adapters, inference overrides
+ * applied around one submit, parameter counts, and turning a snapshot of codes into App. F
+ * statistics.
+ */
+import type { Adapter, AdapterSite } from '../adapters/adapter';
+import { attachToSites, factoryOf, type AdapterSpec } from '../adapters/attach';
+import type { BuildContext } from '../nn/module';
+import type { LatentStatsSnapshot } from '../analysis/latent-stats';
+import { ConfigError } from '../engine/errors';
+import type { ParamRef } from '../engine/param-pack';
+import type { CommandList, GpuRuntime } from '../engine/runtime';
+import type { InferenceOverrides, LatentGroupInfo } from '../playground/types';
+
+export function parameterCount(params: readonly ParamRef[]): number {
+  return params.reduce((s, p) => s + p.size, 0);
+}
+
+/** The configured k of a k-sparse adapter (STAN; atoms with σ = top-k), else null. */
+export function configuredK(a: Adapter): number | null {
+  if (!a.setK) return null;
+  const k = (a as { k?: number; config?: { k?: number } }).k ?? (a as { config?: { k?: number } }).config?.k;
+  return typeof k === 'number' ? k : null;
+}
+
+/** One group per adapter, in site order. */
+export function adapterGroups(adapters: readonly Adapter[]): LatentGroupInfo[] {
+  return adapters.map((a, group) => ({
+    group,
+    path: a.path,
+    kind: a.kind,
+    label: a.latentLabel,
+    count: a.latentCount,
+    k: configuredK(a),
+    stats: a.code !== undefined,
+    identifiability: a.kind === 'stan',
+  }));
+}
+
+/** Checks overrides against the groups (ConfigError naming the field). */
+export function checkOverrides(groups: readonly LatentGroupInfo[], o: InferenceOverrides): void {
+  for (const [g, mask] of Object.entries(o.masks ?? {})) {
+    const info = groups[Number(g)];
+    if (!info) throw new ConfigError('mask.group', `group ${g} does not exist (groups 0…${groups.length - 1})`);
+    if (mask && mask.length !== info.count) throw new ConfigError('mask', `group ${g} (${info.path}) has ${info.count} ${info.label}s, the mask has ${mask.length} entries`);
+  }
+  for (const [g, k] of Object.entries(o.k ?? {})) {
+    const info = groups[Number(g)];
+    if (!info) throw new ConfigError('k.group', `group ${g} does not exist (groups 0…${groups.length - 1})`);
+    if (k === null || k === undefined) continue;
+    if (info.k === null) throw new ConfigError('k', `group ${g} (${info.path}, ${info.kind}) has no top-k to override`);
+    if (!Number.isInteger(k) || k < 1 || k > info.k) throw new ConfigError('k', `must be an integer in 1…${info.k} for group ${g}, got ${k}`);
+  }
+}
+
+/**
+ * Applies `o` to the adapters, submits `lists`, and restores all-on / configured k before
+ * returning — synchronously, so no training step can be submitted in between (queue writes and
+ * submits are ordered). Read results back after this returns.
+ */
+export function submitWithOverrides(rt: GpuRuntime, adapters: readonly Adapter[], groups: readonly LatentGroupInfo[], o: InferenceOverrides, lists: CommandList[]): void {
+  const touched: number[] = [];
+  adapters.forEach((a, g) => {
+    const mask = o.masks?.[g];
+    const k = o.k?.[g];
+    if (mask) a.setMask(Float32Array.from(mask));
+    if (k !== null && k !== undefined) a.setK?.(k);
+    if (mask || (k !== null && k !== undefined)) touched.push(g);
+  });
+  rt.submit(lists);
+  for (const g of touched) {
+    const a = adapters[g]!;
+    a.setMask(null);
+    const k0 = groups[g]!.k;
+    if (k0 !== null) a.setK?.(k0);
+  }
+}
+
+/** Masks every unit of every group (the base's output through the adapted graph). */
+export function allOffOverrides(groups: readonly LatentGroupInfo[]): InferenceOverrides {
+  const masks: Record<number, number[]> = {};
+  for (const g of groups) masks[g.group] = new Array<number>(g.count).fill(0);
+  return { masks };
+}
+
+/** Overrides `o` with unit `unit` of `group` also switched off. */
+export function withUnitOff(groups: readonly LatentGroupInfo[], o: InferenceOverrides, group: number, unit: number): InferenceOverrides {
+  const info = groups[group]!;
+  const mask = (o.masks?.[group] ?? new Array<number>(info.count).fill(1)).slice();
+  mask[unit] = 0;
+  return { ...o, masks: { ...(o.masks ?? {}), [group]: mask } };
+}
+
+/**
+ * App. F statistics from read-back codes (CPU): per unit, rows where |activation| > 0 (or > 0 for
+ * 'signed'), Σ activation over them, per-class sums, lastFired = `step` when it fired.
+ * `rowCodes(r)` yields (unit, activation) pairs of row r.
+ */
+export function snapshotFromCodes(
+  l: number,
+  rows: number,
+  rowCodes: (r: number, emit: (unit: number, a: number) => void) => void,
+  opts: { step: number; labels?: ArrayLike<number> | null; classes?: number; mode?: 'signed' | 'abs' },
+): LatentStatsSnapshot {
+  const C = opts.labels ? (opts.classes ?? 0) : 0;
+  const count = new Float64Array(l);
+  const sum = new Float64Array(l);
+  const classSums = new Float64Array(l * C);
+  const lastFired = new Float64Array(l).fill(-1);
+  const abs = (opts.mode ?? 'abs') === 'abs';
+  for (let r = 0; r < rows; r++) {
+    const label = opts.labels ? opts.labels[r]! : -1;
+    rowCodes(r, (i, v) => {
+      const a = abs ? Math.abs(v) : v;
+      if (!(a > 0)) return;
+      count[i]++;
+      sum[i] += a;
+      if (C > 0 && label >= 0 && label < C) classSums[i * C + label] += a;
+      lastFired[i] = opts.step;
+    });
+  }
+  return { l, classes: C, samples: rows, count, sum, classSums, lastFired };
+}
+
+/** The k largest entries' indices (ties: lower index first). */
+export function topIndices(values: ArrayLike<number>, k: number): number[] {
+  return Array.from({ length: values.length }, (_, i) => i)
+    .sort((a, b) => values[b]! - values[a]! || a - b)
+    .slice(0, k);
+}
+
+/** A group's activations of the last forward, read back: per row, the (unit, activation) pairs. */
+export interface UnitCodes {
+  rows: number;
+  units: number;
+  forEachRow(r: number, emit: (unit: number, a: number) => void): void;
+}
+
+/** Reads an adapter's last code: STAN's sparse (indices, values), atoms' dense S. Null for LoRA/SoRA. */
+export async function readUnitCodes(rt: GpuRuntime, a: Adapter): Promise<UnitCodes | null> {
+  if (a.kind === 'atoms') {
+    const at = a as Adapter & { codes: import('../engine/tensor').Tensor; rows: number };
+    const S = await rt.read(at.codes);
+    const M = a.latentCount;
+    return {
+      rows: at.rows,
+      units: M,
+      forEachRow(r, emit) {
+        for (let m = 0; m < M; m++) {
+          const v = S[r * M + m]!;
+          if (v !== 0) emit(m, v);
+        }
+      },
+    };
+  }
+  if (a.code) {
+    const { rows, k } = a.code;
+    const idx = new Uint32Array((await rt.read(a.code.indices)).buffer);
+    const val = await rt.read(a.code.values);
+    return {
+      rows,
+      units: a.latentCount,
+      forEachRow(r, emit) {
+        for (let j = 0; j < k; j++) {
+          const v = val[r * k + j]!;
+          if (v !== 0) emit(idx[r * k + j]!, v);
+        }
+      },
+    };
+  }
+  return null;
+}
+
+/** Per example (rows grouped `rowsPerExample` at a time): mean |activation| of `unit` over the rows where it fired, and the fired-row count. */
+export function perExampleActivation(codes: UnitCodes, unit: number, examples: number): { mean: Float64Array; fired: Float64Array } {
+  const per = codes.rows / examples;
+  const sum = new Float64Array(examples);
+  const fired = new Float64Array(examples);
+  for (let r = 0; r < examples * per; r++) {
+    const e = Math.floor(r / per);
+    codes.forEachRow(r, (u, a) => {
+      if (u === unit && a !== 0) {
+        sum[e] += Math.abs(a);
+        fired[e]++;
+      }
+    });
+  }
+  return { mean: sum.map((s, e) => (fired[e]! > 0 ? s / fired[e]! : 0)), fired };
+}
+
+/** Applies overrides to the adapters, runs `fn`, and restores all-on / configured k (callers hold the session's GPU lock). */
+export async function withOverrides<T>(adapters: readonly Adapter[], groups: readonly LatentGroupInfo[], o: InferenceOverrides, fn: () => Promise<T>): Promise<T> {
+  checkOverrides(groups, o);
+  adapters.forEach((a, g) => {
+    const mask = o.masks?.[g];
+    const k = o.k?.[g];
+    if (mask) a.setMask(Float32Array.from(mask));
+    if (k !== null && k !== undefined) a.setK?.(k);
+  });
+  try {
+    return await fn();
+  } finally {
+    adapters.forEach((a, g) => {
+      a.setMask(null);
+      const k0 = groups[g]!.k;
+      if (k0 !== null) a.setK?.(k0);
+    });
+  }
+}
+
+/**
+ * Attaches `spec` to the sites its kind can take (a pattern such as `**` then means "every
+ * compatible site"; attachToSites still reports a pattern that matches none of them).
+ */
+export function attachCompatible(ctx: BuildContext, sites: readonly AdapterSite[], spec: AdapterSpec): Adapter[] {
+  const kinds = factoryOf(spec.kind).sites;
+  return attachToSites(ctx, sites.filter((s) => kinds.includes(s.kind)), spec);
+}
