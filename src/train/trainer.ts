@@ -110,7 +110,7 @@ export class Trainer {
     this.graph.loadBatch(step);
     this.rt.submit([this.stepList], (enc) => this.ring.encodeFlush(enc, step));
     const p = this.ring.afterSubmit();
-    if (p) this.inflight.push(p);
+    if (p) this.inflight.push(handled(p));
     this.step++;
     this.lastStepCounters = diffCounters(this.rt.counters, before);
   }
@@ -138,7 +138,7 @@ export class Trainer {
     if (this.step > 0 && this.ring.slotOf(this.step - 1) !== this.ring.interval - 1) {
       this.rt.submit([], (enc) => this.ring.encodeFlush(enc, this.step - 1, true));
       const p = this.ring.afterSubmit();
-      if (p) this.inflight.push(p);
+      if (p) this.inflight.push(handled(p));
     }
     await Promise.all(this.inflight.splice(0));
   }
@@ -161,4 +161,13 @@ export class Trainer {
     this.optimizer.destroy();
     this.scope.dispose();
   }
+}
+
+/**
+ * Marks a metric map as handled: after a device loss every in-flight map rejects, and those the
+ * loop never awaits must not surface as unhandled rejections. Awaiting `p` still throws.
+ */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
 }

@@ -1,0 +1,164 @@
+/**
+ * Adapter export/import (PEFT-like adapter_config.json + adapter_model.safetensors): importing
+ * into a freshly built model reproduces the trained model's outputs exactly, for STAN, LoRA,
+ * SoRA and atoms; the pair and the single self-contained .safetensors both import; a file for
+ * another base, shape or kind is refused with an error naming the base / tensor / shapes.
+ */
+import { describe, expect, it } from 'vitest';
+import type { AdapterSpec } from '../src/adapters/attach';
+import type { GpuRuntime } from '../src/engine/runtime';
+import {
+  ADAPTER_FORMAT,
+  AdapterFileError,
+  adapterParams,
+  applyAdapter,
+  decodeAdapter,
+  exportAdapter,
+  PEFT_PREFIX,
+  type AdapterDescription,
+} from '../src/io/adapter-file';
+import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors';
+import { Trainer } from '../src/train/trainer';
+import { buildAdaptedModel, type AdaptedModel } from './helpers/adapted-model';
+import { testRuntime } from './helpers/gpu';
+
+async function describeLive(m: AdaptedModel, spec: AdapterSpec): Promise<AdapterDescription> {
+  return { kind: spec.kind, config: spec.config as AdapterDescription['config'], targets: m.adapters.map((a) => a.path), base: await m.base() };
+}
+
+async function trained(rt: GpuRuntime, spec: AdapterSpec, steps = 6) {
+  const m = buildAdaptedModel(rt, spec);
+  const t = new Trainer(rt, m.graph, { lr: 2e-2, metricInterval: 3 });
+  await t.run(steps);
+  await t.drain();
+  t.destroy();
+  return m;
+}
+
+function errorOf(f: () => unknown): AdapterFileError {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof AdapterFileError) return e;
+    throw new Error(`expected an AdapterFileError, got ${String(e)}`);
+  }
+  throw new Error('expected an AdapterFileError, nothing was thrown');
+}
+
+const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
+
+const SPECS: [string, AdapterSpec, string[]][] = [
+  ['stan', { kind: 'stan', config: { expansion: 2, k: 4 }, targets: ['blocks.*.attn.{q,v}_proj', 'fc1'] }, ['blocks.0.attn.q_proj.stan_E.weight', 'blocks.0.attn.q_proj.stan_D.weight']],
+  ['lora', { kind: 'lora', config: { rank: 2, alpha: 4 }, targets: ['q_proj', 'head'] }, ['blocks.0.attn.q_proj.lora_A.weight', 'head.lora_B.weight']],
+  ['sora', { kind: 'sora', config: { rank: 3, alpha: 3, lambda: 0.01 }, targets: ['fc2'] }, ['blocks.0.mlp.fc2.sora_gate']],
+  ['atoms', { kind: 'atoms', config: { atoms: 8, k: 2, sigma: 'topk' }, targets: ['attn'] }, ['blocks.0.attn.atoms_Ws.weight', 'blocks.0.attn.atoms_D.weight']],
+];
+
+describe('adapter export → import', () => {
+  for (const [label, spec, names] of SPECS) {
+    it(`${label}: a fresh model with the imported adapter gives the trained model's outputs bit for bit`, async () => {
+      const rt = await testRuntime();
+      const a = await trained(rt, spec);
+      const desc = await describeLive(a, spec);
+      const files = await exportAdapter(desc, a.adapters, [a.trainable, a.frozen]);
+      const want = await a.probe();
+
+      // PEFT-like keys and config.
+      const st = parseSafetensors(files.model);
+      for (const n of names) expect(st.tensors.has(PEFT_PREFIX + n), n).toBe(true);
+      expect([...st.tensors.keys()].every((k) => k.startsWith('base_model.model.'))).toBe(true);
+      expect(st.tensors.size).toBe(adapterParams(a.adapters, [a.trainable, a.frozen]).length);
+      const cfg = JSON.parse(files.config) as Record<string, unknown>;
+      expect(cfg.peft_type).toBe(label.toUpperCase());
+      expect(cfg.format).toBe(ADAPTER_FORMAT);
+      expect(cfg.target_modules).toEqual(desc.targets);
+      expect(cfg.base_model_hash).toBe(desc.base.hash);
+      if (label === 'lora') expect([cfg.r, cfg.lora_alpha]).toEqual([2, 4]);
+
+      for (const [how, decoded] of [
+        ['pair', decodeAdapter(files.model, files.config)],
+        ['single file', decodeAdapter(files.model)],
+      ] as const) {
+        expect(decoded.description).toEqual(desc);
+        const b = buildAdaptedModel(rt, { kind: decoded.description.kind, config: decoded.description.config, targets: decoded.description.targets });
+        const before = await b.probe();
+        if (label !== 'atoms') expect(bits(before), `${how}: a fresh adapter differs from the trained one`).not.toEqual(bits(want));
+        applyAdapter(decoded, { description: await describeLive(b, spec), adapters: b.adapters, packs: [b.trainable, b.frozen] });
+        expect(bits(await b.probe()), how).toEqual(bits(want));
+        b.destroy();
+      }
+      a.destroy();
+    });
+  }
+
+  it('a different base, shape, kind or target set is refused, naming the base / tensor / shapes', async () => {
+    const rt = await testRuntime();
+    const spec = SPECS[0]![1];
+    const a = await trained(rt, spec, 2);
+    const files = await exportAdapter(await describeLive(a, spec), a.adapters, [a.trainable]);
+    const decoded = decodeAdapter(files.model, files.config);
+
+    const otherBase = buildAdaptedModel(rt, spec, { baseSeed: 8 });
+    const e1 = errorOf(() => applyAdapter(decoded, { description: { ...decoded.description, base: { id: 'seed:8', hash: `sha256:${'0'.repeat(64)}` } }, adapters: otherBase.adapters, packs: [otherBase.trainable] }));
+    expect(e1.code).toBe('base');
+    expect(e1.message).toMatch(/trained on base 'seed:7' \(sha256:.*this model's base is 'seed:8'/);
+    // The real fingerprints differ too.
+    expect((await otherBase.base()).hash).not.toBe(decoded.description.base.hash);
+
+    const wideSpec: AdapterSpec = { ...spec, config: { expansion: 3, k: 4 } };
+    const wide = buildAdaptedModel(rt, wideSpec);
+    const wideDesc = await describeLive(wide, wideSpec);
+    const e2 = errorOf(() => applyAdapter(decoded, { description: wideDesc, adapters: wide.adapters, packs: [wide.trainable] }));
+    expect(e2.code).toBe('shape');
+    expect(e2.message).toMatch(/adapter_config\.expansion is 2 in the file, 3 in this model/);
+    expect(e2.message).toMatch(/tensor 'base_model\.model\.blocks\.0\.attn\.q_proj\.stan_E\.weight' has shape \[32,16\], this model needs \[48,16\]/);
+
+    const loraSpec = SPECS[1]![1];
+    const lora = buildAdaptedModel(rt, loraSpec);
+    const e3 = errorOf(() => applyAdapter(decoded, { description: { ...(decoded.description), kind: 'lora' }, adapters: lora.adapters, packs: [lora.trainable] }));
+    expect(e3.code).toBe('kind');
+    expect(e3.message).toMatch(/holds a STAN adapter; this model has LORA adapters/);
+
+    const fewer = buildAdaptedModel(rt, { ...spec, targets: ['q_proj'] });
+    const fewerDesc = await describeLive(fewer, { ...spec, targets: ['q_proj'] });
+    const e4 = errorOf(() => applyAdapter(decoded, { description: fewerDesc, adapters: fewer.adapters, packs: [fewer.trainable] }));
+    expect(e4.code).toBe('targets');
+    expect(e4.message).toMatch(/the file adapts \[blocks\.0\.attn\.q_proj, blocks\.0\.attn\.v_proj, blocks\.0\.mlp\.fc1\], this model \[blocks\.0\.attn\.q_proj\]/);
+    for (const m of [a, otherBase, wide, lora, fewer]) m.destroy();
+  });
+
+  it('malformed adapter files are typed errors', async () => {
+    const rt = await testRuntime();
+    const spec = SPECS[1]![1];
+    const a = await trained(rt, spec, 1);
+    const files = await exportAdapter(await describeLive(a, spec), a.adapters, [a.trainable]);
+    a.destroy();
+    const st = parseSafetensors(files.model);
+    const rewrite = (edit: (cfg: Record<string, unknown>) => void, tensors = [...st.tensors.values()].map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: t.data.slice() }))) => {
+      const cfg = JSON.parse(files.config) as Record<string, unknown>;
+      edit(cfg);
+      return serializeSafetensors(tensors, { format: 'pt', adapter_format: ADAPTER_FORMAT, adapter_config: JSON.stringify(cfg) });
+    };
+    const cases: [string, () => unknown, AdapterFileError['code'], RegExp][] = [
+      ['truncated', () => decodeAdapter(files.model.subarray(0, 20)), 'safetensors', /adapter_model\.safetensors: /],
+      ['no config', () => decodeAdapter(serializeSafetensors([], {})), 'config', /no embedded adapter_config: import it together with its adapter_config\.json/],
+      ['pair disagrees', () => decodeAdapter(files.model, files.config.replace('"alpha": 4', '"alpha": 5').replace('"lora_alpha": 4', '"lora_alpha": 5')), 'config', /differ: they are not from the same export/],
+      ['unknown peft_type', () => decodeAdapter(rewrite((c) => (c.peft_type = 'IA3'))), 'config', /'peft_type' must be one of STAN, ATOMS, LORA, SORA/],
+      ['__proto__ peft_type', () => decodeAdapter(rewrite((c) => (c.peft_type = '__proto__'))), 'config', /'peft_type' must be one of/],
+      ['__proto__ key', () => decodeAdapter(files.model, files.config.replace('{', '{"__proto__": {"polluted": true},')), 'config', /"__proto__" is not allowed/],
+      ['r mismatch', () => decodeAdapter(rewrite((c) => (c.r = 3))), 'config', /'r' \(3\) differs from adapter_config\.rank \(2\)/],
+      ['unknown key', () => decodeAdapter(rewrite((c) => (c.task_type = 'CAUSAL_LM'))), 'config', /unknown key "task_type"/],
+      ['bad target', () => decodeAdapter(rewrite((c) => (c.target_modules = ['blocks..0']))), 'config', /is not a module path/],
+      ['deep config', () => decodeAdapter(files.model, '['.repeat(100) + ']'.repeat(100)), 'config', /nests deeper than 4/],
+      ['key outside targets', () => decodeAdapter(rewrite(() => {}, [{ name: 'base_model.model.blocks.0.mlp.fc1.lora_A.weight', dtype: 'F32', shape: [1], data: new Uint8Array(4) }])), 'tensor', /is not a LORA parameter of any target module/],
+      ['key without prefix', () => decodeAdapter(rewrite(() => {}, [{ name: 'head.lora_A.weight', dtype: 'F32', shape: [1], data: new Uint8Array(4) }])), 'tensor', /adapter keys start with "base_model\.model\."/],
+      ['integer weights', () => decodeAdapter(rewrite(() => {}, [{ name: 'base_model.model.head.lora_A.weight', dtype: 'I32', shape: [1], data: new Uint8Array(4) }])), 'tensor', /is I32; adapter weights must be F32, F16 or BF16/],
+    ];
+    for (const [label, f, code, re] of cases) {
+      const e = errorOf(f);
+      expect([label, e.code]).toEqual([label, code]);
+      expect(e.message, label).toMatch(re);
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
