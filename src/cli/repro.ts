@@ -40,6 +40,7 @@ import {
 } from '../tasks/fourier';
 import { ProgressBar } from './progress';
 import { mnistVae8to3Repro, MNIST_VAE_8TO3_USAGE } from './repro-mnist-vae';
+import { stanForgettingRepro, stanKExpansionRepro, stanLatentsRepro } from './repro-stan';
 
 export interface ReproExperiment {
   summary: string;
@@ -57,6 +58,21 @@ export const REPRO_EXPERIMENTS: Record<string, ReproExperiment> = {
     summary: 'atoms paper §3.3/App. B/Fig. 1 MNIST transformer-VAE: atoms on the frozen 5–9 decoder fine-tuned on noisy 3s; held-out 3s judged before/after, active atoms per layer, per-atom red/blue contribution maps',
     usage: MNIST_VAE_8TO3_USAGE,
     run: mnistVae8to3Repro,
+  },
+  'stan-k-expansion': {
+    summary: 'STAN paper §4.3 Table 8 on digits: STAN on the frozen digit transformer fine-tuned on rotated digits, k ∈ {1,4,8,16,32,64,l} × expansion ∈ {1,1.5,2}',
+    usage: 'stan-k-expansion [--quick] [--out dir] [--base file] [--steps N] [--lr X] [--batch B] [--eval-images N] [--seed S]',
+    run: stanKExpansionRepro,
+  },
+  'stan-forgetting': {
+    summary: 'STAN paper §4.4 Table 9 on digits: sequential fine-tuning rot90 → flip (and back), accuracy on the first task per epoch of the second, STAN vs LoRA at equal parameters',
+    usage: 'stan-forgetting [--quick] [--out dir] [--base file] [--train-images N] [--epochs-a N] [--epochs-b N] [--lr X] [--batch B] [--eval-images N] [--seed S]',
+    run: stanForgettingRepro,
+  },
+  'stan-latents': {
+    summary: 'STAN paper App. F / App. A on digits: per-latent frequency × mean activation coloured by label entropy, per-class bars, top-activating digits, dead/dense counts, identifiability check',
+    usage: 'stan-latents [--quick] [--out dir] [--base file] [--steps N] [--k K] [--expansion E] [--lr X] [--batch B] [--eval-images N] [--seed S]',
+    run: stanLatentsRepro,
   },
 };
 

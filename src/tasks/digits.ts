@@ -113,6 +113,8 @@ export interface DigitsTask {
   readonly trainableParameters: number;
   /** Changes the view of the training batches from the next loadBatch on (A → B). */
   setTrainView(view: DigitView): void;
+  /** Class logits [indices.length, classes] of images `indices` in `view` (one submit and readback per batch). */
+  logits(view: DigitView, indices: readonly number[]): Promise<Float32Array>;
   /** Accuracy and loss on `indices` (default: the test split) in `view` (default: the training view). */
   evaluate(view?: DigitView, indices?: readonly number[]): Promise<DigitsEval>;
   /** App. F statistics of every k-sparse adapter (with codes) over whole batches of `indices`, labels per token. */
@@ -253,28 +255,37 @@ export function buildDigitsTask(rt: GpuRuntime, mnist: MnistSet, cfg: DigitsTask
       if (!DIGIT_VIEWS.includes(view)) throw new ConfigError('view', `must be one of ${DIGIT_VIEWS.join(', ')}, got '${String(view)}'`);
       trainView = view;
     },
-    async evaluate(view = trainView, indices = testIndices) {
+    async logits(view, indices) {
       const C = cfg.model.classes;
-      let correct = 0;
-      let nll = 0;
-      const hit = new Array<number>(C).fill(0);
-      const cnt = new Array<number>(C).fill(0);
+      const out = new Float32Array(indices.length * C);
+      let at = 0;
       for (const idx of chunks(indices, false)) {
         upload(idx, view);
         rt.submit([evalList]);
         const lg = await rt.read(model.logits.value);
-        idx.forEach((i, b) => {
-          const y = mnist.labels[i]!;
-          let best = 0;
-          let mx = -Infinity;
-          for (let c = 0; c < C; c++) if (lg[b * C + c]! > mx) ((mx = lg[b * C + c]!), (best = c));
-          let se = 0;
-          for (let c = 0; c < C; c++) se += Math.exp(lg[b * C + c]! - mx);
-          nll += mx + Math.log(se) - lg[b * C + y]!;
-          cnt[y]!++;
-          if (best === y) ((correct += 1), hit[y]!++);
-        });
+        out.set(lg.subarray(0, idx.length * C), at * C);
+        at += idx.length;
       }
+      return out;
+    },
+    async evaluate(view = trainView, indices = testIndices) {
+      const C = cfg.model.classes;
+      const lg = await task.logits(view, indices);
+      let correct = 0;
+      let nll = 0;
+      const hit = new Array<number>(C).fill(0);
+      const cnt = new Array<number>(C).fill(0);
+      indices.forEach((i, b) => {
+        const y = mnist.labels[i]!;
+        let best = 0;
+        let mx = -Infinity;
+        for (let c = 0; c < C; c++) if (lg[b * C + c]! > mx) ((mx = lg[b * C + c]!), (best = c));
+        let se = 0;
+        for (let c = 0; c < C; c++) se += Math.exp(lg[b * C + c]! - mx);
+        nll += mx + Math.log(se) - lg[b * C + y]!;
+        cnt[y]!++;
+        if (best === y) ((correct += 1), hit[y]!++);
+      });
       const n = indices.length;
       return { images: n, accuracy: n ? correct / n : NaN, loss: n ? nll / n : NaN, perDigit: hit.map((h, c) => (cnt[c] ? h / cnt[c]! : NaN)) };
     },
