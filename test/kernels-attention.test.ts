@@ -8,6 +8,7 @@ import {
   recordAttentionBackward,
   recordAttentionForward,
   recordAttentionProbsBackward,
+  chooseAttentionPath,
   type AttentionKernelOptions,
   type AttentionShape,
 } from '../src/kernels/attention';
@@ -35,10 +36,23 @@ const CASES: Case[] = [
   { batch: 3, seq: 7, heads: 4, headDim: 4, causal: true, extra: true, accumulate: true },
   { batch: 3, seq: 7, heads: 1, headDim: 32, causal: true, extra: true, vec4: false },
   { batch: 1, seq: 64, heads: 1, headDim: 32, accumulate: true, vec4: false },
+  // The matmul path (one head): seq and headDim off its 64 × 32 tile, seq beyond the rows path's 64.
+  { batch: 1, seq: 1, heads: 1, headDim: 5, causal: true, extra: true, path: 'matmul' },
+  { batch: 2, seq: 33, heads: 1, headDim: 37, causal: true, extra: true, path: 'matmul' },
+  { batch: 3, seq: 17, heads: 1, headDim: 64, accumulate: true, path: 'matmul' },
+  { batch: 2, seq: 70, heads: 1, headDim: 33, extra: true, accumulate: true, path: 'matmul' },
+  { batch: 1, seq: 97, heads: 1, headDim: 16, causal: true },
 ];
 
+/** Every one-head case also runs on the other path (where that path supports the shape). */
+const ALL_CASES: Case[] = CASES.flatMap((c) => {
+  if (c.heads !== 1 || c.path !== undefined) return [c];
+  const other: Case = { ...c, path: chooseAttentionPath(c) === 'rows' ? 'matmul' : 'rows' };
+  return other.path === 'rows' && c.seq > MAX_ATTENTION_SEQ ? [c] : [c, other];
+});
+
 function name(c: Case): string {
-  return `b=${c.batch} seq=${c.seq} heads=${c.heads} hd=${c.headDim}${c.causal ? ' causal' : ''}${c.scale ? ` scale=${c.scale}` : ''}${c.extra ? ' +dprobsExtra' : ''}${c.accumulate ? ' accumulate' : ''}${c.vec4 === false ? ' scalar' : ''}`;
+  return `b=${c.batch} seq=${c.seq} heads=${c.heads} hd=${c.headDim}${c.causal ? ' causal' : ''}${c.scale ? ` scale=${c.scale}` : ''}${c.extra ? ' +dprobsExtra' : ''}${c.accumulate ? ' accumulate' : ''}${c.vec4 === false ? ' scalar' : ''} path=${chooseAttentionPath(c)}`;
 }
 
 /** Validation errors of everything recorded and run until the returned function is awaited. */
@@ -58,7 +72,7 @@ describe('attention kernels vs float64 CPU reference', () => {
     expect(await rt.shaderErrors(shader('attention'))).toEqual([]);
   });
 
-  for (const c of CASES) {
+  for (const c of ALL_CASES) {
     it(name(c), async () => {
       const rt = await testRuntime();
       const errors = await captureErrors(rt);
@@ -117,16 +131,19 @@ describe('attention kernels vs float64 CPU reference', () => {
     });
   }
 
-  for (const [causal, headDim, batch, seq, heads] of [
-    [false, 5, 2, 9, 2],
-    [true, 5, 2, 9, 2],
-    [true, 4, 2, 9, 2],
-    [false, 4, 1, 1, 1], // probs is a single float: nothing may bind it as vec4
+  for (const [causal, headDim, batch, seq, heads, path] of [
+    [false, 5, 2, 9, 2, 'auto'],
+    [true, 5, 2, 9, 2, 'auto'],
+    [true, 4, 2, 9, 2, 'auto'],
+    [false, 4, 1, 1, 1, 'rows'], // probs is a single float: nothing may bind it as vec4
+    [false, 4, 1, 1, 1, 'matmul'],
+    [true, 5, 2, 9, 1, 'matmul'],
+    [false, 36, 2, 19, 1, 'matmul'],
   ] as const) {
-    it(`probs-only backward (dprobs → dq, dk), b=${batch} seq=${seq} heads=${heads} hd=${headDim} causal=${causal}, accumulate and allocated scratch`, async () => {
+    it(`probs-only backward (dprobs → dq, dk), b=${batch} seq=${seq} heads=${heads} hd=${headDim} causal=${causal} path=${path}, accumulate and allocated scratch`, async () => {
       const rt = await testRuntime();
       const errors = await captureErrors(rt);
-      const s: AttentionShape = { batch, seq, heads, headDim, causal };
+      const s: AttentionShape & AttentionKernelOptions = { batch, seq, heads, headDim, causal, path };
       const n = batch * seq * heads * headDim;
       const np = batch * heads * seq * seq;
       const qs = randomArray(n, 41, -2, 2);
@@ -176,11 +193,15 @@ describe('attention kernels vs float64 CPU reference', () => {
     expect(maxRelError(both.dv, noExtra.dv)).toBeLessThan(1e-12);
   });
 
-  it('rejects seq above 64, mismatched sizes and vec4 with headDim % 4 != 0', async () => {
+  it('rejects seq above 64 on the rows path, matmul with heads > 1, mismatched sizes and vec4 with headDim % 4 != 0', async () => {
     const rt = await testRuntime();
     const t = (n: number) => rt.tensor([n], 't');
     const seq = MAX_ATTENTION_SEQ + 1;
-    expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq, heads: 1, headDim: 1, q: t(seq), k: t(seq), v: t(seq), out: t(seq), probs: t(seq * seq) })).toThrow(/seq=65/);
+    expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq, heads: 1, headDim: 1, path: 'rows', q: t(seq), k: t(seq), v: t(seq), out: t(seq), probs: t(seq * seq) })).toThrow(/seq=65/);
+    expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq, heads: 2, headDim: 1, q: t(2 * seq), k: t(2 * seq), v: t(2 * seq), out: t(2 * seq), probs: t(2 * seq * seq) })).toThrow(/seq=65/);
+    expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq: 2, heads: 2, headDim: 1, path: 'matmul', q: t(4), k: t(4), v: t(4), out: t(4), probs: t(8) })).toThrow(/heads = 1 only/);
+    expect(chooseAttentionPath({ seq, heads: 1 })).toBe('matmul');
+    expect(chooseAttentionPath({ seq: 64, heads: 4 })).toBe('rows');
     expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq: 2, heads: 1, headDim: 2, q: t(4), k: t(4), v: t(3), out: t(4), probs: t(4) })).toThrow(/v \(/);
     expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq: 2, heads: 1, headDim: 3, vec4: true, q: t(6), k: t(6), v: t(6), out: t(6), probs: t(4) })).toThrow(/vec4/);
   });

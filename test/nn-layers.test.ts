@@ -101,6 +101,27 @@ const cases: Case[] = [
     fwd: (p, x) => ref.attentionForward(p, 'attn', x, { batch: B, seq: S, dim: D, heads: H, causal: true }).out,
     bwd: (p, g, x, dy) => ref.attentionBackward(p, g, 'attn', x, dy, { batch: B, seq: S, dim: D, heads: H, causal: true }),
   },
+  // One head: both attention kernel paths (src/kernels/attention.ts), seq off the matmul tile.
+  ...(['rows', 'matmul'] as const).map(
+    (path): Case => ({
+      name: `MultiHeadAttention (1 head, causal, path ${path})`,
+      inDim: D,
+      outDim: D,
+      rows: ROWS,
+      build: (ctx, input) => new MultiHeadAttention(ctx, 'attn', { dim: D, heads: 1, batch: B, seq: S, causal: true, attentionPath: path }, input),
+      fwd: (p, x) => ref.attentionForward(p, 'attn', x, { batch: B, seq: S, dim: D, heads: 1, causal: true }).out,
+      bwd: (p, g, x, dy) => ref.attentionBackward(p, g, 'attn', x, dy, { batch: B, seq: S, dim: D, heads: 1, causal: true }),
+    }),
+  ),
+  {
+    name: 'MultiHeadAttention (1 head, non-causal, path matmul)',
+    inDim: D,
+    outDim: D,
+    rows: ROWS,
+    build: (ctx, input) => new MultiHeadAttention(ctx, 'attn', { dim: D, heads: 1, batch: B, seq: S, attentionPath: 'matmul' }, input),
+    fwd: (p, x) => ref.attentionForward(p, 'attn', x, { batch: B, seq: S, dim: D, heads: 1 }).out,
+    bwd: (p, g, x, dy) => ref.attentionBackward(p, g, 'attn', x, dy, { batch: B, seq: S, dim: D, heads: 1 }),
+  },
   {
     name: 'TransformerBlock',
     inDim: D,

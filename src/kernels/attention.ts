@@ -1,20 +1,61 @@
 /**
- * Softmax multi-head attention (seq ≤ 64) on the GPU, beside float64 CPU references.
+ * Softmax multi-head attention on the GPU, beside float64 CPU references.
  *
  * q, k, v, out: [batch, seq, heads·headDim] row-major; head h uses columns h·headDim…(h+1)·headDim−1.
  * probs: [batch, heads, seq, seq], saved by the forward for the backward and for adapters and
  * visualisation. Causal masking gives exactly-zero probabilities above the diagonal.
  *
- * Dispatches: forward 3 (scores, softmax, P·V); backward 4 (dP, softmax backward, dQ+dK, dV;
- * the probs-only backward skips dV). Each thread owns one output element, see the shader.
+ * Two paths, same dispatch count, same results (both tested against the CPU reference):
+ *  - 'rows' (shaders/attention.wgsl): each thread owns one output element and loops over ≤ 64
+ *    keys or the head dims; any head count, seq ≤ 64.
+ *  - 'matmul': the products are batched register-blocked matmuls (src/kernels/matmul.ts) —
+ *    S = scale·Q·Kᵀ straight into probs, O = P·V; dP = dO·Vᵀ (+ dprobsExtra as the matmul's
+ *    residual), dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dO — and only the row softmax and its
+ *    backward stay attention.wgsl kernels (one thread per row; causal mask there). One head
+ *    only: the matmul addresses rows with stride K, which cannot express the head-interleaved
+ *    [B, T, H·D] layout, so heads > 1 always take 'rows'. Any seq (no 64 limit).
+ *  'auto' (the default) picks by shape, see chooseAttentionPath.
+ *
+ * Dispatches: forward 3 (scores, softmax, P·V); backward 4 (dP, softmax backward, dQ+dK or dQ
+ * and dK, dV; the probs-only backward skips dV; the matmul path has one more, dQ and dK being
+ * two products). Scratch: only dscores (see AttentionBackwardArgs), allocated at record time.
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
 import { grid1d } from './grid';
+import { recordMatmul } from './matmul';
 import { shader } from './shader-sources';
 
-/** Longest supported sequence: a softmax row is one thread's serial loop (see attention.wgsl). */
+/** Longest sequence of the 'rows' path: its kernels loop over a whole row per thread (see attention.wgsl). */
 export const MAX_ATTENTION_SEQ = 64;
+
+export type AttentionPath = 'auto' | 'rows' | 'matmul';
+
+/**
+ * Shortest sequence for which 'auto' takes the matmul path (see chooseAttentionPath). Measured
+ * with bench/attention-paths.ts (SwiftShader, 2 cores under load ≈ 13, 2048 tokens, one head,
+ * ms fwd / fwd+bwd, rows vs matmul):
+ *   seq  8, hd 32: 21 / 93 vs 123 / 258      seq  8, hd 128:  152 / 407 vs 549 / 1381
+ *   seq 16, hd 32: 76 / 244 vs 100 / 297     seq 16, hd 128:  271 / 1152 vs 356 / 1365
+ *   seq 32, hd 32: 126 / 362 vs 76 / 84      seq 32, hd 128:  411 / 1370 vs 257 / 526
+ *   seq 64, hd 32: 301 / 807 vs 91 / 199     seq 64, hd 128: 1246 / 3219 vs 204 / 745
+ * Below 32 the matmul's 64 × 32 tile is mostly padding (an 8 × 8 score matrix fills 1/32 of it).
+ */
+export const MATMUL_MIN_SEQ = 32;
+
+/**
+ * The 'auto' rule: 'matmul' for one head with seq ≥ MATMUL_MIN_SEQ (or any seq above
+ * MAX_ATTENTION_SEQ, which only it supports), 'rows' otherwise (heads > 1 cannot use the matmul,
+ * see the file comment). Measured on SwiftShader only; on other adapters the matmul's tiled
+ * variant runs, and the same rule is kept until measured there.
+ */
+export function chooseAttentionPath(s: { seq: number; heads: number; path?: AttentionPath }): 'rows' | 'matmul' {
+  const path = s.path ?? 'auto';
+  if (path !== 'auto') return path;
+  if (s.heads !== 1) return 'rows';
+  return s.seq >= MATMUL_MIN_SEQ || s.seq > MAX_ATTENTION_SEQ ? 'matmul' : 'rows';
+}
+
 
 export interface AttentionShape {
   batch: number;
@@ -32,6 +73,8 @@ export interface AttentionShape {
  */
 export interface AttentionKernelOptions {
   vec4?: boolean;
+  /** 'auto' (default): see chooseAttentionPath. 'matmul' needs heads = 1. */
+  path?: AttentionPath;
 }
 
 export interface AttentionForwardArgs extends AttentionShape, AttentionKernelOptions {
@@ -83,6 +126,7 @@ export interface AttentionProbsBackwardArgs extends AttentionShape, AttentionKer
 }
 
 interface Resolved {
+  path: 'rows' | 'matmul';
   vec4: boolean;
   batch: number;
   seq: number;
@@ -96,12 +140,17 @@ function resolve(s: AttentionShape & AttentionKernelOptions, what: string): Reso
   for (const k of ['batch', 'seq', 'heads', 'headDim'] as const) {
     if (!Number.isInteger(s[k]) || s[k] < 1) throw new Error(`${what}: ${k}=${s[k]} must be a positive integer`);
   }
-  if (s.seq > MAX_ATTENTION_SEQ) throw new Error(`${what}: seq=${s.seq} exceeds the supported maximum ${MAX_ATTENTION_SEQ}`);
+  if (s.path !== undefined && s.path !== 'auto' && s.path !== 'rows' && s.path !== 'matmul') throw new Error(`${what}: path '${String(s.path)}' must be 'auto', 'rows' or 'matmul'`);
+  if (s.path === 'matmul' && s.heads !== 1) throw new Error(`${what}: path 'matmul' supports heads = 1 only, got heads=${s.heads}; use 'rows' or 'auto'`);
+  const path = chooseAttentionPath(s);
+  if (path === 'rows' && s.seq > MAX_ATTENTION_SEQ) {
+    throw new Error(`${what}: seq=${s.seq} exceeds the supported maximum ${MAX_ATTENTION_SEQ} of the 'rows' path (heads=${s.heads}); only one head (path 'matmul') supports longer sequences`);
+  }
   const scale = s.scale ?? 1 / Math.sqrt(s.headDim);
   if (!Number.isFinite(scale)) throw new Error(`${what}: scale=${scale} is not finite`);
   const vec4 = s.vec4 ?? s.headDim % 4 === 0;
   if (vec4 && s.headDim % 4 !== 0) throw new Error(`${what}: vec4 kernels need headDim % 4 == 0, got ${s.headDim}`);
-  return { vec4, batch: s.batch, seq: s.seq, heads: s.heads, headDim: s.headDim, causal: !!s.causal, scale };
+  return { path, vec4, batch: s.batch, seq: s.seq, heads: s.heads, headDim: s.headDim, causal: !!s.causal, scale };
 }
 
 function check(what: string, name: string, t: Tensor, n: number): void {
@@ -135,6 +184,14 @@ export function recordAttentionForward(rt: GpuRuntime, list: CommandList, a: Att
   const v4 = s.vec4 ? '4' : '';
   const gt = grid1d(s.vec4 ? n / 4 : n, 64); // vec4 kernels: one thread per 4 head dims
   const label = a.q.name;
+  if (s.path === 'matmul') {
+    const { batch: B, seq: T, headDim: D } = s;
+    const bmm = { batch: B, strideA: T * D, strideB: T * D } as const;
+    recordMatmul(rt, list, { ...bmm, a: a.q, b: a.k, c: a.probs, M: T, N: T, K: D, transB: true, alpha: s.scale, strideC: T * T, label: `attention_scores(${label})` });
+    list.push(rt.dispatch(`attention_softmax(${label})`, rt.pipeline(sh, 'softmax_rows'), [rt.uniform(params(s, gr.x, false, 0), 'attention_softmax.params'), a.probs], [gr.x, gr.y]));
+    recordMatmul(rt, list, { batch: B, strideA: T * T, strideB: T * D, strideC: T * D, a: a.probs, b: a.v, c: a.out, M: T, N: D, K: T, label: `attention_pv(${label})` });
+    return;
+  }
   list.push(rt.dispatch(`attention_scores(${label})`, rt.pipeline(sh, `scores${v4}`), [rt.uniform(params(s, gp.x, false, 0), 'attention_scores.params'), a.q, a.k, a.probs], [gp.x, gp.y]));
   list.push(rt.dispatch(`attention_softmax(${label})`, rt.pipeline(sh, 'softmax_rows'), [rt.uniform(params(s, gr.x, false, 0), 'attention_softmax.params'), a.probs], [gr.x, gr.y]));
   list.push(rt.dispatch(`attention_pv(${label})`, rt.pipeline(sh, `pv${v4}`), [rt.uniform(params(s, gt.x, false, 0), 'attention_pv.params'), a.probs, a.v, a.out], [gt.x, gt.y]));
@@ -170,6 +227,10 @@ function recordBackwardCore(
   const acc = !!a.accumulate;
   const label = a.q.name;
   const flags = (dprobs ? 1 : 0) | (vPath ? 2 : 0);
+  if (s.path === 'matmul') {
+    recordMatmulBackward(rt, list, s, { ...a, dscores }, dprobs, vPath, { gp, gr, label });
+    return scratch;
+  }
   // Inputs a flag turns off are bound to probs (read-only aliasing is allowed) and never read.
   const u1 = rt.uniform(params(s, gp.x, false, flags), 'attention_dprobs.params');
   // Without the V path there is no dot product to vectorise, and the dummies (probs) may be
@@ -182,6 +243,43 @@ function recordBackwardCore(
   list.push(rt.dispatch(`attention_grad_qk(${label})`, rt.pipeline(sh, `grad_qk${v4}`), [u3, dscores, a.q, a.k, a.dq, a.dk], [gt.x, gt.y]));
   if (vPath) list.push(rt.dispatch(`attention_grad_v(${label})`, rt.pipeline(sh, `grad_v${v4}`), [u3, a.probs, vPath.dout, vPath.dv], [gt.x, gt.y]));
   return scratch;
+}
+
+/** The 'matmul' path of recordBackwardCore (heads = 1: [B, T, D] tensors, [B, T, T] probs). */
+function recordMatmulBackward(
+  rt: GpuRuntime,
+  list: CommandList,
+  s: Resolved,
+  a: { q: Tensor; k: Tensor; probs: Tensor; dq: Tensor; dk: Tensor; accumulate?: boolean; dscores: Tensor },
+  dprobs: Tensor | undefined,
+  vPath: { v: Tensor; dout: Tensor; dv: Tensor } | null,
+  g: { gp: { x: number; y: number }; gr: { x: number; y: number }; label: string },
+): void {
+  const sh = shader('attention');
+  const { batch: B, seq: T, headDim: D } = s;
+  const { label } = g;
+  const acc = !!a.accumulate;
+  const tok = T * D;
+  const mat = T * T;
+  if (vPath) {
+    // dP = dO·Vᵀ (+ dprobsExtra). Above the causal diagonal dP is not zeroed: softmax_bwd
+    // multiplies it by P = 0 there, so dS is exactly 0 all the same.
+    recordMatmul(rt, list, {
+      a: vPath.dout, b: vPath.v, c: a.dscores, M: T, N: T, K: D, transB: true, batch: B, strideA: tok, strideB: tok, strideC: mat,
+      ...(dprobs ? { residual: dprobs } : {}),
+      label: `attention_dprobs(${label})`,
+    });
+  } else {
+    // No product: the rows path's dprobs kernel (flags = 1) copies dprobs into dscores.
+    const u1 = rt.uniform(params(s, g.gp.x, false, 1), 'attention_dprobs.params');
+    list.push(rt.dispatch(`attention_dprobs(${label})`, rt.pipeline(sh, 'dprobs'), [u1, a.probs, a.probs, dprobs!, a.dscores], [g.gp.x, g.gp.y]));
+  }
+  const u2 = rt.uniform(params(s, g.gr.x, false, 0), 'attention_softmax_bwd.params');
+  list.push(rt.dispatch(`attention_softmax_bwd(${label})`, rt.pipeline(sh, 'softmax_bwd'), [u2, a.dscores, a.probs], [g.gr.x, g.gr.y]));
+  const common = { M: T, N: D, K: T, batch: B, strideA: mat, strideB: tok, strideC: tok, accumulate: acc } as const;
+  recordMatmul(rt, list, { ...common, a: a.dscores, b: a.k, c: a.dq, alpha: s.scale, label: `attention_grad_q(${label})` });
+  recordMatmul(rt, list, { ...common, a: a.dscores, b: a.q, c: a.dk, transA: true, alpha: s.scale, label: `attention_grad_k(${label})` });
+  if (vPath) recordMatmul(rt, list, { ...common, a: a.probs, b: vPath.dout, c: vPath.dv, transA: true, label: `attention_grad_v(${label})` });
 }
 
 /**

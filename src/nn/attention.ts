@@ -5,7 +5,7 @@
  */
 import type { CommandList } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
-import { recordAttentionBackward, recordAttentionForward } from '../kernels/attention';
+import { recordAttentionBackward, recordAttentionForward, type AttentionPath } from '../kernels/attention';
 import { Linear } from './linear';
 import type { Activation, BuildContext, Layer } from './module';
 
@@ -28,6 +28,8 @@ export interface AttentionOptions {
   /** Residual added to the output projection (the block's skip connection). */
   residual?: Tensor;
   accumulateDx?: boolean;
+  /** Attention kernels: 'auto' (default) picks by shape, see chooseAttentionPath in src/kernels/attention.ts. */
+  attentionPath?: AttentionPath;
 }
 
 export class MultiHeadAttention implements Layer {
@@ -63,8 +65,8 @@ export class MultiHeadAttention implements Layer {
   }
 
   private get shape() {
-    const { batch, seq, heads, dim, causal } = this.opts;
-    return { batch, seq, heads, headDim: dim / heads, causal: causal ?? false };
+    const { batch, seq, heads, dim, causal, attentionPath } = this.opts;
+    return { batch, seq, heads, headDim: dim / heads, causal: causal ?? false, path: attentionPath ?? 'auto' };
   }
 
   recordForward(list: CommandList): void {
