@@ -164,20 +164,21 @@ export interface SessionInfo {
   base: { source: string; metadata: Record<string, string> } | null;
 }
 
-export interface MetricPoint {
+// Type aliases (not interfaces) so they are assignable to index-signature types (serialisers).
+export type MetricPoint = {
   step: number;
   loss: number;
   gradNorm: number;
   nonFinite: boolean;
   /** Task/adapter extras (e.g. rec, kl, active_atoms); absent in the demo's rows. */
   extra?: Record<string, number>;
-}
+};
 
-export interface ValidationPoint {
+export type ValidationPoint = {
   step: number;
   loss: number;
   metrics: Record<string, number>;
-}
+};
 
 /**
  * The whole state of a session, for autosave, export/import and device-loss recovery. Restoring

@@ -14,11 +14,13 @@
 import type { TaskId } from '../config/schema';
 import { ConfigError } from '../engine/errors';
 import { fourierTask } from './fourier-task';
+import { mnistVaeTask } from './mnist-vae-task';
 import { regressionTask } from './regression-task';
 import type { TaskModule } from './task';
 
 export const TASKS: Partial<Record<TaskId, TaskModule>> = {
   fourier: fourierTask,
+  'mnist-vae': mnistVaeTask,
   regression: regressionTask,
 };
 

@@ -1,0 +1,344 @@
+/**
+ * The atoms paper's MNIST "8 → 3" setting as a playground task: the shipped denoising VAE
+ * (pre-trained on digits 5–9) is fine-tuned on noisy 3s, either fully ('none') or through an
+ * adapter on the frozen base (atoms on the decoder's attention outputs as in the paper; STAN,
+ * LoRA, SoRA on Linear sites). A second, frozen copy of the base draws the "before" images, so
+ * "every unit off" can be checked against the base itself.
+ *
+ * Views: held-out noisy 3s (fixed per-image noise), the base's and the adapted model's denoised
+ * reconstructions (z = μ), and for the first image each top unit's contribution map — the
+ * adapted output minus the output with that one unit switched off (leave-one-out, as
+ * mnist-vae-finetune.ts defines it for the figures).
+ * Latent statistics and inspection run over a labelled probe set of all ten digits, so label
+ * entropy says whether a latent or atom is digit-specific.
+ */
+import type { Adapter, AdapterSite } from '../adapters/adapter';
+import { trainableParameterCount, type AdapterSpec } from '../adapters/attach';
+import type { IdentifiabilityReport } from '../analysis/identifiability';
+import type { LatentStatsSnapshot } from '../analysis/latent-stats';
+import type { PlaygroundConfig } from '../config/schema';
+import { ConfigError } from '../engine/errors';
+import type { AllocationScope, GpuRuntime } from '../engine/runtime';
+import { loadVaeCheckpoint, vaeConfigFromMetadata, type TransformerVae } from '../models/vae';
+import type { BuildContext } from '../nn/module';
+import type { ContributionMap, InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../playground/types';
+import { baseCheckpointMetadata } from '../train/base-checkpoint';
+import type { TrainGraph } from '../train/trainer';
+import { MNIST_PIXELS, MNIST_SIDE, MNIST_URL, parseMnist, splitMnist, type MnistSet } from './mnist-data';
+import { buildMnistVaeTask, MNIST_VAE_DEFAULTS, type MnistVaeTask } from './mnist-vae';
+import { decoderColumn, stanReport } from './regression-task';
+import { adapterGroups, attachCompatible, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides, withUnitOff, type UnitCodes } from './task-helpers';
+import type { TaskAssets, TaskBuildOptions, TaskInstance, TaskModule } from './task';
+
+const BASE_PATH = 'checkpoints/mnist-vae-5to9.safetensors';
+const DIGIT = 3;
+const MAX_BATCH = 64;
+const VIEW_IMAGES = 4;
+/** Contribution maps in a view (each costs one forward pass). */
+const VIEW_MAPS = 6;
+
+export const MNIST_VAE_DESCRIPTION: TaskDescription = {
+  id: 'mnist-vae',
+  title: 'MNIST 8 → 3: a few atoms turn a 5–9 VAE into a 3 generator',
+  claim:
+    'The atoms paper (§3.3, Fig. 1) freezes a transformer VAE trained on digits 5–9 and fine-tunes only sparse atoms on its decoder\'s attention outputs, with 3s. ' +
+    'The same latent that decoded to an 8 or a 5 then decodes to a 3, and only a handful of atoms per layer carry the change.',
+  lookFor: [
+    'The reconstruction view: the base turns noisy 3s into 8-like or 5-like digits; the adapted decoder draws 3s.',
+    'Contribution maps: each top atom adds or removes a stroke (red adds ink, blue removes it) — the 8 → 3 change is a few strokes.',
+    'Switch the top atoms off one by one: the 3 falls back towards the base digit.',
+    'The App. F scatter: atoms used by every digit sit to the right with high label entropy; digit-specific ones have low entropy.',
+  ],
+  adapters: ['none', 'stan', 'atoms', 'lora', 'sora'],
+  defaultTargets: {
+    none: ['**'],
+    atoms: ['decoder.blocks.*.attn'],
+    stan: ['decoder.blocks.*.attn.o_proj'],
+    lora: ['decoder.blocks.*.attn.{q,v}_proj'],
+    sora: ['decoder.blocks.*.attn.{q,v}_proj'],
+  },
+  baseCheckpoint: BASE_PATH,
+};
+
+/** Parsed MNIST per byte array (configure runs often; the data does not change). */
+let mnistCache: { bytes: Uint8Array; set: MnistSet } | null = null;
+
+function mnistOf(bytes: Uint8Array): MnistSet {
+  if (mnistCache?.bytes !== bytes) mnistCache = { bytes, set: parseMnist(bytes) };
+  return mnistCache.set;
+}
+
+function stripName(path: string): string {
+  return path.startsWith('vae.') ? path.slice(4) : path;
+}
+
+/** Every adapter site of the VAE: Linear sites (encoder, heads, decoder) and the decoder's attention outputs. */
+function vaeSites(vae: TransformerVae): AdapterSite[] {
+  const lin: AdapterSite[] = vae.linears().map((l) => ({ kind: 'linear', path: stripName(l.path), layer: l.layer, rows: l.rows }));
+  const att = vae.decoderAttentionSites().map((s) => ({ ...s, path: stripName(s.path) }));
+  return [...lin, ...att];
+}
+
+export const mnistVaeTask: TaskModule = {
+  description: MNIST_VAE_DESCRIPTION,
+  async build(rt: GpuRuntime, config: PlaygroundConfig, assets: TaskAssets, opts: TaskBuildOptions = {}): Promise<TaskInstance> {
+    const B = config.training.batch;
+    if (B > MAX_BATCH) throw new ConfigError('training.batch', `the MNIST-VAE task runs at most ${MAX_BATCH} images per step, got ${B}`);
+    opts.onProgress?.('loading MNIST and the VAE base', 0, 2);
+    const [mnistBytes, ckpt] = await Promise.all([assets.bytes(MNIST_URL), assets.bytes(BASE_PATH)]);
+    opts.signal?.throwIfAborted();
+    const mnist = mnistOf(mnistBytes);
+    opts.onProgress?.('loading MNIST and the VAE base', 1, 2);
+    const metadata = baseCheckpointMetadata(ckpt);
+    const model = vaeConfigFromMetadata(metadata);
+    const kind = config.adapter.kind;
+    const spec: AdapterSpec | undefined = kind === 'none' ? undefined : { kind, config: config.adapter[kind], targets: config.adapter.targets };
+    const taskCfg = { ...MNIST_VAE_DEFAULTS, digits: [DIGIT], klFreeSteps: 0, klWarmupSteps: 0, seed: config.training.seed };
+    const scopes: AllocationScope[] = [];
+    const build = (withAdapter: boolean): { task: MnistVaeTask; adapters: Adapter[]; sites: string[] } =>
+      rt.scoped('mnist-vae-task', (scope) => {
+        scopes.push(scope);
+        let adapters: Adapter[] = [];
+        let sites: string[] = [];
+        const task = buildMnistVaeTask(rt, mnist, { ...taskCfg, model: { ...model, batch: B, frozen: !withAdapter ? true : kind !== 'none' } }, {
+          initOutputBias: false,
+          configure: (ctx: BuildContext, vae: TransformerVae) => {
+            const all = vaeSites(vae);
+            sites = all.map((s) => s.path);
+            if (withAdapter && spec) adapters = attachCompatible(ctx, all, spec);
+          },
+        });
+        loadVaeCheckpoint(ckpt, task.vae);
+        return { task, adapters, sites };
+      }).value;
+    try {
+      const adapted = build(true);
+      const base = build(false);
+      const instance = new VaeInstance(rt, mnist, adapted.task, adapted.adapters, base.task, adapted.sites, scopes, { source: BASE_PATH, metadata }, opts.small ?? false, kind === 'none');
+      // The VAE task records its evaluation lists on first use: do that now, inside a scope, so destroy() frees them too.
+      const warm = rt.openScope('mnist-vae-task.eval');
+      scopes.push(warm);
+      try {
+        await instance.warmUp();
+      } finally {
+        rt.closeScope(warm);
+      }
+      opts.onProgress?.('loading MNIST and the VAE base', 2, 2);
+      return instance;
+    } catch (e) {
+      for (const s of scopes) s.dispose();
+      throw e;
+    }
+  },
+};
+
+class VaeInstance implements TaskInstance {
+  readonly graph: TrainGraph;
+  readonly groups: LatentGroupInfo[];
+  readonly parameters;
+  readonly classes = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+  private readonly viewIdx: number[];
+  private readonly valIdx: number[];
+  /** A labelled probe of every digit (statistics, inspection). */
+  private readonly probeIdx: number[];
+  private baseImages: Float32Array | null = null;
+
+  constructor(
+    private readonly rt: GpuRuntime,
+    private readonly mnist: MnistSet,
+    private readonly task: MnistVaeTask,
+    readonly adapters: Adapter[],
+    private readonly baseTask: MnistVaeTask,
+    readonly sites: string[],
+    private readonly scopes: AllocationScope[],
+    readonly base: { source: string; metadata: Record<string, string> },
+    small: boolean,
+    full: boolean,
+  ) {
+    const B = task.vae.cfg.batch;
+    this.graph = {
+      ...task.graph,
+      extraMetrics: [...(task.graph.extraMetrics ?? []), ...adapters.flatMap((a) => a.metrics ?? [])],
+      recordAfterOptimizer: (list, sp) => adapters.forEach((a) => a.recordAfterOptimizer?.(list, sp)),
+    };
+    this.groups = adapterGroups(adapters);
+    const baseCount = task.vae.parameters().reduce((s, p) => s + p.size, 0);
+    this.parameters = { trainable: full ? baseCount : trainableParameterCount(adapters), base: baseCount };
+    this.viewIdx = task.testIndices.slice(0, VIEW_IMAGES);
+    const valN = Math.max(1, Math.floor((small ? B : Math.max(B, 64)) / B)) * B;
+    this.valIdx = task.testIndices.slice(0, Math.min(valN, Math.floor(task.testIndices.length / B) * B));
+    const perDigit = small ? 2 : 8;
+    const test = splitMnist(mnist).test;
+    this.probeIdx = [];
+    for (let d = 0; d < 10; d++) this.probeIdx.push(...test.filter((i) => mnist.labels[i] === d).slice(0, perDigit));
+  }
+
+  /** One evaluation and one reconstruction on each model (records their lazily built lists). */
+  async warmUp(): Promise<void> {
+    await this.task.evaluate(this.valIdx);
+    this.baseImages = (await this.baseTask.reconstruct(this.viewIdx)).recon;
+  }
+
+  private get batch(): number {
+    return this.task.vae.cfg.batch;
+  }
+
+  async validate(): Promise<{ loss: number; metrics: Record<string, number> }> {
+    const r = await this.task.evaluate(this.valIdx);
+    return { loss: r.loss, metrics: { rec: r.rec, kl: r.kl, mse: r.mse } };
+  }
+
+  private async adaptedImages(idx: number[], o: InferenceOverrides): Promise<Float32Array> {
+    return withOverrides(this.adapters, this.groups, o, async () => (await this.task.reconstruct(idx)).recon);
+  }
+
+  private image(pixels: Float32Array, i: number): Float32Array {
+    return pixels.slice(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS);
+  }
+
+  /** adapted(o) − adapted(o with `unit` off) on one image, scaled to [−1, 1]. */
+  private async contribution(i: number, group: number, unit: number, o: InferenceOverrides, on: Float32Array): Promise<{ map: Float32Array; size: number }> {
+    const off = await this.adaptedImages([i], withUnitOff(this.groups, o, group, unit));
+    const map = new Float32Array(MNIST_PIXELS);
+    let max = 0;
+    let size = 0;
+    for (let p = 0; p < MNIST_PIXELS; p++) {
+      const d = on[p]! - off[p]!;
+      map[p] = d;
+      max = Math.max(max, Math.abs(d));
+      size += Math.abs(d);
+    }
+    if (max > 0) for (let p = 0; p < MNIST_PIXELS; p++) map[p] = map[p]! / max;
+    return { map, size };
+  }
+
+  async view(o: InferenceOverrides): Promise<TaskView> {
+    const idx = this.viewIdx;
+    const r = await withOverrides(this.adapters, this.groups, o, () => this.task.reconstruct(idx));
+    this.baseImages ??= (await this.baseTask.reconstruct(idx)).recon;
+    const images = idx.map((i, j) => ({
+      label: this.mnist.labels[i]!,
+      noisy: this.image(r.noisy, j),
+      clean: this.image(r.clean, j),
+      base: this.image(this.baseImages!, j),
+      adapted: this.image(r.recon, j),
+    }));
+    // Contribution maps of the first image: the units with the largest code mass on it, over all groups.
+    const contributions: ContributionMap[] = [];
+    const first = idx[0]!;
+    const candidates: { group: number; unit: number; mass: number }[] = [];
+    await withOverrides(this.adapters, this.groups, o, async () => {
+      await this.task.reconstruct([first]);
+      for (const g of this.groups) {
+        if (!g.stats) continue;
+        const codes = await readUnitCodes(this.rt, this.adapters[g.group]!);
+        if (!codes) continue;
+        const per = codes.rows / this.batch;
+        const mass = new Float64Array(g.count);
+        for (let row = 0; row < per; row++) codes.forEachRow(row, (u, a) => (mass[u] += Math.abs(a)));
+        for (const u of topIndices(mass, VIEW_MAPS)) if (mass[u]! > 0) candidates.push({ group: g.group, unit: u, mass: mass[u]! });
+      }
+    });
+    candidates.sort((a, b) => b.mass - a.mass);
+    const on = images[0]!.adapted;
+    let total = 0;
+    for (const c of candidates.slice(0, VIEW_MAPS)) {
+      const { map, size } = await this.contribution(first, c.group, c.unit, o, on);
+      total += size;
+      contributions.push({ group: c.group, unit: c.unit, share: size, drawable: { kind: 'image', side: MNIST_SIDE, pixels: map, signed: true } });
+    }
+    for (const c of contributions) c.share = total > 0 ? c.share / total : 0;
+    contributions.sort((a, b) => b.share - a.share);
+    return { kind: 'mnist-vae', side: MNIST_SIDE, images, contributions };
+  }
+
+  /** Group `group`'s codes over the probe set, per batch chunk. */
+  private async probeCodes(group: number, o: InferenceOverrides): Promise<{ start: number; count: number; codes: UnitCodes }[]> {
+    const out: { start: number; count: number; codes: UnitCodes }[] = [];
+    await withOverrides(this.adapters, this.groups, o, async () => {
+      for (let s = 0; s < this.probeIdx.length; s += this.batch) {
+        const chunk = this.probeIdx.slice(s, s + this.batch);
+        await this.task.reconstruct(chunk);
+        const codes = await readUnitCodes(this.rt, this.adapters[group]!);
+        if (codes) out.push({ start: s, count: chunk.length, codes });
+      }
+    });
+    return out;
+  }
+
+  async inspect(group: number, unit: number, o: InferenceOverrides): Promise<LatentInspection> {
+    const info = this.groups[group]!;
+    if (!info.stats) throw new ConfigError('group', `inspection applies to STAN latents and atoms; group ${group} is ${info.kind}`);
+    if (!Number.isInteger(unit) || unit < 0 || unit >= info.count) throw new ConfigError('unit', `must be in 0…${info.count - 1}, got ${unit}`);
+    const n = this.probeIdx.length;
+    const mean = new Float64Array(n);
+    let fired = 0;
+    let sum = 0;
+    let rows = 0;
+    for (const { start, count, codes } of await this.probeCodes(group, o)) {
+      const r = perExampleActivation(codes, unit, this.batch);
+      const per = codes.rows / this.batch;
+      for (let j = 0; j < count; j++) {
+        mean[start + j] = r.mean[j]!;
+        fired += r.fired[j]!;
+        sum += r.mean[j]! * r.fired[j]!;
+      }
+      rows += count * per;
+    }
+    const top = topIndices(mean, 6).filter((j) => mean[j]! > 0);
+    const classSum = new Float64Array(10);
+    const classN = new Float64Array(10);
+    this.probeIdx.forEach((i, j) => {
+      const c = this.mnist.labels[i]!;
+      classSum[c] += mean[j]!;
+      classN[c]++;
+    });
+    // The unit rendered through the decoder: its contribution map on its top example.
+    let decoder: LatentInspection['decoder'] = { kind: 'vector', values: await decoderColumn(this.rt, this.adapters[group]!, unit) };
+    if (top.length) {
+      const i = this.probeIdx[top[0]!]!;
+      const on = await this.adaptedImages([i], o);
+      decoder = { kind: 'image', side: MNIST_SIDE, pixels: (await this.contribution(i, group, unit, o, on)).map, signed: true };
+    }
+    return {
+      group,
+      unit,
+      label: info.label,
+      examples: top.map((j) => {
+        const i = this.probeIdx[j]!;
+        return { activation: mean[j]!, label: this.mnist.labels[i]!, drawable: { kind: 'image' as const, side: MNIST_SIDE, pixels: this.mnist.pixels.slice(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS) } };
+      }),
+      classBars: this.classes.map((label, c) => ({ label, value: classN[c]! > 0 ? classSum[c]! / classN[c]! : 0 })),
+      decoder,
+      frequency: rows ? fired / rows : 0,
+      meanActivation: fired ? sum / fired : 0,
+    };
+  }
+
+  async latentStats(group: number, step: number): Promise<LatentStatsSnapshot | null> {
+    const info = this.groups[group];
+    if (!info?.stats) return null;
+    const chunks = await this.probeCodes(group, {});
+    const per = chunks[0]!.codes.rows / this.batch;
+    const labels: number[] = [];
+    const rowOf: { chunk: number; row: number }[] = [];
+    chunks.forEach((c, ci) => {
+      for (let j = 0; j < c.count; j++) {
+        for (let t = 0; t < per; t++) {
+          labels.push(this.mnist.labels[this.probeIdx[c.start + j]!]!);
+          rowOf.push({ chunk: ci, row: j * per + t });
+        }
+      }
+    });
+    return snapshotFromCodes(info.count, rowOf.length, (r, emit) => chunks[rowOf[r]!.chunk]!.codes.forEachRow(rowOf[r]!.row, emit), { step, labels, classes: 10, mode: 'abs' });
+  }
+
+  async identifiability(group: number): Promise<IdentifiabilityReport | null> {
+    return stanReport(this.rt, this.adapters[group]);
+  }
+
+  destroy(): void {
+    // The scopes hold every allocation of both models (packs included), so the tasks' own destroy() is not called: it would release the packs twice.
+    for (const s of this.scopes.splice(0)) s.dispose();
+  }
+}
