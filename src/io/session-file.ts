@@ -9,8 +9,10 @@
  *   <pack>/adamw.m, .v    the pack's flat AdamW moments ([pack length], padding included)
  *   metrics/step          I32 [rows]: the step of each metric row (strictly increasing, < step)
  *   metrics/values        F32 [rows, fields]
+ *   validation/step, /values   the same for held-out evaluations (optional; steps ≤ step, non-decreasing)
  *   __metadata__          format, config (JSON), base (JSON {id, hash}), step, layout (JSON
- *                         [{name, params: [names]}]), metric_fields (JSON), extra (JSON string map)
+ *                         [{name, params: [names]}]), metric_fields (JSON), validation_fields (JSON,
+ *                         with the validation tensors), extra (JSON string map)
  *
  * Decoding trusts nothing: the strict safetensors reader first, then every metadata key is
  * known, JSON is size- and depth-limited with `__proto__` keys refused, the config goes through
@@ -80,11 +82,13 @@ export interface Session {
   step: number;
   packs: SessionPack[];
   metrics: MetricHistory;
+  /** Held-out evaluations (steps ≤ step, non-decreasing); absent when none were made. */
+  validation?: MetricHistory;
   /** Small task/UI state as strings (masks, k overrides …); keys are checked like names. */
   extra: Record<string, string>;
 }
 
-const META_KEYS = ['format', 'config', 'base', 'step', 'layout', 'metric_fields', 'extra'] as const;
+const META_KEYS = ['format', 'config', 'base', 'step', 'layout', 'metric_fields', 'validation_fields', 'extra'] as const;
 const REQUIRED_META = ['format', 'config', 'base', 'step', 'layout', 'metric_fields'] as const;
 
 const LIMITS = { packs: 64, paramsPerPack: 10_000, fields: 64, extraKeys: 256, extraValue: 1_000_000, nameLength: 300, rank: 8 };
@@ -135,13 +139,10 @@ export function encodeSession(s: Session): Uint8Array {
     tensors.push({ name: `${p.name}/adamw.m`, shape: [p.m.length], data: p.m }, { name: `${p.name}/adamw.v`, shape: [p.v.length], data: p.v });
     layout.push({ name: p.name, params: p.params.map((t) => t.name) });
   }
-  const fields = s.metrics.fields.map((f) => checkName('metric field', f, FIELD_NAME, 'encodeSession', 'metrics'));
   // Rows at or after `step` belong to a future this state never reached (e.g. a restored snapshot): drop them.
   const rows = s.metrics.rows.filter((r) => r.step < s.step).sort((a, b) => a.step - b.step).filter((r, i, all) => i === 0 || all[i - 1]!.step !== r.step);
-  const steps = Int32Array.from(rows, (r) => r.step);
-  const values = new Float32Array(rows.length * fields.length);
-  rows.forEach((r, i) => fields.forEach((f, j) => (values[i * fields.length + j] = r.values[f] ?? NaN)));
-  tensors.push({ name: 'metrics/step', shape: [rows.length], data: steps }, { name: 'metrics/values', shape: [rows.length, fields.length], data: values });
+  const fields = historyTensors('metrics', s.metrics.fields, rows, tensors);
+  const validation = s.validation ? historyTensors('validation', s.validation.fields, s.validation.rows.filter((r) => r.step <= s.step).sort((a, b) => a.step - b.step), tensors) : null;
   const extraKeys = Object.keys(s.extra);
   for (const k of extraKeys) checkName('extra', k, FIELD_NAME, 'encodeSession', 'metadata');
   const metadata: Record<string, string> = {
@@ -152,6 +153,7 @@ export function encodeSession(s: Session): Uint8Array {
     layout: JSON.stringify(layout),
     metric_fields: JSON.stringify(fields),
   };
+  if (validation) metadata.validation_fields = JSON.stringify(validation);
   if (extraKeys.length) metadata.extra = JSON.stringify(s.extra);
   try {
     return serializeSafetensors(tensors, metadata);
@@ -159,6 +161,16 @@ export function encodeSession(s: Session): Uint8Array {
     if (e instanceof SafetensorsError) throw new SessionFileError('layout', `cannot write the session: ${e.message}`, e);
     throw e;
   }
+}
+
+function historyTensors(prefix: string, rawFields: readonly string[], rows: readonly MetricRow[], tensors: TensorInput[]): string[] {
+  const fields = rawFields.map((f) => checkName('metric field', f, FIELD_NAME, 'encodeSession', 'metrics'));
+  if (new Set(fields).size !== fields.length || fields.length > LIMITS.fields) throw new SessionFileError('metrics', `${prefix} fields must be at most ${LIMITS.fields} distinct names`);
+  const steps = Int32Array.from(rows, (r) => r.step);
+  const values = new Float32Array(rows.length * fields.length);
+  rows.forEach((r, i) => fields.forEach((f, j) => (values[i * fields.length + j] = Object.hasOwn(r.values, f) ? r.values[f]! : NaN)));
+  tensors.push({ name: `${prefix}/step`, shape: [rows.length], data: steps }, { name: `${prefix}/values`, shape: [rows.length, fields.length], data: values });
+  return fields;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -249,31 +261,8 @@ export function decodeSession(bytes: Uint8Array | ArrayBuffer): Session {
     packs.push({ name, params, m: toFloat32(m), v: toFloat32(v) });
   }
 
-  const fieldsRaw = json(meta, 'metric_fields');
-  if (!Array.isArray(fieldsRaw) || fieldsRaw.length > LIMITS.fields) throw new SessionFileError('metrics', `metadata 'metric_fields' must be a list of at most ${LIMITS.fields} names`);
-  const fields = fieldsRaw.map((f, i) => checkName('metric field', f, FIELD_NAME, `metric_fields[${i}]`, 'metrics'));
-  if (new Set(fields).size !== fields.length) throw new SessionFileError('metrics', `metadata 'metric_fields' lists a field twice`);
-  const stepT = file.tensors.get('metrics/step');
-  if (!stepT || stepT.dtype !== 'I32' || stepT.shape.length !== 1) throw new SessionFileError('metrics', `tensor 'metrics/step' must be I32 [rows]${stepT ? `, got ${stepT.dtype} [${stepT.shape}]` : ', it is missing'}`);
-  used.add('metrics/step');
-  const rowsN = stepT.shape[0]!;
-  const valT = file.tensors.get('metrics/values');
-  if (!valT || valT.dtype !== 'F32' || valT.shape.length !== 2 || valT.shape[0] !== rowsN || valT.shape[1] !== fields.length) {
-    throw new SessionFileError('metrics', `tensor 'metrics/values' must be F32 [${rowsN}, ${fields.length}] (rows × metric_fields)${valT ? `, got ${valT.dtype} [${valT.shape}]` : ', it is missing'}`);
-  }
-  used.add('metrics/values');
-  const stepVals = toBigInt64(stepT);
-  const vals = toFloat32(valT);
-  const rows: MetricRow[] = [];
-  let prev = -1;
-  for (let i = 0; i < rowsN; i++) {
-    const s = Number(stepVals[i]!);
-    if (s <= prev || s >= step) throw new SessionFileError('metrics', `metrics/step[${i}] = ${s}: steps must increase strictly and stay below the session step ${step}`);
-    prev = s;
-    const values: Record<string, number> = {};
-    fields.forEach((f, j) => (values[f] = vals[i * fields.length + j]!));
-    rows.push({ step: s, values });
-  }
+  const metrics = readHistory(file.tensors, meta, 'metrics', 'metric_fields', step, true, used);
+  const validation = Object.hasOwn(meta, 'validation_fields') ? readHistory(file.tensors, meta, 'validation', 'validation_fields', step, false, used) : undefined;
 
   for (const name of file.tensors.keys()) if (!used.has(name)) throw new SessionFileError('layout', `unexpected tensor ${q(name)}: the layout does not name it`);
 
@@ -290,7 +279,43 @@ export function decodeSession(bytes: Uint8Array | ArrayBuffer): Session {
       extra[k] = val;
     }
   }
-  return { config: cfg.config, base, step, packs, metrics: { fields, rows }, extra };
+  return { config: cfg.config, base, step, packs, metrics, ...(validation ? { validation } : {}), extra };
+}
+
+/**
+ * A metric history: names from metadata `key`, `<prefix>/step` I32 [rows] and `<prefix>/values`
+ * F32 [rows, fields]. Train rows (strict) increase strictly below `step`; validation rows are
+ * non-decreasing and at most `step`.
+ */
+function readHistory(tensors: Map<string, TensorEntry>, meta: Record<string, string>, prefix: string, key: string, step: number, strict: boolean, used: Set<string>): MetricHistory {
+  const fieldsRaw = json(meta, key);
+  if (!Array.isArray(fieldsRaw) || fieldsRaw.length > LIMITS.fields) throw new SessionFileError('metrics', `metadata '${key}' must be a list of at most ${LIMITS.fields} names`);
+  const fields = fieldsRaw.map((f, i) => checkName('metric field', f, FIELD_NAME, `${key}[${i}]`, 'metrics'));
+  if (new Set(fields).size !== fields.length) throw new SessionFileError('metrics', `metadata '${key}' lists a field twice`);
+  const stepT = tensors.get(`${prefix}/step`);
+  if (!stepT || stepT.dtype !== 'I32' || stepT.shape.length !== 1) throw new SessionFileError('metrics', `tensor '${prefix}/step' must be I32 [rows]${stepT ? `, got ${stepT.dtype} [${stepT.shape}]` : ', it is missing'}`);
+  used.add(`${prefix}/step`);
+  const rowsN = stepT.shape[0]!;
+  const valT = tensors.get(`${prefix}/values`);
+  if (!valT || valT.dtype !== 'F32' || valT.shape.length !== 2 || valT.shape[0] !== rowsN || valT.shape[1] !== fields.length) {
+    throw new SessionFileError('metrics', `tensor '${prefix}/values' must be F32 [${rowsN}, ${fields.length}] (rows × ${key})${valT ? `, got ${valT.dtype} [${valT.shape}]` : ', it is missing'}`);
+  }
+  used.add(`${prefix}/values`);
+  const stepVals = toBigInt64(stepT);
+  const vals = toFloat32(valT);
+  const rows: MetricRow[] = [];
+  let prev = -1;
+  for (let i = 0; i < rowsN; i++) {
+    const s = Number(stepVals[i]!);
+    if (strict ? s <= prev || s >= step : s < prev || s < 0 || s > step) {
+      throw new SessionFileError('metrics', `${prefix}/step[${i}] = ${s}: steps must ${strict ? `increase strictly and stay below the session step ${step}` : `not decrease and stay within 0…${step}`}`);
+    }
+    prev = s;
+    const values: Record<string, number> = {};
+    fields.forEach((f, j) => (values[f] = vals[i * fields.length + j]!));
+    rows.push({ step: s, values });
+  }
+  return { fields, rows };
 }
 
 // ---------------------------------------------------------------------------------------------

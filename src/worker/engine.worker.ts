@@ -11,6 +11,11 @@ import { PlaygroundSession, type SessionOptions } from '../playground/session';
 import type { TaskAssets } from '../tasks/task';
 import type { ConfiguredReply, ConfigureRequest, DemoStartedReply, DemoTrainRequest, InitRequest, PausedReply, ReadyReply, RestoreRequest, StreamOptions, UiToWorker, WorkerToUi } from './protocol';
 import { limitsSummary, RELOAD_ADVICE, toErrorReply, WorkerFailure } from './replies';
+import { AutosaveStore } from '../io/autosave-store';
+import { decodeAdapter } from '../io/adapter-file';
+import { SessionPersistence } from '../persistence/session-persistence';
+import type { SessionCheckpoint } from '../playground/types';
+import type { SessionLoadedReply } from './protocol';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -23,6 +28,14 @@ const state: {
   building: AbortController | null;
   assets: TaskAssets;
 } = { runtime: null, demo: null, session: null, building: null, assets: fetchAssets(new URL(import.meta.env.BASE_URL, self.location.origin).href) };
+
+/** Autosave (IndexedDB, every AUTOSAVE_EVERY steps and on every stop), export/import, device-loss recovery. */
+const AUTOSAVE_EVERY = 25;
+let persistenceReady: Promise<SessionPersistence> | null = null;
+function persistence(): Promise<SessionPersistence> {
+  persistenceReady ??= AutosaveStore.open().then((store) => new SessionPersistence(store, state.assets, { every: AUTOSAVE_EVERY, onEvent: post }));
+  return persistenceReady;
+}
 
 function post(msg: WorkerToUi): void {
   self.postMessage(msg);
@@ -40,21 +53,41 @@ function readyReply(id: number, ctx: GpuContext): ReadyReply {
   return { type: 'ready', id, adapter: { ...ctx.info }, limits: limitsSummary(ctx.limits), features: [...ctx.features].sort() };
 }
 
-async function handleInit(msg: InitRequest): Promise<ReadyReply> {
+async function handleInit(msg: InitRequest, acquired?: GpuContext): Promise<ReadyReply> {
   if (state.runtime) return readyReply(msg.id, state.runtime.ctx); // idempotent
-  const ctx = await acquireGpu({ powerPreference: msg.powerPreference ?? 'high-performance' });
+  const ctx = acquired ?? (await acquireGpu({ powerPreference: msg.powerPreference ?? 'high-performance' }));
   const runtime = new GpuRuntime(ctx);
   state.runtime = runtime;
   void ctx.lost.then((info) => {
     if (state.runtime !== runtime) return;
     state.runtime = null;
     // The session's buffers died with the device; the page restores it from its last checkpoint after `init`.
+    const wasPlaying = state.session?.isPlaying ?? false;
+    const hadSession = state.session !== null;
     state.session?.destroy();
     state.session = null;
     runtime.destroy();
     post({ type: 'device-lost', reason: String(info.reason), message: info.message });
+    if (hadSession) void recoverAfterDeviceLoss(msg.powerPreference ?? 'high-performance', wasPlaying);
   });
   return readyReply(msg.id, ctx);
+}
+
+/** A new device, the last autosave restored, training resumed if it was running. Failures leave the page's retry path. */
+async function recoverAfterDeviceLoss(powerPreference: GPUPowerPreference, playing: boolean): Promise<void> {
+  try {
+    const p = await persistence();
+    const bytes = p.lastBytes;
+    if (!bytes) return;
+    const ctx = await acquireGpu({ powerPreference });
+    if (state.runtime) return; // the page re-initialised first
+    await handleInit({ type: 'init', id: -1, powerPreference }, ctx);
+    const session = await buildSession((rt, opts) => PlaygroundSession.fromCheckpoint(rt, p.importSession(bytes), opts), undefined);
+    if (playing) session.play();
+    post({ type: 'device-recovered', session: session.info(), history: session.metricHistory(), playing });
+  } catch {
+    // The page shows the device-lost error with its retry button.
+  }
 }
 
 function disposeDemo(): void {
@@ -136,7 +169,15 @@ async function buildSession(make: (rt: GpuRuntime, opts: SessionOptions) => Prom
     state.session = null;
   }
   try {
-    const session = await make(rt, { assets: state.assets, ...(stream ? { stream } : {}), onEvent: post, signal: controller.signal });
+    const saver = await persistence();
+    let built: PlaygroundSession | null = null;
+    const onEvent: SessionOptions['onEvent'] = (e) => {
+      post(e);
+      if (built && state.session === built) saver.onSessionEvent(built, e);
+    };
+    const session = await make(rt, { assets: state.assets, ...(stream ? { stream } : {}), onEvent, signal: controller.signal });
+    built = session;
+    saver.adopt(session);
     if (controller.signal.aborted) {
       session.destroy();
       throw new WorkerFailure('cancelled', 'Building the session was cancelled.', 'Configure again when ready.');
@@ -170,6 +211,55 @@ async function handleReset(id: number): Promise<ConfiguredReply> {
   const stream = cur.streamOptions;
   const session = await buildSession((rt, opts) => PlaygroundSession.create(rt, config, opts), stream);
   return { type: 'configured', id, session: session.info() };
+}
+
+// ---------- persistence ----------
+
+function loadedReply(id: number, session: PlaygroundSession): SessionLoadedReply {
+  return { type: 'session-loaded', id, session: session.info(), history: session.metricHistory() };
+}
+
+async function fromCheckpoint(cp: SessionCheckpoint, stream: StreamOptions | undefined): Promise<PlaygroundSession> {
+  disposeDemo();
+  return buildSession((rt, opts) => PlaygroundSession.fromCheckpoint(rt, cp, opts), stream);
+}
+
+async function handlePersistence(msg: Extract<UiToWorker, { type: 'autosave-info' | 'resume-autosave' | 'discard-autosave' | 'export-session' | 'import-session' | 'export-adapter' | 'import-adapter' }>): Promise<WorkerToUi> {
+  const p = await persistence();
+  switch (msg.type) {
+    case 'autosave-info':
+      return { type: 'autosave-info', id: msg.id, summary: await p.summary(), unavailable: p.unavailable };
+    case 'discard-autosave':
+      await p.discard();
+      return { type: 'autosave-info', id: msg.id, summary: null, unavailable: null };
+    case 'resume-autosave': {
+      const cp = await p.loadAutosave();
+      if (!cp) throw new WorkerFailure('bad-request', 'There is no autosaved session to resume.', 'Configure a new session instead.');
+      return loadedReply(msg.id, await fromCheckpoint(cp, msg.stream));
+    }
+    case 'import-session':
+      return loadedReply(msg.id, await fromCheckpoint(p.importSession(msg.bytes), msg.stream));
+    case 'export-session': {
+      const s = requireSession();
+      await s.pause();
+      const bytes = await p.encode(s);
+      return { type: 'session-file', id: msg.id, bytes, fileName: `session-${s.config.task}-${s.config.adapter.kind}-step${s.step}.safetensors` };
+    }
+    case 'export-adapter': {
+      const files = await p.exportAdapter(requireSession());
+      return { type: 'adapter-files', id: msg.id, config: files.config, model: files.model };
+    }
+    case 'import-adapter': {
+      const decoded = decodeAdapter(msg.model, msg.config);
+      const current = state.session?.config ?? null;
+      if (!current) throw new WorkerFailure('not-configured', 'No playground session yet.', 'Configure a session on the task the adapter was trained for, then import.');
+      const config = p.configForAdapter(current, decoded.description);
+      disposeDemo();
+      const session = await buildSession((rt, opts) => PlaygroundSession.create(rt, config, opts), msg.stream ?? state.session?.streamOptions);
+      await p.applyAdapterTo(session, decoded);
+      return loadedReply(msg.id, session);
+    }
+  }
 }
 
 // ---------- dispatch ----------
@@ -223,6 +313,14 @@ async function handle(msg: UiToWorker): Promise<WorkerToUi> {
     }
     case 'checkpoint':
       return { type: 'session-checkpoint', id: msg.id, checkpoint: await requireSession().checkpoint() };
+    case 'autosave-info':
+    case 'resume-autosave':
+    case 'discard-autosave':
+    case 'export-session':
+    case 'import-session':
+    case 'export-adapter':
+    case 'import-adapter':
+      return handlePersistence(msg);
     case 'cancel': {
       const building = state.building;
       building?.abort();

@@ -21,6 +21,8 @@ import type { InferenceOverrides, LatentInspection, LatentStatsSummary, MetricPo
 
 export type { AdapterSummary };
 export type * from '../playground/types';
+import type { AutosaveSummary } from '../io/autosave-store';
+export type { AutosaveSummary };
 
 /** The handful of device limits the UI shows (sizes in bytes). */
 export interface LimitsSummary {
@@ -174,7 +176,109 @@ export type SessionRequest =
   | RestoreRequest
   | CancelRequest;
 
-export type UiToWorker = InitRequest | DemoTrainRequest | PauseRequest | SessionRequest;
+export type UiToWorker = InitRequest | DemoTrainRequest | PauseRequest | SessionRequest | PersistenceRequest;
+
+// ---------- persistence (src/persistence/session-persistence.ts, src/io/*) ----------
+// The worker autosaves the session to IndexedDB every few steps and whenever training stops
+// (event `autosave`); the page offers to resume it on load.
+
+/** Whether an autosave exists (for the "Resume previous session?" prompt). */
+export interface AutosaveInfoRequest {
+  type: 'autosave-info';
+  id: number;
+}
+
+/** Builds the session from the autosave (bit-exact: the next step is the uninterrupted run's). */
+export interface ResumeAutosaveRequest {
+  type: 'resume-autosave';
+  id: number;
+  stream?: StreamOptions;
+}
+
+export interface DiscardAutosaveRequest {
+  type: 'discard-autosave';
+  id: number;
+}
+
+/** The whole session (config, base reference, parameters, optimizer, step, history) as one file. */
+export interface ExportSessionRequest {
+  type: 'export-session';
+  id: number;
+}
+
+/** Builds the session from a session file (strictly validated). */
+export interface ImportSessionRequest {
+  type: 'import-session';
+  id: number;
+  bytes: Uint8Array;
+  stream?: StreamOptions;
+}
+
+/** The session's adapters as adapter_config.json + adapter_model.safetensors. */
+export interface ExportAdapterRequest {
+  type: 'export-adapter';
+  id: number;
+}
+
+/** Rebuilds the session with the file's adapter settings and loads its weights (`config`: the adapter_config.json text, optional). */
+export interface ImportAdapterRequest {
+  type: 'import-adapter';
+  id: number;
+  model: Uint8Array;
+  config?: string;
+  stream?: StreamOptions;
+}
+
+export type PersistenceRequest = AutosaveInfoRequest | ResumeAutosaveRequest | DiscardAutosaveRequest | ExportSessionRequest | ImportSessionRequest | ExportAdapterRequest | ImportAdapterRequest;
+
+export interface AutosaveInfoReply {
+  type: 'autosave-info';
+  id: number;
+  summary: AutosaveSummary | null;
+  /** Why nothing is autosaved here (no IndexedDB), or null. */
+  unavailable: string | null;
+}
+
+/** Answers resume-autosave / import-session / import-adapter: the built session and the history it carries. */
+export interface SessionLoadedReply {
+  type: 'session-loaded';
+  id: number;
+  session: SessionInfo;
+  history: { train: MetricPoint[]; validation: ValidationPoint[] };
+}
+
+export interface SessionFileReply {
+  type: 'session-file';
+  id: number;
+  bytes: Uint8Array;
+  fileName: string;
+}
+
+export interface AdapterFilesReply {
+  type: 'adapter-files';
+  id: number;
+  config: string;
+  model: Uint8Array;
+}
+
+/** Event: an autosave was written (ok) or skipped (quota full, no IndexedDB): training continues either way. */
+export interface AutosaveEvent {
+  type: 'autosave';
+  ok: boolean;
+  step: number;
+  message: string | null;
+  code: 'quota' | 'unavailable' | 'failed' | null;
+  summary: AutosaveSummary | null;
+}
+
+/** Event: after a device loss the worker acquired a new device and restored the last autosave. */
+export interface DeviceRecoveredEvent {
+  type: 'device-recovered';
+  session: SessionInfo;
+  history: { train: MetricPoint[]; validation: ValidationPoint[] };
+  /** Whether training was resumed (it was playing when the device was lost). */
+  playing: boolean;
+}
 
 // ---------- worker → UI ----------
 
@@ -196,6 +300,7 @@ export type WorkerErrorCode =
   | 'bad-config' // the configuration is invalid (ErrorReply.field names the field)
   | 'busy' // the session is playing or preparing; pause (or cancel) first
   | 'cancelled' // long work was cancelled by `cancel`
+  | 'bad-file' // an imported or autosaved file is malformed or does not fit this model (the message names what)
   | 'internal'; // an unexpected exception in a handler
 
 export interface ErrorReply {
@@ -354,7 +459,13 @@ export type WorkerToUi =
   | CancelledReply
   | ValidationEvent
   | LatentStatsEvent
-  | ProgressEvent;
+  | ProgressEvent
+  | AutosaveInfoReply
+  | SessionLoadedReply
+  | SessionFileReply
+  | AdapterFilesReply
+  | AutosaveEvent
+  | DeviceRecoveredEvent;
 
 // ---------- derived types ----------
 
@@ -376,6 +487,13 @@ export interface ReplyTo {
   checkpoint: CheckpointReply;
   restore: ConfiguredReply;
   cancel: CancelledReply;
+  'autosave-info': AutosaveInfoReply;
+  'resume-autosave': SessionLoadedReply;
+  'discard-autosave': AutosaveInfoReply;
+  'export-session': SessionFileReply;
+  'import-session': SessionLoadedReply;
+  'export-adapter': AdapterFilesReply;
+  'import-adapter': SessionLoadedReply;
 }
 
 export type RequestType = UiToWorker['type'];

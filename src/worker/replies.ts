@@ -3,6 +3,8 @@
  * summaries of GPU objects (which cannot cross postMessage themselves).
  */
 import { ConfigError, GpuUnavailableError } from '../engine/errors';
+import { AdapterFileError } from '../io/adapter-file';
+import { SessionFileError } from '../io/session-file';
 import { SessionBusyError } from '../playground/session';
 import type { ErrorReply, LimitsSummary, WorkerErrorCode } from './protocol';
 
@@ -28,6 +30,9 @@ export function toErrorReply(id: number | null, e: unknown): ErrorReply {
   }
   if (e instanceof WorkerFailure) return { type: 'error', id, code: e.code, message: e.message, advice: e.advice };
   if (e instanceof ConfigError) return { type: 'error', id, code: 'bad-config', field: e.field, message: e.message, advice: `Change ${e.field} as the message says, or reset to the default configuration.` };
+  if (e instanceof SessionFileError || e instanceof AdapterFileError) {
+    return { type: 'error', id, code: 'bad-file', message: e.message, advice: 'The file is damaged, not from this playground, or made for another model: check that it is the right file, or export it again.' };
+  }
   if (e instanceof SessionBusyError) return { type: 'error', id, code: 'busy', message: e.message, advice: 'Pause training (or wait for it to stop), then try again.' };
   const err = e instanceof Error ? e : new Error(String(e));
   return {

@@ -1,0 +1,194 @@
+/**
+ * Persistence of the playground session, worker side: autosave to IndexedDB every N steps and on
+ * every stop (pause, done, NaN), the resume offer, session export/import (one session file) and
+ * adapter export/import (PEFT-like files), and the in-memory copy of the last autosave that
+ * device-loss recovery restores from. Environment-free apart from the store it is given (an
+ * AutosaveStore in the worker; tests pass a stand-in).
+ *
+ * Saving never stops training: the checkpoint is taken between steps (the session's lock), the
+ * write is asynchronous, at most one save runs at a time (a request arriving meanwhile is
+ * folded into the next), and a failed write (quota) is reported as an event.
+ */
+import type { PlaygroundConfig } from '../config/schema';
+import type { AutosaveSummary, SaveResult } from '../io/autosave-store';
+import { AdapterFileError, applyAdapter, decodeAdapter, exportAdapter, type AdapterDescription, type AdapterFiles } from '../io/adapter-file';
+import { bytesFingerprint } from '../io/fingerprint';
+import { decodeSessionCheckpoint, encodeSessionCheckpoint } from '../io/session-checkpoint';
+import type { BaseRef } from '../io/session-file';
+import type { PlaygroundSession } from '../playground/session';
+import type { SessionCheckpoint } from '../playground/types';
+import type { TaskAssets } from '../tasks/task';
+import { taskModule } from '../tasks/registry';
+
+/** The part of AutosaveStore this needs. */
+export interface AutosaveBackend {
+  save(bytes: Uint8Array, summary: Omit<AutosaveSummary, 'bytes' | 'savedAt'>): Promise<SaveResult>;
+  load(): Promise<{ summary: AutosaveSummary; bytes: Uint8Array } | null>;
+  summary(): Promise<AutosaveSummary | null>;
+  clear(): Promise<void>;
+  readonly unavailable: string | null;
+}
+
+export interface AutosaveEvent {
+  type: 'autosave';
+  ok: boolean;
+  step: number;
+  /** Why it failed (quota, no IndexedDB); null on success. */
+  message: string | null;
+  code: 'quota' | 'unavailable' | 'failed' | null;
+  summary: AutosaveSummary | null;
+}
+
+export class SessionPersistence {
+  /** Bytes of the last successful autosave (or the last loaded session), kept for device-loss recovery. */
+  lastBytes: Uint8Array | null = null;
+  private lastSavedStep = -1;
+  private saving: Promise<void> | null = null;
+  private again = false;
+  private readonly baseHashes = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly store: AutosaveBackend,
+    private readonly assets: TaskAssets,
+    readonly opts: { every: number; onEvent: (e: AutosaveEvent) => void },
+  ) {
+    if (!(Number.isInteger(opts.every) && opts.every >= 1)) throw new Error(`autosave interval must be a positive integer, got ${opts.every}`);
+  }
+
+  /** The base reference of a config's task: its shipped checkpoint path and the file's SHA-256 ('none' when built in the page). */
+  async baseRef(config: PlaygroundConfig): Promise<BaseRef> {
+    const path = taskModule(config.task).description.baseCheckpoint;
+    if (!path) return { id: `${config.task}:built-in(seed ${config.training.seed})`, hash: 'none' };
+    let h = this.baseHashes.get(path);
+    if (!h) {
+      h = this.assets.bytes(path).then(bytesFingerprint);
+      this.baseHashes.set(path, h);
+      h.catch(() => this.baseHashes.delete(path));
+    }
+    return { id: path, hash: await h };
+  }
+
+  /** The session's whole state as one session file. */
+  async encode(session: PlaygroundSession, cp?: SessionCheckpoint): Promise<Uint8Array> {
+    const checkpoint = cp ?? (await session.checkpoint());
+    return encodeSessionCheckpoint(checkpoint, session.task.graph.packs, await this.baseRef(session.config));
+  }
+
+  /** Feed every session event here: saves when `every` steps have passed and whenever training stops. */
+  onSessionEvent(session: PlaygroundSession, e: { type: string; rows?: { step: number }[]; step?: number }): void {
+    if (e.type === 'metrics' && e.rows?.length) {
+      const next = e.rows[e.rows.length - 1]!.step + 1;
+      if (next - Math.max(0, this.lastSavedStep) >= this.opts.every) this.autosave(session);
+    } else if (e.type === 'training-stopped') this.autosave(session);
+  }
+
+  /** Starts an autosave (or folds into the one running); resolves when it is written. */
+  autosave(session: PlaygroundSession): Promise<void> {
+    if (this.saving) {
+      this.again = true;
+      return this.saving;
+    }
+    this.saving = (async () => {
+      do {
+        this.again = false;
+        await this.saveOnce(session);
+      } while (this.again);
+    })().finally(() => {
+      this.saving = null;
+    });
+    return this.saving;
+  }
+
+  private async saveOnce(session: PlaygroundSession): Promise<void> {
+    let step = session.step;
+    try {
+      const cp = await session.checkpoint();
+      step = cp.step;
+      if (step === this.lastSavedStep && this.lastBytes) return;
+      const bytes = await this.encode(session, cp);
+      this.lastBytes = bytes;
+      const r = await this.store.save(bytes, { step, task: session.config.task, adapter: session.config.adapter.kind });
+      if (r.ok) this.lastSavedStep = step;
+      this.opts.onEvent(r.ok ? { type: 'autosave', ok: true, step, message: null, code: null, summary: r.summary } : { type: 'autosave', ok: false, step, message: r.message, code: r.code, summary: null });
+    } catch (e) {
+      // A destroyed session (reconfigured meanwhile) or a device loss: nothing to save now.
+      this.opts.onEvent({ type: 'autosave', ok: false, step, message: `autosave failed: ${(e as Error)?.message ?? String(e)}`, code: 'failed', summary: null });
+    }
+  }
+
+  /** Waits for a save in progress. */
+  async settle(): Promise<void> {
+    while (this.saving) await this.saving;
+  }
+
+  /** Why nothing is autosaved here (no IndexedDB), or null. */
+  get unavailable(): string | null {
+    return this.store.unavailable;
+  }
+
+  async summary(): Promise<AutosaveSummary | null> {
+    return this.store.summary();
+  }
+
+  /** The autosaved checkpoint, strictly decoded (SessionFileError when it is damaged). */
+  async loadAutosave(): Promise<SessionCheckpoint | null> {
+    const r = await this.store.load();
+    if (!r) return null;
+    const { checkpoint } = decodeSessionCheckpoint(r.bytes);
+    this.lastBytes = r.bytes;
+    this.lastSavedStep = checkpoint.step;
+    return checkpoint;
+  }
+
+  async discard(): Promise<void> {
+    await this.store.clear();
+    this.lastBytes = null;
+    this.lastSavedStep = -1;
+  }
+
+  /** A session file from someone else: decoded strictly; the caller builds the session from it. */
+  importSession(bytes: Uint8Array): SessionCheckpoint {
+    const { checkpoint } = decodeSessionCheckpoint(bytes);
+    return checkpoint;
+  }
+
+  /** Resets the autosave bookkeeping for a freshly built session (it saves from its own step on). */
+  adopt(session: PlaygroundSession): void {
+    this.lastSavedStep = session.step;
+  }
+
+  // ---------- adapters ----------
+
+  /** What the session's adapters are, in adapter-file terms. */
+  async describeAdapters(session: PlaygroundSession): Promise<AdapterDescription> {
+    const kind = session.config.adapter.kind;
+    if (kind === 'none' || session.task.adapters.length === 0) throw new AdapterFileError('kind', 'this session has no adapter to export: choose an adapter kind and configure first');
+    const config = { ...(session.config.adapter[kind] as Record<string, string | number | boolean>) };
+    return { kind, config, targets: session.task.adapters.map((a) => a.path), base: await this.baseRef(session.config) };
+  }
+
+  async exportAdapter(session: PlaygroundSession): Promise<AdapterFiles> {
+    const d = await this.describeAdapters(session);
+    await session.pause();
+    return exportAdapter(d, session.task.adapters, session.task.graph.packs);
+  }
+
+  /**
+   * The configuration an adapter file needs: the current one with the file's adapter kind,
+   * settings and exact target modules. Settings the schema does not know are refused.
+   */
+  configForAdapter(current: PlaygroundConfig, d: AdapterDescription): PlaygroundConfig {
+    const schemaFields = current.adapter[d.kind] as Record<string, unknown>;
+    const settings: Record<string, unknown> = { ...schemaFields };
+    for (const [k, v] of Object.entries(d.config)) {
+      if (!Object.hasOwn(schemaFields, k)) throw new AdapterFileError('config', `adapter_config.${k} is not a setting of ${d.kind} adapters in this playground (known: ${Object.keys(schemaFields).join(', ')})`);
+      settings[k] = v;
+    }
+    return { ...current, adapter: { ...current.adapter, kind: d.kind, targets: [...d.targets], [d.kind]: settings } } as PlaygroundConfig;
+  }
+
+  /** Writes a decoded adapter into a session built with configForAdapter (checks base, targets, shapes). */
+  async applyAdapterTo(session: PlaygroundSession, decoded: ReturnType<typeof decodeAdapter>): Promise<void> {
+    applyAdapter(decoded, { description: await this.describeAdapters(session), adapters: session.task.adapters, packs: session.task.graph.packs });
+  }
+}

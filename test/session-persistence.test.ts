@@ -1,0 +1,136 @@
+/**
+ * The playground session's persistence (worker side, driven in Node with a stand-in store):
+ * checkpoint ⇄ session file is exact and resumes bit-exactly, autosave runs every N steps and on
+ * every stop, a full quota is reported while training continues, and an exported adapter
+ * imported into a freshly configured session reproduces the view outputs exactly.
+ */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG } from '../src/config/defaults';
+import type { PlaygroundConfig } from '../src/config/schema';
+import type { AutosaveSummary, SaveResult } from '../src/io/autosave-store';
+import { decodeAdapter } from '../src/io/adapter-file';
+import { decodeSessionCheckpoint, encodeSessionCheckpoint } from '../src/io/session-checkpoint';
+import { SessionPersistence, type AutosaveBackend, type AutosaveEvent } from '../src/persistence/session-persistence';
+import { nodeAssets } from '../src/playground/node-assets';
+import { PlaygroundSession, type SessionEvent } from '../src/playground/session';
+import { testRuntime } from './helpers/gpu';
+
+const assets = nodeAssets();
+
+function config(kind: 'lora' | 'stan' = 'lora'): PlaygroundConfig {
+  const c = structuredClone(DEFAULT_CONFIG);
+  c.task = 'regression';
+  c.adapter.kind = kind;
+  c.adapter.targets = ['q_proj', 'v_proj'];
+  c.adapter.lora = { rank: 2, alpha: 4 };
+  c.adapter.stan = { expansion: 2, k: 4, topk: 'signed' };
+  c.training = { ...c.training, batch: 2, lr: 1e-2, warmup: 0, steps: 40 };
+  return c;
+}
+
+async function build(c: PlaygroundConfig, onEvent?: (e: SessionEvent) => void): Promise<PlaygroundSession> {
+  return PlaygroundSession.create(await testRuntime(), c, { assets, small: true, stream: { metricEvery: 2, validateEvery: 4, statsEvery: 0 }, ...(onEvent ? { onEvent } : {}) });
+}
+
+class MemoryStore implements AutosaveBackend {
+  record: { summary: AutosaveSummary; bytes: Uint8Array } | null = null;
+  saves: number[] = [];
+  quotaFull = false;
+  readonly unavailable = null;
+  async save(bytes: Uint8Array, s: Omit<AutosaveSummary, 'bytes' | 'savedAt'>): Promise<SaveResult> {
+    if (this.quotaFull) return { ok: false, code: 'quota', message: 'autosave skipped: the storage quota is full' };
+    this.saves.push(s.step);
+    this.record = { summary: { ...s, bytes: bytes.length, savedAt: new Date(0).toISOString() }, bytes: bytes.slice() };
+    return { ok: true, summary: this.record.summary };
+  }
+  async load() {
+    return this.record;
+  }
+  async summary() {
+    return this.record?.summary ?? null;
+  }
+  async clear() {
+    this.record = null;
+  }
+}
+
+describe('session persistence', () => {
+  it('checkpoint → session file → checkpoint is exact; a session built from it continues bit-exactly', async () => {
+    const a = await build(config());
+    await a.stepN(10);
+    await a.validate();
+    const cp = await a.checkpoint();
+    const bytes = encodeSessionCheckpoint(cp, a.task.graph.packs, { id: 'regression:built-in', hash: 'none' });
+    const back = decodeSessionCheckpoint(bytes).checkpoint;
+    expect(back.config).toEqual(cp.config);
+    expect(back.step).toBe(10);
+    expect(back.history).toEqual(cp.history);
+    expect(back.history.validation.length).toBeGreaterThan(0);
+    expect(back.params).toEqual(cp.params);
+    expect(back.optimizer).toEqual(cp.optimizer);
+    const uninterrupted = await a.stepN(6);
+    const b = await PlaygroundSession.fromCheckpoint(a.rt, back, { assets, small: true, stream: { metricEvery: 2, validateEvery: 4, statsEvery: 0 } });
+    expect(b.step).toBe(10);
+    const resumed = await b.stepN(6);
+    expect(resumed.map((r) => [r.step, r.loss])).toEqual(uninterrupted.map((r) => [r.step, r.loss]));
+    a.destroy();
+    b.destroy();
+  });
+
+  it('autosave every N steps and on stop; a full quota is reported and training continues', async () => {
+    const store = new MemoryStore();
+    const events: AutosaveEvent[] = [];
+    const p = new SessionPersistence(store, assets, { every: 10, onEvent: (e) => events.push(e) });
+    let s: PlaygroundSession | null = null;
+    s = await build(config(), (e) => s && p.onSessionEvent(s, e));
+    p.adopt(s);
+    await s.play(30).done;
+    await p.settle();
+    expect(s.step).toBe(30);
+    expect(store.saves.length).toBeGreaterThanOrEqual(3);
+    expect(store.saves.at(-1)).toBe(30); // the stop
+    expect(store.saves.every((x, i) => i === 0 || x > store.saves[i - 1]!)).toBe(true);
+    expect(events.every((e) => e.ok)).toBe(true);
+    const saved = decodeSessionCheckpoint(store.record!.bytes).checkpoint;
+    expect(saved.step).toBe(30);
+    expect(saved.history.train.map((r) => r.step)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+
+    store.quotaFull = true;
+    events.length = 0;
+    await s.play(10).done;
+    await p.settle();
+    expect(s.step).toBe(40); // training went on
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.every((e) => !e.ok && e.code === 'quota' && /quota/.test(e.message!))).toBe(true);
+    expect(decodeSessionCheckpoint(store.record!.bytes).checkpoint.step).toBe(30); // the last good autosave stays
+    expect(p.lastBytes && decodeSessionCheckpoint(p.lastBytes).checkpoint.step).toBe(40); // kept in memory for device loss
+
+    // Resume from the store: a session at step 30 whose next steps equal the uninterrupted run's.
+    const cp = await p.loadAutosave();
+    const r = await PlaygroundSession.fromCheckpoint(s.rt, cp!, { assets, small: true, stream: { metricEvery: 2, validateEvery: 0, statsEvery: 0 } });
+    const ref = await build(config());
+    await ref.stepN(30);
+    expect((await r.stepN(4)).map((x) => x.loss)).toEqual((await ref.stepN(4)).map((x) => x.loss));
+    for (const x of [s, r, ref]) x.destroy();
+  });
+
+  it('adapter export → import into a freshly configured session reproduces the view exactly; a STAN file for a LoRA session reconfigures', async () => {
+    const p = new SessionPersistence(new MemoryStore(), assets, { every: 10, onEvent: () => {} });
+    const a = await build(config('stan'));
+    await a.stepN(8);
+    const files = await p.exportAdapter(a);
+    const want = await a.view();
+    const decoded = decodeAdapter(files.model, files.config);
+    expect(decoded.description.kind).toBe('stan');
+    expect(decoded.description.targets).toEqual(['blocks.0.attn.q_proj', 'blocks.0.attn.v_proj']);
+    const c = p.configForAdapter(config('lora'), decoded.description);
+    expect(c.adapter.kind).toBe('stan');
+    const b = await build(c);
+    const before = await b.view();
+    expect(before).not.toEqual(want);
+    await p.applyAdapterTo(b, decoded);
+    expect(await b.view()).toEqual(want);
+    a.destroy();
+    b.destroy();
+  });
+});
