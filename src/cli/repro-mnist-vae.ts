@@ -85,7 +85,7 @@ export async function mnistVae8to3Repro(argv: string[]): Promise<number> {
   await ft.train(cfg.steps, { onStep: (s, last) => bar.update(s, last ? `loss ${last.values.loss!.toFixed(1)} rec ${last.values.rec!.toFixed(1)}` : '') });
   bar.done();
 
-  const held = await judgeHeldOut(ft, judge);
+  const held = await judgeHeldOut(ft, judge, cfg.evalImages, cfg.digit);
   const usage = await atomUsage(ft, held.latents);
   // Only each layer's active atoms on: does the small set carry the shift?
   ft.setAtoms({ masks: usage.map((u) => Float32Array.from({ length: cfg.atoms }, (_, m) => (u.active.includes(m) ? 1 : 0))) });
@@ -190,7 +190,7 @@ export async function mnistVae8to3Repro(argv: string[]): Promise<number> {
             { title: `base: ${fj.pred[0]}\np(8) ${round(fj.probs[8]!, 2)}`, rgb: digitRgb(analysis.base) },
             { title: `adapted: ${fj.pred[1]}\np(${cfg.digit}) ${round(fj.probs[10 + cfg.digit]!, 2)}`, rgb: digitRgb(analysis.adapted) },
             { title: 'adapted − base\n(all atoms)', rgb: signedRgb(analysis.overall, effScale) },
-            ...analysis.layers.map((l, i) => ({ title: `layer ${i} ΔO effect\n(${l.atoms.length} atoms mapped)`, rgb: signedRgb(l.total, effScale) })),
+            ...analysis.layers.map((l, i) => ({ title: `layer ${i} total effect\n(all on − its atoms off)`, rgb: signedRgb(l.total, effScale) })),
           ],
         },
       ],

@@ -70,61 +70,27 @@ export const VAE_8TO3_QUICK: Vae8to3Config = { ...VAE_8TO3_FULL, steps: 40, eval
 /** Share of the total usage the "active atoms" of a layer cover. */
 export const ACTIVE_USAGE_COVERAGE = 0.95;
 
-/** The frozen 5–9 VAE with one atoms adapter per decoder layer, fine-tunable on one digit. */
-export class VaeAtomsFinetune {
-  readonly task: MnistVaeTask;
-  readonly adapters: AtomsAdapter[];
-  readonly cfg: Vae8to3Config;
-  /** Training metric rows (loss, rec, kl, grad_norm, non_finite, <layer>.active_atoms). */
-  readonly rows: MetricRow[] = [];
-  /** Wall-clock seconds spent in train() so far. */
-  trainSeconds = 0;
-  private trainer: Trainer | null = null;
+/**
+ * A VAE task with atoms adapters on its decoder, seen from outside: atom masks, decoding latents
+ * (with the codes), atom norms, noisy latents. The analysis functions below take one of these,
+ * so a page task module that builds its own VAE + atoms can call them too:
+ * `new AtomsVaeProbe(rt, task, adapters)`.
+ */
+export class AtomsVaeProbe {
   private decoder: VaeDecoder | null = null;
-  private readonly rt: GpuRuntime;
 
-  constructor(rt: GpuRuntime, mnist: MnistSet, vaeCheckpoint: Uint8Array, cfg: Vae8to3Config) {
-    this.rt = rt;
-    this.cfg = cfg;
-    const base = vaeConfigFromMetadata(baseCheckpointMetadata(vaeCheckpoint));
-    const atomsCfg: AtomsConfig = { atoms: cfg.atoms, sigma: 'topk', lambda: 0, k: cfg.k, form: cfg.form, train: 'both', l1: 0 };
-    const adapters: AtomsAdapter[] = [];
-    this.task = buildMnistVaeTask(
-      rt,
-      mnist,
-      { ...MNIST_VAE_DEFAULTS, noise: { kind: 'gaussian', sigma: cfg.noise }, digits: [cfg.digit], klFreeSteps: 0, klWarmupSteps: 0, seed: cfg.seed, model: { ...base, batch: cfg.batch, frozen: true } },
-      {
-        initOutputBias: false,
-        configure: (ctx, vae) => {
-          for (const site of vae.decoderAttentionSites()) {
-            if (site.kind !== 'attention-output') continue;
-            adapters.push(new AtomsAdapter(ctx, site, atomsCfg));
-          }
-        },
-      },
-    );
-    this.adapters = adapters;
-    loadVaeCheckpoint(vaeCheckpoint, this.task.vae);
-    this.task.graph.extraMetrics = [...(this.task.graph.extraMetrics ?? []), ...adapters.flatMap((a) => a.metrics)];
+  constructor(
+    readonly rt: GpuRuntime,
+    readonly task: MnistVaeTask,
+    readonly adapters: readonly AtomsAdapter[],
+  ) {
+    if (adapters.length === 0) throw new Error('AtomsVaeProbe: no atoms adapters attached');
+    if (adapters.some((a) => a.latentCount !== adapters[0]!.latentCount)) throw new Error('AtomsVaeProbe: every layer must have the same number of atoms');
   }
 
+  /** Atoms per layer. */
   get M(): number {
-    return this.cfg.atoms;
-  }
-
-  get step(): number {
-    return this.trainer?.step ?? 0;
-  }
-
-  /** Runs `steps` more fine-tuning steps (Adam, constant lr). Metric rows land in `rows`. */
-  async train(steps: number, opts: { onStep?: (step: number, last: MetricRow | null) => void; signal?: AbortSignal } = {}): Promise<void> {
-    this.setAtoms('all');
-    this.trainer ??= new Trainer(this.rt, this.task.graph, { lr: this.cfg.lr, metricInterval: 10, onMetrics: (r) => this.rows.push(...r) });
-    const t0 = performance.now();
-    await this.trainer.run(steps, { ...(opts.signal ? { signal: opts.signal } : {}), onStep: (s) => opts.onStep?.(s, this.rows[this.rows.length - 1] ?? null) });
-    await this.trainer.drain();
-    await this.rt.idle();
-    this.trainSeconds += (performance.now() - t0) / 1000;
+    return this.adapters[0]!.latentCount;
   }
 
   /**
@@ -191,6 +157,55 @@ export class VaeAtomsFinetune {
   /** μ of the given data-set images with the task's fixed per-image noise (the "noisy latents"). */
   async noisyLatents(indices: readonly number[]): Promise<Float32Array> {
     return (await this.task.encode(indices, { noise: true })).mu;
+  }
+}
+
+/** The frozen 5–9 VAE with one atoms adapter per decoder layer, fine-tunable on one digit. */
+export class VaeAtomsFinetune extends AtomsVaeProbe {
+  readonly cfg: Vae8to3Config;
+  /** Training metric rows (loss, rec, kl, grad_norm, non_finite, <layer>.active_atoms). */
+  readonly rows: MetricRow[] = [];
+  /** Wall-clock seconds spent in train() so far. */
+  trainSeconds = 0;
+  private trainer: Trainer | null = null;
+
+  constructor(rt: GpuRuntime, mnist: MnistSet, vaeCheckpoint: Uint8Array, cfg: Vae8to3Config) {
+    const base = vaeConfigFromMetadata(baseCheckpointMetadata(vaeCheckpoint));
+    const atomsCfg: AtomsConfig = { atoms: cfg.atoms, sigma: 'topk', lambda: 0, k: cfg.k, form: cfg.form, train: 'both', l1: 0 };
+    const adapters: AtomsAdapter[] = [];
+    const task = buildMnistVaeTask(
+      rt,
+      mnist,
+      { ...MNIST_VAE_DEFAULTS, noise: { kind: 'gaussian', sigma: cfg.noise }, digits: [cfg.digit], klFreeSteps: 0, klWarmupSteps: 0, seed: cfg.seed, model: { ...base, batch: cfg.batch, frozen: true } },
+      {
+        initOutputBias: false,
+        configure: (ctx, vae) => {
+          for (const site of vae.decoderAttentionSites()) {
+            if (site.kind !== 'attention-output') continue;
+            adapters.push(new AtomsAdapter(ctx, site, atomsCfg));
+          }
+        },
+      },
+    );
+    super(rt, task, adapters);
+    this.cfg = cfg;
+    loadVaeCheckpoint(vaeCheckpoint, task.vae);
+    task.graph.extraMetrics = [...(task.graph.extraMetrics ?? []), ...adapters.flatMap((a) => a.metrics)];
+  }
+
+  get step(): number {
+    return this.trainer?.step ?? 0;
+  }
+
+  /** Runs `steps` more fine-tuning steps (Adam, constant lr). Metric rows land in `rows`. */
+  async train(steps: number, opts: { onStep?: (step: number, last: MetricRow | null) => void; signal?: AbortSignal } = {}): Promise<void> {
+    this.setAtoms('all');
+    this.trainer ??= new Trainer(this.rt, this.task.graph, { lr: this.cfg.lr, metricInterval: 10, onMetrics: (r) => this.rows.push(...r) });
+    const t0 = performance.now();
+    await this.trainer.run(steps, { ...(opts.signal ? { signal: opts.signal } : {}), onStep: (s) => opts.onStep?.(s, this.rows[this.rows.length - 1] ?? null) });
+    await this.trainer.drain();
+    await this.rt.idle();
+    this.trainSeconds += (performance.now() - t0) / 1000;
   }
 
   destroy(): void {
@@ -261,7 +276,8 @@ export interface HeldOutResult {
   adapted: { images: Float32Array; verdicts: Verdicts };
 }
 
-export async function judgeHeldOut(ft: VaeAtomsFinetune, judge: DigitJudge, count = ft.cfg.evalImages): Promise<HeldOutResult> {
+/** The first `count` (0 = all) test-split images of the task's digits, decoded with all atoms off (base) and on, and judged. */
+export async function judgeHeldOut(ft: AtomsVaeProbe, judge: DigitJudge, count: number, digit: number): Promise<HeldOutResult> {
   const all = ft.task.testIndices;
   const indices = count > 0 ? all.slice(0, count) : all.slice();
   const latents = await ft.noisyLatents(indices);
@@ -274,8 +290,8 @@ export async function judgeHeldOut(ft: VaeAtomsFinetune, judge: DigitJudge, coun
   return {
     indices,
     latents,
-    base: { images: base, verdicts: verdicts(vb.pred, vb.probs, ft.cfg.digit) },
-    adapted: { images: adapted, verdicts: verdicts(va.pred, va.probs, ft.cfg.digit) },
+    base: { images: base, verdicts: verdicts(vb.pred, vb.probs, digit) },
+    adapted: { images: adapted, verdicts: verdicts(va.pred, va.probs, digit) },
   };
 }
 
@@ -323,7 +339,7 @@ export function perImageUsage(codes: Float32Array, norms: Float64Array, images: 
 }
 
 /** Atom usage of every layer over `latents` (all atoms on). */
-export async function atomUsage(ft: VaeAtomsFinetune, latents: Float32Array): Promise<LayerUsage[]> {
+export async function atomUsage(ft: AtomsVaeProbe, latents: Float32Array): Promise<LayerUsage[]> {
   ft.setAtoms('all');
   const { codes } = await ft.decode(latents, { codes: true });
   const norms = await ft.atomNorms();
@@ -399,7 +415,7 @@ const diff = (a: Float32Array, b: Float32Array) => {
  * pass per batch), each layer's total effect, and the leave-one-out contribution map of each
  * of the layer's most used atoms (see the file comment). Leaves every atom on.
  */
-export async function analyseContributions(ft: VaeAtomsFinetune, latents: Float32Array, opts: { maxAtoms?: number; coverage?: number } = {}): Promise<ContributionAnalysis> {
+export async function analyseContributions(ft: AtomsVaeProbe, latents: Float32Array, opts: { maxAtoms?: number; coverage?: number } = {}): Promise<ContributionAnalysis> {
   const maxAtoms = opts.maxAtoms ?? 16;
   const L = ft.adapters.length;
   const M = ft.M;
