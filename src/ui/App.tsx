@@ -1,8 +1,8 @@
 import { useEffect } from 'react';
 import { AdapterPanel } from './components/AdapterPanel';
 import { AdapterConfigPanel, ExplainPanel, TaskPanel, UrlIssuesBanner } from './components/ConfigPanels';
-import { DemoPanel } from './components/DemoPanel';
 import { GpuErrorPanel } from './components/GpuErrorPanel';
+import { PersistencePanel } from './components/PersistencePanel';
 import { IdentifiabilityPanel, LatentViewPanel, ScatterPanel } from './components/InspectPanels';
 import { BaseModelPanel, LossPanel, SessionIoSlot, TrainingPanel } from './components/SessionPanels';
 import { TaskViewPanel } from './components/TaskViewPanel';
@@ -44,7 +44,9 @@ export function App() {
           <AdapterConfigPanel disabled={training} trainable={session.info?.parameters.trainable ?? null} base={session.info?.parameters.base ?? null} />
           <TrainingPanel />
           <BaseModelPanel />
-          <SessionIoSlot />
+          <SessionIoSlot>
+            <PersistencePanel />
+          </SessionIoSlot>
         </div>
         <div className="column view-column">
           {(engine.phase === 'idle' || engine.phase === 'starting') && <p aria-busy="true">Starting the engine worker and acquiring the GPU…</p>}
@@ -58,7 +60,6 @@ export function App() {
           <IdentifiabilityPanel />
           <ExplainPanel />
           {engine.phase === 'ready' && <AdapterPanel adapter={engine.adapter} limits={engine.limits} features={engine.features} />}
-          {engine.phase === 'ready' && <DemoPanel />}
         </div>
       </main>
     </div>

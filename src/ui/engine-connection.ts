@@ -4,7 +4,7 @@
  * the UI thread: every request is a message, and streamed points are coalesced into one store
  * update per animation frame, so a fast GPU cannot flood React.
  */
-import type { InferenceOverrides, MetricPoint, SessionInfo, StreamOptions, TaskView } from '../worker/protocol';
+import type { InferenceOverrides, MetricPoint, SessionInfo, StreamOptions, TaskView, ValidationPoint } from '../worker/protocol';
 import { EngineClient, WorkerError } from '../worker/client';
 import { EMPTY_INSPECTION, runLabel, usePlayground, type LossPoint } from './store';
 
@@ -165,6 +165,18 @@ function applySessionInfo(info: SessionInfo, builtFrom: string): void {
   const group = info.groups.findIndex((g) => g.stats);
   s.setSession({ phase: 'ready', step: info.step, info, builtFrom, message: null, errorCode: null, advice: null, errorField: null, progress: null });
   s.setInspection({ ...EMPTY_INSPECTION, group: Math.max(0, group) });
+}
+
+/**
+ * Shows a session the worker built from a file or an autosave (src/ui/components/PersistencePanel.tsx):
+ * its config goes on screen, its metric history into a new run of the chart.
+ */
+export function adoptSession(info: SessionInfo, history: { train: MetricPoint[]; validation: ValidationPoint[] }): void {
+  usePlayground.getState().setConfig(info.config);
+  applySessionInfo(info, JSON.stringify(usePlayground.getState().config));
+  const s = usePlayground.getState();
+  if (s.liveRunId !== null) s.appendMetrics(s.liveRunId, history.train.map((p) => ({ step: p.step, loss: p.loss })), history.validation.map((p) => ({ step: p.step, loss: p.loss })));
+  void refreshInspection();
 }
 
 /** Builds the session from the config on screen (a new run in the chart). */
