@@ -150,18 +150,23 @@ class FourierInstance implements TaskInstance {
     return { prediction: await this.rt.read(model.prediction), codes: await this.rt.read(model.codes) };
   }
 
-  /** Every signal of the set through `model`: predictions [n, T] and codes [n·T, M]. */
-  private async forwardAll(model: FourierModel, set: FourierSet): Promise<{ prediction: Float32Array; codes: Float32Array }> {
+  /** Signals `idx` of the set through `model`, batch by batch: predictions [n, T] and codes [n·T, M]. */
+  private async forwardMany(model: FourierModel, set: FourierSet, idx: readonly number[]): Promise<{ prediction: Float32Array; codes: Float32Array }> {
     const { batch: B, seq: T, atoms: M } = this.cfg;
-    const prediction = new Float32Array(set.n * T);
-    const codes = new Float32Array(set.n * T * M);
-    for (let s0 = 0; s0 < set.n; s0 += B) {
-      const idx = Array.from({ length: Math.min(B, set.n - s0) }, (_, i) => s0 + i);
-      const r = await this.forward(model, set, idx);
-      prediction.set(r.prediction.subarray(0, idx.length * T), s0 * T);
-      codes.set(r.codes.subarray(0, idx.length * T * M), s0 * T * M);
+    const prediction = new Float32Array(idx.length * T);
+    const codes = new Float32Array(idx.length * T * M);
+    for (let s0 = 0; s0 < idx.length; s0 += B) {
+      const chunk = idx.slice(s0, s0 + B);
+      const r = await this.forward(model, set, chunk);
+      prediction.set(r.prediction.subarray(0, chunk.length * T), s0 * T);
+      codes.set(r.codes.subarray(0, chunk.length * T * M), s0 * T * M);
     }
     return { prediction, codes };
+  }
+
+  /** Every signal of the set through `model`. */
+  private forwardAll(model: FourierModel, set: FourierSet): Promise<{ prediction: Float32Array; codes: Float32Array }> {
+    return this.forwardMany(model, set, Array.from({ length: set.n }, (_, i) => i));
   }
 
   private async profiles(): Promise<Float64Array> {
@@ -205,8 +210,8 @@ class FourierInstance implements TaskInstance {
     const { seq: T, atoms: M } = this.cfg;
     const idx = Array.from({ length: Math.min(VIEW_SIGNALS, this.valSet.n) }, (_, i) => i);
     const overridden = (o.masks?.[0] ?? null) !== null || (o.k?.[0] ?? null) !== null;
-    const base = await this.forward(this.baseModel, this.valSet, idx);
-    const ad = await this.forward(this.model, this.valSet, idx);
+    const base = await this.forwardMany(this.baseModel, this.valSet, idx);
+    const ad = await this.forwardMany(this.model, this.valSet, idx);
     const prof = await this.profiles();
     const rows = idx.length * T;
     const adaptedPred = overridden ? this.readout(ad.codes, prof, rows, o) : ad.prediction;

@@ -142,6 +142,8 @@ class VaeInstance implements TaskInstance {
   /** A labelled probe of every digit (statistics, inspection). */
   private readonly probeIdx: number[];
   private baseImages: Float32Array | null = null;
+  /** Contribution maps per view. */
+  private readonly maps: number;
 
   constructor(
     private readonly rt: GpuRuntime,
@@ -164,10 +166,12 @@ class VaeInstance implements TaskInstance {
     this.groups = adapterGroups(adapters);
     const baseCount = task.vae.parameters().reduce((s, p) => s + p.size, 0);
     this.parameters = { trainable: full ? baseCount : trainableParameterCount(adapters), base: baseCount };
-    this.viewIdx = task.testIndices.slice(0, VIEW_IMAGES);
+    // Small (tests): one batch of view images, two maps, one probe image per digit.
+    this.viewIdx = task.testIndices.slice(0, small ? Math.min(VIEW_IMAGES, B) : VIEW_IMAGES);
+    this.maps = small ? 2 : VIEW_MAPS;
     const valN = Math.max(1, Math.floor((small ? B : Math.max(B, 64)) / B)) * B;
     this.valIdx = task.testIndices.slice(0, Math.min(valN, Math.floor(task.testIndices.length / B) * B));
-    const perDigit = small ? 2 : 8;
+    const perDigit = small ? 1 : 8;
     const test = splitMnist(mnist).test;
     this.probeIdx = [];
     for (let d = 0; d < 10; d++) this.probeIdx.push(...test.filter((i) => mnist.labels[i] === d).slice(0, perDigit));
@@ -236,13 +240,13 @@ class VaeInstance implements TaskInstance {
         const per = codes.rows / this.batch;
         const mass = new Float64Array(g.count);
         for (let row = 0; row < per; row++) codes.forEachRow(row, (u, a) => (mass[u] += Math.abs(a)));
-        for (const u of topIndices(mass, VIEW_MAPS)) if (mass[u]! > 0) candidates.push({ group: g.group, unit: u, mass: mass[u]! });
+        for (const u of topIndices(mass, this.maps)) if (mass[u]! > 0) candidates.push({ group: g.group, unit: u, mass: mass[u]! });
       }
     });
     candidates.sort((a, b) => b.mass - a.mass);
     const on = images[0]!.adapted;
     let total = 0;
-    for (const c of candidates.slice(0, VIEW_MAPS)) {
+    for (const c of candidates.slice(0, this.maps)) {
       const { map, size } = await this.contribution(first, c.group, c.unit, o, on);
       total += size;
       contributions.push({ group: c.group, unit: c.unit, share: size, drawable: { kind: 'image', side: MNIST_SIDE, pixels: map, signed: true } });

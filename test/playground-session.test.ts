@@ -1,0 +1,341 @@
+/**
+ * The playground session in Node (no Worker, small shapes): every task × adapter builds and
+ * trains; reset reproduces; every unit off equals the separate base model; k overrides change
+ * the output; inspection returns examples; config errors name the field; checkpoint → restore
+ * → next steps equal uninterrupted training bit for bit; play streams metrics, validation and
+ * statistics; a non-finite step pauses the run and is named.
+ */
+import { describe, expect, test } from 'vitest';
+import { DEFAULT_CONFIG } from '../src/config/defaults';
+import type { AdapterChoice, PlaygroundConfig, TaskId } from '../src/config/schema';
+import { ConfigError } from '../src/engine/errors';
+import { nodeAssets } from '../src/playground/node-assets';
+import { PlaygroundSession, type SessionEvent, type SessionOptions } from '../src/playground/session';
+import type { TaskView } from '../src/playground/types';
+import { taskModule } from '../src/tasks/registry';
+import { allOffOverrides } from '../src/tasks/task-helpers';
+import { testRuntime } from './helpers/gpu';
+
+const assets = nodeAssets();
+/** The task modules this file covers (a new task module adds its id here). */
+const TASKS: TaskId[] = ['fourier', 'regression', 'mnist-vae'];
+
+function cfg(task: TaskId, kind: AdapterChoice, over: { batch?: number; lr?: number; seed?: number } = {}): PlaygroundConfig {
+  const c = structuredClone(DEFAULT_CONFIG);
+  c.task = task;
+  c.adapter.kind = kind;
+  c.adapter.targets = taskModule(task).description.defaultTargets[kind] ?? ['**'];
+  c.training = { ...c.training, batch: over.batch ?? 2, lr: over.lr ?? 1e-2, seed: over.seed ?? 1, warmup: 0, steps: 40, schedule: 'constant' };
+  return c;
+}
+
+async function open(c: unknown, opts: Partial<SessionOptions> = {}): Promise<PlaygroundSession> {
+  const rt = await testRuntime();
+  return PlaygroundSession.create(rt, c, { assets, small: true, stream: { metricEvery: 2, validateEvery: 0, statsEvery: 0 }, ...opts });
+}
+
+function adaptedOutput(v: TaskView): number[] {
+  if (v.kind === 'regression') return v.adapted!.flat();
+  if (v.kind === 'fourier') return v.signals.flatMap((s) => s.adapted!);
+  if (v.kind === 'mnist-vae') return v.images.flatMap((i) => Array.from(i.adapted!));
+  throw new Error(`unexpected view ${v.kind}`);
+}
+
+function baseOutput(v: TaskView): number[] {
+  if (v.kind === 'regression') return v.base.flat();
+  if (v.kind === 'fourier') return v.signals.flatMap((s) => s.base);
+  if (v.kind === 'mnist-vae') return v.images.flatMap((i) => Array.from(i.base));
+  throw new Error(`unexpected view ${v.kind}`);
+}
+
+const maxAbsDiff = (a: number[], b: number[]) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
+
+describe('every task × adapter builds and trains', () => {
+  for (const task of TASKS) {
+    for (const kind of taskModule(task).description.adapters) {
+      test(`${task} × ${kind}`, async () => {
+        const s = await open(cfg(task, kind));
+        try {
+          const info = s.info();
+          expect(info.parameters.trainable).toBeGreaterThan(0);
+          expect(info.parameters.trainable).toBeLessThanOrEqual(info.parameters.base);
+          if (kind !== 'none') expect(info.groups.length).toBeGreaterThan(0);
+          const rows = await s.stepN(3);
+          expect(rows.map((r) => r.step)).toEqual([0, 1, 2]);
+          for (const r of rows) {
+            expect(Number.isFinite(r.loss)).toBe(true);
+            expect(r.nonFinite).toBe(false);
+          }
+          const val = await s.validate();
+          expect(Number.isFinite(val.loss)).toBe(true);
+        } finally {
+          s.destroy();
+        }
+      });
+    }
+  }
+
+  test('regression × stan: the loss goes down over 30 steps', async () => {
+    const s = await open(cfg('regression', 'stan'));
+    try {
+      const rows = await s.stepN(30);
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      const first = mean(rows.slice(0, 5).map((r) => r.loss));
+      const last = mean(rows.slice(-5).map((r) => r.loss));
+      expect(last).toBeLessThan(0.8 * first);
+    } finally {
+      s.destroy();
+    }
+  });
+});
+
+describe('reset and checkpoints', () => {
+  for (const [task, kind] of [
+    ['regression', 'sora'],
+    ['fourier', 'atoms'],
+    ['mnist-vae', 'atoms'],
+  ] as const) {
+    test(`${task} × ${kind}: the same config and seed reproduce the losses; checkpoint → restore → next steps equal uninterrupted training`, async () => {
+      const c = cfg(task, kind);
+      const a = await open(c);
+      const uninterrupted = (await a.stepN(6)).map((r) => r.loss);
+      const paramsA = await a.trainer.checkpoint();
+      a.destroy();
+
+      const b = await open(c);
+      const firstHalf = (await b.stepN(3)).map((r) => r.loss);
+      expect(firstHalf).toEqual(uninterrupted.slice(0, 3));
+      const cp = await b.checkpoint();
+      expect(cp.step).toBe(3);
+      expect(cp.history.train.map((p) => p.step)).toEqual([0, 1, 2]);
+      b.destroy();
+
+      const rt = await testRuntime();
+      const r = await PlaygroundSession.fromCheckpoint(rt, structuredClone(cp), { assets, small: true, stream: { metricEvery: 2, validateEvery: 0, statsEvery: 0 } });
+      try {
+        expect(r.step).toBe(3);
+        const rest = (await r.stepN(3)).map((p) => p.loss);
+        expect(rest).toEqual(uninterrupted.slice(3));
+        expect(r.metricHistory().train.map((p) => p.step)).toEqual([0, 1, 2, 3, 4, 5]);
+        const paramsR = await r.trainer.checkpoint();
+        paramsA.params.forEach((pack, i) => {
+          for (const [name, v] of pack) expect(Array.from(paramsR.params[i]!.get(name)!), name).toEqual(Array.from(v));
+        });
+      } finally {
+        r.destroy();
+      }
+    });
+  }
+
+  test('restore refuses a checkpoint of another configuration or shape, naming what differs', async () => {
+    const s = await open(cfg('regression', 'lora'));
+    try {
+      const cp = await s.checkpoint();
+      const other = structuredClone(cp);
+      other.config.training.lr = 0.5;
+      expect(() => s.restore(other)).toThrow(/another configuration/);
+      const bad = structuredClone(cp);
+      const name = Object.keys(bad.params[0]!)[0]!;
+      bad.params[0]![name] = new Float32Array(1);
+      expect(() => s.restore(bad)).toThrow(new RegExp(`'${name.replace(/\./g, '\\.')}' has 1 values`));
+    } finally {
+      s.destroy();
+    }
+  });
+});
+
+describe('inference overrides and inspection', () => {
+  for (const [task, kind] of [
+    ['regression', 'stan'],
+    ['regression', 'atoms'],
+    ['regression', 'lora'],
+    ['mnist-vae', 'atoms'],
+  ] as const) {
+    test(`${task} × ${kind}: every unit off reproduces the base model's output; the adapter changed it`, async () => {
+      const s = await open(cfg(task, kind));
+      try {
+        await s.stepN(4);
+        const v = await s.view();
+        const scale = Math.max(...baseOutput(v).map(Math.abs));
+        expect(maxAbsDiff(adaptedOutput(v), baseOutput(v))).toBeGreaterThan(1e-4 * scale);
+        const off = await s.view(allOffOverrides(s.task.groups));
+        expect(maxAbsDiff(adaptedOutput(off), baseOutput(off))).toBeLessThanOrEqual(1e-6 * scale);
+        // Overrides are for inference only: the next step trains with every unit on.
+        await s.view({});
+      } finally {
+        s.destroy();
+      }
+    });
+  }
+
+  for (const [task, kind] of [
+    ['regression', 'stan'],
+    ['mnist-vae', 'atoms'],
+    ['fourier', 'atoms'],
+  ] as const) {
+    test(`${task} × ${kind}: a k override changes the output; inspection returns examples and a decoder direction`, async () => {
+      const s = await open(cfg(task, kind));
+      try {
+        await s.stepN(4);
+        const g = s.task.groups[0]!;
+        expect(g.k).not.toBeNull();
+        const full = adaptedOutput(await s.view({}));
+        const k1 = adaptedOutput(await s.setK(0, 1));
+        expect(maxAbsDiff(full, k1)).toBeGreaterThan(0);
+        expect(s.currentOverrides.k?.[0]).toBe(1);
+        const back = adaptedOutput(await s.setK(0, null));
+        expect(back).toEqual(full);
+
+        // The most used unit of the group on the probe set.
+        const stats = await s.stats();
+        const st = stats.find((x) => x.group === 0)!;
+        expect(st.log10Freq.length).toBe(g.count);
+        expect(st.dead + st.log10Freq.filter((f) => f !== null).length).toBe(g.count);
+        const freqs = st.log10Freq.map((f) => f ?? -Infinity);
+        const unit = freqs.indexOf(Math.max(...freqs));
+        const ins = await s.inspect(0, unit);
+        expect(ins.examples.length).toBeGreaterThan(0);
+        expect(ins.frequency).toBeGreaterThan(0);
+        for (let i = 1; i < ins.examples.length; i++) expect(ins.examples[i]!.activation).toBeLessThanOrEqual(ins.examples[i - 1]!.activation);
+        if (task === 'mnist-vae') {
+          expect(ins.classBars?.length).toBe(10);
+          expect(ins.decoder.kind).toBe('image');
+          expect(st.entropy.some((h) => h !== null)).toBe(true);
+        } else {
+          expect(ins.decoder.kind === 'signal' ? ins.decoder.values.length : ins.decoder.kind === 'vector' ? ins.decoder.values.length : 0).toBeGreaterThan(0);
+        }
+      } finally {
+        s.destroy();
+      }
+    });
+  }
+
+  test('fourier: every atom off gives 0 at the read-out (the atoms are the whole model), one atom off changes it', async () => {
+    const s = await open(cfg('fourier', 'atoms'));
+    try {
+      const M = s.task.groups[0]!.count;
+      const off = adaptedOutput(await s.setMask(0, new Array<number>(M).fill(0)));
+      expect(off.every((x) => x === 0)).toBe(true);
+      const v = await s.view({});
+      if (v.kind !== 'fourier') throw new Error('fourier view expected');
+      const top = v.atoms.reduce((b, a) => (a.usage > b.usage ? a : b)).unit;
+      const mask = new Array<number>(M).fill(1);
+      mask[top] = 0;
+      const one = adaptedOutput(await s.setMask(0, mask));
+      expect(maxAbsDiff(one, adaptedOutput(v))).toBeGreaterThan(0);
+    } finally {
+      s.destroy();
+    }
+  });
+
+  test('regression × stan: the App. A report has the adapter’s shapes', async () => {
+    const s = await open(cfg('regression', 'stan'));
+    try {
+      const r = await s.identifiability(0);
+      const g = s.task.groups[0]!;
+      expect(r.l).toBe(g.count);
+      expect(r.margin.length).toBe(r.n);
+      await expect(open(cfg('regression', 'lora')).then(async (t) => { try { await t.identifiability(0); } finally { t.destroy(); } })).rejects.toThrow(/STAN groups/);
+    } finally {
+      s.destroy();
+    }
+  });
+});
+
+describe('configuration errors name the field', () => {
+  const fieldOf = async (c: unknown): Promise<string> => {
+    try {
+      const s = await open(c);
+      s.destroy();
+    } catch (e) {
+      if (e instanceof ConfigError) return e.field;
+      throw e;
+    }
+    return '(no error)';
+  };
+
+  test('schema, adapter limits, task limits and targets', async () => {
+    const a = cfg('regression', 'stan');
+    a.adapter.stan.k = 0;
+    expect(await fieldOf(a)).toBe('adapter.stan.k');
+    const b = cfg('regression', 'stan');
+    b.adapter.stan.k = 1000; // l = 2·64 = 128 latents on fc1
+    expect(await fieldOf(b)).toBe('adapter.stan.k');
+    const c = cfg('regression', 'lora');
+    c.adapter.targets = ['**'];
+    c.adapter.lora.rank = 8; // the 32 → 2 head allows rank ≤ 2
+    expect(await fieldOf(c)).toBe('adapter.lora.rank');
+    const d = cfg('regression', 'lora');
+    d.adapter.targets = ['decoder.nothing'];
+    expect(await fieldOf(d)).toBe('adapter.targets');
+    expect(await fieldOf(cfg('fourier', 'stan'))).toBe('adapter.kind');
+    const e = cfg('fourier', 'atoms');
+    e.training.batch = 4096;
+    expect(await fieldOf(e)).toBe('training.batch');
+    expect(await fieldOf({ ...cfg('regression', 'none'), version: 2 })).toBe('version');
+  });
+});
+
+describe('playing', () => {
+  test('play streams metrics, validation and statistics, pause stops it, and the run continues where it stopped', async () => {
+    const events: SessionEvent[] = [];
+    const s = await open(cfg('regression', 'stan'), { onEvent: (e) => events.push(e), stream: { metricEvery: 2, validateEvery: 4, statsEvery: 4 } });
+    try {
+      const r = s.play(8);
+      expect(r).toMatchObject({ step: 0, until: 8 });
+      expect(() => s.play()).toThrow(/while playing/);
+      await expect(s.stepN(1)).rejects.toThrow(/while playing/);
+      // A view in the middle of the run waits for the step in flight and does not disturb it.
+      const v = await s.view();
+      expect(v.kind).toBe('regression');
+      await r.done;
+      const stopped = events.filter((e) => e.type === 'training-stopped');
+      expect(stopped).toEqual([{ type: 'training-stopped', step: 8, reason: 'done' }]);
+      const steps = events.flatMap((e) => (e.type === 'metrics' ? e.rows.map((x) => x.step) : []));
+      expect(steps).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      expect(events.filter((e) => e.type === 'validation').map((e) => (e.type === 'validation' ? e.point.step : -1))).toEqual([4, 8]);
+      const stats = events.filter((e) => e.type === 'latent-stats');
+      expect(stats.map((e) => (e.type === 'latent-stats' ? e.step : -1))).toEqual([4, 8]);
+
+      const again = s.play(100);
+      const paused = await s.pause();
+      await again.done;
+      expect(paused).toBe(s.step);
+      expect(paused).toBeLessThan(108);
+      expect(events.at(-1)).toMatchObject({ type: 'training-stopped', reason: 'paused', step: paused });
+    } finally {
+      s.destroy();
+    }
+  });
+
+  test('a non-finite step pauses the run and names the step', async () => {
+    const events: SessionEvent[] = [];
+    const s = await open(cfg('regression', 'lora'), { onEvent: (e) => events.push(e) });
+    try {
+      const graph = s.task.graph;
+      const load = graph.loadBatch.bind(graph);
+      const pack = graph.packs[0]!;
+      graph.loadBatch = (step: number) => {
+        load(step);
+        // Poison a trainable parameter before step 5: its loss is NaN.
+        if (step === 5) pack.writeAll({ [pack.params[0]!.name]: new Float32Array(pack.params[0]!.size).fill(Number.NaN) }, { partial: true });
+      };
+      await s.play(20).done;
+      const stop = events.find((e) => e.type === 'training-stopped');
+      expect(stop).toMatchObject({ type: 'training-stopped', reason: 'non-finite' });
+      expect(stop?.type === 'training-stopped' && stop.message).toMatch(/^step 5:/);
+      expect(s.step).toBeLessThan(20);
+    } finally {
+      s.destroy();
+    }
+  });
+
+  test('a build can be cancelled; progress is reported', async () => {
+    const events: SessionEvent[] = [];
+    const ctl = new AbortController();
+    ctl.abort();
+    // batch 3: a base shape not pre-trained yet in this process, so the build has long work to cancel.
+    await expect(open(cfg('regression', 'stan', { batch: 3 }), { signal: ctl.signal, onEvent: (e) => events.push(e) })).rejects.toThrow();
+    expect(events.some((e) => e.type === 'progress')).toBe(true);
+  });
+});
