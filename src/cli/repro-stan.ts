@@ -25,7 +25,7 @@ import { labelEntropy, meanActivation, meanFrequency, type LatentStatsSnapshot }
 import { barPlot, escapeXml, linePlot, PALETTE, smallMultiples, type Series } from '../analysis/svg-plot';
 import { acquireNodeGpu } from '../engine/node-gpu';
 import { GpuRuntime } from '../engine/runtime';
-import { buildDigitsTask, DIGITS_CHECKPOINT_FILE, DIGITS_DEFAULTS, digitsConfigFromMetadata, topActivating, viewImage, type DigitView, type DigitsEval, type DigitsTask, type DigitsTaskConfig } from '../tasks/digits';
+import { buildDigitsTask, probeIndices, DIGITS_CHECKPOINT_FILE, DIGITS_DEFAULTS, digitsConfigFromMetadata, topActivating, viewImage, type DigitView, type DigitsEval, type DigitsTask, type DigitsTaskConfig } from '../tasks/digits';
 import { MNIST_PIXELS, MNIST_SIDE, type MnistSet } from '../tasks/mnist-data';
 import { loadMnistNode } from '../tasks/mnist-data-node';
 import { baseCheckpointMetadata } from '../train/base-checkpoint';
@@ -107,7 +107,7 @@ async function setup(name: string, values: Record<string, string | boolean | und
   };
 }
 
-const evalIdx = (c: Common, task: DigitsTask) => task.testIndices.slice(0, Math.min(c.evalImages, task.testIndices.length));
+const evalIdx = (c: Common, task: DigitsTask) => probeIndices(task.testIndices, c.evalImages);
 const evalSummary = (e: DigitsEval) => ({ accuracy: round(e.accuracy), loss: round(e.loss) });
 
 /** Trains the task's adapters for `steps` steps (constant lr after a short warmup); returns seconds and the loss curve. */
@@ -208,7 +208,7 @@ export async function stanKExpansionRepro(argv: string[]): Promise<number> {
   const md = [
     `# STAN k × expansion (STAN paper §4.3, Table 8 analogue) — ${c.quick ? 'quick' : 'full'} run`,
     '',
-    `Device: ${c.device}. Total ${seconds.toFixed(0)} s. Frozen digit transformer (pre-trained upright; ${c.baseFile}), STAN on ${STAN_TARGETS.join(', ')} (n = m = ${n}, 4 sites), fine-tuned on ${TASK_A} digits for ${steps} steps of batch ${c.cfg.model.batch} (AdamW, lr ${c.lr}). Test accuracy (and mean cross-entropy) on ${baseEval.images} ${TASK_A} test digits. Frozen base: accuracy ${baseEval.accuracy.toFixed(4)}, loss ${baseEval.loss.toFixed(3)}. Best in bold.`,
+    `Device: ${c.device}. Total ${seconds.toFixed(0)} s. Frozen digit transformer (pre-trained upright; ${c.baseFile}), STAN on ${STAN_TARGETS.join(', ')} (n = m = ${n}, 4 sites), fine-tuned on ${TASK_A} digits for ${steps} steps of batch ${c.cfg.model.batch} (AdamW, lr ${c.lr}). Test accuracy (and mean cross-entropy) on ${baseEval.images} ${TASK_A} test digits (a fixed seeded subset of the test split). Frozen base: accuracy ${baseEval.accuracy.toFixed(4)}, loss ${baseEval.loss.toFixed(3)}. Best in bold.`,
     '',
     header,
     `|---|${expansions.map(() => '---').join('|')}|`,
@@ -378,7 +378,7 @@ export async function stanLatentsRepro(argv: string[]): Promise<number> {
   const tAll = performance.now();
   const spec: AdapterSpec = { kind: 'stan', config: { expansion, k }, targets: STAN_TARGETS };
   const task = buildDigitsTask(c.rt, c.mnist, { ...c.cfg, view: TASK_A }, { adapters: [spec], base: c.base });
-  const idx = c.quick ? task.testIndices.slice(0, 2 * c.cfg.model.batch) : task.testIndices;
+  const idx = c.quick ? probeIndices(task.testIndices, 2 * c.cfg.model.batch) : task.testIndices;
   const before = await task.evaluate(TASK_A, evalIdx(c, task));
   const ft = await fineTune(c, task, steps, `stan ${TASK_A}`);
   const after = await task.evaluate(TASK_A, evalIdx(c, task));

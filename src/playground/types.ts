@@ -104,6 +104,16 @@ export type TaskView =
       base: number[][];
       adapted: number[][] | null;
       mse: { base: number; adapted: number | null };
+    }
+  | {
+      kind: 'digits';
+      side: number;
+      /** The view the task trains on (e.g. 'rot90': digits rotated 90° clockwise). */
+      view: string;
+      /** Held-out digits as the model sees them, with the base's and the adapted model's (overrides applied) class probabilities. */
+      images: { label: number; pixels: Float32Array; base: number[]; adapted: number[] | null }[];
+      /** Accuracy on the held-out set: base / adapted (overrides applied). */
+      accuracy: { base: number; adapted: number | null };
     };
 
 /** One top-activating example of a unit. */

@@ -349,6 +349,16 @@ export function buildDigitsTask(rt: GpuRuntime, mnist: MnistSet, cfg: DigitsTask
   return task;
 }
 
+/**
+ * `n` images of `indices` in a fixed seeded order. The shipped data are grouped by digit, so
+ * "the first n test images" would be all zeros; every evaluation subset is taken from this order.
+ */
+export function probeIndices(indices: readonly number[], n: number, seed = 2024): number[] {
+  const order = indices.slice();
+  new Rng(streamSeed(seed, 0, 13)).shuffle(order);
+  return order.slice(0, Math.min(n, order.length));
+}
+
 /** The `top` images (indices into `images`) with the largest activation of latent `latent`, largest first (only active ones). */
 export function topActivating(acts: Float32Array, l: number, latent: number, top: number): { image: number; activation: number }[] {
   const n = acts.length / l;

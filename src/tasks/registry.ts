@@ -13,6 +13,7 @@
  */
 import type { TaskId } from '../config/schema';
 import { ConfigError } from '../engine/errors';
+import { digitsTask } from './digits-task';
 import { fourierTask } from './fourier-task';
 import { mnistVaeTask } from './mnist-vae-task';
 import { regressionTask } from './regression-task';
@@ -20,6 +21,7 @@ import type { TaskModule } from './task';
 
 export const TASKS: Partial<Record<TaskId, TaskModule>> = {
   fourier: fourierTask,
+  digits: digitsTask,
   'mnist-vae': mnistVaeTask,
   regression: regressionTask,
 };
