@@ -114,6 +114,32 @@ describe('session persistence', () => {
     for (const x of [s, r, ref]) x.destroy();
   });
 
+  it('after a NaN/Inf step nothing is autosaved (the autosave stays the last good state); restoring it with a lower learning rate continues', async () => {
+    const store = new MemoryStore();
+    const p = new SessionPersistence(store, assets, { every: 4, onEvent: () => {} });
+    const s = await build(config());
+    p.adopt(s);
+    await s.stepN(8);
+    await p.autosave(s);
+    expect(store.saves).toEqual([8]);
+    await s.stepN(4);
+    // What the session emits around a bad step: a flagged metric row, then the non-finite stop.
+    p.onSessionEvent(s, { type: 'metrics', rows: [{ step: 10, nonFinite: true }, { step: 11, nonFinite: false }] });
+    p.onSessionEvent(s, { type: 'training-stopped', step: 12, reason: 'non-finite' });
+    p.onSessionEvent(s, { type: 'metrics', rows: [{ step: 40, nonFinite: false }] });
+    await p.settle();
+    expect(store.saves).toEqual([8]);
+    const cp = (await p.loadAutosave())!;
+    cp.config = { ...cp.config, training: { ...cp.config.training, lr: cp.config.training.lr / 10 } };
+    const r = await PlaygroundSession.fromCheckpoint(s.rt, cp, { assets, small: true, stream: { metricEvery: 2, validateEvery: 0, statsEvery: 0 } });
+    p.adopt(r);
+    expect(p.tainted).toBe(false);
+    expect([r.step, r.config.training.lr]).toEqual([8, 1e-3]);
+    expect((await r.stepN(4)).every((x) => Number.isFinite(x.loss) && !x.nonFinite)).toBe(true);
+    s.destroy();
+    r.destroy();
+  });
+
   it('adapter export → import into a freshly configured session reproduces the view exactly; a STAN file for a LoRA session reconfigures', async () => {
     const p = new SessionPersistence(new MemoryStore(), assets, { every: 10, onEvent: () => {} });
     const a = await build(config('stan'));

@@ -74,13 +74,21 @@ export class SessionPersistence {
     return encodeSessionCheckpoint(checkpoint, session.task.graph.packs, await this.baseRef(session.config));
   }
 
-  /** Feed every session event here: saves when `every` steps have passed and whenever training stops. */
-  onSessionEvent(session: PlaygroundSession, e: { type: string; rows?: { step: number }[]; step?: number }): void {
+  /**
+   * Feed every session event here: saves when `every` steps have passed and whenever training
+   * stops — except after a non-finite step, so the autosave stays the last good state (the page
+   * offers to restore it with a lower learning rate).
+   */
+  onSessionEvent(session: PlaygroundSession, e: { type: string; rows?: { step: number; nonFinite?: boolean }[]; step?: number; reason?: string }): void {
     if (e.type === 'metrics' && e.rows?.length) {
+      if (e.rows.some((r) => r.nonFinite)) this.tainted = true;
       const next = e.rows[e.rows.length - 1]!.step + 1;
-      if (next - Math.max(0, this.lastSavedStep) >= this.opts.every) this.autosave(session);
-    } else if (e.type === 'training-stopped') this.autosave(session);
+      if (!this.tainted && next - Math.max(0, this.lastSavedStep) >= this.opts.every) void this.autosave(session);
+    } else if (e.type === 'training-stopped' && e.reason !== 'non-finite' && !this.tainted) void this.autosave(session);
   }
+
+  /** Whether a non-finite step was seen since this session was adopted (autosave is held back). */
+  tainted = false;
 
   /** Starts an autosave (or folds into the one running); resolves when it is written. */
   autosave(session: PlaygroundSession): Promise<void> {
@@ -155,6 +163,7 @@ export class SessionPersistence {
   /** Resets the autosave bookkeeping for a freshly built session (it saves from its own step on). */
   adopt(session: PlaygroundSession): void {
     this.lastSavedStep = session.step;
+    this.tainted = false;
   }
 
   // ---------- adapters ----------

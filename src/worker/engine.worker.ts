@@ -235,6 +235,8 @@ async function handlePersistence(msg: Extract<UiToWorker, { type: 'autosave-info
     case 'resume-autosave': {
       const cp = await p.loadAutosave();
       if (!cp) throw new WorkerFailure('bad-request', 'There is no autosaved session to resume.', 'Configure a new session instead.');
+      // A lower learning rate after a NaN/Inf stop: the schedule and shapes stay, only lr changes (validated with the rest).
+      if (msg.lr !== undefined) cp.config = { ...cp.config, training: { ...cp.config.training, lr: msg.lr } };
       return loadedReply(msg.id, await fromCheckpoint(cp, msg.stream));
     }
     case 'import-session':

@@ -193,6 +193,8 @@ export interface ResumeAutosaveRequest {
   type: 'resume-autosave';
   id: number;
   stream?: StreamOptions;
+  /** Resume with this learning rate instead of the saved one (after a NaN/Inf stop). */
+  lr?: number;
 }
 
 export interface DiscardAutosaveRequest {

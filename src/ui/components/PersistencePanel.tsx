@@ -37,13 +37,17 @@ export function PersistencePanel() {
   const [autosave, setAutosave] = useState<{ ok: boolean; step: number; text: string } | null>(null);
   const [message, setMessage] = useState<{ text: string; error: boolean } | null>(null);
   const [busy, setBusy] = useState(false);
+  /** After a NaN/Inf stop: the autosave is the last good state; offer it with a lower learning rate. */
+  const [nanOffer, setNanOffer] = useState<{ step: number; lr: number } | null>(null);
   const hasSession = session.info !== null;
   const hasAdapter = hasSession && session.info!.config.adapter.kind !== 'none' && session.info!.groups.length > 0;
 
   useEffect(
     () =>
       engineClient().onEvent((e: WorkerEvent) => {
-        if (e.type === 'autosave') {
+        if (e.type === 'training-stopped' && e.reason === 'non-finite') {
+          setNanOffer({ step: e.step, lr: usePlayground.getState().session.info?.config.training.lr ?? usePlayground.getState().config.training.lr });
+        } else if (e.type === 'autosave') {
           setAutosave(e.ok ? { ok: true, step: e.step, text: `Autosaved at step ${e.step}` } : { ok: false, step: e.step, text: e.message ?? 'autosave failed' });
         } else if (e.type === 'device-recovered') {
           void connectEngine().then(() => {
@@ -87,6 +91,13 @@ export function PersistencePanel() {
       setOffer(null);
       adoptSession(r.session, r.history);
       return `Resumed at step ${r.session.step}.`;
+    });
+  const restoreLowerLr = (lr: number) =>
+    run('Restore', async () => {
+      const r = await engineClient().request({ type: 'resume-autosave', stream: STREAM, lr });
+      setNanOffer(null);
+      adoptSession(r.session, r.history);
+      return `Restored the last good state (step ${r.session.step}) with learning rate ${lr}.`;
     });
   const discard = () =>
     run('Discard', async () => {
@@ -139,6 +150,20 @@ export function PersistencePanel() {
           </button>
           <button type="button" onClick={() => void discard()} disabled={!idle} data-testid="discard-autosave">
             Discard
+          </button>
+        </div>
+      )}
+      {nanOffer && (
+        <div className="resume-offer" role="alert" data-testid="nan-offer">
+          <p>
+            Training stopped: the loss or a gradient became NaN/Inf (step {nanOffer.step}; that update was skipped).{' '}
+            {autosave?.ok ? `The last good state is the autosave at step ${autosave.step}.` : 'The last good state is the last autosave.'}
+          </p>
+          <button type="button" onClick={() => void restoreLowerLr(Number((nanOffer.lr / 10).toPrecision(2)))} disabled={!idle} data-testid="restore-lower-lr">
+            Restore it with learning rate {Number((nanOffer.lr / 10).toPrecision(2))}
+          </button>
+          <button type="button" onClick={() => setNanOffer(null)} data-testid="dismiss-nan-offer">
+            Dismiss
           </button>
         </div>
       )}
