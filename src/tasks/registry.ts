@@ -6,14 +6,14 @@
  *      description (title, claim, what to look for, adapters, default targets, base checkpoint)
  *      and `build(rt, config, assets, opts)` returning a TaskInstance;
  *   2. add one line below (and the id to TASK_IDS if it is new);
- *   3. the session tests (test/playground-session.test.ts) iterate over TASKS, so the new task
- *      gets the build / train / reset / mask / checkpoint checks for free.
+ *   3. add the id to TASKS in test/playground-session.test.ts: every adapter the description
+ *      lists is then built and trained there (add the task to the override / checkpoint lists
+ *      too when it has inspectable units).
  * A task id listed in TASK_IDS without a module here is reported as "not available yet" by the
  * session (ConfigError on `task`).
  */
 import type { TaskId } from '../config/schema';
 import { ConfigError } from '../engine/errors';
-import { digitsTask } from './digits-task';
 import { fourierTask } from './fourier-task';
 import { mnistVaeTask } from './mnist-vae-task';
 import { regressionTask } from './regression-task';
@@ -21,7 +21,6 @@ import type { TaskModule } from './task';
 
 export const TASKS: Partial<Record<TaskId, TaskModule>> = {
   fourier: fourierTask,
-  digits: digitsTask,
   'mnist-vae': mnistVaeTask,
   regression: regressionTask,
 };
