@@ -14,6 +14,7 @@
  */
 import type { TaskId } from '../config/schema';
 import { ConfigError } from '../engine/errors';
+import { digitsTask } from './digits-task';
 import { fourierTask } from './fourier-task';
 import { mnistVaeTask } from './mnist-vae-task';
 import { regressionTask } from './regression-task';
@@ -21,6 +22,7 @@ import type { TaskModule } from './task';
 
 export const TASKS: Partial<Record<TaskId, TaskModule>> = {
   fourier: fourierTask,
+  digits: digitsTask,
   'mnist-vae': mnistVaeTask,
   regression: regressionTask,
 };
