@@ -102,6 +102,11 @@ describe('adapter export → import', () => {
     const e1 = errorOf(() => applyAdapter(decoded, { description: { ...decoded.description, base: { id: 'seed:8', hash: `sha256:${'0'.repeat(64)}` } }, adapters: otherBase.adapters, packs: [otherBase.trainable] }));
     expect(e1.code).toBe('base');
     expect(e1.message).toMatch(/trained on base 'seed:7' \(sha256:.*this model's base is 'seed:8'/);
+    // Bases built in the page have no file hash: the id (task + seed) must match.
+    const builtIn = { ...decoded, description: { ...decoded.description, base: { id: 'regression:built-in(seed 1)', hash: 'none' } } };
+    const e1b = errorOf(() => applyAdapter(builtIn, { description: { ...decoded.description, base: { id: 'regression:built-in(seed 2)', hash: 'none' } }, adapters: a.adapters, packs: [a.trainable] }));
+    expect(e1b.code).toBe('base');
+    expect(e1b.message).toMatch(/trained on base 'regression:built-in\(seed 1\)', this model's base is 'regression:built-in\(seed 2\)'/);
     // The real fingerprints differ too.
     expect((await otherBase.base()).hash).not.toBe(decoded.description.base.hash);
 

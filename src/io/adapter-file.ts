@@ -233,8 +233,10 @@ export function applyAdapter(
   const f = decoded.description;
   const m = live.description;
   if (f.kind !== m.kind) throw new AdapterFileError('kind', `the file holds a ${PEFT_TYPE[f.kind]} adapter; this model has ${PEFT_TYPE[m.kind]} adapters`);
-  if (f.base.hash !== m.base.hash && f.base.hash !== 'none') {
-    throw new AdapterFileError('base', `the adapter was trained on base '${f.base.id}' (${f.base.hash.slice(0, 19)}…), this model's base is '${m.base.id}' (${m.base.hash.slice(0, 19)}…): load that base first`);
+  // A base built in the page has no file to hash ('none'): its id (task + seed) identifies it.
+  if (f.base.hash !== m.base.hash || (f.base.hash === 'none' && f.base.id !== m.base.id)) {
+    const show = (b: BaseRef) => `'${b.id}'${b.hash === 'none' ? '' : ` (${b.hash.slice(0, 19)}…)`}`;
+    throw new AdapterFileError('base', `the adapter was trained on base ${show(f.base)}, this model's base is ${show(m.base)}: load that base (or that task and seed) first`);
   }
   const missingT = m.targets.filter((t) => !f.targets.includes(t));
   const extraT = f.targets.filter((t) => !m.targets.includes(t));
