@@ -1,5 +1,6 @@
 /**
- * Fuzzing the importers that take files and links from other people: the session-file decoder,
+ * Fuzzing the importers that take files and links from other people: the session-file decoder
+ * (through decodeSessionCheckpoint, what the page's import and resume use),
  * the adapter-file decoder, and the URL-hash / config parser. Random and mutated inputs —
  * truncations, flipped bytes, huge lengths, overlapping offsets, wrong dtypes, `__proto__` keys,
  * deep JSON, wrong types in every metadata field — must give either a fully valid result or the
@@ -16,6 +17,7 @@ import { parseConfig, type PlaygroundConfig } from '../src/config/schema';
 import { configFromHash, configToHash } from '../src/config/url';
 import { AdapterFileError, decodeAdapter, encodeAdapter } from '../src/io/adapter-file';
 import { DTYPE_SIZES, parseSafetensors, type Dtype } from '../src/io/safetensors';
+import { decodeSessionCheckpoint } from '../src/io/session-checkpoint';
 import { decodeSession, encodeSession, SessionFileError, type Session } from '../src/io/session-file';
 
 const RUNS = Math.max(10, Number(process.env.FUZZ_RUNS ?? 10_000));
@@ -316,14 +318,14 @@ describe('session importer fuzz', () => {
 
   it('mutated session files: a valid session or a SessionFileError', () => {
     fc.assert(
-      fc.property(mutationArb(metaKeys), (ms) => fuzzOne('session', SessionFileError, () => decodeSession(applyAll(valid, ms)), checkSession)),
+      fc.property(mutationArb(metaKeys), (ms) => fuzzOne('session', SessionFileError, () => decodeSessionCheckpoint(applyAll(valid, ms)).session, checkSession)),
       runs(0.4),
     );
   });
 
   it('mutations that stay valid safetensors reach the session checks', () => {
     fc.assert(
-      fc.property(gentleArb(metaKeys), (ms) => fuzzOne('session', SessionFileError, () => decodeSession(applyAll(valid, ms)), checkSession)),
+      fc.property(gentleArb(metaKeys), (ms) => fuzzOne('session', SessionFileError, () => decodeSessionCheckpoint(applyAll(valid, ms)).session, checkSession)),
       runs(0.35),
     );
   });
