@@ -413,6 +413,7 @@ export class PlaygroundSession {
     });
     if (problems.length) throw new ConfigError('params', `the checkpoint does not fit this session: ${problems.join('; ')}`);
     this.trainer.restore({ step: cp.step, params: cp.params.map((o) => new Map(Object.entries(o))), optimizer: cp.optimizer });
+    this.task.invalidate?.();
     this.nextMetricStep = cp.step;
     this.history.train = cp.history.train.slice();
     this.history.validation = cp.history.validation.slice();

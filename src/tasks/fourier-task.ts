@@ -118,6 +118,13 @@ class FourierInstance implements TaskInstance {
   readonly classes = null;
   readonly base;
   private baseNmse: number | null = null;
+  private baseView: { prediction: Float32Array; codes: Float32Array } | null = null;
+  /**
+   * The adapted model's outputs and codes on the view signals and the validation set, and the
+   * atom profiles, at the current parameters: overrides act at the read-out on the CPU, so a
+   * mask or k change reuses them (the slider costs no GPU pass). Dropped at every training step.
+   */
+  private cache: { view: { prediction: Float32Array; codes: Float32Array }; val: { prediction: Float32Array; codes: Float32Array }; prof: Float64Array } | null = null;
 
   constructor(
     private readonly rt: GpuRuntime,
@@ -128,7 +135,13 @@ class FourierInstance implements TaskInstance {
     private readonly valSet: FourierSet,
     metadata: Record<string, string>,
   ) {
-    this.graph = model.graph(trainSet);
+    const graph = model.graph(trainSet);
+    const load = graph.loadBatch.bind(graph);
+    graph.loadBatch = (step) => {
+      this.cache = null;
+      load(step);
+    };
+    this.graph = graph;
     this.groups = [{ group: 0, path: 'fourier', kind: 'fourier-atoms', label: 'atom', count: cfg.atoms, k: cfg.atoms, stats: true, identifiability: false }];
     this.parameters = { trainable: parameterCount(model.trainable.params), base: parameterCount(model.params) };
     this.base = { source: BASE_PATH, metadata };
@@ -175,7 +188,7 @@ class FourierInstance implements TaskInstance {
   }
 
   async validate(): Promise<{ loss: number; metrics: Record<string, number> }> {
-    const { prediction, codes } = await this.forwardAll(this.model, this.valSet);
+    const { prediction, codes } = (await this.adaptedOutputs()).val;
     const mse = mseOf(prediction, this.valSet.signals);
     let nonzero = 0;
     for (const c of codes) if (c !== 0) nonzero++;
@@ -205,14 +218,31 @@ class FourierInstance implements TaskInstance {
     return out;
   }
 
+  invalidate(): void {
+    this.cache = null;
+  }
+
+  private viewIndices(): number[] {
+    return Array.from({ length: Math.min(VIEW_SIGNALS, this.valSet.n) }, (_, i) => i);
+  }
+
+  private async adaptedOutputs(): Promise<NonNullable<FourierInstance['cache']>> {
+    this.cache ??= {
+      view: await this.forwardMany(this.model, this.valSet, this.viewIndices()),
+      val: await this.forwardAll(this.model, this.valSet),
+      prof: await this.profiles(),
+    };
+    return this.cache;
+  }
+
   async view(o: InferenceOverrides): Promise<TaskView> {
     checkOverrides(this.groups, o);
     const { seq: T, atoms: M } = this.cfg;
-    const idx = Array.from({ length: Math.min(VIEW_SIGNALS, this.valSet.n) }, (_, i) => i);
+    const idx = this.viewIndices();
     const overridden = (o.masks?.[0] ?? null) !== null || (o.k?.[0] ?? null) !== null;
-    const base = await this.forwardMany(this.baseModel, this.valSet, idx);
-    const ad = await this.forwardMany(this.model, this.valSet, idx);
-    const prof = await this.profiles();
+    this.baseView ??= await this.forwardMany(this.baseModel, this.valSet, idx);
+    const base = this.baseView;
+    const { view: ad, val: full, prof } = await this.adaptedOutputs();
     const rows = idx.length * T;
     const adaptedPred = overridden ? this.readout(ad.codes, prof, rows, o) : ad.prediction;
     const signals: FourierSignalView[] = idx.map((s, b) => {
@@ -233,7 +263,6 @@ class FourierInstance implements TaskInstance {
       const b = await this.forwardAll(this.baseModel, this.valSet);
       this.baseNmse = mseOf(b.prediction, this.valSet.signals) / signalVariance(this.valSet);
     }
-    const full = await this.forwardAll(this.model, this.valSet);
     const pred = overridden ? this.readout(full.codes, prof, this.valSet.n * T, o) : full.prediction;
     return { kind: 'fourier', seq: T, signals, atoms, nmse: { base: this.baseNmse, adapted: mseOf(pred, this.valSet.signals) / signalVariance(this.valSet) } };
   }
@@ -242,8 +271,7 @@ class FourierInstance implements TaskInstance {
     const { seq: T, atoms: M } = this.cfg;
     if (group !== 0) throw new ConfigError('group', `the Fourier task has one group (0), got ${group}`);
     if (!Number.isInteger(unit) || unit < 0 || unit >= M) throw new ConfigError('unit', `atom index must be in 0…${M - 1}, got ${unit}`);
-    const { codes } = await this.forwardAll(this.model, this.valSet);
-    const prof = await this.profiles();
+    const { val: { codes }, prof } = await this.adaptedOutputs();
     const n = this.valSet.n;
     const perSignal = new Float64Array(n);
     let active = 0;
@@ -278,7 +306,7 @@ class FourierInstance implements TaskInstance {
   async latentStats(group: number, step: number): Promise<LatentStatsSnapshot | null> {
     if (group !== 0) return null;
     const M = this.cfg.atoms;
-    const { codes } = await this.forwardAll(this.model, this.valSet);
+    const { codes } = (await this.adaptedOutputs()).val;
     return snapshotFromCodes(M, this.valSet.n * this.cfg.seq, (r, emit) => {
       for (let m = 0; m < M; m++) emit(m, codes[r * M + m]!);
     }, { step, mode: 'abs' });

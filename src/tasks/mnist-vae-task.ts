@@ -35,7 +35,7 @@ const DIGIT = 3;
 const MAX_BATCH = 64;
 const VIEW_IMAGES = 4;
 /** Contribution maps in a view (each costs one forward pass). */
-const VIEW_MAPS = 6;
+const VIEW_MAPS = 4;
 
 export const MNIST_VAE_DESCRIPTION: TaskDescription = {
   id: 'mnist-vae',
@@ -171,7 +171,7 @@ class VaeInstance implements TaskInstance {
     this.maps = small ? 2 : VIEW_MAPS;
     const valN = Math.max(1, Math.floor((small ? B : Math.max(B, 64)) / B)) * B;
     this.valIdx = task.testIndices.slice(0, Math.min(valN, Math.floor(task.testIndices.length / B) * B));
-    const perDigit = small ? 1 : 8;
+    const perDigit = small ? 1 : 4;
     const test = splitMnist(mnist).test;
     this.probeIdx = [];
     for (let d = 0; d < 10; d++) this.probeIdx.push(...test.filter((i) => mnist.labels[i] === d).slice(0, perDigit));

@@ -68,6 +68,12 @@ export interface TaskInstance {
    * `step` is stamped as the probe's step (lastFired).
    */
   latentStats(group: number, step: number): Promise<LatentStatsSnapshot | null>;
+  /**
+   * The trainable parameters were overwritten outside training (a restored checkpoint): drop
+   * anything cached from the old values. Optional; training steps invalidate on their own
+   * (every step calls graph.loadBatch).
+   */
+  invalidate?(): void;
   /** App. A report of a STAN group (null where it does not apply). */
   identifiability(group: number): Promise<IdentifiabilityReport | null>;
   destroy(): void;
