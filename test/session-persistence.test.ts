@@ -114,6 +114,18 @@ describe('session persistence', () => {
     for (const x of [s, r, ref]) x.destroy();
   });
 
+  it('importing a session checks its base against the page\'s: another seed\'s built-in base is refused, naming both', async () => {
+    const p = new SessionPersistence(new MemoryStore(), assets, { every: 10, onEvent: () => {} });
+    const s = await build(config());
+    await s.stepN(2);
+    const bytes = await p.encode(s);
+    expect((await p.importSession(bytes)).step).toBe(2);
+    const cp = await s.checkpoint();
+    const other = encodeSessionCheckpoint(cp, s.task.graph.packs, { id: 'regression:built-in(seed 2)', hash: 'none' });
+    await expect(p.importSession(other)).rejects.toThrow(/trained on base 'regression:built-in\(seed 2\)'; this page's regression base is 'regression:built-in\(seed 1\)'/);
+    s.destroy();
+  });
+
   it('after a NaN/Inf step nothing is autosaved (the autosave stays the last good state); restoring it with a lower learning rate continues', async () => {
     const store = new MemoryStore();
     const p = new SessionPersistence(store, assets, { every: 4, onEvent: () => {} });

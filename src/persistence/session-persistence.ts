@@ -14,7 +14,7 @@ import type { AutosaveSummary, SaveResult } from '../io/autosave-store';
 import { AdapterFileError, applyAdapter, decodeAdapter, exportAdapter, type AdapterDescription, type AdapterFiles } from '../io/adapter-file';
 import { bytesFingerprint } from '../io/fingerprint';
 import { decodeSessionCheckpoint, encodeSessionCheckpoint } from '../io/session-checkpoint';
-import type { BaseRef } from '../io/session-file';
+import { SessionFileError, type BaseRef } from '../io/session-file';
 import type { PlaygroundSession } from '../playground/session';
 import type { SessionCheckpoint } from '../playground/types';
 import type { TaskAssets } from '../tasks/task';
@@ -138,11 +138,11 @@ export class SessionPersistence {
     return this.store.summary();
   }
 
-  /** The autosaved checkpoint, strictly decoded (SessionFileError when it is damaged). */
+  /** The autosaved checkpoint, strictly decoded and checked against this page's base (SessionFileError otherwise). */
   async loadAutosave(): Promise<SessionCheckpoint | null> {
     const r = await this.store.load();
     if (!r) return null;
-    const { checkpoint } = decodeSessionCheckpoint(r.bytes);
+    const checkpoint = await this.importSession(r.bytes);
     this.lastBytes = r.bytes;
     this.lastSavedStep = checkpoint.step;
     return checkpoint;
@@ -154,9 +154,18 @@ export class SessionPersistence {
     this.lastSavedStep = -1;
   }
 
-  /** A session file from someone else: decoded strictly; the caller builds the session from it. */
-  importSession(bytes: Uint8Array): SessionCheckpoint {
-    const { checkpoint } = decodeSessionCheckpoint(bytes);
+  /**
+   * A session file (an autosave, or from someone else): decoded strictly, and its base must be
+   * the one this page builds for its task (same checkpoint hash, or same built-in id); the
+   * caller builds the session from the result.
+   */
+  async importSession(bytes: Uint8Array): Promise<SessionCheckpoint> {
+    const { checkpoint, base } = decodeSessionCheckpoint(bytes);
+    const here = await this.baseRef(checkpoint.config);
+    if (base.hash !== here.hash || (base.hash === 'none' && base.id !== here.id)) {
+      const show = (b: BaseRef) => `'${b.id}'${b.hash === 'none' ? '' : ` (${b.hash.slice(0, 19)}…)`}`;
+      throw new SessionFileError('mismatch', `the session was trained on base ${show(base)}; this page's ${checkpoint.config.task} base is ${show(here)}`);
+    }
     return checkpoint;
   }
 

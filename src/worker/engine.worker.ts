@@ -82,7 +82,8 @@ async function recoverAfterDeviceLoss(powerPreference: GPUPowerPreference, playi
     const ctx = await acquireGpu({ powerPreference });
     if (state.runtime) return; // the page re-initialised first
     await handleInit({ type: 'init', id: -1, powerPreference }, ctx);
-    const session = await buildSession((rt, opts) => PlaygroundSession.fromCheckpoint(rt, p.importSession(bytes), opts), undefined);
+    const cp = await p.importSession(bytes);
+    const session = await buildSession((rt, opts) => PlaygroundSession.fromCheckpoint(rt, cp, opts), undefined);
     if (playing) session.play();
     post({ type: 'device-recovered', session: session.info(), history: session.metricHistory(), playing });
   } catch {
@@ -240,7 +241,7 @@ async function handlePersistence(msg: Extract<UiToWorker, { type: 'autosave-info
       return loadedReply(msg.id, await fromCheckpoint(cp, msg.stream));
     }
     case 'import-session':
-      return loadedReply(msg.id, await fromCheckpoint(p.importSession(msg.bytes), msg.stream));
+      return loadedReply(msg.id, await fromCheckpoint(await p.importSession(msg.bytes), msg.stream));
     case 'export-session': {
       const s = requireSession();
       await s.pause();
