@@ -158,12 +158,13 @@ export function sessionIsCurrent(): boolean {
   return session.builtFrom !== null && session.builtFrom === configJson();
 }
 
-function applySessionInfo(info: SessionInfo, builtFrom: string): void {
+/** `next`: the phase the session goes on to (play/step continue without showing 'ready' in between). */
+function applySessionInfo(info: SessionInfo, builtFrom: string, next: 'ready' | 'training' | 'stepping' = 'ready'): void {
   const s = usePlayground.getState();
   metricsOwner = 'session';
   s.startRun(runLabel(info.config), info.config);
   const group = info.groups.findIndex((g) => g.stats);
-  s.setSession({ phase: 'ready', step: info.step, info, builtFrom, message: null, errorCode: null, advice: null, errorField: null, progress: null });
+  s.setSession({ phase: next, step: info.step, info, builtFrom, message: null, errorCode: null, advice: null, errorField: null, progress: null });
   s.setInspection({ ...EMPTY_INSPECTION, group: Math.max(0, group) });
 }
 
@@ -180,7 +181,7 @@ export function adoptSession(info: SessionInfo, history: { train: MetricPoint[];
 }
 
 /** Builds the session from the config on screen (a new run in the chart). */
-export async function configureSession(): Promise<boolean> {
+export async function configureSession(next: 'ready' | 'training' | 'stepping' = 'ready'): Promise<boolean> {
   const json = configJson();
   const s = usePlayground.getState();
   if (json === null) {
@@ -190,8 +191,8 @@ export async function configureSession(): Promise<boolean> {
   s.setSession({ phase: 'configuring', message: null, errorCode: null, advice: null, errorField: null });
   try {
     const reply = await engineClient().request({ type: 'configure', config: JSON.parse(json), stream: STREAM });
-    applySessionInfo(reply.session, json);
-    void refreshInspection();
+    applySessionInfo(reply.session, json, next);
+    if (next === 'ready') void refreshInspection();
     return true;
   } catch (e) {
     usePlayground.getState().setSession({ builtFrom: null, info: null });
@@ -202,7 +203,7 @@ export async function configureSession(): Promise<boolean> {
 
 /** Plays (trains until config.training.steps or a pause); builds the session first when the config changed. */
 export async function play(): Promise<void> {
-  if (!sessionIsCurrent() && !(await configureSession())) return;
+  if (!sessionIsCurrent() && !(await configureSession('training'))) return;
   const s = usePlayground.getState();
   s.setSession({ phase: 'training', message: null });
   try {
@@ -222,7 +223,7 @@ export async function pause(): Promise<void> {
 
 /** Runs `n` steps and refreshes the views. */
 export async function step(n = 1): Promise<void> {
-  if (!sessionIsCurrent() && !(await configureSession())) return;
+  if (!sessionIsCurrent() && !(await configureSession('stepping'))) return;
   const s = usePlayground.getState();
   s.setSession({ phase: 'stepping', message: null });
   try {

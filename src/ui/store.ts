@@ -136,8 +136,14 @@ function issuesOf(config: PlaygroundConfig): ConfigIssue[] {
 }
 
 function appendAfter(old: LossPoint[], add: LossPoint[]): LossPoint[] {
-  const last = old.length ? old[old.length - 1]!.step : -Infinity;
-  const fresh = add.filter((p) => p.step > last);
+  let last = old.length ? old[old.length - 1]!.step : -Infinity;
+  const fresh: LossPoint[] = [];
+  for (const p of add) {
+    // Also within `add`: an event and a reply may carry the same rows into one flush.
+    if (p.step <= last) continue;
+    fresh.push(p);
+    last = p.step;
+  }
   return fresh.length ? [...old, ...fresh] : old;
 }
 
@@ -182,7 +188,11 @@ export const usePlayground = create<PlaygroundState>()((set, get) => ({
 export function runLabel(c: PlaygroundConfig): string {
   const a = c.adapter;
   const adapter =
-    a.kind === 'stan'
+    c.task === 'fourier' && a.kind === 'atoms'
+      ? `atoms (train ${a.atoms.train})`
+      : c.task === 'fourier' && a.kind === 'none'
+        ? 'full fine-tune'
+        : a.kind === 'stan'
       ? `stan k=${a.stan.k} ×${a.stan.expansion}`
       : a.kind === 'atoms'
         ? `atoms M=${a.atoms.atoms}${a.atoms.sigma === 'topk' ? ` k=${a.atoms.k}` : ` λ=${a.atoms.lambda}`} ${a.atoms.train}`

@@ -1,7 +1,11 @@
-/** The built page trains the demo model in headless Chromium (SwiftShader WebGPU): loss points appear and decrease. */
+/**
+ * The smallest end-to-end case through the built page in headless Chromium (SwiftShader WebGPU):
+ * the synthetic-regression task — base pre-trained in the page, then every parameter fine-tuned in
+ * the engine worker — trains on one click; loss points stream in and the loss drops.
+ */
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
-import { launchChromium, screenshot, serveStatic, type StaticServer } from './helpers/browser';
+import { launchChromium, screenshot, serveStatic, watchPage, type StaticServer } from './helpers/browser';
 
 let server: StaticServer;
 let browser: Browser;
@@ -15,33 +19,34 @@ afterAll(async () => {
   await server?.close();
 });
 
-test('one click trains the demo model in the worker: loss points stream in and the loss goes down', async () => {
-  const page = await browser.newPage({ viewport: { width: 1000, height: 1000 } });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  await page.goto(server.url);
+test('one click trains the regression task in the worker: loss points stream in and the loss goes down', async () => {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const { errors } = watchPage(page);
+  await page.goto(`${server.url}#task=regression&adapter.kind=none&training.steps=300`);
   await page.locator('[data-testid="engine-phase"][data-phase="ready"]').waitFor({ timeout: 90_000 });
-  await page.getByTestId('train-button').click();
-  await page.locator('[data-testid="demo-status"][data-status="stopped"]').waitFor({ timeout: 240_000 });
-  const status = await page.getByTestId('demo-status').innerText();
-  expect(status).toMatch(/stopped \(done\) at step 300/);
-  const points = Number(await page.getByTestId('loss-chart').getAttribute('data-points'));
-  expect(points).toBe(300);
-  // The chart really drew the curve (plotly renders an SVG path for the trace).
-  expect(await page.locator('[data-testid="loss-chart"] .scatterlayer path.js-line').count()).toBe(1);
-  const losses: number[] = await page.evaluate(() => {
-    const el = document.querySelector('[data-testid="loss-chart"]') as unknown as { data: { y: number[] }[] };
-    return el.data[0]!.y;
+  await page.getByTestId('play').click();
+  await page.locator('[data-testid="session-status"][data-phase="training"]').waitFor({ timeout: 60_000 });
+  await page.locator('[data-testid="session-status"][data-phase="ready"], [data-testid="session-status"][data-phase="error"]').waitFor({ timeout: 240_000 });
+  const status = page.getByTestId('session-status');
+  expect(await status.getAttribute('data-phase'), await page.getByTestId('session-message').innerText().catch(() => '')).toBe('ready');
+  expect(Number(await status.getAttribute('data-step'))).toBe(300);
+  expect(await page.getByTestId('session-message').innerText()).toContain('finished at step 300');
+  expect(Number(await page.getByTestId('runs-chart').getAttribute('data-points'))).toBe(300);
+  // The chart really drew the curves (plotly renders an SVG path per line trace: train and validation).
+  expect(await page.locator('[data-testid="runs-chart"] .scatterlayer path.js-line').count()).toBe(2);
+  const traces: { name: string; y: number[] }[] = await page.evaluate(() => {
+    const el = document.querySelector('[data-testid="runs-chart"]') as unknown as { data: { name: string; y: number[] }[] };
+    return el.data.map((t) => ({ name: t.name, y: t.y }));
   });
+  const losses = traces.find((t) => t.name.endsWith('(train)'))!.y;
+  const validation = traces.find((t) => t.name.endsWith('(validation)'))!.y;
   const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
   const first = mean(losses.slice(0, 10));
   const last = mean(losses.slice(-10));
-  console.log(`e2e demo: loss ${first.toExponential(3)} → ${last.toExponential(3)}; ${status}`);
+  console.log(`e2e regression: loss ${first.toExponential(3)} → ${last.toExponential(3)}; validation ${validation[0]!.toExponential(3)} → ${validation[validation.length - 1]!.toExponential(3)}; ${await status.innerText()}`);
   expect(Number.isFinite(last)).toBe(true);
   expect(first / last).toBeGreaterThan(5);
+  expect(validation[validation.length - 1]!).toBeLessThan(validation[0]!);
   expect(errors).toEqual([]);
-  await screenshot(page, 'demo-trained');
+  await screenshot(page, 'regression-trained');
 });

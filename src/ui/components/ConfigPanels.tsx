@@ -41,11 +41,24 @@ function fmtCount(n: number | null | undefined): string {
 
 export function AdapterConfigPanel({ disabled, trainable, base }: { disabled?: boolean; trainable: number | null; base: number | null }) {
   const adapter = usePlayground((s) => s.config.adapter);
+  const task = usePlayground((s) => s.config.task);
+  const info = usePlayground((s) => s.session.info);
   const updateConfig = usePlayground((s) => s.updateConfig);
   const kind = adapter.kind;
   const ex = ADAPTER_EXPLANATIONS[kind];
+  // What the task offers is known once a session of this task was built (its description).
+  const described = info && info.task.id === task ? info.task : null;
+  const offered = described?.adapters ?? null;
+  // The Fourier task's atoms are its own model's: their count, σ and k are the base checkpoint's.
+  const baseOwnsAtoms = task === 'fourier';
+  const chooseKind = (k: AdapterChoice) =>
+    updateConfig((c) => {
+      c.adapter.kind = k;
+      const targets = described?.defaultTargets[k];
+      if (targets) c.adapter.targets = [...targets];
+    });
   return (
-    <section className="panel" aria-labelledby="adapter-config-heading" data-testid="adapter-config-panel">
+    <section className="panel" aria-labelledby="adapter-config-heading" data-testid="adapter-config-panel" data-offered={offered?.join(',') ?? ''}>
       <h2 id="adapter-config-heading">Adapter</h2>
       <div role="radiogroup" aria-labelledby="adapter-config-heading" className="choices">
         {ADAPTER_KINDS.map((k) => (
@@ -55,9 +68,9 @@ export function AdapterConfigPanel({ disabled, trainable, base }: { disabled?: b
               name="adapter-kind"
               value={k}
               checked={k === kind}
-              disabled={disabled}
+              disabled={disabled || (offered !== null && !offered.includes(k))}
               data-testid={`adapter-${k}`}
-              onChange={() => updateConfig((c) => void (c.adapter.kind = k as AdapterChoice))}
+              onChange={() => chooseKind(k)}
             />
             {k === 'none' ? 'none' : k === 'stan' ? 'STAN' : k === 'atoms' ? 'atoms' : k === 'lora' ? 'LoRA' : 'SoRA'}
           </label>
@@ -74,16 +87,22 @@ export function AdapterConfigPanel({ disabled, trainable, base }: { disabled?: b
             <SelectField field="adapter.stan.topk" label="top-k by" value={adapter.stan.topk} options={['signed', 'abs'] as const} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.stan.topk = v))} />
           </>
         )}
+        {offered && !offered.includes(kind) && (
+          <p className="field-error wide" role="alert">
+            The {described!.title} task offers {offered.join(', ')}; choose one of those.
+          </p>
+        )}
+        {kind === 'atoms' && baseOwnsAtoms && <p className="note wide">On the Fourier toy the atoms are the base model's own (M, σ and k come from its checkpoint); choose what fine-tuning moves.</p>}
         {kind === 'atoms' && (
           <>
-            <NumberField field="adapter.atoms.atoms" label="atoms M" value={adapter.atoms.atoms} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.atoms = v))} />
-            <SelectField field="adapter.atoms.sigma" label="σ (sparsifier)" value={adapter.atoms.sigma} options={['topk', 'soft', 'relu'] as const} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.sigma = v))} />
+            <NumberField field="adapter.atoms.atoms" label="atoms M" value={adapter.atoms.atoms} disabled={disabled || baseOwnsAtoms} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.atoms = v))} />
+            <SelectField field="adapter.atoms.sigma" label="σ (sparsifier)" value={adapter.atoms.sigma} options={['topk', 'soft', 'relu'] as const} disabled={disabled || baseOwnsAtoms} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.sigma = v))} />
             {adapter.atoms.sigma === 'topk' ? (
-              <NumberField field="adapter.atoms.k" label="k (active atoms)" value={adapter.atoms.k} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.k = v))} />
+              <NumberField field="adapter.atoms.k" label="k (active atoms)" value={adapter.atoms.k} disabled={disabled || baseOwnsAtoms} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.k = v))} />
             ) : (
-              <NumberField field="adapter.atoms.lambda" label="λ (threshold)" value={adapter.atoms.lambda} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.lambda = v))} />
+              <NumberField field="adapter.atoms.lambda" label="λ (threshold)" value={adapter.atoms.lambda} disabled={disabled || baseOwnsAtoms} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.lambda = v))} />
             )}
-            <SelectField field="adapter.atoms.form" label="form" value={adapter.atoms.form} options={['paper', 'simplified'] as const} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.form = v))} />
+            <SelectField field="adapter.atoms.form" label="form" value={adapter.atoms.form} options={['paper', 'simplified'] as const} disabled={disabled || baseOwnsAtoms} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.form = v))} />
             <SelectField field="adapter.atoms.train" label="train" value={adapter.atoms.train} options={['both', 'atoms', 'coefficients'] as const} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.train = v))} />
             <NumberField field="adapter.atoms.l1" label="L1 on codes" value={adapter.atoms.l1} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.l1 = v))} />
           </>

@@ -5,7 +5,7 @@
  * MNIST VAE: noisy input, clean target, base and adapted decodes, and each unit's red/blue
  * contribution map on the first image (the paper's 8 → 3 view). Regression: target/base/adapted.
  */
-import { useId } from 'react';
+import { useId, useState } from 'react';
 import type { LatentGroupInfo, TaskView } from '../../worker/protocol';
 import { openLatent, setK, setMask } from '../engine-connection';
 import { usePlayground } from '../store';
@@ -107,6 +107,54 @@ function MnistView({ view }: { view: Extract<TaskView, { kind: 'mnist-vae' }> })
   );
 }
 
+function argmax(p: number[]): number {
+  let best = 0;
+  for (let i = 1; i < p.length; i++) if (p[i]! > p[best]!) best = i;
+  return best;
+}
+
+function DigitsView({ view }: { view: Extract<TaskView, { kind: 'digits' }> }) {
+  return (
+    <>
+      <p className="status" data-testid="view-metric">
+        held-out accuracy on the {view.view} digits: base {(100 * view.accuracy.base).toFixed(1)} %
+        {view.accuracy.adapted !== null && (
+          <>
+            {' '}
+            · adapted <strong>{(100 * view.accuracy.adapted).toFixed(1)} %</strong>
+          </>
+        )}
+      </p>
+      <div className="thumbs" data-testid="adapted-output">
+        {view.images.slice(0, 12).map((im, i) => {
+          const b = argmax(im.base);
+          const a = im.adapted ? argmax(im.adapted) : null;
+          return (
+            <figure key={i}>
+              <ImageCanvas pixels={im.pixels} side={view.side} scale={2} label={`digit ${im.label} as the model sees it (${view.view})`} />
+              <figcaption>
+                true {im.label}
+                <br />
+                <span className={b === im.label ? 'ok' : 'bad'}>
+                  base {b} ({(100 * im.base[b]!).toFixed(0)} %)
+                </span>
+                {a !== null && (
+                  <>
+                    <br />
+                    <span className={a === im.label ? 'ok' : 'bad'}>
+                      adapted {a} ({(100 * im.adapted![a]!).toFixed(0)} %)
+                    </span>
+                  </>
+                )}
+              </figcaption>
+            </figure>
+          );
+        })}
+      </div>
+    </>
+  );
+}
+
 function RegressionView({ view }: { view: Extract<TaskView, { kind: 'regression' }> }) {
   const dims = Math.min(view.outDim, 3);
   return (
@@ -143,7 +191,10 @@ function UnitControls({ group }: { group: LatentGroupInfo }) {
   const sliderId = useId();
   const mask = overrides.masks?.[group.group] ?? null;
   const on = (u: number) => (mask ? mask[u] !== 0 : true);
-  const k = overrides.k?.[group.group] ?? group.k;
+  const appliedK = overrides.k?.[group.group] ?? group.k;
+  // The slider moves at once; the view follows when the worker answers (latest request wins).
+  const [localK, setLocalK] = useState<{ group: number; k: number } | null>(null);
+  const k = localK && localK.group === group.group ? localK.k : appliedK;
   const usage = view?.kind === 'fourier' ? new Map(view.atoms.map((a) => [a.unit, a.usage])) : null;
   const shown = Math.min(group.count, 256);
   const toggle = (u: number) => {
@@ -157,7 +208,7 @@ function UnitControls({ group }: { group: LatentGroupInfo }) {
       {group.k !== null && (
         <div className="slider">
           <label htmlFor={sliderId}>
-            k = <strong data-testid="k-value">{k}</strong> of {group.k} (density ρ = k / {group.count} = {((k ?? 0) / group.count).toFixed(3)})
+            k = <strong data-testid="k-value" data-applied={appliedK ?? ''}>{k}</strong> of {group.k} (density ρ = k / {group.count} = {((k ?? 0) / group.count).toFixed(3)})
           </label>
           <input
             id={sliderId}
@@ -169,6 +220,7 @@ function UnitControls({ group }: { group: LatentGroupInfo }) {
             data-testid="k-slider"
             onChange={(e) => {
               const v = Number(e.target.value);
+              setLocalK({ group: group.group, k: v });
               void setK(group.group, v === group.k ? null : v);
             }}
           />
@@ -210,6 +262,7 @@ export function TaskViewPanel() {
       {view?.kind === 'fourier' && <FourierView view={view} />}
       {view?.kind === 'mnist-vae' && <MnistView view={view} />}
       {view?.kind === 'regression' && <RegressionView view={view} />}
+      {view?.kind === 'digits' && <DigitsView view={view} />}
       {info && info.groups.length > 1 && (
         <p>
           <label htmlFor={groupSelectId}>Adapted site </label>

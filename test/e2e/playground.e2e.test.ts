@@ -1,0 +1,236 @@
+/**
+ * The playground through the built page in headless Chromium (SwiftShader WebGPU): one click
+ * trains the default task on its shipped base, the App. F scatter opens a latent's view, atom
+ * toggles and the k slider re-render the output, the UI answers clicks while steps run, the URL
+ * restores the configuration, garbage URLs fall back to the defaults with a message, and every
+ * task × adapter the task offers trains a step. Shapes and step counts are small on purpose.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { TASK_IDS } from '../../src/config/schema';
+import { launchChromium, screenshot, serveStatic, watchPage, type StaticServer } from './helpers/browser';
+
+const READY_MS = 90_000;
+
+let server: StaticServer;
+let browser: Browser;
+
+beforeAll(async () => {
+  server = await serveStatic(inject('distDir'));
+  browser = await launchChromium({ webgpu: true });
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function openPage(hash = ''): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const { errors } = watchPage(page);
+  await page.goto(server.url + hash);
+  await page.locator('[data-testid="engine-phase"][data-phase="ready"]').waitFor({ timeout: READY_MS });
+  return { page, errors };
+}
+
+/** Waits until the session is idle again (ready at `step`, when given, or error) and returns its status. */
+async function settled(page: Page, timeout = 120_000, step?: number): Promise<{ phase: string; step: number; message: string }> {
+  const ready = step === undefined ? '[data-phase="ready"]' : `[data-phase="ready"][data-step="${step}"]`;
+  await page.locator(`[data-testid="session-status"]${ready}, [data-testid="session-status"][data-phase="error"]`).waitFor({ timeout });
+  const status = page.getByTestId('session-status');
+  const message = (await page.getByTestId('session-message').count()) ? await page.getByTestId('session-message').innerText() : '';
+  return { phase: (await status.getAttribute('data-phase'))!, step: Number(await status.getAttribute('data-step')), message };
+}
+
+function trainLosses(page: Page): Promise<number[]> {
+  return page.evaluate(() => {
+    const el = document.querySelector('[data-testid="runs-chart"]') as unknown as { data: { name: string; y: number[] }[] };
+    const live = el.data.filter((t) => t.name.endsWith('(train)'));
+    return live[live.length - 1]?.y ?? [];
+  });
+}
+
+const runCount = async (page: Page) => Number(await page.getByTestId('runs-chart').getAttribute('data-runs'));
+
+const outputHtml = (page: Page) => page.getByTestId('adapted-output').innerHTML();
+
+async function fieldValue(page: Page, field: string): Promise<string> {
+  return page.locator(`[data-field="${field}"]`).inputValue();
+}
+
+describe('playground', () => {
+  test('default task and base: one click trains, the scatter opens a latent, toggles and k re-render, clicks stay fast while training', async () => {
+    // The default configuration with fewer steps (CI budget); task, base and adapter are the defaults.
+    const { page, errors } = await openPage('#training.steps=30');
+    expect(await page.getByTestId('task-fourier').isChecked()).toBe(true);
+    expect(await page.getByTestId('adapter-atoms').isChecked()).toBe(true);
+    await page.getByTestId('play').click();
+    await page.locator('[data-testid="session-status"][data-phase="training"]').waitFor({ timeout: 60_000 });
+    const done = await settled(page, 150_000);
+    expect(done.phase, done.message).toBe('ready');
+    expect(done.step).toBe(30);
+    const losses = await trainLosses(page);
+    expect(losses.length).toBe(30);
+    const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
+    const first = mean(losses.slice(0, 10));
+    const last = mean(losses.slice(-10));
+    console.log(`e2e playground: fourier/atoms loss ${first.toFixed(3)} → ${last.toFixed(3)} over 30 steps`);
+    expect(Number.isFinite(last)).toBe(true);
+    expect(last).toBeLessThan(first);
+    // The base is the shipped checkpoint; parameter counts shown side by side.
+    expect(await page.getByTestId('base-source').innerText()).toContain('fourier-sparse.safetensors');
+    expect(Number((await page.getByTestId('trainable-params').innerText()).replace(/,/g, ''))).toBeGreaterThan(0);
+    // The output view and the scatter are drawn.
+    await page.getByTestId('adapted-output').waitFor();
+    await expect.poll(async () => Number(await page.getByTestId('latent-scatter').getAttribute('data-points')), { timeout: 30_000 }).toBeGreaterThan(0);
+    expect(await page.locator('[data-testid="latent-scatter"] .scatterlayer .trace:first-child path.point').count()).toBeGreaterThan(0);
+    await screenshot(page, 'playground-trained');
+
+    // Click a dot of the scatter: that latent's view opens with its top-activating examples.
+    const dot = page.locator('[data-testid="latent-scatter"] .scatterlayer .trace:first-child path.point').first();
+    const box = (await dot.boundingBox())!;
+    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    const view = page.getByTestId('latent-view');
+    await view.waitFor({ timeout: 10_000 });
+    await page.getByTestId('latent-examples').waitFor({ timeout: 30_000 });
+    expect(Number(await page.getByTestId('latent-examples').getAttribute('data-count'))).toBeGreaterThan(0);
+    await page.getByTestId('latent-decoder').waitFor();
+    await screenshot(page, 'latent-view');
+
+    // Switching the latent off changes the rendered output; switching it on restores it.
+    const before = await outputHtml(page);
+    await page.getByTestId('latent-toggle').click();
+    await expect.poll(() => outputHtml(page), { timeout: 30_000 }).not.toBe(before);
+    await page.getByTestId('latent-toggle').click();
+    await expect.poll(() => outputHtml(page), { timeout: 30_000 }).toBe(before);
+
+    // The k / ρ slider (keyboard: focus and arrow keys) re-runs inference with fewer atoms.
+    const slider = page.getByTestId('k-slider');
+    const kMax = Number(await slider.getAttribute('max'));
+    await slider.focus();
+    for (let i = 0; i < Math.min(kMax - 1, 4); i++) await page.keyboard.press('ArrowLeft');
+    const kWanted = kMax - Math.min(kMax - 1, 4);
+    expect(Number(await page.getByTestId('k-value').innerText())).toBe(kWanted);
+    // …and the worker's view answers with that k applied.
+    await expect.poll(async () => Number(await page.getByTestId('k-value').getAttribute('data-applied')), { timeout: 30_000 }).toBe(kWanted);
+    await expect.poll(() => outputHtml(page), { timeout: 30_000 }).not.toBe(before);
+
+    // Responsiveness: a longer run (a new run in the chart), and a click on a UI button while it trains.
+    const steps = page.locator('[data-field="training.steps"]');
+    await steps.fill('60');
+    await page.getByTestId('play').click();
+    await page.locator('[data-testid="session-status"][data-phase="training"]').waitFor({ timeout: 60_000 });
+    await expect.poll(async () => Number(await page.getByTestId('runs-chart').getAttribute('data-points')), { timeout: 90_000 }).toBeGreaterThan(5);
+    expect(Number(await page.getByTestId('runs-chart').getAttribute('data-runs'))).toBe(2);
+    await page.evaluate(() => {
+      const w = window as unknown as { __click?: { received: number; handled: number | null } };
+      const chart = document.querySelector('[data-testid="runs-chart"]')!;
+      document.addEventListener(
+        'click',
+        (e) => {
+          // event.timeStamp: when the browser created the event (input arrival), on performance.now()'s clock.
+          w.__click = { received: e.timeStamp, handled: null };
+        },
+        { capture: true, once: true },
+      );
+      new MutationObserver((_, obs) => {
+        if (chart.getAttribute('data-runs') === '1' && w.__click) {
+          w.__click.handled = performance.now();
+          obs.disconnect();
+        }
+      }).observe(chart, { attributes: true });
+    });
+    await page.getByTestId('clear-runs').click();
+    await expect.poll(() => page.evaluate(() => (window as unknown as { __click?: { handled: number | null } }).__click?.handled ?? null)).not.toBeNull();
+    const latency = await page.evaluate(() => {
+      const c = (window as unknown as { __click: { received: number; handled: number } }).__click;
+      return c.handled - c.received;
+    });
+    const stillTraining = await page.getByTestId('session-status').getAttribute('data-phase');
+    console.log(`e2e playground: click → DOM update ${latency.toFixed(1)} ms while the session was ${stillTraining}`);
+    expect(stillTraining).toBe('training');
+    expect(latency).toBeLessThan(100);
+    await page.getByTestId('pause-session').click();
+    expect((await settled(page)).phase).toBe('ready');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  test("a run's URL restores the configuration in a new page", async () => {
+    const { page, errors } = await openPage();
+    await page.getByTestId('task-regression').check();
+    await page.getByTestId('adapter-stan').check();
+    await page.locator('[data-field="adapter.stan.k"]').fill('4');
+    await page.locator('[data-field="training.lr"]').fill('0.002');
+    await page.locator('[data-field="training.seed"]').fill('7');
+    await expect.poll(() => page.url()).toContain('training.seed=7');
+    const url = page.url();
+    expect(url).toContain('task=regression');
+    expect(url).toContain('adapter.kind=stan');
+    expect(url).toContain('adapter.stan.k=4');
+    const { page: second, errors: errors2 } = await openPage(url.slice(url.indexOf('#')));
+    expect(await second.getByTestId('task-regression').isChecked()).toBe(true);
+    expect(await second.getByTestId('adapter-stan').isChecked()).toBe(true);
+    expect(await fieldValue(second, 'adapter.stan.k')).toBe('4');
+    expect(await fieldValue(second, 'training.lr')).toBe('0.002');
+    expect(await fieldValue(second, 'training.seed')).toBe('7');
+    expect(await second.getByTestId('url-issues').count()).toBe(0);
+    // An impossible value typed in a field is named next to it, and not written to the URL.
+    await second.locator('[data-field="adapter.stan.k"]').fill('0');
+    await expect.poll(() => second.getByTestId('field-error').first().innerText()).toContain('adapter.stan.k must be ≥ 1');
+    expect(second.url()).toContain('adapter.stan.k=4');
+    expect(await second.getByTestId('play').isDisabled()).toBe(true);
+    expect([...errors, ...errors2]).toEqual([]);
+    await page.close();
+    await second.close();
+  });
+
+  test('a garbage URL shows what was wrong and opens the defaults', async () => {
+    const { page, errors } = await openPage('#task=nope&adapter.stan.k=-3&training.lr=abc&bogus=1');
+    const alert = page.getByTestId('url-issues');
+    await alert.waitFor();
+    const text = await alert.innerText();
+    for (const field of ['task', 'adapter.stan.k', 'training.lr', 'bogus']) expect(text).toContain(field);
+    expect(await page.getByTestId('task-fourier').isChecked()).toBe(true);
+    expect(await page.getByTestId('adapter-atoms').isChecked()).toBe(true);
+    expect(await fieldValue(page, 'training.lr')).toBe('0.003');
+    await screenshot(page, 'url-issues');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  test('every task × adapter it offers trains a step without error', async () => {
+    const { page, errors } = await openPage('#task=regression&adapter.kind=none&training.batch=2');
+    const tried: string[] = [];
+    for (const task of TASK_IDS) {
+      await page.evaluate((h) => void (window.location.hash = h), `#task=${task}&adapter.kind=none&training.batch=2`);
+      await expect.poll(() => page.getByTestId(`task-${task}`).isChecked()).toBe(true);
+      const runsBefore = await runCount(page);
+      await page.getByTestId('step').click();
+      await expect.poll(() => runCount(page), { timeout: 120_000 }).toBe(runsBefore + 1);
+      const first = await settled(page, 120_000, 1);
+      expect(first.phase, `${task}/none: ${first.message}`).toBe('ready');
+      expect(first.step, `${task}/none`).toBe(1);
+      const offered = (await page.getByTestId('adapter-config-panel').getAttribute('data-offered'))!.split(',');
+      expect(offered).toContain('none');
+      tried.push(`${task}/none`);
+      for (const kind of offered.filter((k) => k !== 'none')) {
+        await page.getByTestId(`adapter-${kind}`).check();
+        const runsBefore = await runCount(page);
+        await page.getByTestId('step').click();
+        // A changed config builds a new session: a new run appears, then its first step lands.
+        await expect.poll(() => runCount(page), { timeout: 120_000 }).toBe(runsBefore + 1);
+        const r = await settled(page, 120_000, 1);
+        expect(r.phase, `${task}/${kind}: ${r.message}`).toBe('ready');
+        expect(r.step, `${task}/${kind}`).toBe(1);
+        const loss = await trainLosses(page);
+        expect(loss.length, `${task}/${kind}`).toBe(1);
+        expect(Number.isFinite(loss[0]), `${task}/${kind} loss ${loss[0]}`).toBe(true);
+        tried.push(`${task}/${kind}`);
+      }
+      if (task === 'mnist-vae') await screenshot(page, 'mnist-vae-view');
+    }
+    console.log(`e2e playground: trained one step of ${tried.length} task × adapter combinations: ${tried.join(', ')}`);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});
