@@ -6,6 +6,7 @@
 //   scatter_code     S[r, idx[r, j]] = values[r, j]  (S cleared before)      (thread per slot (r, j))
 //   code_grad        dU[r, m] = Σ_c dZ[r, c]·D[m, c] + w[m]·sign(value) for a live slot j
 //                    (j < k', mask[m] ≠ 0) holding m  (dU cleared before)   (thread per slot (r, j))
+//                    or, flag SLOTS, the same value at dU[r, j] ([rows, k], every slot written)
 //   atom_stats       per atom: Σ_r |S[r, m]|, ‖D_m‖, w[m] = coef·‖D_m‖     (thread per atom)
 //   atom_penalty     coef · Σ_m Σ_r|S[r, m]| · ‖D_m‖                        (one thread)
 //   atom_penalty_dd  dD[m, c] += coef · Σ_r|S[r, m]| · D[m, c] / ‖D_m‖      (thread per element)
@@ -40,6 +41,7 @@ const ACCUMULATE: u32 = 1u;
 const CH: u32 = 16u;
 const HAS_MASK: u32 = 2u;
 const HAS_WEIGHTS: u32 = 4u;
+const SLOTS: u32 = 8u; // code_grad: write dU in the code's slot layout [rows, k] instead of [rows, M]
 
 @group(0) @binding(0) var<uniform> p: Params;
 
@@ -174,7 +176,11 @@ fn code_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let r = t / p.k;
   let j = t % p.k;
   let m = sp_idx[t];
-  if (m >= p.atoms) { return; }
+  let slots = (p.flags & SLOTS) != 0u;
+  if (m >= p.atoms) {
+    if (slots) { cg_du[t] = 0.0; } // the slot layout is not cleared before: write every slot
+    return;
+  }
   var live = j < min(cg_k[0], p.k);
   if ((p.flags & HAS_MASK) != 0u && cg_mask[m] == 0.0) { live = false; }
   var g = 0.0;
@@ -191,7 +197,7 @@ fn code_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     for (var c = c4; c < p.cols; c++) { g += cg_dz[zr + c] * cg_d[dm + c]; }
     if ((p.flags & HAS_WEIGHTS) != 0u) { g += cg_w[m] * sign(sp_val[t]); }
   }
-  cg_du[r * p.atoms + m] = g;
+  cg_du[select(r * p.atoms + m, t, slots)] = g;
 }
 
 @compute @workgroup_size(64)

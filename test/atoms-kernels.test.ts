@@ -62,7 +62,7 @@ describe('atoms kernels vs float64 CPU', () => {
     [5, 65, 7, 1],
     [13, 100, 12, 4],
   ] as const) {
-    it(`top-k code: scatter, sparse decode, code gradient (mask, k override, weights), rows ${rows}, M ${M}, C ${C}, k ${k}`, async () => {
+    it(`top-k code: scatter, sparse decode, code gradient (mask, k override, weights; dense and slot layouts), rows ${rows}, M ${M}, C ${C}, k ${k}`, async () => {
       const rt = await testRuntime();
       const us = randomArray(rows * M, rows * 7 + M, -2, 2);
       const ds = randomArray(M * C, M + C);
@@ -83,6 +83,7 @@ describe('atoms kernels vs float64 CPU', () => {
       const outAcc = rt.tensor([rows, C], 'outAcc', old);
       const du = rt.tensor([rows, M], 'du', randomArray(rows * M, 4)); // fully overwritten
       const duPlain = rt.tensor([rows, M], 'duPlain');
+      const duSlots = rt.tensor([rows, k], 'duSlots', randomArray(rows * k, 5)); // fully overwritten
       const list = new CommandList('t');
       recordTopK(rt, list, { x: u, rows, l: M, k, indices: idx, values: vals, mode: 'abs', mask: m, kOverride: kover });
       recordScatterCode(rt, list, { indices: idx, values: vals, dense, rows, atoms: M, k });
@@ -90,6 +91,7 @@ describe('atoms kernels vs float64 CPU', () => {
       recordSparseDecode(rt, list, { indices: idx, values: vals, dict, out: outAcc, rows, atoms: M, cols: C, k, accumulate: true });
       recordCodeGrad(rt, list, { indices: idx, values: vals, dz, dict, du, rows, atoms: M, cols: C, k, kOverride: kover, mask: m, weights: wt });
       recordCodeGrad(rt, list, { indices: idx, values: vals, dz, dict, du: duPlain, rows, atoms: M, cols: C, k, kOverride: kover });
+      recordCodeGrad(rt, list, { indices: idx, values: vals, dz, dict, du: duSlots, rows, atoms: M, cols: C, k, kOverride: kover, mask: m, weights: wt, slots: true });
       for (const [pass, kk] of [k, Math.max(1, k - 1)].entries()) {
         writeTopKOverride(rt, kover, kk);
         rt.submit([list]);
@@ -104,6 +106,9 @@ describe('atoms kernels vs float64 CPU', () => {
         expect(maxRelError(await rt.read(out), dec)).toBeLessThan(1e-5);
         expect(maxRelError(await rt.read(du), codeGradCpu(sel.indices, sel.values, dzs, ds, { rows, atoms: M, cols: C, k, kOverride: kk, mask, weights: w }))).toBeLessThan(1e-5);
         expect(maxRelError(await rt.read(duPlain), codeGradCpu(sel.indices, sel.values, dzs, ds, { rows, atoms: M, cols: C, k, kOverride: kk }))).toBeLessThan(1e-5);
+        const slotsWant = codeGradCpu(sel.indices, sel.values, dzs, ds, { rows, atoms: M, cols: C, k, kOverride: kk, mask, weights: w, slots: true });
+        expect(maxRelError(await rt.read(duSlots), slotsWant)).toBeLessThan(1e-5);
+        if (kk < k) expect(slotsWant[k - 1]).toBe(0); // a dead slot
         if (pass === 0) expect(maxRelError(await rt.read(outAcc), dec.map((x, i) => x + old[i]!))).toBeLessThan(1e-5);
       }
     });

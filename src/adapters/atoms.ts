@@ -58,9 +58,14 @@
  *             dPre = σ'⊙(G·Dᵀ) (top-k: only the k selected entries, gathered);
  *             paper: dW_s = Pᵀ·dPre, T = dPre·W_sᵀ (only for dprobs/dx), dĀ = T·Xᵀ;
  *             simplified: dW_s = Xᵀ·dPre, dĀ = dout·Zᵀ;  dĀ → dprobs (÷H per head).
- *             Sᵀ·G and Pᵀ·dPre stay dense matmuls even for top-k: a sparse transposed product
- *             that skips zero codes was ~5× slower than the register-blocked matmul on
- *             SwiftShader (its SIMD lanes execute both sides of the data-dependent branch).
+ *             Top-k: dPre stays in the code's slot layout [rows, k]; the live (row, slot) pairs
+ *             are counting-sorted by atom (src/kernels/stan-sparse.ts, STAN's deterministic
+ *             bucket sort), and dD = Sᵀ·G and W_sᵀ's gradient (dPreᵀ·P | dPreᵀ·X, transposed
+ *             into place) are gathered per atom: ∝ rows·k·C instead of rows·M·C. The dense dPre
+ *             is scattered only where dT or dx need it. (A sparse Sᵀ·G that walked all rows per
+ *             atom, skipping zeros, was ~5× slower than the dense matmul on SwiftShader: its
+ *             lanes ran both sides of the data-dependent branch; the bucketed pairs have no
+ *             such branch.) Soft/ReLU codes keep the dense matmuls.
  *   recordBackwardInput: dx += Āᵀ·T (paper) | dPre·W_sᵀ (simplified).
  */
 import { ConfigError } from '../engine/errors';
@@ -80,6 +85,7 @@ import {
 } from '../kernels/atoms';
 import { recordMatmul } from '../kernels/matmul';
 import { recordRowNonzeros, recordShrinkBackward, recordShrinkForward } from '../kernels/shrink';
+import { recordBucketGather, recordBucketSort, recordTranspose } from '../kernels/stan-sparse';
 import { createTopKOverride, recordTopK, writeTopKOverride } from '../kernels/topk';
 import type { AttentionOutputHook, MultiHeadAttention } from '../nn/attention';
 import type { Linear } from '../nn/linear';
@@ -180,6 +186,10 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
   // Backward buffers.
   private readonly dS: Tensor | null;
   private readonly dPre: Tensor;
+  /** Top-k: dU of each code slot [rows, k] (the per-atom gathers' weights). */
+  private readonly dSlots: Tensor | null;
+  /** Top-k: W_s's gradient gathered per atom, [M, C_i], before the transpose into ws.grad. */
+  private readonly dWsT: Tensor | null;
   /** Paper: T = dPre·W_sᵀ [rows, C_i] (for dprobs and dx). */
   private readonly dT: Tensor | null;
   private readonly dZ: Tensor | null;
@@ -224,6 +234,8 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
       this.stats = this.config.l1 > 0 ? { absSum: t([M], 'absSum'), norms: t([M], 'norms'), weights: t([M], 'l1weights') } : null;
       this.dS = topk ? null : t([rows, M], 'dS');
       this.dPre = t([rows, M], 'dPre');
+      this.dSlots = topk ? t([rows, config.k], 'dSlots') : null;
+      this.dWsT = topk && config.train !== 'atoms' ? t([M, dim], 'dWsT') : null;
       this.dT = paper ? t([rows, dim], 'dT') : null;
       this.dZ = paper ? null : t([rows, dim], 'dZ');
       this.dAbar = heads > 1 ? t([batch, seq, seq], 'dAbar') : null;
@@ -347,22 +359,31 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
         recordMatmul(rt, list, { a: A, b: io.dout, c: this.dZ!, M: T, N: C, K: T, batch: B, strideA: T * T, strideB: T * C, strideC: T * C, transA: true, label: `${path}.atoms.dZ` });
         G = this.dZ!;
       }
+      // Top-k: the live (row, slot) pairs bucketed by atom, so dD and dW_s are gathered per atom
+      // (∝ rows·k·C) instead of dense products over all M atoms (∝ rows·M·C).
+      const buckets = topk && (trainD || trainW) ? recordBucketSort(rt, list, { indices: this.idx!, rows, l: M, k, mask: this.mask, kOverride: this.kOverride!, label: `${path}.atoms` }) : null;
       if (trainD) {
-        recordMatmul(rt, list, { a: this.codes, b: G, c: this.dict.grad, M, N: C, K: rows, transA: true, label: `${path}.atoms.dD` });
+        if (buckets) recordBucketGather(rt, list, { start: buckets.start, pairs: buckets.pairs, w: this.vals!, src: G, out: this.dict.grad, rows, l: M, k, width: C, label: `${path}.atoms.dD` });
+        else recordMatmul(rt, list, { a: this.codes, b: G, c: this.dict.grad, M, N: C, K: rows, transA: true, label: `${path}.atoms.dD` });
         if (this.stats) recordAtomPenaltyGrad(rt, list, { absSum: this.stats.absSum, norms: this.stats.norms, dict: this.dict.value, ddict: this.dict.grad, atoms: M, cols: C, coef: this.config.l1 / rows });
       }
       if (needCode) {
         const weights = this.stats ? { weights: this.stats.weights } : {};
+        // dW_s = Pᵀ·dU (paper) | Xᵀ·dY (simplified)
+        const lhs = paper ? this.pAX! : io.x;
+        const needDenseDU = paper ? needDx || needDprobs : needDx; // dT = dU·W_sᵀ | dx = dY·W_sᵀ
         if (topk) {
-          recordCodeGrad(rt, list, { indices: this.idx!, values: this.vals!, dz: G, dict: this.dict.value, du: this.dPre, rows, atoms: M, cols: C, k, kOverride: this.kOverride!, mask: this.mask, ...weights });
+          recordCodeGrad(rt, list, { indices: this.idx!, values: this.vals!, dz: G, dict: this.dict.value, du: this.dSlots!, rows, atoms: M, cols: C, k, kOverride: this.kOverride!, mask: this.mask, slots: true, ...weights });
+          if (trainW) {
+            recordBucketGather(rt, list, { start: buckets!.start, pairs: buckets!.pairs, w: this.dSlots!, src: lhs, out: this.dWsT!, rows, l: M, k, width: C, label: `${path}.atoms.dWs` });
+            recordTranspose(rt, list, { src: this.dWsT!, dst: this.ws.grad, rows: M, cols: C, label: `${path}.atoms.dWs` });
+          }
+          // The dense dU only where a product needs it (dT below, or dx in the simplified form).
+          if (needDenseDU) recordScatterCode(rt, list, { indices: this.idx!, values: this.dSlots!, dense: this.dPre, rows, atoms: M, k });
         } else {
           recordMatmul(rt, list, { a: G, b: this.dict.value, c: this.dS!, M: rows, N: M, K: C, transB: true, label: `${path}.atoms.dS` });
           recordShrinkBackward(rt, list, { kind: sigma, x: this.pre, dy: this.dS!, dx: this.dPre, lambda: this.lambdaTensor, cols: M, mask: this.mask, ...weights, label: `${path}.atoms` });
-        }
-        if (trainW) {
-          // dW_s = Pᵀ·dU (paper) | Xᵀ·dY (simplified)
-          const lhs = paper ? this.pAX! : io.x;
-          recordMatmul(rt, list, { a: lhs, b: this.dPre, c: this.ws.grad, M: C, N: M, K: rows, transA: true, label: `${path}.atoms.dWs` });
+          if (trainW) recordMatmul(rt, list, { a: lhs, b: this.dPre, c: this.ws.grad, M: C, N: M, K: rows, transA: true, label: `${path}.atoms.dWs` });
         }
         if (paper && (needDx || needDprobs)) {
           recordMatmul(rt, list, { a: this.dPre, b: this.ws.value, c: this.dT!, M: rows, N: C, K: M, transB: true, label: `${path}.atoms.dT` });

@@ -22,6 +22,7 @@ const WG = 64;
 const ACCUMULATE = 1;
 const HAS_MASK = 2;
 const HAS_WEIGHTS = 4;
+const SLOTS = 8;
 
 interface P {
   rows?: number;
@@ -126,11 +127,13 @@ export function recordScatterCode(rt: GpuRuntime, list: CommandList, a: { indice
  * j < k' read from `kOverride`'s first u32, and mask[m] ≠ 0), else 0. dZ [rows, C] is the
  * gradient w.r.t. the decoded output; `weights` [M] adds a weighted-L1 penalty's gradient.
  * A clear, then one thread per slot (a C-long dot product each).
+ * `slots`: du is [rows, k] instead, du[r, j] = the gradient of slot j (0 for dead slots), in
+ * the code's own layout (no clear): what the per-atom gathers of src/kernels/stan-sparse.ts read.
  */
 export function recordCodeGrad(
   rt: GpuRuntime,
   list: CommandList,
-  a: { indices: Tensor; values: Tensor; dz: Tensor; dict: Tensor; du: Tensor; rows: number; atoms: number; cols: number; k: number; kOverride: Tensor; mask?: Tensor; weights?: Tensor },
+  a: { indices: Tensor; values: Tensor; dz: Tensor; dict: Tensor; du: Tensor; rows: number; atoms: number; cols: number; k: number; kOverride: Tensor; mask?: Tensor; weights?: Tensor; slots?: boolean },
 ): void {
   const what = `code_grad(${a.values.name})`;
   for (const k of ['rows', 'atoms', 'cols', 'k'] as const) pos(what, k, a[k]);
@@ -138,13 +141,13 @@ export function recordCodeGrad(
   need(what, 'values', a.values, a.rows * a.k);
   need(what, 'dz', a.dz, a.rows * a.cols);
   need(what, 'dict', a.dict, a.atoms * a.cols);
-  need(what, 'du', a.du, a.rows * a.atoms);
+  need(what, 'du', a.du, a.rows * (a.slots ? a.k : a.atoms));
   need(what, 'kOverride', a.kOverride, 1);
   if (a.mask) need(what, 'mask', a.mask, a.atoms);
   if (a.weights) need(what, 'weights', a.weights, a.atoms);
   distinct(what, a.du, [a.indices, a.values, a.dz, a.dict, a.kOverride, a.mask, a.weights]);
-  const flags = (a.mask ? HAS_MASK : 0) | (a.weights ? HAS_WEIGHTS : 0);
-  clear(list, a.du, a.rows * a.atoms, `${what}.clear`);
+  const flags = (a.mask ? HAS_MASK : 0) | (a.weights ? HAS_WEIGHTS : 0) | (a.slots ? SLOTS : 0);
+  if (!a.slots) clear(list, a.du, a.rows * a.atoms, `${what}.clear`);
   push(rt, list, what, 'code_grad', { atoms: a.atoms, cols: a.cols, k: a.k, flags }, a.rows * a.k, [
     a.indices,
     a.values,
@@ -273,9 +276,9 @@ export function codeGradCpu(
   values: Arr,
   dz: Arr,
   dict: Arr,
-  a: { rows: number; atoms: number; cols: number; k: number; kOverride: number; mask?: Arr; weights?: Arr },
+  a: { rows: number; atoms: number; cols: number; k: number; kOverride: number; mask?: Arr; weights?: Arr; slots?: boolean },
 ): Float64Array {
-  const du = new Float64Array(a.rows * a.atoms);
+  const du = new Float64Array(a.rows * (a.slots ? a.k : a.atoms));
   const kk = Math.min(a.kOverride, a.k);
   for (let r = 0; r < a.rows; r++) {
     for (let j = 0; j < kk; j++) {
@@ -284,7 +287,7 @@ export function codeGradCpu(
       let g = 0;
       for (let c = 0; c < a.cols; c++) g += dz[r * a.cols + c]! * dict[m * a.cols + c]!;
       if (a.weights) g += a.weights[m]! * Math.sign(values[r * a.k + j]!);
-      du[r * a.atoms + m] = g;
+      du[a.slots ? r * a.k + j : r * a.atoms + m] = g;
     }
   }
   return du;

@@ -197,6 +197,37 @@ export function recordBucketSort(
   return { start, pairs, blockRows, blocks, dispatches: 4 };
 }
 
+/**
+ * out [l, width] = per latent i, Σ over bucket i's pairs (recordBucketSort) of w[pair]·src[row(pair), :]
+ * (row = pair / k), every latent written (0 for an empty bucket). w is [rows, k] in the code's
+ * slot layout, src [rows, width]. One dispatch (vec4 kernel when width % 4 == 0).
+ * STAN's dE is this with w = dz, src = x; the atoms adapter's dD (w = values, src = ∂L/∂ΔO) and
+ * W_sᵀ gradient (w = dU, src = P or X).
+ */
+export function recordBucketGather(
+  rt: GpuRuntime,
+  list: CommandList,
+  a: { start: Tensor; pairs: Tensor; w: Tensor; src: Tensor; out: Tensor; rows: number; l: number; k: number; width: number; label?: string },
+): void {
+  const tag = `bucket gather ${a.label ?? a.out.name}`;
+  const { rows, l, k, width } = a;
+  checkInt(tag, 'rows', rows, 1);
+  checkInt(tag, 'l', l, 1);
+  checkInt(tag, 'k', k, 1, l);
+  checkInt(tag, 'width', width, 1);
+  if (rows * Math.max(k, width) > 2 ** 32 - 1 || l * width > 2 ** 32 - 1) throw new Error(`${tag}: sizes exceed 32-bit indexing`);
+  checkSize(tag, 'start', a.start, l + 1);
+  checkSize(tag, 'pairs', a.pairs, rows * k);
+  checkSize(tag, 'w', a.w, rows * k);
+  checkSize(tag, 'src', a.src, rows * width);
+  checkSize(tag, 'out', a.out, l * width);
+  checkDistinct(tag, ['out', a.out], [['start', a.start], ['pairs', a.pairs], ['w', a.w], ['src', a.src]]);
+  const vec = width % 4 === 0 && aligned16(a.src, a.out);
+  const entry = vec ? 'grad_e4' : 'grad_e';
+  const { u, g } = paramsFor(rt, { rows, l, k, n: width }, l * Math.ceil(width / 4 / (vec ? V : 1)), `${tag}.params`);
+  list.push(rt.dispatch(`stan.${entry}(${a.out.name})`, rt.pipeline(shader('stan_sparse'), entry), [u, a.start, a.pairs, a.w, a.src, a.out], [g.x, g.y]));
+}
+
 /** Records STAN's backward from a sparse code. Returns dz ([rows, k], for inspection and tests). */
 export function recordSparseBackward(rt: GpuRuntime, list: CommandList, a: SparseBackwardArgs): { dz: Tensor; dispatches: number } {
   const tag = `sparse backward ${a.label ?? a.dy.name}`;
@@ -252,8 +283,8 @@ export function recordSparseBackward(rt: GpuRuntime, list: CommandList, a: Spars
     const { start, pairs } = b;
     const q: ParamsIn = { ...base, blockRows: b.blockRows, blocks: b.blocks };
     if (a.dE) {
-      if (vecN) push('grad_e4', 'grad_e4', q, l * Math.ceil(n / 4 / V), [start, pairs, dz, a.x, a.dE]);
-      else push('grad_e', 'grad_e', q, l * Math.ceil(n / 4), [start, pairs, dz, a.x, a.dE]);
+      recordBucketGather(rt, list, { start, pairs, w: dz, src: a.x, out: a.dE, rows, l, k, width: n, label: `${tag}.dE` });
+      dispatches++;
     }
     if (a.dD) {
       if (vecM) push('grad_d4', 'grad_d4', q, l * Math.ceil(m / 4 / V), [start, pairs, a.values, a.dy, a.dD, kbuf]);
