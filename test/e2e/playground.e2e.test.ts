@@ -201,6 +201,7 @@ describe('playground', () => {
   test('every task × adapter it offers trains a step without error', async () => {
     const { page, errors } = await openPage('#task=regression&adapter.kind=none&training.batch=2');
     const tried: string[] = [];
+    let identifiabilityChecked: string | null = null;
     for (const task of TASK_IDS) {
       await page.evaluate((h) => void (window.location.hash = h), `#task=${task}&adapter.kind=none&training.batch=2`);
       await expect.poll(() => page.getByTestId(`task-${task}`).isChecked()).toBe(true);
@@ -225,11 +226,19 @@ describe('playground', () => {
         const loss = await trainLosses(page);
         expect(loss.length, `${task}/${kind}`).toBe(1);
         expect(Number.isFinite(loss[0]), `${task}/${kind} loss ${loss[0]}`).toBe(true);
+        if (kind === 'stan' && !identifiabilityChecked && (await page.getByTestId('identifiability-button').count())) {
+          // STAN's App. A report for the adapted site.
+          await page.getByTestId('identifiability-button').click();
+          await expect.poll(async () => (await page.getByTestId('identifiability-report').count()) > 0, { timeout: 60_000 }).toBe(true);
+          expect(await page.getByTestId('identifiability-report').innerText()).toMatch(/Assumption 1[\s\S]*(holds|fails)/);
+          identifiabilityChecked = `${task}/${kind}`;
+        }
         tried.push(`${task}/${kind}`);
       }
       if (task === 'mnist-vae') await screenshot(page, 'mnist-vae-view');
     }
-    console.log(`e2e playground: trained one step of ${tried.length} task × adapter combinations: ${tried.join(', ')}`);
+    console.log(`e2e playground: trained one step of ${tried.length} task × adapter combinations: ${tried.join(', ')}; App. A report on ${identifiabilityChecked}`);
+    expect(identifiabilityChecked, 'some task offers STAN, whose App. A panel must work').not.toBeNull();
     expect(errors).toEqual([]);
     await page.close();
   });
