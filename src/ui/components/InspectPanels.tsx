@@ -6,7 +6,7 @@
 import { computeIdentifiability, openLatent, setMask } from '../engine-connection';
 import { usePlayground } from '../store';
 import { DrawableView } from './Drawable';
-import { LatentScatter } from './LatentScatter';
+import { LatentScatter, OpenUnitForm } from './LatentScatter';
 
 export function ScatterPanel() {
   const info = usePlayground((s) => s.session.info);
@@ -29,9 +29,12 @@ export function ScatterPanel() {
           onSelect={(unit) => void openLatent(group.group, unit)}
         />
       ) : (
-        <p className="note">
-          This site ({group.path}, {group.kind}) collects no activation statistics; open a {group.label} by number below.
-        </p>
+        <>
+          <p className="note">
+            This site ({group.path}, {group.kind}) collects no activation statistics; open a {group.label} by its number.
+          </p>
+          <OpenUnitForm label={group.label} count={group.count} onOpen={(u) => void openLatent(group.group, u)} />
+        </>
       )}
     </section>
   );

@@ -22,8 +22,6 @@ export function LatentScatter({ stats, label, selected, onSelect }: { stats: Sca
   const el = useRef<HTMLDivElement>(null);
   const onSelectRef = useRef(onSelect);
   onSelectRef.current = onSelect;
-  const inputId = useId();
-  const [typed, setTyped] = useState('');
   const count = stats?.log10Freq.length ?? 0;
   const alive = stats ? stats.log10Freq.filter((f) => f !== null).length : 0;
 
@@ -123,20 +121,31 @@ export function LatentScatter({ stats, label, selected, onSelect }: { stats: Sca
         </span>
       </div>
       <div ref={el} data-testid="latent-scatter" data-points={alive} role="img" aria-label={`scatter of ${count} ${label}s: activation frequency against mean activation`} />
-      <form
-        className="inline-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const n = Number(typed);
-          if (Number.isInteger(n) && n >= 0 && n < count) onSelect(n);
-        }}
-      >
-        <label htmlFor={inputId}>Open {label} #</label>
-        <input id={inputId} type="number" min={0} max={Math.max(0, count - 1)} value={typed} onChange={(e) => setTyped(e.target.value)} data-testid="open-latent-input" />
-        <button type="submit" disabled={!count}>
-          Open
-        </button>
-      </form>
+      <OpenUnitForm label={label} count={count} onOpen={onSelect} />
     </div>
+  );
+}
+
+/** Opens a unit by number (the keyboard path to a latent's view). */
+export function OpenUnitForm({ label, count, onOpen }: { label: string; count: number; onOpen(unit: number): void }) {
+  const inputId = useId();
+  const [typed, setTyped] = useState('');
+  return (
+    <form
+      className="inline-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const n = Number(typed);
+        if (Number.isInteger(n) && n >= 0 && n < count) onOpen(n);
+      }}
+    >
+      <label htmlFor={inputId}>
+        Open {label} # (0–{Math.max(0, count - 1)})
+      </label>
+      <input id={inputId} type="number" min={0} max={Math.max(0, count - 1)} value={typed} onChange={(e) => setTyped(e.target.value)} data-testid="open-latent-input" />
+      <button type="submit" disabled={!count}>
+        Open
+      </button>
+    </form>
   );
 }

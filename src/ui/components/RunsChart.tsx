@@ -21,7 +21,7 @@ export function RunsChart({ runs, liveRunId, onClear }: { runs: RunRecord[]; liv
     runs.forEach((r, i) => {
       const color = COLORS[i % COLORS.length]!;
       const isLive = r.id === liveRunId;
-      traces.push({ x: r.train.map((p) => p.step), y: r.train.map((p) => p.loss), type: 'scatter', mode: 'lines', name: `${r.label} (train)`, line: { color, width: isLive ? 2.5 : 1.5 }, legendgroup: String(r.id) });
+      traces.push({ x: r.train.map((p) => p.step), y: r.train.map((p) => p.loss), type: 'scatter', mode: r.train.length < 3 ? 'lines+markers' : 'lines', name: `${r.label} (train)`, line: { color, width: isLive ? 2.5 : 1.5 }, marker: { size: 5 }, legendgroup: String(r.id) });
       if (r.val.length)
         traces.push({ x: r.val.map((p) => p.step), y: r.val.map((p) => p.loss), type: 'scatter', mode: 'lines+markers', name: `${r.label} (validation)`, line: { color, dash: 'dot', width: 1.5 }, marker: { size: 5 }, legendgroup: String(r.id) });
     });
