@@ -17,16 +17,18 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import type { AdapterSpec } from '../adapters/attach';
 import type { StanAdapter } from '../adapters/stan';
 import { identifiabilityReport, readStanMatrices } from '../analysis/identifiability';
 import { labelEntropy, meanActivation, meanFrequency, type LatentStatsSnapshot } from '../analysis/latent-stats';
-import { barPlot, escapeXml, linePlot, PALETTE, smallMultiples, type Series } from '../analysis/svg-plot';
+import { digitRgb, imageGridSvg } from '../analysis/digit-figures';
+import { barPlot, linePlot, PALETTE, smallMultiples, type Series } from '../analysis/svg-plot';
 import { acquireNodeGpu } from '../engine/node-gpu';
 import { GpuRuntime } from '../engine/runtime';
 import { buildDigitsTask, probeIndices, DIGITS_CHECKPOINT_FILE, DIGITS_DEFAULTS, digitsConfigFromMetadata, topActivating, viewImage, type DigitView, type DigitsEval, type DigitsTask, type DigitsTaskConfig } from '../tasks/digits';
-import { MNIST_PIXELS, MNIST_SIDE, type MnistSet } from '../tasks/mnist-data';
+import { MNIST_PIXELS, type MnistSet } from '../tasks/mnist-data';
 import { loadMnistNode } from '../tasks/mnist-data-node';
 import { baseCheckpointMetadata } from '../train/base-checkpoint';
 import { Trainer } from '../train/trainer';
@@ -340,35 +342,6 @@ export async function stanForgettingRepro(argv: string[]): Promise<number> {
 
 // ---------- stan-latents ----------
 
-/** A grid of digits as SVG rects (only non-zero pixels, 4 grey levels), with a caption per image. */
-function digitGrid(images: { pixels: Float32Array; caption: string }[][], rowTitles: string[], title: string, scale = 2): string {
-  const S = MNIST_SIDE;
-  const cell = S * scale + 8;
-  const left = 150;
-  const cols = Math.max(1, ...images.map((r) => r.length));
-  const w = left + cols * cell + 10;
-  const rowH = cell + 14;
-  const h = 30 + images.length * rowH;
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="11">`, `<rect width="${w}" height="${h}" fill="#fff"/>`, `<text x="8" y="18" font-size="13">${escapeXml(title)}</text>`];
-  images.forEach((row, ri) => {
-    const y0 = 30 + ri * rowH;
-    parts.push(`<text x="8" y="${y0 + cell / 2}">${escapeXml(rowTitles[ri] ?? '')}</text>`);
-    row.forEach((im, ci) => {
-      const x0 = left + ci * cell;
-      parts.push(`<rect x="${x0}" y="${y0}" width="${S * scale}" height="${S * scale}" fill="#000"/>`);
-      for (let p = 0; p < MNIST_PIXELS; p++) {
-        const v = im.pixels[p]!;
-        if (v < 0.2) continue;
-        const g = v > 0.8 ? 255 : v > 0.6 ? 200 : v > 0.4 ? 150 : 100;
-        parts.push(`<rect x="${x0 + (p % S) * scale}" y="${y0 + Math.floor(p / S) * scale}" width="${scale}" height="${scale}" fill="rgb(${g},${g},${g})"/>`);
-      }
-      parts.push(`<text x="${x0}" y="${y0 + S * scale + 11}" font-size="9">${escapeXml(im.caption)}</text>`);
-    });
-  });
-  parts.push('</svg>');
-  return parts.join('');
-}
-
 export async function stanLatentsRepro(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, k: { type: 'string' }, expansion: { type: 'string' } }, strict: true });
   const c = await setup('stan-latents', values);
@@ -481,15 +454,15 @@ export async function stanLatentsRepro(argv: string[]): Promise<number> {
     { title: `Label entropy of active latents, all sites (12 bins over 0 … ln 10 = ${maxEntropy.toFixed(2)} nats)`, xLabel: 'entropy bin', yLabel: 'latents' },
   );
   const img = new Float32Array(MNIST_PIXELS);
-  figs['latents-top-digits.svg'] = digitGrid(
-    tops.map((row) =>
-      row.map((t) => {
+  figs['latents-top-digits.svg'] = imageGridSvg(
+    tops.map((row, j) => ({
+      label: `latent ${shown[j]}\nH ${showSite.ent[shown[j]!]!.toFixed(2)} nats`,
+      panels: row.map((t) => {
         viewImage(c.mnist.pixels.subarray(t.image * MNIST_PIXELS, (t.image + 1) * MNIST_PIXELS), TASK_A, img);
-        return { pixels: img.slice(), caption: `${c.mnist.labels[t.image]} (${t.activation.toFixed(2)})` };
+        return { title: `${c.mnist.labels[t.image]} (${t.activation.toFixed(2)})`, rgb: digitRgb(img) };
       }),
-    ),
-    shown.map((i) => `latent ${i} (H ${showSite.ent[i]!.toFixed(2)})`),
-    `Top-activating ${TASK_A} test digits (max over tokens) of the showcased latents, ${showSite.adapter.path}; caption: label (activation)`,
+    })),
+    { title: `Top-activating ${TASK_A} test digits (max over tokens), ${showSite.adapter.path}; caption: label (activation)`, deflate: (raw) => deflateSync(raw) },
   );
   const md = [
     `# STAN latent statistics (STAN paper App. F, App. A) — ${c.quick ? 'quick' : 'full'} run`,
