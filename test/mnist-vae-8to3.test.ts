@@ -7,7 +7,8 @@
  *    denoising loss (the shipped base already decodes most 3s as 3, so "far more often" is a
  *    full-run question — see REPRODUCTION.md);
  *  - top-k keeps exactly k codes per token; an atom no token selected has an exactly zero
- *    contribution map; the analysis' maps are the documented decode differences.
+ *    contribution map; the analysis' maps are the documented decode differences;
+ *  - eightToThreeView (the page's data) returns the same decodes, per-layer usage shares, verdicts.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,7 @@ import type { GpuRuntime } from '../src/engine/runtime';
 import { loadVaeCheckpoint, vaeConfigFromMetadata } from '../src/models/vae';
 import { loadMnistNode } from '../src/tasks/mnist-data-node';
 import { buildMnistVaeTask, MNIST_VAE_DEFAULTS } from '../src/tasks/mnist-vae';
-import { analyseContributions, atomUsage, coveringSet, DigitJudge, judgeHeldOut, VaeAtomsFinetune, VAE_8TO3_QUICK, type HeldOutResult } from '../src/tasks/mnist-vae-finetune';
+import { analyseContributions, atomUsage, coveringSet, DigitJudge, eightToThreeView, judgeHeldOut, VaeAtomsFinetune, VAE_8TO3_QUICK, type HeldOutResult } from '../src/tasks/mnist-vae-finetune';
 import { baseCheckpointMetadata } from '../src/train/base-checkpoint';
 import { testRuntime } from './helpers/gpu';
 
@@ -118,5 +119,23 @@ describe('mnist-vae 8 → 3 atoms fine-tune', () => {
       expect(Array.from((await ft.decode(z)).images)).toEqual(Array.from(a.adapted));
       ft.setAtoms('all');
     }
+
+    // The page's 8 → 3 view data: the same decodes, per-layer totals, shares of the layer's usage, verdicts.
+    const two = ft.task.testIndices.slice(0, 2);
+    const view = (await eightToThreeView(rt, ft.task, ft.adapters, two, { maxAtoms: 2, judge, probe: ft }))!;
+    expect(view).not.toBeNull();
+    expect(Array.from(view.adapted)).toEqual(Array.from(held.adapted.images.subarray(0, 2 * 784)));
+    expect(Array.from(view.base)).toEqual(Array.from(plain.subarray(0, 2 * 784)));
+    expect(view.layers.map((l) => l.path)).toEqual(ft.adapters.map((ad) => ad.path));
+    for (const l of view.layers) {
+      expect(l.activeAtoms).toBeGreaterThan(0);
+      expect(l.atoms.length).toBe(2);
+      const share = l.atoms.reduce((s, c) => s + c.share, 0);
+      expect(share).toBeGreaterThan(0);
+      expect(share).toBeLessThanOrEqual(1 + 1e-9);
+      expect(l.atoms[0]!.map.length).toBe(2 * 784);
+    }
+    expect(view.verdicts!.adapted).toEqual(Array.from(held.adapted.verdicts.pred.subarray(0, 2)));
+    expect(await eightToThreeView(rt, ft.task, [], two)).toBeNull();
   }, 360_000);
 });

@@ -471,3 +471,59 @@ export function pickFixedLatent(held: HeldOutResult, from = 8, to = 3): number {
   }
   return best;
 }
+
+/** The page's "8 → 3 view" as plain data (see eightToThreeView). */
+export interface EightToThreeView {
+  /** Data-set indices of the images shown (held-out noisy digits). */
+  indices: number[];
+  /** [n, 784] each: base (all atoms off), adapted (all on), adapted − base. */
+  base: Float32Array;
+  adapted: Float32Array;
+  overall: Float32Array;
+  layers: {
+    path: string;
+    /** Atoms covering 95 % of this layer's usage on these images. */
+    activeAtoms: number;
+    /** decode(all on) − decode(this layer's atoms off), [n, 784]. */
+    total: Float32Array;
+    /** The most used atoms (at most maxAtoms): share of the layer's usage on these images and the leave-one-out map [n, 784]. */
+    atoms: { atom: number; share: number; map: Float32Array }[];
+  }[];
+  /** The judge's digit and p(digit) per image, when a judge was given. */
+  verdicts: { base: number[]; adapted: number[]; pBase: number[]; pAdapted: number[] } | null;
+}
+
+/**
+ * Everything the page's "8 → 3 view" draws, for a VAE task whose adapters are atoms on the
+ * decoder (returns null when they are not all atoms): base vs adapted decodes of held-out noisy
+ * images (z = μ, the task's fixed noise), each layer's total effect and its most used atoms'
+ * red/blue maps (definitions in the file comment), and the frozen classifier's verdicts.
+ * Leaves every atom on. It records a decoder list on first use: call it inside an allocation
+ * scope the caller disposes with the task.
+ */
+export async function eightToThreeView(rt: GpuRuntime, task: MnistVaeTask, adapters: readonly unknown[], indices: readonly number[], opts: { maxAtoms?: number; judge?: DigitJudge; probe?: AtomsVaeProbe } = {}): Promise<EightToThreeView | null> {
+  if (adapters.length === 0 || !adapters.every((a) => a instanceof AtomsAdapter)) return null;
+  const probe = opts.probe ?? new AtomsVaeProbe(rt, task, adapters as AtomsAdapter[]);
+  const latents = await probe.noisyLatents(indices);
+  const a = await analyseContributions(probe, latents, { maxAtoms: opts.maxAtoms ?? 8 });
+  const M = probe.M;
+  const layers = a.layers.map((l) => {
+    const summed = new Float64Array(M);
+    for (let i = 0; i < a.count; i++) for (let m = 0; m < M; m++) summed[m]! += l.usage[i * M + m]!;
+    const total = summed.reduce((s, v) => s + v, 0) || 1;
+    return {
+      path: l.path,
+      activeAtoms: coveringSet(summed).length,
+      total: l.total,
+      atoms: l.atoms.map((c) => ({ atom: c.atom, share: c.usage.reduce((s, v) => s + v, 0) / total, map: c.map })),
+    };
+  });
+  let verdictsOut: EightToThreeView['verdicts'] = null;
+  if (opts.judge) {
+    const vb = await opts.judge.classify(a.base);
+    const va = await opts.judge.classify(a.adapted);
+    const p = (v: { pred: Int32Array; probs: Float32Array }) => Array.from(v.pred, (d, i) => v.probs[i * 10 + d]!);
+    verdictsOut = { base: Array.from(vb.pred), adapted: Array.from(va.pred), pBase: p(vb), pAdapted: p(va) };
+  }
+  return { indices: indices.slice(), base: a.base, adapted: a.adapted, overall: a.overall, layers, verdicts: verdictsOut };
+}
