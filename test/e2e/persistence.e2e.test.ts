@@ -25,7 +25,12 @@ afterAll(async () => {
 const HASH = '#task=regression&adapter.kind=stan&adapter.targets=q_proj%2Cv_proj&adapter.stan.k=4&training.batch=2&training.steps=30&training.warmup=0';
 
 async function ready(page: Page): Promise<void> {
-  await page.locator('[data-testid="engine-phase"][data-phase="ready"]').waitFor({ timeout: 120_000 });
+  const phase = page.locator('[data-testid="engine-phase"][data-phase="ready"], [data-testid="engine-phase"][data-phase="error"]');
+  await phase.waitFor({ timeout: 180_000 });
+  if ((await phase.getAttribute('data-phase')) === 'error') {
+    await screenshot(page, 'persistence-engine-error');
+    throw new Error(`the engine failed to start: ${await page.locator('.app').innerText()}`);
+  }
 }
 
 async function waitStep(page: Page, step: number): Promise<void> {
