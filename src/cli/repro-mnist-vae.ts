@@ -29,7 +29,7 @@ import {
 } from '../tasks/mnist-vae-finetune';
 import { ProgressBar } from './progress';
 
-export const MNIST_VAE_8TO3_USAGE = 'mnist-vae-8to3 [--quick] [--out dir] [--steps N] [--lr X] [--batch B] [--seed S] [--noise σ] [--eval N] [--vae file] [--classifier file]';
+export const MNIST_VAE_8TO3_USAGE = 'mnist-vae-8to3 [--quick] [--out dir] [--steps N] [--lr X] [--batch B] [--seed S] [--noise σ] [--k K] [--atoms M] [--eval N] [--vae file] [--classifier file]';
 
 const round = (v: number, d = 4) => (Number.isFinite(v) ? Number(v.toPrecision(d)) : v);
 const deflate = (raw: Uint8Array) => new Uint8Array(deflateSync(raw, { level: 9 }));
@@ -47,6 +47,8 @@ export async function mnistVae8to3Repro(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       noise: { type: 'string' },
       eval: { type: 'string' },
+      k: { type: 'string' },
+      atoms: { type: 'string' },
       vae: { type: 'string' },
       classifier: { type: 'string' },
     },
@@ -64,6 +66,8 @@ export async function mnistVae8to3Repro(argv: string[]): Promise<number> {
   cfg.batch = num(values.batch, 'batch', (n) => int(n, 1), 'an integer ≥ 1') ?? cfg.batch;
   cfg.seed = num(values.seed, 'seed', (n) => int(n, 0), 'an integer ≥ 0') ?? cfg.seed;
   cfg.evalImages = num(values.eval, 'eval', (n) => int(n, 0), 'an integer ≥ 0 (0 = all)') ?? cfg.evalImages;
+  cfg.atoms = num(values.atoms, 'atoms', (n) => int(n, 1), 'an integer ≥ 1') ?? cfg.atoms;
+  cfg.k = num(values.k, 'k', (n) => int(n, 1) && n <= cfg.atoms, `an integer in 1..${cfg.atoms} (atoms)`) ?? cfg.k;
   cfg.lr = num(values.lr, 'lr', (n) => n > 0 && Number.isFinite(n), 'a positive number') ?? cfg.lr;
   cfg.noise = num(values.noise, 'noise', (n) => n >= 0 && Number.isFinite(n), 'a finite number ≥ 0') ?? cfg.noise;
   const vaeFile = values.vae ?? 'public/checkpoints/mnist-vae-5to9.safetensors';
