@@ -111,7 +111,7 @@ describe('shipped digit-transformer base', () => {
     const task = buildDigitsTask(rt, loadMnistNode(), { ...DIGITS_DEFAULTS, model }, { base: bytes });
     const check = JSON.parse(meta.check!) as { accuracy: number; images: number };
     expect(check.images).toBe(DIGITS_CHECK_IMAGES);
-    const ev = await task.evaluate('upright', task.testIndices.slice(0, DIGITS_CHECK_IMAGES));
+    const ev = await task.evaluate('upright', task.testIndices.slice(0, DIGITS_CHECK_IMAGES)); // the subset the shipped metadata records
     expect(Math.abs(ev.accuracy - check.accuracy)).toBeLessThanOrEqual(2 / DIGITS_CHECK_IMAGES);
     task.destroy();
     const wrong = { ...DIGITS_DEFAULTS, model: { ...model, dim: 32, heads: 2, batch: 4 } };
@@ -190,6 +190,29 @@ describe('digits playground task (src/tasks/digits-task.ts) through a session', 
     expect(rep.l).toBe(64);
     s.destroy();
   });
+});
+
+describe('digits playground task: the other adapter kinds', () => {
+  for (const kind of ['none', 'lora', 'sora'] as const) {
+    it(`${kind}: builds on the shipped base, trains 2 finite steps, views`, async () => {
+      const rt = await testRuntime();
+      const c = structuredClone(DEFAULT_CONFIG);
+      c.task = 'digits';
+      c.adapter.kind = kind;
+      c.adapter.targets = digitsTask.description.defaultTargets[kind]!;
+      c.training = { ...c.training, batch: 4, warmup: 0, steps: 10 };
+      const s = await PlaygroundSession.create(rt, c, { assets: nodeAssets(), small: true, stream: { metricEvery: 2, validateEvery: 0, statsEvery: 0 }, onEvent: () => {} });
+      const rows = await s.stepN(2);
+      expect(rows.every((r) => Number.isFinite(r.loss))).toBe(true);
+      const v = await s.view();
+      expect(v.kind).toBe('digits');
+      const p = s.info().parameters;
+      if (kind === 'none') expect(p.trainable).toBe(p.base);
+      else if (kind === 'lora') expect(p.trainable).toBe(4 * 8 * (64 + 64)); // rank 8 on 4 sites of 64 → 64
+      else expect(p.trainable).toBeGreaterThanOrEqual(4 * 8 * (64 + 64)); // SoRA: LoRA's A, B plus its gate
+      s.destroy();
+    });
+  }
 });
 
 describe('STAN repro experiments (--quick)', () => {
