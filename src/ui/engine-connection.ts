@@ -71,7 +71,7 @@ export function engineClient(): EngineClient {
             phase: 'error',
             code: 'device-lost',
             message: `The GPU device was lost (${event.reason}): ${event.message || 'no details'}.`,
-            advice: 'Press "Retry" to acquire the GPU again (the session is rebuilt from its configuration); reload the page if that fails.',
+            advice: 'Recovering: the engine acquires a new device and restores the last autosave. If this message stays, press "Retry" (the session is rebuilt from its configuration) or reload the page.',
           });
           break;
         case 'metrics':

@@ -33,7 +33,9 @@ test('one click trains the regression task in the worker: loss points stream in 
   expect(await page.getByTestId('session-message').innerText()).toContain('finished at step 300');
   expect(Number(await page.getByTestId('runs-chart').getAttribute('data-points'))).toBe(300);
   // The chart really drew the curves (plotly renders an SVG path per line trace: train and validation).
-  expect(await page.locator('[data-testid="runs-chart"] .scatterlayer path.js-line').count()).toBe(2);
+  // (Charts redraw in the animation frame after their data lands.)
+  await expect.poll(() => page.locator('[data-testid="runs-chart"] .scatterlayer path.js-line').count()).toBe(2);
+  await expect.poll(() => page.evaluate(() => (document.querySelector('[data-testid="runs-chart"]') as unknown as { data: { y: number[] }[] }).data[0]!.y.length)).toBe(300);
   const traces: { name: string; y: number[] }[] = await page.evaluate(() => {
     const el = document.querySelector('[data-testid="runs-chart"]') as unknown as { data: { name: string; y: number[] }[] };
     return el.data.map((t) => ({ name: t.name, y: t.y }));

@@ -68,8 +68,9 @@ describe('playground', () => {
     const done = await settled(page, 150_000);
     expect(done.phase, done.message).toBe('ready');
     expect(done.step).toBe(30);
+    // The chart redraws in the next animation frame after the data lands.
+    await expect.poll(async () => (await trainLosses(page)).length).toBe(30);
     const losses = await trainLosses(page);
-    expect(losses.length).toBe(30);
     const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
     const first = mean(losses.slice(0, 10));
     const last = mean(losses.slice(-10));
@@ -82,7 +83,7 @@ describe('playground', () => {
     // The output view and the scatter are drawn.
     await page.getByTestId('adapted-output').waitFor();
     await expect.poll(async () => Number(await page.getByTestId('latent-scatter').getAttribute('data-points')), { timeout: 30_000 }).toBeGreaterThan(0);
-    expect(await page.locator('[data-testid="latent-scatter"] .scatterlayer .trace:first-child path.point').count()).toBeGreaterThan(0);
+    await expect.poll(() => page.locator('[data-testid="latent-scatter"] .scatterlayer .trace:first-child path.point').count()).toBeGreaterThan(0);
     await screenshot(page, 'playground-trained');
 
     // Click a dot of the scatter: that latent's view opens with its top-activating examples.
@@ -223,8 +224,8 @@ describe('playground', () => {
         const r = await settled(page, 120_000, 1);
         expect(r.phase, `${task}/${kind}: ${r.message}`).toBe('ready');
         expect(r.step, `${task}/${kind}`).toBe(1);
+        await expect.poll(async () => (await trainLosses(page)).length, { message: `${task}/${kind}` }).toBe(1);
         const loss = await trainLosses(page);
-        expect(loss.length, `${task}/${kind}`).toBe(1);
         expect(Number.isFinite(loss[0]), `${task}/${kind} loss ${loss[0]}`).toBe(true);
         if (kind === 'stan' && !identifiabilityChecked && (await page.getByTestId('identifiability-button').count())) {
           // STAN's App. A report for the adapted site.

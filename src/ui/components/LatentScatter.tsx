@@ -80,20 +80,25 @@ export function LatentScatter({ stats, label, selected, onSelect }: { stats: Sca
         marker: { symbol: 'x', size: 7, color: '#888' },
       },
     ];
-    void Plotly.react(
-      el.current,
-      traces,
-      {
-        height: 320,
-        margin: { l: 60, r: 20, t: 10, b: 45 },
-        xaxis: { title: { text: 'log10 activation frequency' } },
-        yaxis: { title: { text: 'log10 mean activation' } },
-        showlegend: false,
-        hovermode: 'closest',
-        clickmode: 'event',
-      },
-      { displayModeBar: false, responsive: true },
-    );
+    // Drawn in the next frame: a click's own DOM update (labels, buttons) paints first, the chart follows.
+    const node = el.current;
+    const frame = requestAnimationFrame(() => {
+      void Plotly.react(
+        node,
+        traces,
+        {
+          height: 320,
+          margin: { l: 60, r: 20, t: 10, b: 45 },
+          xaxis: { title: { text: 'log10 activation frequency' } },
+          yaxis: { title: { text: 'log10 mean activation' } },
+          showlegend: false,
+          hovermode: 'closest',
+          clickmode: 'event',
+        },
+        { displayModeBar: false, responsive: true },
+      );
+    });
+    return () => cancelAnimationFrame(frame);
   }, [stats, selected, label]);
 
   useEffect(() => {

@@ -25,14 +25,19 @@ export function RunsChart({ runs, liveRunId, onClear }: { runs: RunRecord[]; liv
       if (r.val.length)
         traces.push({ x: r.val.map((p) => p.step), y: r.val.map((p) => p.loss), type: 'scatter', mode: 'lines+markers', name: `${r.label} (validation)`, line: { color, dash: 'dot', width: 1.5 }, marker: { size: 5 }, legendgroup: String(r.id) });
     });
-    void Plotly.react(el.current, traces, {
-      height: 320,
-      margin: { l: 60, r: 20, t: 10, b: 40 },
-      xaxis: { title: { text: 'step' } },
-      yaxis: { title: { text: 'loss' }, type: 'log' },
-      legend: { orientation: 'h', y: -0.25, font: { size: 11 } },
-      showlegend: runs.length > 0,
-    }, { displayModeBar: false, responsive: true });
+    // Drawn in the next frame: a click's own DOM update (labels, buttons) paints first, the chart follows.
+    const node = el.current;
+    const frame = requestAnimationFrame(() => {
+      void Plotly.react(node, traces, {
+        height: 320,
+        margin: { l: 60, r: 20, t: 10, b: 40 },
+        xaxis: { title: { text: 'step' } },
+        yaxis: { title: { text: 'loss' }, type: 'log' },
+        legend: { orientation: 'h', y: -0.25, font: { size: 11 } },
+        showlegend: runs.length > 0,
+      }, { displayModeBar: false, responsive: true });
+    });
+    return () => cancelAnimationFrame(frame);
   }, [runs, liveRunId]);
   useEffect(() => {
     const node = el.current;
