@@ -208,5 +208,6 @@ export class SessionPersistence {
   /** Writes a decoded adapter into a session built with configForAdapter (checks base, targets, shapes). */
   async applyAdapterTo(session: PlaygroundSession, decoded: ReturnType<typeof decodeAdapter>): Promise<void> {
     applyAdapter(decoded, { description: await this.describeAdapters(session), adapters: session.task.adapters, packs: session.task.graph.packs });
+    session.task.invalidate?.(); // parameters changed outside a step: drop cached views
   }
 }
