@@ -114,6 +114,18 @@ describe('session persistence', () => {
     for (const x of [s, r, ref]) x.destroy();
   });
 
+  it('the base reference of a task with a shipped checkpoint is its path and the file\'s SHA-256', async () => {
+    const { createHash } = await import('node:crypto');
+    const { readFileSync } = await import('node:fs');
+    const { taskModule } = await import('../src/tasks/registry');
+    const p = new SessionPersistence(new MemoryStore(), assets, { every: 10, onEvent: () => {} });
+    const c = { ...config(), task: 'fourier' as const };
+    const path = taskModule('fourier').description.baseCheckpoint!;
+    const ref = await p.baseRef(c);
+    expect(ref).toEqual({ id: path, hash: `sha256:${createHash('sha256').update(readFileSync(`public/${path}`)).digest('hex')}` });
+    expect(await p.baseRef({ ...config(), training: { ...config().training, seed: 3 } })).toEqual({ id: 'regression:built-in(seed 3)', hash: 'none' });
+  });
+
   it('importing a session checks its base against the page\'s: another seed\'s built-in base is refused, naming both', async () => {
     const p = new SessionPersistence(new MemoryStore(), assets, { every: 10, onEvent: () => {} });
     const s = await build(config());
