@@ -242,6 +242,29 @@ describe('inference overrides and inspection', () => {
   });
 });
 
+describe('memory', () => {
+  for (const [task, kind] of [
+    ['regression', 'stan'],
+    ['regression', 'atoms'],
+    ['fourier', 'atoms'],
+    ['mnist-vae', 'atoms'],
+  ] as const) {
+    test(`${task} × ${kind}: destroy() gives back every buffer the session took (build, steps, views, statistics, inspection)`, async () => {
+      const rt = await testRuntime();
+      // Once, so the first build's one-off allocations (shared tensors) are not counted.
+      (await open(cfg(task, kind))).destroy();
+      const before = rt.pool.liveBytes;
+      const s = await open(cfg(task, kind));
+      await s.stepN(2);
+      await s.view();
+      await s.stats();
+      await s.inspect(0, 0);
+      s.destroy();
+      expect(rt.pool.liveBytes).toBe(before);
+    });
+  }
+});
+
 describe('configuration errors name the field', () => {
   const fieldOf = async (c: unknown): Promise<string> => {
     try {

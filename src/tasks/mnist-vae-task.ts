@@ -342,7 +342,8 @@ class VaeInstance implements TaskInstance {
   }
 
   destroy(): void {
-    // The scopes hold every allocation of both models (packs included), so the tasks' own destroy() is not called: it would release the packs twice.
+    // Adapters keep scopes of their own (nested ones are not in ours); releases are idempotent.
+    for (const a of this.adapters) a.destroy();
     for (const s of this.scopes.splice(0)) s.dispose();
   }
 }

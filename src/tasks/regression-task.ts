@@ -356,6 +356,8 @@ class RegressionInstance implements TaskInstance {
   }
 
   destroy(): void {
+    // Adapters keep scopes of their own (nested ones are not in ours); releases are idempotent.
+    for (const a of this.adapters) a.destroy();
     this.adapted.scope.dispose();
     this.baseModel.scope.dispose();
   }
