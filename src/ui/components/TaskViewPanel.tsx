@@ -51,11 +51,32 @@ function FourierView({ view }: { view: Extract<TaskView, { kind: 'fourier' }> })
           );
         })}
       </div>
+      {view.atoms.length > 0 && (
+        <>
+          <h4>Most used atoms: time profiles d_m(t) (click one for its view)</h4>
+          <div className="thumbs" data-testid="fourier-atoms">
+            {[...view.atoms]
+              .sort((a, b) => b.usage - a.usage)
+              .slice(0, 8)
+              .map((a) => (
+                <figure key={a.unit}>
+                  <button type="button" className="thumb-button" onClick={() => void openLatent(0, a.unit)} aria-label={`open atom ${a.unit}`}>
+                    <SignalSvg width={120} height={44} series={[{ values: a.profile, color: C.adapted }]} label={`atom ${a.unit} time profile`} />
+                  </button>
+                  <figcaption>
+                    #{a.unit} · usage {a.usage.toPrecision(2)}
+                  </figcaption>
+                </figure>
+              ))}
+          </div>
+        </>
+      )}
     </>
   );
 }
 
 function MnistView({ view }: { view: Extract<TaskView, { kind: 'mnist-vae' }> }) {
+  const groups = usePlayground((s) => s.session.info?.groups);
   return (
     <>
       <table className="digits" data-testid="adapted-output">
@@ -88,7 +109,7 @@ function MnistView({ view }: { view: Extract<TaskView, { kind: 'mnist-vae' }> })
       </table>
       {view.contributions.length > 0 && (
         <>
-          <h4>Each unit's contribution to the first image (red adds ink, blue removes it)</h4>
+          <h4>Each unit's contribution to the first image, per layer (red adds ink, blue removes it)</h4>
           <div className="thumbs">
             {view.contributions.slice(0, 16).map((c) => (
               <figure key={`${c.group}.${c.unit}`}>
@@ -96,7 +117,8 @@ function MnistView({ view }: { view: Extract<TaskView, { kind: 'mnist-vae' }> })
                   <DrawableView drawable={c.drawable} label={`contribution of unit ${c.unit}`} signed />
                 </button>
                 <figcaption>
-                  g{c.group} #{c.unit} · {(100 * c.share).toFixed(0)} %
+                  {groups?.[c.group]?.path ?? `site ${c.group}`}
+                  <br />#{c.unit} · {(100 * c.share).toFixed(0)} %
                 </figcaption>
               </figure>
             ))}
