@@ -97,7 +97,7 @@ test('reload → resume: the autosaved step, and the next loss equals the uninte
   await waitStep(page, 30);
   expect(await page.getByTestId('persistence-message').innerText()).toMatch(/Resumed at step 30/);
   // The restored history is on the chart, and the next step repeats the uninterrupted one exactly.
-  expect((await liveLosses(page)).size).toBe(30);
+  await expect.poll(async () => (await liveLosses(page)).size, { timeout: 30_000 }).toBe(30); // charts draw on a later frame
   await page.getByTestId('step').click();
   await waitStep(page, 31);
   const resumed = await lossAt(page, 30);
