@@ -156,6 +156,12 @@ describe('inference overrides and inspection', () => {
       try {
         await s.stepN(4);
         const v = await s.view();
+        if (v.kind === 'mnist-vae') {
+          // Leave-one-out maps of the first image's most used units: non-zero, shares summing to 1.
+          expect(v.contributions.length).toBeGreaterThan(0);
+          expect(v.contributions.reduce((a, c) => a + c.share, 0)).toBeCloseTo(1, 6);
+          for (const c of v.contributions) expect(c.drawable.kind === 'image' && c.drawable.pixels.some((p) => p !== 0)).toBe(true);
+        }
         const scale = Math.max(...baseOutput(v).map(Math.abs));
         expect(maxAbsDiff(adaptedOutput(v), baseOutput(v))).toBeGreaterThan(1e-4 * scale);
         const off = await s.view(allOffOverrides(s.task.groups));

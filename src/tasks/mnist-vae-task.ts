@@ -218,21 +218,9 @@ class VaeInstance implements TaskInstance {
 
   async view(o: InferenceOverrides): Promise<TaskView> {
     const idx = this.viewIdx;
-    const r = await withOverrides(this.adapters, this.groups, o, () => this.task.reconstruct(idx));
-    this.baseImages ??= (await this.baseTask.reconstruct(idx)).recon;
-    const images = idx.map((i, j) => ({
-      label: this.mnist.labels[i]!,
-      noisy: this.image(r.noisy, j),
-      clean: this.image(r.clean, j),
-      base: this.image(this.baseImages!, j),
-      adapted: this.image(r.recon, j),
-    }));
-    // Contribution maps of the first image: the units with the largest code mass on it, over all groups.
-    const contributions: ContributionMap[] = [];
-    const first = idx[0]!;
+    // Contribution candidates of the first image: the units with the largest code mass on it, over all groups.
     const candidates: { group: number; unit: number; mass: number }[] = [];
-    await withOverrides(this.adapters, this.groups, o, async () => {
-      await this.task.reconstruct([first]);
+    const collect = async () => {
       for (const g of this.groups) {
         if (!g.stats) continue;
         const codes = await readUnitCodes(this.rt, this.adapters[g.group]!);
@@ -242,7 +230,27 @@ class VaeInstance implements TaskInstance {
         for (let row = 0; row < per; row++) codes.forEachRow(row, (u, a) => (mass[u] += Math.abs(a)));
         for (const u of topIndices(mass, this.maps)) if (mass[u]! > 0) candidates.push({ group: g.group, unit: u, mass: mass[u]! });
       }
+    };
+    const r = await withOverrides(this.adapters, this.groups, o, async () => {
+      const rec = await this.task.reconstruct(idx);
+      // One chunk: the first image's codes are rows 0… of the last forward (no extra pass).
+      if (idx.length <= this.batch) await collect();
+      else {
+        await this.task.reconstruct([idx[0]!]);
+        await collect();
+      }
+      return rec;
     });
+    this.baseImages ??= (await this.baseTask.reconstruct(idx)).recon;
+    const images = idx.map((i, j) => ({
+      label: this.mnist.labels[i]!,
+      noisy: this.image(r.noisy, j),
+      clean: this.image(r.clean, j),
+      base: this.image(this.baseImages!, j),
+      adapted: this.image(r.recon, j),
+    }));
+    const contributions: ContributionMap[] = [];
+    const first = idx[0]!;
     candidates.sort((a, b) => b.mass - a.mass);
     const on = images[0]!.adapted;
     let total = 0;
