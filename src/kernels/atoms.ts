@@ -11,7 +11,9 @@
  * (and a clearBuffer instead of writing the zeros) 19–31, 22–27 and 2–3 ms, against 44–46 ms for
  * a dense 2048×128×128 regblock matmul in the same run. A sparse Sᵀ·G that skips zero codes
  * (thread per atom walking the rows) was ~5× slower than the dense matmul: SwiftShader's SIMD
- * lanes run both sides of the data-dependent branch, so the adapter keeps dense matmuls there.
+ * lanes run both sides of the data-dependent branch. The top-k adapter's Sᵀ·G and dW_s are
+ * instead gathered per atom over bucketed (row, slot) pairs (src/kernels/stan-sparse.ts,
+ * recordBucketGather), which has no such branch.
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
