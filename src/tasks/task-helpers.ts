@@ -9,7 +9,7 @@ import type { BuildContext } from '../nn/module';
 import type { LatentStatsSnapshot } from '../analysis/latent-stats';
 import { ConfigError } from '../engine/errors';
 import type { ParamRef } from '../engine/param-pack';
-import type { CommandList, GpuRuntime } from '../engine/runtime';
+import type { GpuRuntime } from '../engine/runtime';
 import type { InferenceOverrides, LatentGroupInfo } from '../playground/types';
 
 export function parameterCount(params: readonly ParamRef[]): number {
@@ -50,29 +50,6 @@ export function checkOverrides(groups: readonly LatentGroupInfo[], o: InferenceO
     if (k === null || k === undefined) continue;
     if (info.k === null) throw new ConfigError('k', `group ${g} (${info.path}, ${info.kind}) has no top-k to override`);
     if (!Number.isInteger(k) || k < 1 || k > info.k) throw new ConfigError('k', `must be an integer in 1…${info.k} for group ${g}, got ${k}`);
-  }
-}
-
-/**
- * Applies `o` to the adapters, submits `lists`, and restores all-on / configured k before
- * returning — synchronously, so no training step can be submitted in between (queue writes and
- * submits are ordered). Read results back after this returns.
- */
-export function submitWithOverrides(rt: GpuRuntime, adapters: readonly Adapter[], groups: readonly LatentGroupInfo[], o: InferenceOverrides, lists: CommandList[]): void {
-  const touched: number[] = [];
-  adapters.forEach((a, g) => {
-    const mask = o.masks?.[g];
-    const k = o.k?.[g];
-    if (mask) a.setMask(Float32Array.from(mask));
-    if (k !== null && k !== undefined) a.setK?.(k);
-    if (mask || (k !== null && k !== undefined)) touched.push(g);
-  });
-  rt.submit(lists);
-  for (const g of touched) {
-    const a = adapters[g]!;
-    a.setMask(null);
-    const k0 = groups[g]!.k;
-    if (k0 !== null) a.setK?.(k0);
   }
 }
 
