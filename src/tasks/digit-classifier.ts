@@ -19,7 +19,7 @@ import { DIGIT_CLASSIFIER_BASE_CONFIG, DigitClassifier, DigitClassifierRunner, t
 import type { BuildContext } from '../nn/module';
 import type { TrainGraph } from '../train/trainer';
 import { MNIST_PIXELS, MNIST_SIDE, splitMnist, type MnistSet } from './mnist-data';
-import { streamSeed } from './mnist-vae';
+import { EpochOrder, streamSeed } from './mnist-vae';
 
 export interface DigitClassifierTaskConfig {
   model: DigitClassifierConfig;
@@ -110,8 +110,7 @@ export function buildDigitClassifierTask(
 
   const xHost = new Float32Array(batch * N);
   const yHost = new Float32Array(batch);
-  const order = trainIndices.slice();
-  let orderEpoch = -1;
+  const order = new EpochOrder(trainIndices, cfg.seed, batch);
   const image = (i: number) => mnist.pixels.subarray(i * N, (i + 1) * N);
 
   const graph: TrainGraph = {
@@ -122,16 +121,9 @@ export function buildDigitClassifierTask(
     lossValue,
     extraMetrics: [{ name: 'accuracy', tensor: accuracy }],
     loadBatch(step) {
-      const epoch = Math.floor(step / batchesPerEpoch);
-      if (epoch !== orderEpoch) {
-        for (let i = 0; i < order.length; i++) order[i] = trainIndices[i]!;
-        new Rng(streamSeed(cfg.seed, epoch, 0)).shuffle(order);
-        orderEpoch = epoch;
-      }
-      const b0 = (step % batchesPerEpoch) * batch;
       const rng = new Rng(streamSeed(cfg.seed, step, 11));
       for (let b = 0; b < batch; b++) {
-        const idx = order[b0 + b]!;
+        const idx = order.at(step, b);
         const s = cfg.shift;
         const dx = s ? rng.int(2 * s + 1) - s : 0;
         const dy = s ? rng.int(2 * s + 1) - s : 0;

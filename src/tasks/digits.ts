@@ -45,7 +45,7 @@ import type { BuildContext } from '../nn/module';
 import { baseCheckpointMetadata, loadBaseCheckpoint, saveBaseCheckpoint } from '../train/base-checkpoint';
 import type { TrainGraph } from '../train/trainer';
 import { MNIST_PIXELS, MNIST_SIDE, parseMnist, splitMnist, type MnistSet } from './mnist-data';
-import { streamSeed } from './mnist-vae';
+import { EpochOrder, streamSeed } from './mnist-vae';
 
 export const DIGIT_VIEWS = ['upright', 'rot90', 'flip'] as const;
 export type DigitView = (typeof DIGIT_VIEWS)[number];
@@ -186,8 +186,7 @@ export function buildDigitsTask(rt: GpuRuntime, mnist: MnistSet, cfg: DigitsTask
   const patchHost = new Float32Array(batch * T * P);
   const yHost = new Float32Array(batch);
   const tokYHost = new Float32Array(batch * T);
-  const order = trainIndices.slice();
-  let orderEpoch = -1;
+  const order = new EpochOrder(trainIndices, cfg.seed, batch);
   let trainView: DigitView = cfg.view;
   const image = (i: number) => mnist.pixels.subarray(i * N, (i + 1) * N);
 
@@ -215,14 +214,7 @@ export function buildDigitsTask(rt: GpuRuntime, mnist: MnistSet, cfg: DigitsTask
     lossValue,
     extraMetrics: [{ name: 'accuracy', tensor: accuracy }],
     loadBatch(step) {
-      const epoch = Math.floor(step / batchesPerEpoch);
-      if (epoch !== orderEpoch) {
-        for (let i = 0; i < order.length; i++) order[i] = trainIndices[i]!;
-        new Rng(streamSeed(cfg.seed, epoch, 0)).shuffle(order);
-        orderEpoch = epoch;
-      }
-      const b0 = (step % batchesPerEpoch) * batch;
-      for (let b = 0; b < batch; b++) batchIdx[b] = order[b0 + b]!;
+      for (let b = 0; b < batch; b++) batchIdx[b] = order.at(step, b);
       upload(batchIdx, trainView);
     },
   };

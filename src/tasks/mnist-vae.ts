@@ -93,6 +93,36 @@ export function streamSeed(seed: number, counter: number, tag: number): number {
   return (h ^ (h >>> 15)) >>> 0;
 }
 
+/**
+ * The MNIST tasks' batch order: epoch e visits `indices` in a Fisher–Yates order seeded by
+ * (seed, e); step s takes rows (s mod batchesPerEpoch)·batch … +batch of that order. Depends only
+ * on (seed, step), so a restored run sees the same batches; one array, reshuffled once per epoch.
+ */
+export class EpochOrder {
+  readonly batchesPerEpoch: number;
+  private readonly order: number[];
+  private epoch = -1;
+  constructor(
+    private readonly indices: readonly number[],
+    private readonly seed: number,
+    private readonly batch: number,
+  ) {
+    this.order = indices.slice();
+    this.batchesPerEpoch = Math.floor(indices.length / batch);
+  }
+
+  /** The image index of row `b` of step `step`'s batch. */
+  at(step: number, b: number): number {
+    const epoch = Math.floor(step / this.batchesPerEpoch);
+    if (epoch !== this.epoch) {
+      for (let i = 0; i < this.order.length; i++) this.order[i] = this.indices[i]!;
+      new Rng(streamSeed(this.seed, epoch, 0)).shuffle(this.order);
+      this.epoch = epoch;
+    }
+    return this.order[(step % this.batchesPerEpoch) * this.batch + b]!;
+  }
+}
+
 const TAG_NOISE = 1;
 const TAG_EPS = 2;
 const TAG_EVAL_NOISE = 3;
@@ -200,22 +230,14 @@ export function buildMnistVaeTask(rt: GpuRuntime, mnist: MnistSet, cfg: MnistVae
   const cleanHost = new Float32Array(batch * N);
   const epsHost = new Float32Array(batch * latent);
   const batchIdx = new Array<number>(batch).fill(0);
-  const order = trainIndices.slice();
-  let orderEpoch = -1;
+  const order = new EpochOrder(trainIndices, cfg.seed, batch);
   const rng = new StepStream();
   const image = (i: number) => mnist.pixels.subarray(i * N, (i + 1) * N);
 
   const fillStep = (step: number) => {
-    const epoch = Math.floor(step / batchesPerEpoch);
-    if (epoch !== orderEpoch) {
-      for (let i = 0; i < order.length; i++) order[i] = trainIndices[i]!;
-      new Rng(streamSeed(cfg.seed, epoch, 0)).shuffle(order);
-      orderEpoch = epoch;
-    }
-    const b0 = (step % batchesPerEpoch) * batch;
     rng.seed(streamSeed(cfg.seed, step, TAG_NOISE));
     for (let b = 0; b < batch; b++) {
-      const idx = order[b0 + b]!;
+      const idx = order.at(step, b);
       batchIdx[b] = idx;
       const clean = image(idx);
       cleanHost.set(clean, b * N);
