@@ -12,23 +12,7 @@ import { Trainer } from '../src/train/trainer';
 import { ATOMS_DEFAULTS, atomsAdapter } from '../src/adapters/atoms';
 import { buildAttentionFit, fourierData } from '../src/tasks/attention-fit';
 import { FOURIER_ATOMS } from './atoms';
-
-/** As bench/run.ts's timeList (not imported: importing run.ts runs the whole bench). */
-async function timeList(rt: GpuRuntime, list: CommandList, reps: number, trials = 3): Promise<number> {
-  const batch = new CommandList(`${list.label}×${reps}`);
-  for (let i = 0; i < reps; i++) batch.append(list);
-  rt.submit([list]);
-  await rt.idle();
-  const times: number[] = [];
-  for (let t = 0; t < trials; t++) {
-    const t0 = performance.now();
-    rt.submit([batch]);
-    await rt.idle();
-    times.push((performance.now() - t0) / reps);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
+import { timeList } from './time-list';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { reps: { type: 'string', default: '5' } } });

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { acquireNodeGpu } from '../src/engine/node-gpu';
 import { CommandList, GpuRuntime } from '../src/engine/runtime';
 import { matmulFlops, recordMatmul, type MatmulVariant } from '../src/kernels/matmul';
+import { timeList } from './time-list';
 import { benchTrainSteps } from './train-steps';
 import { benchAtoms } from './atoms';
 import { benchKernels } from './kernels';
@@ -35,23 +36,6 @@ export interface TrainStepRow {
   readbacks: number;
   metricReadbacksPerStep: number;
   [extra: string]: unknown;
-}
-
-/** Median wall time of `reps` back-to-back copies of `list` in one submit, per copy. */
-export async function timeList(rt: GpuRuntime, list: CommandList, reps: number, trials = 3): Promise<number> {
-  const batch = new CommandList(`${list.label}×${reps}`);
-  for (let i = 0; i < reps; i++) batch.append(list);
-  rt.submit([list]);
-  await rt.idle(); // warm-up: pipelines compiled, caches primed
-  const times: number[] = [];
-  for (let t = 0; t < trials; t++) {
-    const t0 = performance.now();
-    rt.submit([batch]);
-    await rt.idle();
-    times.push((performance.now() - t0) / reps);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
 }
 
 async function main(): Promise<void> {

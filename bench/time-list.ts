@@ -1,0 +1,22 @@
+/**
+ * The bench's one timing primitive, in its own module so scripts like bench/profile-step.ts can
+ * use it without importing bench/run.ts (which runs the whole bench on import).
+ */
+import { CommandList, type GpuRuntime } from '../src/engine/runtime';
+
+/** Median wall time of `reps` back-to-back copies of `list` in one submit, per copy. */
+export async function timeList(rt: GpuRuntime, list: CommandList, reps: number, trials = 3): Promise<number> {
+  const batch = new CommandList(`${list.label}×${reps}`);
+  for (let i = 0; i < reps; i++) batch.append(list);
+  rt.submit([list]);
+  await rt.idle(); // warm-up: pipelines compiled, caches primed
+  const times: number[] = [];
+  for (let t = 0; t < trials; t++) {
+    const t0 = performance.now();
+    rt.submit([batch]);
+    await rt.idle();
+    times.push((performance.now() - t0) / reps);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
