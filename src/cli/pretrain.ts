@@ -27,7 +27,7 @@ import { pretrainDigits } from '../tasks/digits-pretrain';
 import { DIGITS_CHECKPOINT_FILE } from '../tasks/digits';
 import { saveBaseCheckpoint } from '../train/base-checkpoint';
 import type { LrSchedule } from '../train/schedule';
-import { Trainer, type TrainGraph } from '../train/trainer';
+import { meanOf, provenanceMetadata, rounded, runMetadata, runPretraining, type PretrainOptions, type PretrainResult } from '../train/pretrain-run';
 import { ProgressBar } from './progress';
 
 export const PRETRAIN_USAGE = `pretrain <vae|classifier|digits> [--quick] [--steps N] [--lr X] [--seed S] [--out file.safetensors]
@@ -43,45 +43,14 @@ export const PRETRAIN_RECIPES = {
 } as const;
 
 export type PretrainKind = keyof typeof PRETRAIN_RECIPES;
-
-export interface PretrainOptions {
-  steps: number;
-  lr: number;
-  seed: number;
-  quick: boolean;
-  /** Progress callback (steps done, last metric row). */
-  onProgress?: (done: number, last: MetricRow | null) => void;
-}
-
-export interface PretrainResult {
-  bytes: Uint8Array;
-  metadata: Record<string, string>;
-}
-
-function meanOf(rows: MetricRow[], field: string): number {
-  return rows.length ? rows.reduce((a, r) => a + r.values[field]!, 0) / rows.length : NaN;
-}
-
-async function train(rt: GpuRuntime, graph: TrainGraph, o: PretrainOptions, schedule: LrSchedule): Promise<{ rows: MetricRow[]; seconds: number; trainer: Trainer }> {
-  const rows: MetricRow[] = [];
-  const trainer = new Trainer(rt, graph, { lr: o.lr, schedule, metricInterval: 10, onMetrics: (r) => rows.push(...r) });
-  const t0 = performance.now();
-  await trainer.run(o.steps, { onStep: (s) => o.onProgress?.(s, rows[rows.length - 1] ?? null) });
-  await trainer.drain();
-  await rt.idle();
-  return { rows, seconds: (performance.now() - t0) / 1000, trainer };
-}
-
-const round = (v: number, d = 5) => Number(v.toPrecision(d));
-function rounded<T extends object>(o: T): T {
-  return JSON.parse(JSON.stringify(o, (_, v) => (typeof v === 'number' ? round(v) : v))) as T;
-}
+export type { PretrainOptions, PretrainResult };
 
 export async function pretrainVae(rt: GpuRuntime, mnist: MnistSet, o: PretrainOptions): Promise<PretrainResult> {
   const cfg = { ...MNIST_VAE_DEFAULTS, seed: o.seed };
   const task = buildMnistVaeTask(rt, mnist, cfg);
   const schedule: LrSchedule = { kind: 'cosine', warmupSteps: Math.min(PRETRAIN_RECIPES.vae.warmup, Math.floor(o.steps / 5)), totalSteps: o.steps, minRatio: 0.05 };
-  const { rows, seconds, trainer } = await train(rt, task.graph, o, schedule);
+  const run = await runPretraining(rt, task.graph, o, schedule);
+  const { rows, trainer } = run;
   const last = rows.slice(-20);
   const trainFinal = { loss: meanOf(last, 'loss'), rec: meanOf(last, 'rec'), kl: meanOf(last, 'kl'), steps: `${last[0]?.step ?? 0}-${last[last.length - 1]?.step ?? 0}` };
   const checkIdx = task.testIndices.slice(0, VAE_CHECK_IMAGES);
@@ -90,15 +59,10 @@ export async function pretrainVae(rt: GpuRuntime, mnist: MnistSet, o: PretrainOp
   const metadata: Record<string, string> = {
     model: VAE_CHECKPOINT_MODEL,
     config: JSON.stringify(cfg),
-    steps: String(trainer.step),
-    lr: String(o.lr),
-    schedule: JSON.stringify(schedule),
-    seconds: seconds.toFixed(1),
-    train_final: JSON.stringify(rounded(trainFinal)),
+    ...runMetadata(run, o, trainFinal),
     test: JSON.stringify(rounded(test)),
     check: JSON.stringify(rounded({ ...check, subset: `first ${VAE_CHECK_IMAGES} test images of digits ${cfg.digits.join(',')}` })),
-    adapter: `${rt.ctx.info.vendor} ${rt.ctx.info.architecture} ${rt.ctx.info.description}`.trim(),
-    parameters: String(task.vae.parameters().reduce((a, p) => a + p.size, 0)),
+    ...provenanceMetadata(rt, task.vae.parameters()),
   };
   const bytes = await saveBaseCheckpoint(task.vae.parameters(), metadata);
   trainer.destroy();
@@ -110,7 +74,8 @@ export async function pretrainClassifier(rt: GpuRuntime, mnist: MnistSet, o: Pre
   const cfg = { ...DIGIT_CLASSIFIER_DEFAULTS, seed: o.seed };
   const task = buildDigitClassifierTask(rt, mnist, cfg);
   const schedule: LrSchedule = { kind: 'cosine', warmupSteps: Math.min(PRETRAIN_RECIPES.classifier.warmup, Math.floor(o.steps / 5)), totalSteps: o.steps, minRatio: 0.02 };
-  const { rows, seconds, trainer } = await train(rt, task.graph, o, schedule);
+  const run = await runPretraining(rt, task.graph, o, schedule);
+  const { rows, trainer } = run;
   const last = rows.slice(-50);
   const trainFinal = { loss: meanOf(last, 'loss'), accuracy: meanOf(last, 'accuracy') };
   const check = await task.evaluate(task.testIndices.slice(0, CLASSIFIER_CHECK_IMAGES));
@@ -118,15 +83,10 @@ export async function pretrainClassifier(rt: GpuRuntime, mnist: MnistSet, o: Pre
   const metadata: Record<string, string> = {
     model: CLASSIFIER_CHECKPOINT_MODEL,
     config: JSON.stringify(cfg),
-    steps: String(trainer.step),
-    lr: String(o.lr),
-    schedule: JSON.stringify(schedule),
-    seconds: seconds.toFixed(1),
-    train_final: JSON.stringify(rounded(trainFinal)),
+    ...runMetadata(run, o, trainFinal),
     test: JSON.stringify(rounded({ images: test.images, accuracy: test.accuracy, perDigit: test.perDigit, counts: test.counts })),
     check: JSON.stringify(rounded({ images: check.images, accuracy: check.accuracy, subset: `first ${CLASSIFIER_CHECK_IMAGES} images of the test split` })),
-    adapter: `${rt.ctx.info.vendor} ${rt.ctx.info.architecture} ${rt.ctx.info.description}`.trim(),
-    parameters: String(task.model.parameters().reduce((a, p) => a + p.size, 0)),
+    ...provenanceMetadata(rt, task.model.parameters()),
   };
   const bytes = await saveBaseCheckpoint(task.model.parameters(), metadata);
   trainer.destroy();
