@@ -10,6 +10,7 @@
  */
 import type { ParamPack, ParamRef } from '../engine/param-pack';
 import { parseSafetensors, serializeSafetensors, toFloat32 } from '../io/safetensors';
+import { matchingTensor } from './checkpoint-io';
 
 export const BASE_CHECKPOINT_FORMAT = 'sparse-adapter-playground/base@1';
 
@@ -77,15 +78,8 @@ export function checkBaseCheckpoint(
   const names = new Set<string>();
   for (const p of params) {
     names.add(p.name);
-    const e = file.tensors.get(p.name);
-    if (!e) {
-      problems.push(`missing tensor '${p.name}' (expected shape [${p.shape}])`);
-      continue;
-    }
-    if (e.shape.length !== p.shape.length || e.shape.some((d, i) => d !== p.shape[i])) {
-      problems.push(`tensor '${p.name}' has shape [${e.shape}], the model needs [${p.shape}]`);
-      continue;
-    }
+    const e = matchingTensor(file, p, problems);
+    if (!e) continue;
     let v: Float32Array;
     try {
       v = toFloat32(e);

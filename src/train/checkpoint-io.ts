@@ -3,8 +3,8 @@
  * per-pack tensors (`optimizer.<pack>.m` / `.v`), the step and config in string metadata.
  * Loading checks every name and shape and says exactly what does not match.
  */
-import type { ParamPack } from '../engine/param-pack';
-import { parseSafetensors, serializeSafetensors, toFloat32 } from '../io/safetensors';
+import type { ParamPack, ParamRef } from '../engine/param-pack';
+import { parseSafetensors, serializeSafetensors, toFloat32, type SafetensorsFile, type TensorEntry } from '../io/safetensors';
 import type { Checkpoint } from './trainer';
 
 export function checkpointToSafetensors(c: Checkpoint, packs: ParamPack[], metadata: Record<string, string> = {}): Uint8Array {
@@ -17,6 +17,20 @@ export function checkpointToSafetensors(c: Checkpoint, packs: ParamPack[], metad
   return serializeSafetensors(tensors, { ...metadata, step: String(c.step), format: 'sparse-adapter-playground/checkpoint@1' });
 }
 
+/** The file's tensor for parameter `p`, or null after noting why it is missing or mis-shaped in `problems`. */
+export function matchingTensor(file: SafetensorsFile, p: Pick<ParamRef, 'name' | 'shape'>, problems: string[]): TensorEntry | null {
+  const e = file.tensors.get(p.name);
+  if (!e) {
+    problems.push(`missing tensor '${p.name}' (expected shape [${p.shape}])`);
+    return null;
+  }
+  if (e.shape.length !== p.shape.length || e.shape.some((d, i) => d !== p.shape[i])) {
+    problems.push(`tensor '${p.name}' has shape [${e.shape}], the model needs [${p.shape}]`);
+    return null;
+  }
+  return e;
+}
+
 export function safetensorsToCheckpoint(bytes: Uint8Array, packs: ParamPack[]): { checkpoint: Checkpoint; metadata: Record<string, string> } {
   const file = parseSafetensors(bytes);
   const problems: string[] = [];
@@ -26,16 +40,8 @@ export function safetensorsToCheckpoint(bytes: Uint8Array, packs: ParamPack[]): 
   for (const pack of packs) {
     const values = new Map<string, Float32Array>();
     for (const p of pack.params) {
-      const e = file.tensors.get(p.name);
-      if (!e) {
-        problems.push(`missing tensor '${p.name}' (expected shape [${p.shape}])`);
-        continue;
-      }
-      if (e.shape.length !== p.shape.length || e.shape.some((d, i) => d !== p.shape[i])) {
-        problems.push(`tensor '${p.name}' has shape [${e.shape}], the model needs [${p.shape}]`);
-        continue;
-      }
-      values.set(p.name, toFloat32(e));
+      const e = matchingTensor(file, p, problems);
+      if (e) values.set(p.name, toFloat32(e));
     }
     params.push(values);
     for (const [key, out] of [['m', m], ['v', v]] as const) {
