@@ -20,11 +20,11 @@ import {
   type DigitClassifierConfig,
 } from '../src/models/digit-classifier';
 import { linearForward, type Params64 } from '../src/nn/reference';
-import { pretrainClassifier } from '../src/cli/pretrain';
+import { pretrainClassifier } from '../src/experiments/pretrain';
 import { buildDigitClassifierTask, CLASSIFIER_CHECK_IMAGES, DIGIT_CLASSIFIER_DEFAULTS, shiftImage } from '../src/tasks/digit-classifier';
-import { splitMnist } from '../src/tasks/mnist-data';
-import { loadMnistNode } from '../src/tasks/mnist-data-node';
-import { baseCheckpointMetadata } from '../src/train/base-checkpoint';
+import { splitMnist } from '../src/data/mnist';
+import { loadMnistNode } from '../src/data/mnist-node';
+import { baseCheckpointMetadata } from '../src/io/base-checkpoint';
 import { checkGradient } from './helpers/finite-diff';
 import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
 

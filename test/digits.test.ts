@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { stanForgettingRepro, stanKExpansionRepro, stanLatentsRepro } from '../src/cli/repro-stan';
+import { reproCommand } from '../src/cli/repro';
 import { ParamPack } from '../src/engine/param-pack';
 import { Rng } from '../src/engine/rng';
 import { CommandList } from '../src/engine/runtime';
@@ -22,13 +22,13 @@ import { permutePatchesCpu } from '../src/kernels/vae';
 import { DigitTransformer, patchifyImages, type DigitTransformerConfig } from '../src/models/digit-transformer';
 import { blockForward, layerNormForward, linearForward, type Params64 } from '../src/nn/reference';
 import { buildDigitsTask, probeIndices, DIGITS_CHECK_IMAGES, digitsConfigFromMetadata, DIGITS_DEFAULTS, viewImage } from '../src/tasks/digits';
-import { loadMnistNode } from '../src/tasks/mnist-data-node';
-import { baseCheckpointMetadata, CheckpointMismatchError } from '../src/train/base-checkpoint';
+import { loadMnistNode } from '../src/data/mnist-node';
+import { baseCheckpointMetadata, CheckpointMismatchError } from '../src/io/base-checkpoint';
 import { Trainer } from '../src/train/trainer';
 import { DEFAULT_CONFIG } from '../src/config/defaults';
 import { nodeAssets } from '../src/playground/node-assets';
 import { PlaygroundSession } from '../src/playground/session';
-import { digitsTask } from '../src/tasks/digits-task';
+import { digitsTask } from '../src/playground/tasks/digits';
 import { checkGradient } from './helpers/finite-diff';
 import { randomArray, testRuntime } from './helpers/gpu';
 
@@ -219,7 +219,7 @@ describe('STAN repro experiments (--quick)', () => {
   const out = mkdtempSync(join(tmpdir(), 'stan-repro-'));
   it('stan-k-expansion writes its table, figures and finite accuracies', async () => {
     const dir = join(out, 'k');
-    expect(await stanKExpansionRepro(['--quick', '--out', dir])).toBe(0);
+    expect(await reproCommand(['stan-k-expansion', '--quick', '--out', dir])).toBe(0);
     const r = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as { cells: { k: number | string; expansion: number; accuracy: number; trainable: number }[] };
     expect(r.cells.length).toBe(6);
     for (const c of r.cells) {
@@ -231,7 +231,7 @@ describe('STAN repro experiments (--quick)', () => {
 
   it('stan-forgetting measures accuracy on the first task after every epoch of the second (finite), STAN and LoRA at equal parameters', async () => {
     const dir = join(out, 'f');
-    expect(await stanForgettingRepro(['--quick', '--out', dir])).toBe(0);
+    expect(await reproCommand(['stan-forgetting', '--quick', '--out', dir])).toBe(0);
     const r = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as { runs: { method: string; trainable: number; perEpochOfSecond: { first: number }[]; dropOnFirst: number }[] };
     expect(r.runs.map((x) => x.method.split(' ')[0])).toEqual(['STAN', 'LoRA']);
     expect(r.runs[0]!.trainable).toBe(r.runs[1]!.trainable);
@@ -245,7 +245,7 @@ describe('STAN repro experiments (--quick)', () => {
 
   it('stan-latents writes the App. F scatter, class bars, top digits and the identifiability check', async () => {
     const dir = join(out, 'l');
-    expect(await stanLatentsRepro(['--quick', '--out', dir])).toBe(0);
+    expect(await reproCommand(['stan-latents', '--quick', '--out', dir])).toBe(0);
     const r = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as { sites: { l: number; active: number; dead: number; rows: number; latents: unknown[] }[] };
     expect(r.sites.length).toBe(4);
     for (const s of r.sites) {

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/engine/rng';
-import { drawFourierSignal } from '../src/tasks/attention-fit';
+import { drawFourierSignal } from '../src/data/fourier-signals';
 import {
   bandFrequencies,
   copyBaselineMse,
@@ -19,7 +19,7 @@ import {
   solveSpd,
   usageCounts,
   type FourierConfig,
-} from '../src/tasks/fourier';
+} from '../src/models/fourier';
 
 const cfg = (over: Partial<FourierConfig> = {}): FourierConfig => ({ ...FOURIER_QUICK, ...over });
 

@@ -32,7 +32,7 @@ import {
   type FourierEval,
   type FourierForm,
   type FourierModel,
-} from '../src/tasks/fourier';
+} from '../src/models/fourier';
 import { Trainer } from '../src/train/trainer';
 import { randomArray, testRuntime } from './helpers/gpu';
 

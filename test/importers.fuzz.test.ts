@@ -17,7 +17,7 @@ import { parseConfig, type PlaygroundConfig } from '../src/config/schema';
 import { configFromHash, configToHash } from '../src/config/url';
 import { AdapterFileError, decodeAdapter, encodeAdapter } from '../src/io/adapter-file';
 import { DTYPE_SIZES, parseSafetensors, type Dtype } from '../src/io/safetensors';
-import { decodeSessionCheckpoint } from '../src/io/session-checkpoint';
+import { decodeSessionCheckpoint } from '../src/persistence/session-checkpoint';
 import { decodeSession, encodeSession, SessionFileError, type Session } from '../src/io/session-file';
 
 const RUNS = Math.max(10, Number(process.env.FUZZ_RUNS ?? 10_000));

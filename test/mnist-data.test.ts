@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MnistFormatError, parseMnist, splitMnist } from '../src/tasks/mnist-data';
-import { loadMnistNode } from '../src/tasks/mnist-data-node';
+import { MnistFormatError, parseMnist, splitMnist } from '../src/data/mnist';
+import { loadMnistNode } from '../src/data/mnist-node';
 
 describe('MNIST binary', () => {
   it('loads 10,000 labelled 28×28 digits with pixels in [0,1]', () => {

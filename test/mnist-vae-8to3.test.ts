@@ -14,10 +14,10 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuRuntime } from '../src/engine/runtime';
 import { loadVaeCheckpoint, vaeConfigFromMetadata } from '../src/models/vae';
-import { loadMnistNode } from '../src/tasks/mnist-data-node';
+import { loadMnistNode } from '../src/data/mnist-node';
 import { buildMnistVaeTask, MNIST_VAE_DEFAULTS } from '../src/tasks/mnist-vae';
-import { analyseContributions, atomUsage, coveringSet, DigitJudge, eightToThreeView, judgeHeldOut, VaeAtomsFinetune, VAE_8TO3_QUICK, type HeldOutResult } from '../src/tasks/mnist-vae-finetune';
-import { baseCheckpointMetadata } from '../src/train/base-checkpoint';
+import { analyseContributions, atomUsage, coveringSet, DigitJudge, eightToThreeView, judgeHeldOut, VaeAtomsFinetune, VAE_8TO3_QUICK, type HeldOutResult } from '../src/experiments/mnist-vae-atoms';
+import { baseCheckpointMetadata } from '../src/io/base-checkpoint';
 import { testRuntime } from './helpers/gpu';
 
 const VAE_FILE = 'public/checkpoints/mnist-vae-5to9.safetensors';

@@ -12,8 +12,8 @@ import { ConfigError } from '../src/engine/errors';
 import { nodeAssets } from '../src/playground/node-assets';
 import { PlaygroundSession, type SessionEvent, type SessionOptions } from '../src/playground/session';
 import type { TaskView } from '../src/playground/types';
-import { taskModule } from '../src/tasks/registry';
-import { allOffOverrides } from '../src/tasks/task-helpers';
+import { taskModule } from '../src/playground/tasks/registry';
+import { allOffOverrides } from '../src/playground/tasks/helpers';
 import { testRuntime } from './helpers/gpu';
 
 const assets = nodeAssets();

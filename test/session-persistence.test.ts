@@ -9,7 +9,7 @@ import { DEFAULT_CONFIG } from '../src/config/defaults';
 import type { PlaygroundConfig } from '../src/config/schema';
 import type { AutosaveSummary, SaveResult } from '../src/io/autosave-store';
 import { decodeAdapter } from '../src/io/adapter-file';
-import { decodeSessionCheckpoint, encodeSessionCheckpoint } from '../src/io/session-checkpoint';
+import { decodeSessionCheckpoint, encodeSessionCheckpoint } from '../src/persistence/session-checkpoint';
 import { SessionPersistence, type AutosaveBackend, type AutosaveEvent } from '../src/persistence/session-persistence';
 import { nodeAssets } from '../src/playground/node-assets';
 import { PlaygroundSession, type SessionEvent } from '../src/playground/session';
@@ -117,7 +117,7 @@ describe('session persistence', () => {
   it('the base reference of a task with a shipped checkpoint is its path and the file\'s SHA-256', async () => {
     const { createHash } = await import('node:crypto');
     const { readFileSync } = await import('node:fs');
-    const { taskModule } = await import('../src/tasks/registry');
+    const { taskModule } = await import('../src/playground/tasks/registry');
     const p = new SessionPersistence(new MemoryStore(), assets, { every: 10, onEvent: () => {} });
     const c = { ...config(), task: 'fourier' as const };
     const path = taskModule('fourier').description.baseCheckpoint!;

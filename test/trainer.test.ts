@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MetricRow } from '../src/engine/metric-ring';
 import { buildSyntheticRegression, SMALL_REGRESSION } from '../src/tasks/synthetic-regression';
-import { checkpointToSafetensors, safetensorsToCheckpoint } from '../src/train/checkpoint-io';
+import { checkpointToSafetensors, safetensorsToCheckpoint } from '../src/io/checkpoint-io';
 import { lrScale } from '../src/train/schedule';
 import { Trainer } from '../src/train/trainer';
 import { testRuntime } from './helpers/gpu';

@@ -11,9 +11,9 @@ import { ParamPack } from '../src/engine/param-pack';
 import { Rng } from '../src/engine/rng';
 import { classifierConfigFromMetadata, DigitClassifier, DigitClassifierRunner, loadClassifierCheckpoint } from '../src/models/digit-classifier';
 import { loadVaeCheckpoint, TransformerVae, vaeConfigFromMetadata, type VaeConfig } from '../src/models/vae';
-import { loadMnistNode } from '../src/tasks/mnist-data-node';
+import { loadMnistNode } from '../src/data/mnist-node';
 import { buildMnistVaeTask, MNIST_VAE_DEFAULTS, sampleLatents, VAE_CHECK_IMAGES } from '../src/tasks/mnist-vae';
-import { baseCheckpointMetadata, loadBaseCheckpoint } from '../src/train/base-checkpoint';
+import { baseCheckpointMetadata, loadBaseCheckpoint } from '../src/io/base-checkpoint';
 import { testRuntime } from './helpers/gpu';
 
 const VAE_FILE = 'public/checkpoints/mnist-vae-5to9.safetensors';

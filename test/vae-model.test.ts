@@ -14,7 +14,7 @@ import { recordColSum } from '../src/kernels/reduce';
 import { TransformerVae, type VaeConfig } from '../src/models/vae';
 import { vaeDecodeCpu, vaeLossCpu } from '../src/models/vae-reference';
 import type { Params64 } from '../src/nn/reference';
-import { loadMnistNode } from '../src/tasks/mnist-data-node';
+import { loadMnistNode } from '../src/data/mnist-node';
 import { buildMnistVaeTask, MNIST_VAE_DEFAULTS } from '../src/tasks/mnist-vae';
 import { Trainer } from '../src/train/trainer';
 import { checkGradient, randn64 } from './helpers/finite-diff';

@@ -10,16 +10,13 @@ import type { ParamRef } from '../engine/param-pack';
 import type { CommandList } from '../engine/runtime';
 import type { StepParams } from '../engine/step-params';
 import type { Tensor } from '../engine/tensor';
-import type { MultiHeadAttention } from '../nn/attention';
-import type { Linear } from '../nn/linear';
 import type { BuildContext } from '../nn/module';
+import type { Site } from '../nn/site';
 
 export type AdapterKind = 'stan' | 'atoms' | 'lora' | 'sora';
 
-/** Where an adapter attaches. `path` is the module path used in PEFT-style export names. */
-export type AdapterSite =
-  | { kind: 'linear'; path: string; layer: Linear; rows: number }
-  | { kind: 'attention-output'; path: string; layer: MultiHeadAttention; batch: number; seq: number; heads: number; dim: number };
+/** Where an adapter attaches (a model's site, src/nn/site.ts). `path` is the module path used in PEFT-style export names. */
+export type AdapterSite = Site;
 
 /** The sparse code of the last forward pass, for statistics and inspection. */
 export interface SparseCode {

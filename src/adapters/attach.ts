@@ -1,15 +1,14 @@
 /**
- * The glue between a frozen model and the adapters: which sites a TinyTransformer offers, how
- * target patterns select them, and attaching any registered adapter kind to the selected sites.
+ * The glue between a frozen model and the adapters: how target patterns select a model's sites
+ * (src/nn/site.ts; each model lists its own), and attaching any registered adapter kind to the
+ * selected sites.
  *
- * Site paths are the module names with the model's own name stripped (PEFT-style module paths):
+ * Site paths are the module names with the model's own name stripped (PEFT-style module paths),
+ * e.g. for a TinyTransformer:
  *   blocks.{i}.attn.q_proj | k_proj | v_proj | o_proj   Linear sites (query/key/value/output projections)
  *   blocks.{i}.attn                                      attention-output site of block i (atoms)
  *   blocks.{i}.mlp.fc1 | fc2                             Linear sites (MLP up/down projections)
  *   head                                                 Linear site (per-token output head)
- * `embed` (the input projection) is not offered: it reads the raw task features (a handful of
- * dimensions, no gradient flows into them), which is not where PEFT methods adapt a model.
- * The LayerNorms and the position table are not sites either.
  *
  * Target patterns (glob-ish, on those paths):
  *   `*`      any characters within one segment        blocks.*.attn.q_proj
@@ -23,9 +22,8 @@ import type { ParamRef } from '../engine/param-pack';
 import type { CommandList } from '../engine/runtime';
 import type { StepParams } from '../engine/step-params';
 import type { Tensor } from '../engine/tensor';
-import type { TinyTransformer } from '../models/tiny-transformer';
-import type { Linear } from '../nn/linear';
 import type { BuildContext } from '../nn/module';
+import type { AdaptableModel } from '../nn/site';
 import type { Adapter, AdapterFactory, AdapterKind, AdapterSite } from './adapter';
 import { ADAPTERS } from './registry';
 
@@ -37,25 +35,9 @@ export interface AdapterSpec {
   targets: string[];
 }
 
-function sitePath(model: TinyTransformer, moduleName: string): string {
-  const prefix = `${model.name}.`;
-  return moduleName.startsWith(prefix) ? moduleName.slice(prefix.length) : moduleName;
-}
-
-/** Every site of the model, in forward order (per block: q, k, v, o, attention output, fc1, fc2; then head). */
-export function listSites(model: TinyTransformer): AdapterSite[] {
-  const { batch, seq, heads, dim } = model.cfg;
-  const rows = batch * seq;
-  const linear = (layer: Linear): AdapterSite => ({ kind: 'linear', path: sitePath(model, layer.name), layer, rows });
-  const sites: AdapterSite[] = [];
-  for (const b of model.blocks) {
-    const a = b.attn;
-    sites.push(linear(a.q), linear(a.k), linear(a.v), linear(a.o));
-    sites.push({ kind: 'attention-output', path: sitePath(model, a.name), layer: a, batch, seq, heads, dim });
-    sites.push(linear(b.mlp.fc1), linear(b.mlp.fc2));
-  }
-  sites.push(linear(model.head));
-  return sites;
+/** Every site of the model, in forward order. */
+export function listSites(model: AdaptableModel): AdapterSite[] {
+  return model.sites();
 }
 
 const PATTERN_CHARS = /^[A-Za-z0-9_\-*{},.]+$/;
@@ -156,7 +138,7 @@ export function attachToSites(ctx: BuildContext, sites: readonly AdapterSite[], 
 }
 
 /** listSites + attachToSites. Returns the adapters in site order. */
-export function attachAdapters(ctx: BuildContext, model: TinyTransformer, spec: AdapterSpec): Adapter[] {
+export function attachAdapters(ctx: BuildContext, model: AdaptableModel, spec: AdapterSpec): Adapter[] {
   return attachToSites(ctx, listSites(model), spec);
 }
 
@@ -165,21 +147,14 @@ export function trainableParameterCount(adapters: readonly Adapter[]): number {
   return adapters.reduce((s, a) => s + a.trainableParameterCount(), 0);
 }
 
-/** Every parameter of the base model (embed, pos, blocks, final LayerNorm, head), frozen or not. */
-export function baseParameters(model: TinyTransformer): ParamRef[] {
-  const lin = (l: Linear): ParamRef[] => (l.bias ? [l.weight, l.bias] : [l.weight]);
-  const out: ParamRef[] = [...lin(model.embed), model.pos];
-  for (const b of model.blocks) {
-    out.push(b.ln1.gamma, b.ln1.beta, ...lin(b.attn.q), ...lin(b.attn.k), ...lin(b.attn.v), ...lin(b.attn.o));
-    out.push(b.ln2.gamma, b.ln2.beta, ...lin(b.mlp.fc1), ...lin(b.mlp.fc2));
-  }
-  out.push(model.lnF.gamma, model.lnF.beta, ...lin(model.head));
-  return out;
+/** Every parameter of the base model, frozen or not. */
+export function baseParameters(model: AdaptableModel): ParamRef[] {
+  return model.baseParameters();
 }
 
 /** Number of scalars in the base model. */
-export function baseParameterCount(model: TinyTransformer): number {
-  return baseParameters(model).reduce((s, p) => s + p.size, 0);
+export function baseParameterCount(model: AdaptableModel): number {
+  return model.baseParameters().reduce((s, p) => s + p.size, 0);
 }
 
 /** The adapters' metrics, for TrainGraph.extraMetrics. */

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { acquireNodeGpu } from '../engine/node-gpu';
 import { GpuRuntime } from '../engine/runtime';
 import { buildSyntheticRegression, SMALL_REGRESSION, type SyntheticRegressionConfig } from '../tasks/synthetic-regression';
-import { checkpointToSafetensors, safetensorsToCheckpoint } from '../train/checkpoint-io';
+import { checkpointToSafetensors, safetensorsToCheckpoint } from '../io/checkpoint-io';
 import { Trainer } from '../train/trainer';
 import { ProgressBar } from './progress';
 

@@ -8,6 +8,11 @@ export class Rng {
   constructor(seed: number) {
     this.s = seed >>> 0;
   }
+  /** Restarts the stream at `seed` (reuse one generator per step without allocating). */
+  reseed(seed: number): this {
+    this.s = seed >>> 0;
+    return this;
+  }
   /** Uniform u32. */
   nextU32(): number {
     this.s = (this.s + 0x6d2b79f5) >>> 0;
@@ -46,6 +51,18 @@ export class Rng {
     }
     return a;
   }
+}
+
+/**
+ * The one seed mixer: a 32-bit hash of (seed, counter, stream tag), giving independent streams
+ * per step (counter) and purpose (tag) — batch order per epoch, noise per step, a data split.
+ * Every seeded stream in the project derives its seed here.
+ */
+export function mixSeed(seed: number, counter: number, tag: number): number {
+  let h = Math.imul((seed >>> 0) ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ (counter >>> 0), 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ Math.imul(tag, 0x27d4eb2f), 0x165667b1);
+  return (h ^ (h >>> 15)) >>> 0;
 }
 
 /** Uniform(-bound, bound) values: PyTorch's default Linear init uses bound = 1/sqrt(fanIn). */

@@ -16,7 +16,7 @@ import { recordGeluBackward, recordGeluForward } from '../kernels/elementwise';
 import { recordSoftmaxArgmax } from '../kernels/softmax-rows';
 import { Linear } from '../nn/linear';
 import type { Activation, BuildContext } from '../nn/module';
-import { loadBaseCheckpoint } from '../train/base-checkpoint';
+import { loadBaseCheckpoint } from '../io/base-checkpoint';
 
 export interface DigitClassifierConfig {
   batch: number;

@@ -22,7 +22,6 @@ import type { Tensor } from '../engine/tensor';
 import { MAX_ATTENTION_SEQ } from '../kernels/attention';
 import { recordMatmul } from '../kernels/matmul';
 import type { Activation, BuildContext } from '../nn/module';
-import { baseParameters } from '../adapters/attach';
 import { TinyTransformer } from './tiny-transformer';
 
 export interface DigitTransformerConfig {
@@ -110,7 +109,7 @@ export class DigitTransformer {
     this.input = this.body.input;
     this.logits = { value: rt.tensor([cfg.batch, cfg.classes], `${name}.logits`), grad: rt.tensor([cfg.batch, cfg.classes], `${name}.logits.grad`) };
     this.ones = rt.tensor([T], `${name}.pool_ones`, new Float32Array(T).fill(1));
-    this.ownParams = baseParameters(this.body);
+    this.ownParams = this.body.baseParameters();
   }
 
   /** The base model's parameters (whichever pack they sit in), in a fixed order. */

@@ -12,6 +12,7 @@ import { LayerNorm } from '../nn/layernorm';
 import { Linear } from '../nn/linear';
 import { declareParam, type Activation, type BuildContext } from '../nn/module';
 import type { ParamRef } from '../engine/param-pack';
+import { linearParams, sitePath, type AdaptableModel, type Site } from '../nn/site';
 
 export interface TinyTransformerConfig {
   inDim: number;
@@ -27,7 +28,7 @@ export interface TinyTransformerConfig {
   frozen?: boolean;
 }
 
-export class TinyTransformer {
+export class TinyTransformer implements AdaptableModel {
   readonly input: Activation;
   readonly embed: Linear;
   readonly pos: ParamRef;
@@ -77,5 +78,37 @@ export class TinyTransformer {
     // dpos = Σ_b dEmbedded[b]
     if (this.pos.pack.trainable) recordColSum(this.ctx.rt, list, { x: this.embedded.grad!, out: this.pos.grad, rows: batch, cols: seq * dim });
     this.embed.recordBackward(list);
+  }
+
+  /**
+   * Every adapter site, in forward order (per block: q, k, v, o, attention output, fc1, fc2; then
+   * head). `embed` (the input projection) is not offered: it reads the raw task features (a
+   * handful of dimensions, no gradient flows into them), which is not where PEFT methods adapt a
+   * model. The LayerNorms and the position table are not sites either.
+   */
+  sites(): Site[] {
+    const { batch, seq, heads, dim } = this.cfg;
+    const rows = batch * seq;
+    const linear = (layer: Linear): Site => ({ kind: 'linear', path: sitePath(this.name, layer.name), layer, rows });
+    const sites: Site[] = [];
+    for (const b of this.blocks) {
+      const a = b.attn;
+      sites.push(linear(a.q), linear(a.k), linear(a.v), linear(a.o));
+      sites.push({ kind: 'attention-output', path: sitePath(this.name, a.name), layer: a, batch, seq, heads, dim });
+      sites.push(linear(b.mlp.fc1), linear(b.mlp.fc2));
+    }
+    sites.push(linear(this.head));
+    return sites;
+  }
+
+  /** Every parameter of the model (embed, pos, blocks, final LayerNorm, head), frozen or not. */
+  baseParameters(): ParamRef[] {
+    const out: ParamRef[] = [...linearParams(this.embed), this.pos];
+    for (const b of this.blocks) {
+      out.push(b.ln1.gamma, b.ln1.beta, ...linearParams(b.attn.q), ...linearParams(b.attn.k), ...linearParams(b.attn.v), ...linearParams(b.attn.o));
+      out.push(b.ln2.gamma, b.ln2.beta, ...linearParams(b.mlp.fc1), ...linearParams(b.mlp.fc2));
+    }
+    out.push(this.lnF.gamma, this.lnF.beta, ...linearParams(this.head));
+    return out;
   }
 }

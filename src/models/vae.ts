@@ -35,7 +35,7 @@
  *    a queue write; cfg.beta is its initial and evaluation value.
  *
  * Adapters: decoderAttention(i) / encoderAttention(i) expose the blocks' MultiHeadAttention
- * (atoms attach to `outputAdapter`), decoderAttentionSites() gives ready AdapterSites, and
+ * (atoms attach to `outputAdapter`), decoderAttentionSites() gives ready Sites, and
  * linears() lists every Linear for LoRA/STAN-style sites. Attach before recording. With a frozen
  * model (cfg.frozen) the backward still runs through the decoder so adapter gradients flow; the
  * encoder's backward (and the reparameterisation's) is recorded only when something in the
@@ -46,7 +46,7 @@
  * `${name}.encoder.logvar.…`, `${name}.decoder.proj.…`, `${name}.decoder.blocks.{i}.…`,
  * `${name}.decoder.ln_f.…`, `${name}.decoder.head.weight`, `${name}.decoder.out_bias`.
  */
-import type { AdapterSite } from '../adapters/adapter';
+import type { Site } from '../nn/site';
 import { ConfigError } from '../engine/errors';
 import type { ParamRef } from '../engine/param-pack';
 import { CommandList, type GpuRuntime } from '../engine/runtime';
@@ -69,7 +69,7 @@ import { TransformerBlock } from '../nn/block';
 import { LayerNorm } from '../nn/layernorm';
 import { Linear } from '../nn/linear';
 import { declareParam, isTrainable, type Activation, type BuildContext } from '../nn/module';
-import { baseCheckpointMetadata as parseMetadataOnly, loadBaseCheckpoint } from '../train/base-checkpoint';
+import { baseCheckpointMetadata as parseMetadataOnly, loadBaseCheckpoint } from '../io/base-checkpoint';
 
 export interface VaeConfig {
   /** Images per step (every activation is allocated for this many). */
@@ -276,7 +276,7 @@ export class TransformerVae {
   }
 
   /** 'attention-output' sites of the decoder blocks (where the atoms adapter attaches). */
-  decoderAttentionSites(): AdapterSite[] {
+  decoderAttentionSites(): Site[] {
     const { batch, heads, dim } = this.cfg;
     return this.decoderBlocks.map((b) => ({ kind: 'attention-output' as const, path: b.attn.name, layer: b.attn, batch, seq: this.tokens, heads, dim }));
   }

@@ -13,12 +13,12 @@ import type { PlaygroundConfig } from '../config/schema';
 import type { AutosaveSummary, SaveResult } from '../io/autosave-store';
 import { AdapterFileError, applyAdapter, decodeAdapter, exportAdapter, type AdapterDescription, type AdapterFiles } from '../io/adapter-file';
 import { bytesFingerprint } from '../io/fingerprint';
-import { decodeSessionCheckpoint, encodeSessionCheckpoint } from '../io/session-checkpoint';
+import { decodeSessionCheckpoint, encodeSessionCheckpoint } from './session-checkpoint';
 import { SessionFileError, type BaseRef } from '../io/session-file';
 import type { PlaygroundSession } from '../playground/session';
 import type { SessionCheckpoint } from '../playground/types';
-import type { TaskAssets } from '../tasks/task';
-import { taskModule } from '../tasks/registry';
+import type { TaskAssets } from '../playground/tasks/task';
+import { taskModule } from '../playground/tasks/registry';
 
 /** The part of AutosaveStore this needs. */
 export interface AutosaveBackend {

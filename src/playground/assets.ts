@@ -1,5 +1,5 @@
 /** TaskAssets for the page: files under public/ fetched relative to the page (the worker's base URL). */
-import type { TaskAssets } from '../tasks/task';
+import type { TaskAssets } from './tasks/task';
 
 export function fetchAssets(baseUrl: string): TaskAssets {
   const cache = new Map<string, Promise<Uint8Array>>();

@@ -1,9 +1,9 @@
 /** TaskAssets in Node (tests, CLI): files under <root>/public, MNIST built on first use. */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MNIST_URL } from '../tasks/mnist-data';
-import { loadMnistNode } from '../tasks/mnist-data-node';
-import type { TaskAssets } from '../tasks/task';
+import { MNIST_URL } from '../data/mnist';
+import { loadMnistNode } from '../data/mnist-node';
+import type { TaskAssets } from './tasks/task';
 
 export function nodeAssets(root = process.cwd()): TaskAssets {
   return {

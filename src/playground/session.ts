@@ -20,11 +20,11 @@ import { summarizeLatents } from '../analysis/latent-stats';
 import { formatIssues, parseConfig, type PlaygroundConfig } from '../config/schema';
 import { ConfigError } from '../engine/errors';
 import type { GpuRuntime } from '../engine/runtime';
-import { taskModule } from '../tasks/registry';
-import type { TaskAssets, TaskInstance } from '../tasks/task';
+import { taskModule } from './tasks/registry';
+import type { TaskAssets, TaskInstance } from './tasks/task';
 import type { LrSchedule } from '../train/schedule';
 import { Trainer } from '../train/trainer';
-import type { LatentStatsEvent, MetricsEvent, ProgressEvent, StreamOptions, TrainingStoppedEvent, ValidationEvent } from '../worker/protocol';
+import type { LatentStatsEvent, MetricsEvent, ProgressEvent, StreamOptions, TrainingStoppedEvent, ValidationEvent } from './events';
 import type { InferenceOverrides, LatentInspection, LatentStatsSummary, MetricPoint, SessionCheckpoint, SessionInfo, TaskView, ValidationPoint } from './types';
 import type { IdentifiabilityReport } from '../analysis/identifiability';
 

@@ -25,6 +25,8 @@ import type { Adapter, AdapterFactory } from '../adapters/adapter';
 import { attentionAtomsForward, type AtomsAdapterCpu } from '../adapters/atoms-reference';
 import { ParamPack } from '../engine/param-pack';
 import { Rng } from '../engine/rng';
+import { EpochOrder } from '../data/epoch-order';
+import { drawFourierSignal, drawObservedMask } from '../data/fourier-signals';
 import { CommandList, type GpuRuntime } from '../engine/runtime';
 import type { StepParams } from '../engine/step-params';
 import type { Tensor } from '../engine/tensor';
@@ -150,8 +152,7 @@ function build<C>(rt: GpuRuntime, factory: AdapterFactory<C>, config: C, cfg: At
     throw new Error(`attention-fit: dataset of ${data.samples} samples has x ${data.x.length} (want ${data.samples * seq * dim}), y ${data.y.length} (want ${data.samples * yWidth}); at least batch=${batch} samples`);
   }
   const xPer = seq * dim;
-  const batchesPerEpoch = Math.floor(data.samples / batch);
-  const order = Array.from({ length: data.samples }, (_, i) => i);
+  const order = new EpochOrder(data.samples, cfg.seed, batch);
   const xBatch = new Float32Array(rows * dim);
   const yBatch = new Float32Array(batch * yWidth);
   let shuffled = -1;
@@ -171,18 +172,9 @@ function build<C>(rt: GpuRuntime, factory: AdapterFactory<C>, config: C, cfg: At
         }
         return;
       }
-      const epoch = Math.floor(step / batchesPerEpoch);
-      if (epoch !== shuffled) {
-        for (let i = 0; i < order.length; i++) order[i] = i;
-        new Rng(cfg.seed * 7919 + epoch).shuffle(order);
-        shuffled = epoch;
-      }
-      const b0 = (step % batchesPerEpoch) * batch;
-      for (let b = 0; b < batch; b++) {
-        const s = order[b0 + b]!;
-        xBatch.set(data.x.subarray(s * xPer, (s + 1) * xPer), b * xPer);
-        yBatch.set(data.y.subarray(s * yWidth, (s + 1) * yWidth), b * yWidth);
-      }
+      shuffled = -1;
+      order.gather(step, data.x, xPer, xBatch);
+      order.gather(step, data.y, yWidth, yBatch);
       rt.write(input.value, xBatch);
       rt.write(target, yBatch);
     },
@@ -236,51 +228,6 @@ export function fourierData(o: FourierDataOptions): AttentionFitData {
     }
     return { x, y, samples: o.samples };
   };
-}
-
-export interface FourierSignalOptions {
-  /** Number of Fourier bases summed (paper: 5). */
-  bases: number;
-  /** Frequencies (cycles per sequence) are drawn from lowFreq … highFreq, inclusive. */
-  lowFreq: number;
-  highFreq: number;
-  /** Use exactly these frequencies (one per basis) instead of drawing them; the rng then draws only phases and amplitudes. */
-  freqs?: readonly number[];
-  /** Draw distinct frequencies (no repeats within a signal). Default false (independent draws). */
-  distinct?: boolean;
-}
-
-/**
- * One App. C.1 signal into `out` (length seq): Σ_j amp_j·cos(2π(f_j·t/seq + phase_j)), amp_j ~
- * U(0.5, 1)/bases, phase_j ~ U(0, 1), per basis in the order (f, phase, amp). Returns the
- * frequencies used. Shared by fourierData and src/tasks/fourier.ts.
- */
-export function drawFourierSignal(rng: Rng, out: Float64Array, o: FourierSignalOptions): number[] {
-  const seq = out.length;
-  const { bases, lowFreq: lo, highFreq: hi } = o;
-  if (o.freqs && o.freqs.length !== bases) throw new Error(`drawFourierSignal: ${o.freqs.length} frequencies given for ${bases} bases`);
-  if (o.distinct && !o.freqs && hi - lo + 1 < bases) throw new Error(`drawFourierSignal: ${bases} distinct frequencies do not fit in ${lo}…${hi}`);
-  out.fill(0);
-  const used: number[] = [];
-  for (let j = 0; j < bases; j++) {
-    let f: number;
-    if (o.freqs) f = o.freqs[j]!;
-    else {
-      do f = lo + rng.int(hi - lo + 1);
-      while (o.distinct && used.includes(f));
-    }
-    used.push(f);
-    const phase = rng.next();
-    const amp = rng.uniform(0.5, 1) / bases;
-    for (let t = 0; t < seq; t++) out[t] += amp * Math.cos(2 * Math.PI * (f * t / seq + phase));
-  }
-  return used;
-}
-
-/** keep[t] = 1 for `observed` positions picked by a seeded shuffle of `positions` (0 … seq−1), 0 elsewhere. */
-export function drawObservedMask(rng: Rng, keep: Uint8Array, observed: number, positions: readonly number[]): void {
-  keep.fill(0);
-  for (const t of rng.shuffle(positions.slice()).slice(0, observed)) keep[t] = 1;
 }
 
 export interface TeacherDataOptions {

@@ -11,15 +11,15 @@
  */
 import { ConfigError } from '../engine/errors';
 import { ParamPack } from '../engine/param-pack';
-import { Rng } from '../engine/rng';
+import { mixSeed, Rng } from '../engine/rng';
 import { CommandList, type GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
 import { recordSoftmaxCrossEntropy } from '../kernels/loss';
 import { DIGIT_CLASSIFIER_BASE_CONFIG, DigitClassifier, DigitClassifierRunner, type DigitClassifierConfig } from '../models/digit-classifier';
 import type { BuildContext } from '../nn/module';
 import type { TrainGraph } from '../train/trainer';
-import { MNIST_PIXELS, MNIST_SIDE, splitMnist, type MnistSet } from './mnist-data';
-import { EpochOrder, streamSeed } from './mnist-vae';
+import { MNIST_PIXELS, MNIST_SIDE, splitMnist, type MnistSet } from '../data/mnist';
+import { EpochOrder } from '../data/epoch-order';
 
 export interface DigitClassifierTaskConfig {
   model: DigitClassifierConfig;
@@ -121,7 +121,7 @@ export function buildDigitClassifierTask(
     lossValue,
     extraMetrics: [{ name: 'accuracy', tensor: accuracy }],
     loadBatch(step) {
-      const rng = new Rng(streamSeed(cfg.seed, step, 11));
+      const rng = new Rng(mixSeed(cfg.seed, step, 11));
       for (let b = 0; b < batch; b++) {
         const idx = order.at(step, b);
         const s = cfg.shift;

@@ -29,7 +29,7 @@ import type { Adapter } from '../adapters/adapter';
 import { LatentStats, type LatentStatsSnapshot } from '../analysis/latent-stats';
 import { ConfigError } from '../engine/errors';
 import { ParamPack } from '../engine/param-pack';
-import { Rng } from '../engine/rng';
+import { mixSeed, Rng } from '../engine/rng';
 import { CommandList, type GpuRuntime } from '../engine/runtime';
 import { StepParams } from '../engine/step-params';
 import { recordSoftmaxCrossEntropy } from '../kernels/loss';
@@ -42,10 +42,10 @@ import {
   type DigitTransformerConfig,
 } from '../models/digit-transformer';
 import type { BuildContext } from '../nn/module';
-import { baseCheckpointMetadata, loadBaseCheckpoint, saveBaseCheckpoint } from '../train/base-checkpoint';
+import { baseCheckpointMetadata, loadBaseCheckpoint, saveBaseCheckpoint } from '../io/base-checkpoint';
 import type { TrainGraph } from '../train/trainer';
-import { MNIST_PIXELS, MNIST_SIDE, parseMnist, splitMnist, type MnistSet } from './mnist-data';
-import { EpochOrder, streamSeed } from './mnist-vae';
+import { MNIST_PIXELS, MNIST_SIDE, parseMnist, splitMnist, type MnistSet } from '../data/mnist';
+import { EpochOrder } from '../data/epoch-order';
 
 export const DIGIT_VIEWS = ['upright', 'rot90', 'flip'] as const;
 export type DigitView = (typeof DIGIT_VIEWS)[number];
@@ -164,7 +164,7 @@ export function buildDigitsTask(rt: GpuRuntime, mnist: MnistSet, cfg: DigitsTask
   if (cfg.trainLimit !== undefined) {
     if (!Number.isInteger(cfg.trainLimit) || cfg.trainLimit < cfg.model.batch) throw new ConfigError('trainLimit', `must be an integer ≥ the batch (${cfg.model.batch}), got ${cfg.trainLimit}`);
     const pick = trainIndices.slice();
-    new Rng(streamSeed(cfg.splitSeed ?? 2024, 0, 7)).shuffle(pick);
+    new Rng(mixSeed(cfg.splitSeed ?? 2024, 0, 7)).shuffle(pick);
     trainIndices = pick.slice(0, cfg.trainLimit).sort((a, b) => a - b);
   }
   const testIndices = split.test;
@@ -347,7 +347,7 @@ export function buildDigitsTask(rt: GpuRuntime, mnist: MnistSet, cfg: DigitsTask
  */
 export function probeIndices(indices: readonly number[], n: number, seed = 2024): number[] {
   const order = indices.slice();
-  new Rng(streamSeed(seed, 0, 13)).shuffle(order);
+  new Rng(mixSeed(seed, 0, 13)).shuffle(order);
   return order.slice(0, Math.min(n, order.length));
 }
 

@@ -12,6 +12,7 @@
 import type { Adapter, AdapterFactory } from '../adapters/adapter';
 import { ParamPack } from '../engine/param-pack';
 import { Rng } from '../engine/rng';
+import { EpochOrder } from '../data/epoch-order';
 import { CommandList, type GpuRuntime } from '../engine/runtime';
 import type { StepParams } from '../engine/step-params';
 import type { Tensor } from '../engine/tensor';
@@ -132,8 +133,7 @@ function build<C>(rt: GpuRuntime, factory: AdapterFactory<C>, config: C, cfg: Li
     }
   }
 
-  const batchesPerEpoch = Math.max(1, Math.floor(samples / rows));
-  const order = Array.from({ length: samples }, (_, i) => i);
+  const order = new EpochOrder(samples, cfg.seed, rows);
   const xBatch = new Float32Array(rows * inDim);
   const yBatch = new Float32Array(rows * outDim);
   let epochShuffled = -1;
@@ -145,7 +145,7 @@ function build<C>(rt: GpuRuntime, factory: AdapterFactory<C>, config: C, cfg: Li
     lossValue,
     ...(adapter.metrics ? { extraMetrics: adapter.metrics } : {}),
     loadBatch(step) {
-      if (batchesPerEpoch === 1 && samples === rows) {
+      if (samples === rows) {
         if (step === 0 || epochShuffled !== 0) {
           rt.write(input.value, x);
           rt.write(target, y);
@@ -153,18 +153,9 @@ function build<C>(rt: GpuRuntime, factory: AdapterFactory<C>, config: C, cfg: Li
         }
         return;
       }
-      const epoch = Math.floor(step / batchesPerEpoch);
-      if (epoch !== epochShuffled) {
-        for (let i = 0; i < order.length; i++) order[i] = i;
-        new Rng(cfg.seed * 7919 + epoch).shuffle(order);
-        epochShuffled = epoch;
-      }
-      const r0 = (step % batchesPerEpoch) * rows;
-      for (let r = 0; r < rows; r++) {
-        const s = order[r0 + r]!;
-        xBatch.set(x.subarray(s * inDim, (s + 1) * inDim), r * inDim);
-        yBatch.set(y.subarray(s * outDim, (s + 1) * outDim), r * outDim);
-      }
+      epochShuffled = -1;
+      order.gather(step, x, inDim, xBatch);
+      order.gather(step, y, outDim, yBatch);
       rt.write(input.value, xBatch);
       rt.write(target, yBatch);
     },

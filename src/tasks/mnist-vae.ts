@@ -18,12 +18,13 @@
  */
 import { ConfigError } from '../engine/errors';
 import { ParamPack } from '../engine/param-pack';
-import { Rng } from '../engine/rng';
+import { mixSeed, Rng } from '../engine/rng';
 import { CommandList, type GpuRuntime } from '../engine/runtime';
 import { TransformerVae, VAE_BASE_CONFIG, type VaeConfig, type VaeDecoder } from '../models/vae';
 import type { BuildContext } from '../nn/module';
 import type { TrainGraph } from '../train/trainer';
-import { MNIST_PIXELS, splitMnist, type MnistSet } from './mnist-data';
+import { MNIST_PIXELS, splitMnist, type MnistSet } from '../data/mnist';
+import { EpochOrder } from '../data/epoch-order';
 
 export interface NoiseConfig {
   kind: 'gaussian';
@@ -67,62 +68,6 @@ export const VAE_CHECK_IMAGES = 64;
 /** Fields of the metric stream besides loss / grad_norm / non_finite. */
 export const VAE_METRICS = ['rec', 'kl'] as const;
 
-/** A reseedable mulberry32 stream with Rng's normal(): no allocation per step. */
-class StepStream {
-  private s = 0;
-  seed(seed: number): void {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  normal(): number {
-    return (this.next() + this.next() + this.next() + this.next() - 2) * Math.sqrt(3);
-  }
-}
-
-/** A 32-bit hash of (seed, counter, stream tag): independent streams per step and purpose. */
-export function streamSeed(seed: number, counter: number, tag: number): number {
-  let h = Math.imul((seed >>> 0) ^ 0x9e3779b9, 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13) ^ (counter >>> 0), 0xc2b2ae35);
-  h = Math.imul(h ^ (h >>> 16) ^ Math.imul(tag, 0x27d4eb2f), 0x165667b1);
-  return (h ^ (h >>> 15)) >>> 0;
-}
-
-/**
- * The MNIST tasks' batch order: epoch e visits `indices` in a Fisher–Yates order seeded by
- * (seed, e); step s takes rows (s mod batchesPerEpoch)·batch … +batch of that order. Depends only
- * on (seed, step), so a restored run sees the same batches; one array, reshuffled once per epoch.
- */
-export class EpochOrder {
-  readonly batchesPerEpoch: number;
-  private readonly order: number[];
-  private epoch = -1;
-  constructor(
-    private readonly indices: readonly number[],
-    private readonly seed: number,
-    private readonly batch: number,
-  ) {
-    this.order = indices.slice();
-    this.batchesPerEpoch = Math.floor(indices.length / batch);
-  }
-
-  /** The image index of row `b` of step `step`'s batch. */
-  at(step: number, b: number): number {
-    const epoch = Math.floor(step / this.batchesPerEpoch);
-    if (epoch !== this.epoch) {
-      for (let i = 0; i < this.order.length; i++) this.order[i] = this.indices[i]!;
-      new Rng(streamSeed(this.seed, epoch, 0)).shuffle(this.order);
-      this.epoch = epoch;
-    }
-    return this.order[(step % this.batchesPerEpoch) * this.batch + b]!;
-  }
-}
-
 const TAG_NOISE = 1;
 const TAG_EPS = 2;
 const TAG_EVAL_NOISE = 3;
@@ -137,7 +82,7 @@ function checkTaskConfig(cfg: MnistVaeTaskConfig): void {
 }
 
 /** Writes clamp(clean + σ·n, 0, 1) for one image, n from `rng`. */
-function addNoise(clean: Float32Array, out: Float32Array, at: number, sigma: number, rng: StepStream): void {
+function addNoise(clean: Float32Array, out: Float32Array, at: number, sigma: number, rng: Rng): void {
   for (let i = 0; i < clean.length; i++) {
     const v = clean[i]! + (sigma > 0 ? sigma * rng.normal() : 0);
     out[at + i] = v < 0 ? 0 : v > 1 ? 1 : v;
@@ -231,11 +176,11 @@ export function buildMnistVaeTask(rt: GpuRuntime, mnist: MnistSet, cfg: MnistVae
   const epsHost = new Float32Array(batch * latent);
   const batchIdx = new Array<number>(batch).fill(0);
   const order = new EpochOrder(trainIndices, cfg.seed, batch);
-  const rng = new StepStream();
+  const rng = new Rng(0);
   const image = (i: number) => mnist.pixels.subarray(i * N, (i + 1) * N);
 
   const fillStep = (step: number) => {
-    rng.seed(streamSeed(cfg.seed, step, TAG_NOISE));
+    rng.reseed(mixSeed(cfg.seed, step, TAG_NOISE));
     for (let b = 0; b < batch; b++) {
       const idx = order.at(step, b);
       batchIdx[b] = idx;
@@ -243,7 +188,7 @@ export function buildMnistVaeTask(rt: GpuRuntime, mnist: MnistSet, cfg: MnistVae
       cleanHost.set(clean, b * N);
       addNoise(clean, noisyHost, b * N, cfg.noise.sigma, rng);
     }
-    rng.seed(streamSeed(cfg.seed, step, TAG_EPS));
+    rng.reseed(mixSeed(cfg.seed, step, TAG_EPS));
     for (let i = 0; i < epsHost.length; i++) epsHost[i] = rng.normal();
   };
 
@@ -277,7 +222,7 @@ export function buildMnistVaeTask(rt: GpuRuntime, mnist: MnistSet, cfg: MnistVae
       const i = idx[Math.min(b, idx.length - 1)]!;
       const clean = image(i);
       cleanHost.set(clean, b * N);
-      rng.seed(streamSeed(cfg.seed, i, TAG_EVAL_NOISE));
+      rng.reseed(mixSeed(cfg.seed, i, TAG_EVAL_NOISE));
       addNoise(clean, noisyHost, b * N, noise ? cfg.noise.sigma : 0, rng);
     }
     rt.write(vae.input, noisyHost);
@@ -388,8 +333,8 @@ export function buildMnistVaeTask(rt: GpuRuntime, mnist: MnistSet, cfg: MnistVae
  * latents" to decode. Latent i of a seed is the same whatever the count (a prefix property).
  */
 export function sampleLatents(count: number, latent: number, seed: number): Float32Array {
-  const rng = new StepStream();
-  rng.seed(streamSeed(seed, 0, 7));
+  const rng = new Rng(0);
+  rng.reseed(mixSeed(seed, 0, 7));
   const out = new Float32Array(count * latent);
   for (let i = 0; i < out.length; i++) out[i] = rng.normal();
   return out;

@@ -5,6 +5,7 @@
  */
 import { ParamPack } from '../engine/param-pack';
 import { Rng } from '../engine/rng';
+import { EpochOrder } from '../data/epoch-order';
 import { CommandList, type GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
 import { recordMseLoss } from '../kernels/loss';
@@ -91,13 +92,11 @@ function build(rt: GpuRuntime, cfg: SyntheticRegressionConfig): Omit<SyntheticRe
   model.recordBackward(backward);
 
   const data = makeRegressionData(cfg);
-  const batchesPerEpoch = Math.max(1, Math.floor(cfg.samples / cfg.batch));
-  const order = Array.from({ length: cfg.samples }, (_, i) => i);
+  const order = new EpochOrder(cfg.samples, cfg.seed, cfg.batch);
   const xBatch = new Float32Array(rows * cfg.inDim);
   const yBatch = new Float32Array(rows * cfg.outDim);
   const xPer = cfg.seq * cfg.inDim;
   const yPer = cfg.seq * cfg.outDim;
-  let epochShuffled = -1;
   const graph: TrainGraph = {
     packs: [trainable],
     forward,
@@ -105,19 +104,8 @@ function build(rt: GpuRuntime, cfg: SyntheticRegressionConfig): Omit<SyntheticRe
     backward,
     lossValue,
     loadBatch(step) {
-      const epoch = Math.floor(step / batchesPerEpoch);
-      if (epoch !== epochShuffled) {
-        // A pure function of the epoch, so a resumed run sees the same batches.
-        for (let i = 0; i < order.length; i++) order[i] = i;
-        new Rng(cfg.seed * 7919 + epoch).shuffle(order);
-        epochShuffled = epoch;
-      }
-      const b0 = (step % batchesPerEpoch) * cfg.batch;
-      for (let b = 0; b < cfg.batch; b++) {
-        const s = order[b0 + b]!;
-        xBatch.set(data.x.subarray(s * xPer, (s + 1) * xPer), b * xPer);
-        yBatch.set(data.y.subarray(s * yPer, (s + 1) * yPer), b * yPer);
-      }
+      order.gather(step, data.x, xPer, xBatch);
+      order.gather(step, data.y, yPer, yBatch);
       rt.write(model.input.value, xBatch);
       rt.write(target, yBatch);
     },

@@ -8,7 +8,7 @@ import { buildSyntheticRegression, SMALL_REGRESSION, type SyntheticRegression } 
 import { Trainer } from '../train/trainer';
 import { fetchAssets } from '../playground/assets';
 import { PlaygroundSession, type SessionOptions } from '../playground/session';
-import type { TaskAssets } from '../tasks/task';
+import type { TaskAssets } from '../playground/tasks/task';
 import type { ConfiguredReply, ConfigureRequest, DemoStartedReply, DemoTrainRequest, InitRequest, PausedReply, ReadyReply, RestoreRequest, StreamOptions, UiToWorker, WorkerToUi } from './protocol';
 import { limitsSummary, RELOAD_ADVICE, toErrorReply, WorkerFailure } from './replies';
 import { AutosaveStore } from '../io/autosave-store';

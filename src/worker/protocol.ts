@@ -21,6 +21,8 @@ import type { InferenceOverrides, LatentInspection, LatentStatsSummary, MetricPo
 
 export type { AdapterSummary };
 export type * from '../playground/types';
+export type * from '../playground/events';
+import type { LatentStatsEvent, MetricsEvent, ProgressEvent, StreamOptions, TrainingStoppedEvent, ValidationEvent } from '../playground/events';
 import type { AutosaveSummary } from '../io/autosave-store';
 export type { AutosaveSummary };
 
@@ -61,15 +63,6 @@ export interface PauseRequest {
 // (validated again in the worker); every other session request needs a configured session
 // (error code 'not-configured' otherwise). `pause` (above) also pauses the session's play loop.
 
-/** How often the playing session streams what (in steps). */
-export interface StreamOptions {
-  /** Train-loss rows come back every this many steps (the MetricRing interval). Default 5. */
-  metricEvery?: number;
-  /** Validation loss on the held-out batch every this many steps (0: never). Default 50. */
-  validateEvery?: number;
-  /** Latent-statistics snapshot (App. F) every this many steps (0: never). Default 25. */
-  statsEvery?: number;
-}
 
 /** Builds (or rebuilds, freeing the old one) the session. `config` is parsed with parseConfig. */
 export interface ConfigureRequest {
@@ -338,21 +331,7 @@ export interface PausedReply {
   step: number;
 }
 
-/** Event: metric rows as they come back from the GPU (every few steps); `extra` holds task/adapter metrics (session only). */
-export interface MetricsEvent {
-  type: 'metrics';
-  rows: MetricPoint[];
-  /** Wall-clock ms per step over the rows' window. */
-  msPerStep: number;
-}
 
-/** Event: the training loop stopped. */
-export interface TrainingStoppedEvent {
-  type: 'training-stopped';
-  step: number;
-  reason: 'done' | 'paused' | 'non-finite' | 'error';
-  message?: string;
-}
 
 // ---------- session replies and events ----------
 
@@ -421,26 +400,8 @@ export interface CancelledReply {
   cancelled: boolean;
 }
 
-/** Event: validation loss on the held-out batch (every StreamOptions.validateEvery steps, and when play stops). */
-export interface ValidationEvent {
-  type: 'validation';
-  point: ValidationPoint;
-}
 
-/** Event: latent statistics (App. F) of every collecting group (every StreamOptions.statsEvery steps). */
-export interface LatentStatsEvent {
-  type: 'latent-stats';
-  step: number;
-  groups: LatentStatsSummary[];
-}
 
-/** Event: progress of long work (loading a base, pre-training); `cancel` stops it. */
-export interface ProgressEvent {
-  type: 'progress';
-  label: string;
-  done: number;
-  total: number;
-}
 
 export type WorkerToUi =
   | ReadyReply

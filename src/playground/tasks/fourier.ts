@@ -12,13 +12,13 @@
  * the iterations before the last are left as they are). With every atom off the output is 0 —
  * unlike the additive adapters, the atoms here are the whole model, not a change to it.
  */
-import type { IdentifiabilityReport } from '../analysis/identifiability';
-import type { LatentStatsSnapshot } from '../analysis/latent-stats';
-import type { PlaygroundConfig } from '../config/schema';
-import { ConfigError } from '../engine/errors';
-import { parseSafetensors } from '../io/safetensors';
-import type { GpuRuntime } from '../engine/runtime';
-import type { FourierSignalView, InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../playground/types';
+import type { IdentifiabilityReport } from '../../analysis/identifiability';
+import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
+import type { PlaygroundConfig } from '../../config/schema';
+import { ConfigError } from '../../engine/errors';
+import { parseSafetensors } from '../../io/safetensors';
+import type { GpuRuntime } from '../../engine/runtime';
+import type { FourierSignalView, InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../types';
 import {
   atomProfiles,
   buildFourierModel,
@@ -32,8 +32,8 @@ import {
   type FourierModel,
   type FourierSet,
   type FourierTrain,
-} from './fourier';
-import { checkOverrides, parameterCount, snapshotFromCodes, topIndices } from './task-helpers';
+} from '../../models/fourier';
+import { checkOverrides, parameterCount, snapshotFromCodes, topIndices } from './helpers';
 import type { TaskAssets, TaskBuildOptions, TaskInstance, TaskModule } from './task';
 
 const BASE_PATH = 'checkpoints/fourier-sparse.safetensors';

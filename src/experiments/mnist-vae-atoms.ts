@@ -38,10 +38,10 @@ import { Rng } from '../engine/rng';
 import type { GpuRuntime } from '../engine/runtime';
 import { classifierConfigFromMetadata, DigitClassifier, DigitClassifierRunner, loadClassifierCheckpoint } from '../models/digit-classifier';
 import { loadVaeCheckpoint, vaeConfigFromMetadata, type VaeDecoder } from '../models/vae';
-import { baseCheckpointMetadata } from '../train/base-checkpoint';
+import { baseCheckpointMetadata } from '../io/base-checkpoint';
 import { Trainer } from '../train/trainer';
-import type { MnistSet } from './mnist-data';
-import { buildMnistVaeTask, MNIST_VAE_DEFAULTS, type MnistVaeTask } from './mnist-vae';
+import type { MnistSet } from '../data/mnist';
+import { buildMnistVaeTask, MNIST_VAE_DEFAULTS, type MnistVaeTask } from '../tasks/mnist-vae';
 
 export interface Vae8to3Config {
   /** M, atoms per decoder layer. */

@@ -5,21 +5,21 @@
  * trains alone on the frozen base. A second, frozen copy of the base answers the views' "base"
  * column. Held-out probe: the first test digits (256; 64 with `small`), in the rotated view.
  */
-import type { Adapter } from '../adapters/adapter';
-import { baseParameterCount, listSites, type AdapterSpec } from '../adapters/attach';
-import type { IdentifiabilityReport } from '../analysis/identifiability';
-import type { LatentStatsSnapshot } from '../analysis/latent-stats';
-import type { PlaygroundConfig } from '../config/schema';
-import { ConfigError } from '../engine/errors';
-import type { AllocationScope, GpuRuntime } from '../engine/runtime';
-import type { InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../playground/types';
-import type { TrainGraph } from '../train/trainer';
-import { buildDigitsTask, probeIndices, digitsConfigFromMetadata, DIGITS_CHECKPOINT_FILE, DIGITS_DEFAULTS, digitsDataFromBytes, topActivating, viewImage, type DigitView, type DigitsTask } from './digits';
-import { MNIST_PIXELS, MNIST_SIDE, MNIST_URL, type MnistSet } from './mnist-data';
-import { decoderColumn, stanReport } from './regression-task';
-import { adapterGroups, withOverrides } from './task-helpers';
+import type { Adapter } from '../../adapters/adapter';
+import { baseParameterCount, listSites, type AdapterSpec } from '../../adapters/attach';
+import type { IdentifiabilityReport } from '../../analysis/identifiability';
+import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
+import type { PlaygroundConfig } from '../../config/schema';
+import { ConfigError } from '../../engine/errors';
+import type { AllocationScope, GpuRuntime } from '../../engine/runtime';
+import type { InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../types';
+import type { TrainGraph } from '../../train/trainer';
+import { buildDigitsTask, probeIndices, digitsConfigFromMetadata, DIGITS_CHECKPOINT_FILE, DIGITS_DEFAULTS, digitsDataFromBytes, topActivating, viewImage, type DigitView, type DigitsTask } from '../../tasks/digits';
+import { MNIST_PIXELS, MNIST_SIDE, MNIST_URL, type MnistSet } from '../../data/mnist';
+import { decoderColumn, stanReport } from './regression';
+import { adapterGroups, withOverrides } from './helpers';
 import type { TaskAssets, TaskBuildOptions, TaskInstance, TaskModule } from './task';
-import { baseCheckpointMetadata } from '../train/base-checkpoint';
+import { baseCheckpointMetadata } from '../../io/base-checkpoint';
 
 const MAX_BATCH = 256;
 const TRAIN_VIEW: DigitView = 'rot90';

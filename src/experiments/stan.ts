@@ -18,7 +18,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { parseArgs } from 'node:util';
 import type { AdapterSpec } from '../adapters/attach';
 import type { StanAdapter } from '../adapters/stan';
 import { identifiabilityReport, readStanMatrices } from '../analysis/identifiability';
@@ -28,20 +27,20 @@ import { barPlot, linePlot, PALETTE, smallMultiples, type Series } from '../anal
 import { acquireNodeGpu } from '../engine/node-gpu';
 import { GpuRuntime } from '../engine/runtime';
 import { buildDigitsTask, probeIndices, DIGITS_CHECKPOINT_FILE, DIGITS_DEFAULTS, digitsConfigFromMetadata, topActivating, viewImage, type DigitView, type DigitsEval, type DigitsTask, type DigitsTaskConfig } from '../tasks/digits';
-import { MNIST_PIXELS, type MnistSet } from '../tasks/mnist-data';
-import { loadMnistNode } from '../tasks/mnist-data-node';
-import { baseCheckpointMetadata } from '../train/base-checkpoint';
+import { MNIST_PIXELS, type MnistSet } from '../data/mnist';
+import { loadMnistNode } from '../data/mnist-node';
+import { baseCheckpointMetadata } from '../io/base-checkpoint';
 import { Trainer } from '../train/trainer';
-import { ProgressBar } from './progress';
+import { numberOption, round, stringOption, type Experiment, type ExperimentIo, type ExperimentOption, type ExperimentValues } from './experiment';
 
 /** Where STAN and LoRA attach in every experiment: the q and v projections of both blocks (PEFT's usual LoRA targets). */
 export const STAN_TARGETS = ['blocks.*.attn.{q,v}_proj'];
 export const TASK_A: DigitView = 'rot90';
 export const TASK_B: DigitView = 'flip';
 
-const round = (v: number, d = 4) => (Number.isFinite(v) ? Number(v.toPrecision(d)) : v);
 
 interface Common {
+  io: ExperimentIo;
   quick: boolean;
   out: string;
   base: Uint8Array;
@@ -56,7 +55,7 @@ interface Common {
   device: string;
 }
 
-const COMMON_OPTIONS = {
+const COMMON_OPTIONS: Record<string, ExperimentOption> = {
   quick: { type: 'boolean', default: false },
   out: { type: 'string' },
   base: { type: 'string' },
@@ -65,18 +64,13 @@ const COMMON_OPTIONS = {
   seed: { type: 'string' },
   'eval-images': { type: 'string' },
   batch: { type: 'string' },
-} as const;
+};
 
-function num(v: string | undefined, what: string, opts: { int?: boolean; min: number }): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || (opts.int && !Number.isInteger(n)) || n < opts.min) throw new Error(`--${what} must be ${opts.int ? 'an integer' : 'a number'} ≥ ${opts.min}, got '${v}'`);
-  return n;
-}
+const num = (v: string | boolean | undefined, name: string, opts: { int?: boolean; min: number }) => numberOption(v, name, opts);
 
-async function setup(name: string, values: Record<string, string | boolean | undefined>): Promise<Common> {
+async function setup(name: string, values: ExperimentValues, io: ExperimentIo): Promise<Common> {
   const quick = values.quick === true;
-  const baseFile = (values.base as string | undefined) ?? join('public', 'checkpoints', DIGITS_CHECKPOINT_FILE);
+  const baseFile = stringOption(values.base) ?? join('public', 'checkpoints', DIGITS_CHECKPOINT_FILE);
   let base: Uint8Array;
   try {
     base = new Uint8Array(readFileSync(baseFile));
@@ -85,24 +79,25 @@ async function setup(name: string, values: Record<string, string | boolean | und
   }
   const baseMeta = baseCheckpointMetadata(base);
   const model = { ...digitsConfigFromMetadata(baseMeta), frozen: true };
-  model.batch = num(values.batch as string | undefined, 'batch', { int: true, min: 1 }) ?? (quick ? 16 : DIGITS_DEFAULTS.model.batch);
-  const seed = num(values.seed as string | undefined, 'seed', { int: true, min: 0 }) ?? 1;
-  const out = (values.out as string | undefined) ?? join('repro-results', name);
+  model.batch = num(values.batch, 'batch', { int: true, min: 1 }) ?? (quick ? 16 : DIGITS_DEFAULTS.model.batch);
+  const seed = num(values.seed, 'seed', { int: true, min: 0 }) ?? 1;
+  const out = stringOption(values.out) ?? join('repro-results', name);
   mkdirSync(out, { recursive: true });
   const ctx = await acquireNodeGpu();
   const rt = new GpuRuntime(ctx);
   const device = `${ctx.info.vendor} ${ctx.info.architecture} ${ctx.info.description}`.trim();
-  console.error(`adapter: ${device}`);
+  io.log(`adapter: ${device}`);
   return {
+    io,
     quick,
     out,
     base,
     baseFile,
     baseMeta,
     cfg: { ...DIGITS_DEFAULTS, model, seed },
-    lr: num(values.lr as string | undefined, 'lr', { min: 1e-9 }) ?? 3e-3,
+    lr: num(values.lr, 'lr', { min: 1e-9 }) ?? 3e-3,
     seed,
-    evalImages: num(values['eval-images'] as string | undefined, 'eval-images', { int: true, min: 1 }) ?? (quick ? 64 : 1000),
+    evalImages: num(values['eval-images'], 'eval-images', { int: true, min: 1 }) ?? (quick ? 64 : 1000),
     rt,
     mnist: loadMnistNode(),
     device,
@@ -121,7 +116,7 @@ async function fineTune(c: Common, task: DigitsTask, steps: number, label: strin
     metricInterval: 10,
     onMetrics: (rows) => losses.push(...rows.map((r) => ({ step: r.step, loss: r.values.loss!, accuracy: r.values.accuracy! }))),
   });
-  const bar = new ProgressBar(steps, label);
+  const bar = c.io.progress(steps, label);
   let seconds = 0; // training only; evaluations between epochs excluded
   const chunk = epochSteps ?? steps;
   for (let done = 0; done < steps; ) {
@@ -143,17 +138,16 @@ function writeOut(c: Common, results: object, md: string, figs: Record<string, s
   writeFileSync(join(c.out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   for (const [f, svg] of Object.entries(figs)) writeFileSync(join(c.out, f), svg);
   writeFileSync(join(c.out, 'results.md'), md);
-  process.stdout.write(md);
-  console.error(`wrote ${join(c.out, 'results.json')}, results.md and ${Object.keys(figs).length} figures`);
+  c.io.print(md);
+  c.io.log(`wrote ${join(c.out, 'results.json')}, results.md and ${Object.keys(figs).length} figures`);
 }
 
 const baseInfo = (c: Common) => ({ file: c.baseFile, steps: Number(c.baseMeta.steps), test: JSON.parse(c.baseMeta.test ?? '{}') as unknown });
 
 // ---------- stan-k-expansion ----------
 
-export async function stanKExpansionRepro(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: COMMON_OPTIONS, strict: true });
-  const c = await setup('stan-k-expansion', values);
+async function stanKExpansionRepro(values: ExperimentValues, io: ExperimentIo): Promise<number> {
+  const c = await setup('stan-k-expansion', values, io);
   const steps = num(values.steps, 'steps', { int: true, min: 1 }) ?? (c.quick ? 4 : 100);
   const ks: (number | 'l')[] = c.quick ? [1, 4, 'l'] : [1, 4, 8, 16, 32, 64, 'l'];
   const expansions = c.quick ? [1, 2] : [1, 1.5, 2];
@@ -161,7 +155,7 @@ export async function stanKExpansionRepro(argv: string[]): Promise<number> {
   const baseTask = buildDigitsTask(c.rt, c.mnist, { ...c.cfg, view: TASK_A }, { base: c.base });
   const baseEval = await baseTask.evaluate(TASK_A, evalIdx(c, baseTask));
   baseTask.destroy();
-  console.error(`frozen base on ${TASK_A}: accuracy ${baseEval.accuracy.toFixed(4)} (${baseEval.images} test images)`);
+  io.log(`frozen base on ${TASK_A}: accuracy ${baseEval.accuracy.toFixed(4)} (${baseEval.images} test images)`);
   const n = c.cfg.model.dim;
   const cells: { k: number | 'l'; expansion: number; l: number; kUsed: number; trainable: number; accuracy: number; loss: number; trainLoss: number; seconds: number; sameAs?: string }[] = [];
   const curves: Series[] = [];
@@ -181,7 +175,7 @@ export async function stanKExpansionRepro(argv: string[]): Promise<number> {
       const ev = await task.evaluate(TASK_A, evalIdx(c, task));
       const tail = ft.losses.slice(-3);
       cells.push({ k, expansion, l, kUsed, trainable: task.trainableParameters, accuracy: ev.accuracy, loss: ev.loss, trainLoss: tail.reduce((a, r) => a + r.loss, 0) / Math.max(1, tail.length), seconds: ft.seconds });
-      console.error(`  k=${kUsed} expansion=${expansion}: accuracy ${ev.accuracy.toFixed(4)}, loss ${ev.loss.toFixed(4)} (${task.trainableParameters} trainable, ${ft.seconds.toFixed(0)} s)`);
+      io.log(`  k=${kUsed} expansion=${expansion}: accuracy ${ev.accuracy.toFixed(4)}, loss ${ev.loss.toFixed(4)} (${task.trainableParameters} trainable, ${ft.seconds.toFixed(0)} s)`);
       if (k === 8 || k === 'l' || k === 1) curves.push({ name: `e=${expansion}, k=${k === 'l' ? `l=${l}` : k}`, x: ft.losses.map((r) => r.step + 1), y: ft.losses.map((r) => r.loss) });
       task.destroy();
     }
@@ -241,9 +235,8 @@ export async function stanKExpansionRepro(argv: string[]): Promise<number> {
 
 // ---------- stan-forgetting ----------
 
-export async function stanForgettingRepro(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, 'train-images': { type: 'string' }, 'epochs-a': { type: 'string' }, 'epochs-b': { type: 'string' } }, strict: true });
-  const c = await setup('stan-forgetting', values);
+async function stanForgettingRepro(values: ExperimentValues, io: ExperimentIo): Promise<number> {
+  const c = await setup('stan-forgetting', values, io);
   const trainImages = num(values['train-images'], 'train-images', { int: true, min: 1 }) ?? (c.quick ? 64 : 1600);
   const epochsA = num(values['epochs-a'], 'epochs-a', { int: true, min: 1 }) ?? (c.quick ? 1 : 2);
   const epochsB = num(values['epochs-b'], 'epochs-b', { int: true, min: 1 }) ?? (c.quick ? 2 : 5);
@@ -273,7 +266,7 @@ export async function stanForgettingRepro(argv: string[]): Promise<number> {
       const ftB = await fineTune(c, task, epochsB * epoch, `${m.spec.kind} ${first}→${second}`, async (e) => {
         perEpoch.push({ epoch: e, first: await acc(first), second: await acc(second) });
       }, epoch);
-      console.error(`${m.name} ${first}→${second}: ${first} accuracy ${afterFirst.first.toFixed(4)} → ${perEpoch.map((p) => p.first.toFixed(4)).join(', ')}; ${second}: ${perEpoch.map((p) => p.second.toFixed(4)).join(', ')}`);
+      io.log(`${m.name} ${first}→${second}: ${first} accuracy ${afterFirst.first.toFixed(4)} → ${perEpoch.map((p) => p.first.toFixed(4)).join(', ')}; ${second}: ${perEpoch.map((p) => p.second.toFixed(4)).join(', ')}`);
       runs.push({ method: m.name, first, second, trainable: task.trainableParameters, baseFirst, baseSecond, afterFirst, perEpochOfSecond: perEpoch, secondsFirst: ftA.seconds, secondsSecond: ftB.seconds });
       task.destroy();
     }
@@ -342,9 +335,8 @@ export async function stanForgettingRepro(argv: string[]): Promise<number> {
 
 // ---------- stan-latents ----------
 
-export async function stanLatentsRepro(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, k: { type: 'string' }, expansion: { type: 'string' } }, strict: true });
-  const c = await setup('stan-latents', values);
+async function stanLatentsRepro(values: ExperimentValues, io: ExperimentIo): Promise<number> {
+  const c = await setup('stan-latents', values, io);
   const steps = num(values.steps, 'steps', { int: true, min: 1 }) ?? (c.quick ? 6 : 200);
   const expansion = num(values.expansion, 'expansion', { min: 1e-6 }) ?? 2;
   const k = num(values.k, 'k', { int: true, min: 1 }) ?? 8;
@@ -355,7 +347,7 @@ export async function stanLatentsRepro(argv: string[]): Promise<number> {
   const before = await task.evaluate(TASK_A, evalIdx(c, task));
   const ft = await fineTune(c, task, steps, `stan ${TASK_A}`);
   const after = await task.evaluate(TASK_A, evalIdx(c, task));
-  console.error(`${TASK_A}: accuracy ${before.accuracy.toFixed(4)} → ${after.accuracy.toFixed(4)}`);
+  io.log(`${TASK_A}: accuracy ${before.accuracy.toFixed(4)} → ${after.accuracy.toFixed(4)}`);
   const stats = await task.latentStats(TASK_A, idx);
   const acts = await task.imageActivations(TASK_A, idx);
   const C = 10;
@@ -487,3 +479,24 @@ export async function stanLatentsRepro(argv: string[]): Promise<number> {
   c.rt.destroy();
   return 0;
 }
+
+export const stanKExpansionExperiment: Experiment = {
+  summary: 'STAN paper §4.3 Table 8 on digits: STAN on the frozen digit transformer fine-tuned on rotated digits, k ∈ {1,4,8,16,32,64,l} × expansion ∈ {1,1.5,2}',
+  usage: '[--quick] [--out dir] [--base file] [--steps N] [--lr X] [--batch B] [--eval-images N] [--seed S]',
+  options: COMMON_OPTIONS,
+  run: stanKExpansionRepro,
+};
+
+export const stanForgettingExperiment: Experiment = {
+  summary: 'STAN paper §4.4 Table 9 on digits: sequential fine-tuning rot90 → flip (and back), accuracy on the first task per epoch of the second, STAN vs LoRA at equal parameters',
+  usage: '[--quick] [--out dir] [--base file] [--train-images N] [--epochs-a N] [--epochs-b N] [--lr X] [--batch B] [--eval-images N] [--seed S]',
+  options: { ...COMMON_OPTIONS, 'train-images': { type: 'string' }, 'epochs-a': { type: 'string' }, 'epochs-b': { type: 'string' } },
+  run: stanForgettingRepro,
+};
+
+export const stanLatentsExperiment: Experiment = {
+  summary: 'STAN paper App. F / App. A on digits: per-latent frequency × mean activation coloured by label entropy, per-class bars, top-activating digits, dead/dense counts, identifiability check',
+  usage: '[--quick] [--out dir] [--base file] [--steps N] [--k K] [--expansion E] [--lr X] [--batch B] [--eval-images N] [--seed S]',
+  options: { ...COMMON_OPTIONS, k: { type: 'string' }, expansion: { type: 'string' } },
+  run: stanLatentsRepro,
+};

@@ -7,23 +7,24 @@
  * frozen base. A second, frozen copy of the base gives the views' "base" output, so "every unit
  * off" can be compared with the base model itself.
  */
-import type { Adapter } from '../adapters/adapter';
-import { baseParameterCount, listSites, trainableParameterCount, type AdapterSpec } from '../adapters/attach';
-import { identifiabilityReport, readStanMatrices, type IdentifiabilityReport } from '../analysis/identifiability';
-import type { LatentStatsSnapshot } from '../analysis/latent-stats';
-import type { PlaygroundConfig } from '../config/schema';
-import { ConfigError } from '../engine/errors';
-import { ParamPack } from '../engine/param-pack';
-import { Rng } from '../engine/rng';
-import { CommandList, type AllocationScope, type GpuRuntime } from '../engine/runtime';
-import type { Tensor } from '../engine/tensor';
-import { recordMseLoss } from '../kernels/loss';
-import { TinyTransformer, type TinyTransformerConfig } from '../models/tiny-transformer';
-import type { BuildContext } from '../nn/module';
-import type { InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../playground/types';
-import { Trainer, type TrainGraph } from '../train/trainer';
-import { adapterGroups, attachCompatible, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides } from './task-helpers';
-import { makeRegressionData, type SyntheticRegressionConfig } from './synthetic-regression';
+import type { Adapter } from '../../adapters/adapter';
+import { baseParameterCount, listSites, trainableParameterCount, type AdapterSpec } from '../../adapters/attach';
+import { identifiabilityReport, readStanMatrices, type IdentifiabilityReport } from '../../analysis/identifiability';
+import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
+import type { PlaygroundConfig } from '../../config/schema';
+import { ConfigError } from '../../engine/errors';
+import { ParamPack } from '../../engine/param-pack';
+import { Rng } from '../../engine/rng';
+import { EpochOrder } from '../../data/epoch-order';
+import { CommandList, type AllocationScope, type GpuRuntime } from '../../engine/runtime';
+import type { Tensor } from '../../engine/tensor';
+import { recordMseLoss } from '../../kernels/loss';
+import { TinyTransformer, type TinyTransformerConfig } from '../../models/tiny-transformer';
+import type { BuildContext } from '../../nn/module';
+import type { InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../types';
+import { Trainer, type TrainGraph } from '../../train/trainer';
+import { adapterGroups, attachCompatible, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides } from './helpers';
+import { makeRegressionData, type SyntheticRegressionConfig } from '../../tasks/synthetic-regression';
 import type { TaskAssets, TaskBuildOptions, TaskInstance, TaskModule } from './task';
 
 const MAX_BATCH = 256;
@@ -108,11 +109,9 @@ function buildModel(rt: GpuRuntime, s: Shapes, opts: { frozen: boolean; initSeed
 /** A TrainGraph cycling through `data` in a seeded order per epoch (batches from preallocated arrays). */
 function graphOf(rt: GpuRuntime, b: Built, s: Shapes, data: { x: Float32Array; y: Float32Array }, samples: number, seed: number): TrainGraph {
   const { batch, seq, inDim, outDim } = s.model;
-  const perEpoch = Math.max(1, Math.floor(samples / batch));
-  const order = Array.from({ length: samples }, (_, i) => i);
+  const order = new EpochOrder(samples, seed, batch);
   const xb = new Float32Array(batch * seq * inDim);
   const yb = new Float32Array(batch * seq * outDim);
-  let shuffled = -1;
   return {
     packs: [b.packs.trainable],
     forward: b.forward,
@@ -122,18 +121,8 @@ function graphOf(rt: GpuRuntime, b: Built, s: Shapes, data: { x: Float32Array; y
     extraMetrics: b.adapters.flatMap((a) => a.metrics ?? []),
     recordAfterOptimizer: (list, sp) => b.adapters.forEach((a) => a.recordAfterOptimizer?.(list, sp)),
     loadBatch(step) {
-      const epoch = Math.floor(step / perEpoch);
-      if (epoch !== shuffled) {
-        for (let i = 0; i < order.length; i++) order[i] = i;
-        new Rng(seed * 7919 + epoch).shuffle(order);
-        shuffled = epoch;
-      }
-      const b0 = (step % perEpoch) * batch;
-      for (let i = 0; i < batch; i++) {
-        const n = order[b0 + i]!;
-        xb.set(data.x.subarray(n * seq * inDim, (n + 1) * seq * inDim), i * seq * inDim);
-        yb.set(data.y.subarray(n * seq * outDim, (n + 1) * seq * outDim), i * seq * outDim);
-      }
+      order.gather(step, data.x, seq * inDim, xb);
+      order.gather(step, data.y, seq * outDim, yb);
       rt.write(b.model.input.value, xb);
       rt.write(b.target, yb);
     },
@@ -278,9 +267,9 @@ class RegressionInstance implements TaskInstance {
   }
 
   /** Every held-out sequence through the adapted model (overrides applied), with group `group`'s codes per batch. */
-  private async codesOver(group: number, o: InferenceOverrides): Promise<{ batch: number; codes: import('./task-helpers').UnitCodes }[]> {
+  private async codesOver(group: number, o: InferenceOverrides): Promise<{ batch: number; codes: import('./helpers').UnitCodes }[]> {
     const a = this.adapters[group]!;
-    const out: { batch: number; codes: import('./task-helpers').UnitCodes }[] = [];
+    const out: { batch: number; codes: import('./helpers').UnitCodes }[] = [];
     const B = this.s.model.batch;
     await withOverrides(this.adapters, this.groups, o, async () => {
       for (let i0 = 0; i0 < this.s.val; i0 += B) {

@@ -65,7 +65,7 @@ import { recordRowNonzeros, recordShrinkBackward, recordShrinkForward } from '..
 import { declareParam, type BuildContext } from '../nn/module';
 import { parseSafetensors, serializeSafetensors, toFloat32 } from '../io/safetensors';
 import { Trainer, type TrainGraph } from '../train/trainer';
-import { drawFourierSignal, drawObservedMask } from './attention-fit';
+import { drawFourierSignal, drawObservedMask } from '../data/fourier-signals';
 import fourierWgsl from '../../shaders/fourier.wgsl?raw';
 
 const FOURIER_SHADER: ShaderSource = { name: 'fourier', code: fourierWgsl };

@@ -17,13 +17,13 @@
  *    the page (fetch) and in Node (fs).
  *  - `destroy` frees every GPU allocation of the instance (build inside rt.scoped/AllocationScope).
  */
-import type { Adapter } from '../adapters/adapter';
-import type { PlaygroundConfig } from '../config/schema';
-import type { GpuRuntime } from '../engine/runtime';
-import type { InferenceOverrides, LatentGroupInfo, LatentInspection, ParameterCounts, TaskDescription, TaskView } from '../playground/types';
-import type { LatentStatsSnapshot } from '../analysis/latent-stats';
-import type { IdentifiabilityReport } from '../analysis/identifiability';
-import type { TrainGraph } from '../train/trainer';
+import type { Adapter } from '../../adapters/adapter';
+import type { PlaygroundConfig } from '../../config/schema';
+import type { GpuRuntime } from '../../engine/runtime';
+import type { InferenceOverrides, LatentGroupInfo, LatentInspection, ParameterCounts, TaskDescription, TaskView } from '../types';
+import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
+import type { IdentifiabilityReport } from '../../analysis/identifiability';
+import type { TrainGraph } from '../../train/trainer';
 
 /** Where a task's files come from: `bytes('checkpoints/fourier-sparse.safetensors')`, `bytes('data/mnist-10k.bin')`. */
 export interface TaskAssets {

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MNIST_URL, parseMnist, type MnistSet } from './mnist-data';
+import { MNIST_URL, parseMnist, type MnistSet } from './mnist';
 
 let cached: MnistSet | null = null;
 

@@ -4,8 +4,8 @@
  * Loading checks every name and shape and says exactly what does not match.
  */
 import type { ParamPack, ParamRef } from '../engine/param-pack';
-import { parseSafetensors, serializeSafetensors, toFloat32, type SafetensorsFile, type TensorEntry } from '../io/safetensors';
-import type { Checkpoint } from './trainer';
+import { parseSafetensors, serializeSafetensors, toFloat32, type SafetensorsFile, type TensorEntry } from './safetensors';
+import type { Checkpoint } from '../train/trainer';
 
 export function checkpointToSafetensors(c: Checkpoint, packs: ParamPack[], metadata: Record<string, string> = {}): Uint8Array {
   const tensors: { name: string; shape: number[]; data: Float32Array }[] = [];

@@ -12,22 +12,22 @@
  * Latent statistics and inspection run over a labelled probe set of all ten digits, so label
  * entropy says whether a latent or atom is digit-specific.
  */
-import type { Adapter, AdapterSite } from '../adapters/adapter';
-import { trainableParameterCount, type AdapterSpec } from '../adapters/attach';
-import type { IdentifiabilityReport } from '../analysis/identifiability';
-import type { LatentStatsSnapshot } from '../analysis/latent-stats';
-import type { PlaygroundConfig } from '../config/schema';
-import { ConfigError } from '../engine/errors';
-import type { AllocationScope, GpuRuntime } from '../engine/runtime';
-import { loadVaeCheckpoint, vaeConfigFromMetadata, type TransformerVae } from '../models/vae';
-import type { BuildContext } from '../nn/module';
-import type { ContributionMap, InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../playground/types';
-import { baseCheckpointMetadata } from '../train/base-checkpoint';
-import type { TrainGraph } from '../train/trainer';
-import { MNIST_PIXELS, MNIST_SIDE, MNIST_URL, parseMnist, splitMnist, type MnistSet } from './mnist-data';
-import { buildMnistVaeTask, MNIST_VAE_DEFAULTS, type MnistVaeTask } from './mnist-vae';
-import { decoderColumn, stanReport } from './regression-task';
-import { adapterGroups, attachCompatible, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides, withUnitOff, type UnitCodes } from './task-helpers';
+import type { Adapter, AdapterSite } from '../../adapters/adapter';
+import { trainableParameterCount, type AdapterSpec } from '../../adapters/attach';
+import type { IdentifiabilityReport } from '../../analysis/identifiability';
+import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
+import type { PlaygroundConfig } from '../../config/schema';
+import { ConfigError } from '../../engine/errors';
+import type { AllocationScope, GpuRuntime } from '../../engine/runtime';
+import { loadVaeCheckpoint, vaeConfigFromMetadata, type TransformerVae } from '../../models/vae';
+import type { BuildContext } from '../../nn/module';
+import type { ContributionMap, InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../types';
+import { baseCheckpointMetadata } from '../../io/base-checkpoint';
+import type { TrainGraph } from '../../train/trainer';
+import { MNIST_PIXELS, MNIST_SIDE, MNIST_URL, parseMnist, splitMnist, type MnistSet } from '../../data/mnist';
+import { buildMnistVaeTask, MNIST_VAE_DEFAULTS, type MnistVaeTask } from '../../tasks/mnist-vae';
+import { decoderColumn, stanReport } from './regression';
+import { adapterGroups, attachCompatible, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides, withUnitOff, type UnitCodes } from './helpers';
 import type { TaskAssets, TaskBuildOptions, TaskInstance, TaskModule } from './task';
 
 const BASE_PATH = 'checkpoints/mnist-vae-5to9.safetensors';

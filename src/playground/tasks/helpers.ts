@@ -3,14 +3,14 @@
  * applied around one submit, parameter counts, and turning a snapshot of codes into App. F
  * statistics.
  */
-import type { Adapter, AdapterSite } from '../adapters/adapter';
-import { attachToSites, factoryOf, type AdapterSpec } from '../adapters/attach';
-import type { BuildContext } from '../nn/module';
-import type { LatentStatsSnapshot } from '../analysis/latent-stats';
-import { ConfigError } from '../engine/errors';
-import type { ParamRef } from '../engine/param-pack';
-import type { GpuRuntime } from '../engine/runtime';
-import type { InferenceOverrides, LatentGroupInfo } from '../playground/types';
+import type { Adapter, AdapterSite } from '../../adapters/adapter';
+import { attachToSites, factoryOf, type AdapterSpec } from '../../adapters/attach';
+import type { BuildContext } from '../../nn/module';
+import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
+import { ConfigError } from '../../engine/errors';
+import type { ParamRef } from '../../engine/param-pack';
+import type { GpuRuntime } from '../../engine/runtime';
+import type { InferenceOverrides, LatentGroupInfo } from '../types';
 
 export function parameterCount(params: readonly ParamRef[]): number {
   return params.reduce((s, p) => s + p.size, 0);
@@ -116,7 +116,7 @@ export interface UnitCodes {
 /** Reads an adapter's last code: STAN's sparse (indices, values), atoms' dense S. Null for LoRA/SoRA. */
 export async function readUnitCodes(rt: GpuRuntime, a: Adapter): Promise<UnitCodes | null> {
   if (a.kind === 'atoms') {
-    const at = a as Adapter & { codes: import('../engine/tensor').Tensor; rows: number };
+    const at = a as Adapter & { codes: import('../../engine/tensor').Tensor; rows: number };
     const S = await rt.read(at.codes);
     const M = a.latentCount;
     return {

@@ -5,7 +5,7 @@
  * base reference goes alongside. Used by autosave, "export session" and device-loss recovery.
  */
 import type { MetricPoint, SessionCheckpoint, ValidationPoint } from '../playground/types';
-import { decodeSession, encodeSession, SessionFileError, type BaseRef, type Session } from './session-file';
+import { decodeSession, encodeSession, SessionFileError, type BaseRef, type Session } from '../io/session-file';
 
 /** What encoding needs from each trainable pack (a ParamPack fits). */
 export interface PackLayout {

@@ -12,12 +12,12 @@
  * A task id listed in TASK_IDS without a module here is reported as "not available yet" by the
  * session (ConfigError on `task`).
  */
-import type { TaskId } from '../config/schema';
-import { ConfigError } from '../engine/errors';
-import { digitsTask } from './digits-task';
-import { fourierTask } from './fourier-task';
-import { mnistVaeTask } from './mnist-vae-task';
-import { regressionTask } from './regression-task';
+import type { TaskId } from '../../config/schema';
+import { ConfigError } from '../../engine/errors';
+import { digitsTask } from './digits';
+import { fourierTask } from './fourier';
+import { mnistVaeTask } from './mnist-vae';
+import { regressionTask } from './regression';
 import type { TaskModule } from './task';
 
 export const TASKS: Partial<Record<TaskId, TaskModule>> = {

@@ -9,7 +9,7 @@
  * mismatches in one error that names each tensor.
  */
 import type { ParamPack, ParamRef } from '../engine/param-pack';
-import { parseSafetensors, serializeSafetensors, toFloat32 } from '../io/safetensors';
+import { parseSafetensors, serializeSafetensors, toFloat32 } from './safetensors';
 import { matchingTensor } from './checkpoint-io';
 
 export const BASE_CHECKPOINT_FORMAT = 'sparse-adapter-playground/base@1';

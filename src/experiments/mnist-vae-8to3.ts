@@ -7,13 +7,12 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { deflateSync } from 'node:zlib';
 import { digitRgb, imageGridSvg, maxAbs, signedRgb, type ImagePanel } from '../analysis/digit-figures';
 import { barPlot, linePlot } from '../analysis/svg-plot';
 import { acquireNodeGpu } from '../engine/node-gpu';
 import { GpuRuntime } from '../engine/runtime';
-import { loadMnistNode } from '../tasks/mnist-data-node';
+import { loadMnistNode } from '../data/mnist-node';
 import {
   ACTIVE_USAGE_COVERAGE,
   analyseContributions,
@@ -26,53 +25,29 @@ import {
   VAE_8TO3_QUICK,
   verdicts,
   type Vae8to3Config,
-} from '../tasks/mnist-vae-finetune';
-import { ProgressBar } from './progress';
+} from './mnist-vae-atoms';
+import { numberOption, round, stringOption, type Experiment, type ExperimentIo, type ExperimentValues } from './experiment';
 
-export const MNIST_VAE_8TO3_USAGE = 'mnist-vae-8to3 [--quick] [--out dir] [--steps N] [--lr X] [--batch B] [--seed S] [--noise σ] [--k K] [--atoms M] [--eval N] [--vae file] [--classifier file]';
+const USAGE = '[--quick] [--out dir] [--steps N] [--lr X] [--batch B] [--seed S] [--noise σ] [--k K] [--atoms M] [--eval N] [--vae file] [--classifier file]';
 
-const round = (v: number, d = 4) => (Number.isFinite(v) ? Number(v.toPrecision(d)) : v);
 const deflate = (raw: Uint8Array) => new Uint8Array(deflateSync(raw, { level: 9 }));
 const PIX = 784;
 
-export async function mnistVae8to3Repro(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
-      out: { type: 'string' },
-      steps: { type: 'string' },
-      lr: { type: 'string' },
-      batch: { type: 'string' },
-      seed: { type: 'string' },
-      noise: { type: 'string' },
-      eval: { type: 'string' },
-      k: { type: 'string' },
-      atoms: { type: 'string' },
-      vae: { type: 'string' },
-      classifier: { type: 'string' },
-    },
-    strict: true,
-  });
+async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> {
   const cfg: Vae8to3Config = { ...(values.quick ? VAE_8TO3_QUICK : VAE_8TO3_FULL) };
-  const num = (v: string | undefined, what: string, ok: (n: number) => boolean, need: string): number | undefined => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!ok(n)) throw new Error(`--${what} must be ${need}, got '${v}'`);
-    return n;
-  };
-  const int = (n: number, min: number) => Number.isInteger(n) && n >= min;
-  cfg.steps = num(values.steps, 'steps', (n) => int(n, 0), 'an integer ≥ 0') ?? cfg.steps;
-  cfg.batch = num(values.batch, 'batch', (n) => int(n, 1), 'an integer ≥ 1') ?? cfg.batch;
-  cfg.seed = num(values.seed, 'seed', (n) => int(n, 0), 'an integer ≥ 0') ?? cfg.seed;
-  cfg.evalImages = num(values.eval, 'eval', (n) => int(n, 0), 'an integer ≥ 0 (0 = all)') ?? cfg.evalImages;
-  cfg.atoms = num(values.atoms, 'atoms', (n) => int(n, 1), 'an integer ≥ 1') ?? cfg.atoms;
-  cfg.k = num(values.k, 'k', (n) => int(n, 1) && n <= cfg.atoms, `an integer in 1..${cfg.atoms} (atoms)`) ?? cfg.k;
-  cfg.lr = num(values.lr, 'lr', (n) => n > 0 && Number.isFinite(n), 'a positive number') ?? cfg.lr;
-  cfg.noise = num(values.noise, 'noise', (n) => n >= 0 && Number.isFinite(n), 'a finite number ≥ 0') ?? cfg.noise;
-  const vaeFile = values.vae ?? 'public/checkpoints/mnist-vae-5to9.safetensors';
-  const clfFile = values.classifier ?? 'public/checkpoints/digit-classifier.safetensors';
-  const out = values.out ?? join('repro-results', 'mnist-vae-8to3');
+  const int = (v: string | boolean | undefined, name: string, min: number) => numberOption(v, name, { int: true, min });
+  cfg.steps = int(values.steps, 'steps', 0) ?? cfg.steps;
+  cfg.batch = int(values.batch, 'batch', 1) ?? cfg.batch;
+  cfg.seed = int(values.seed, 'seed', 0) ?? cfg.seed;
+  cfg.evalImages = int(values.eval, 'eval', 0) ?? cfg.evalImages;
+  cfg.atoms = int(values.atoms, 'atoms', 1) ?? cfg.atoms;
+  cfg.k = int(values.k, 'k', 1) ?? cfg.k;
+  if (cfg.k > cfg.atoms) throw new Error(`--k must be an integer in 1..${cfg.atoms} (atoms), got '${String(values.k)}'`);
+  cfg.lr = numberOption(values.lr, 'lr', { min: 0, exclusiveMin: true }) ?? cfg.lr;
+  cfg.noise = numberOption(values.noise, 'noise', { min: 0 }) ?? cfg.noise;
+  const vaeFile = stringOption(values.vae) ?? 'public/checkpoints/mnist-vae-5to9.safetensors';
+  const clfFile = stringOption(values.classifier) ?? 'public/checkpoints/digit-classifier.safetensors';
+  const out = stringOption(values.out) ?? join('repro-results', 'mnist-vae-8to3');
   mkdirSync(out, { recursive: true });
 
   const ctx = await acquireNodeGpu();
@@ -83,9 +58,9 @@ export async function mnistVae8to3Repro(argv: string[]): Promise<number> {
   const ft = new VaeAtomsFinetune(rt, mnist, new Uint8Array(readFileSync(vaeFile)), cfg);
   const judge = new DigitJudge(rt, new Uint8Array(readFileSync(clfFile)));
   const judgeAccuracy = judge.recordedAccuracy();
-  console.error(`fine-tuning ${cfg.atoms} atoms (top-${cfg.k}) per decoder layer on digit ${cfg.digit}: ${ft.task.trainIndices.length} training / ${ft.task.testIndices.length} held-out images, noise σ ${cfg.noise}, batch ${cfg.batch}, ${cfg.steps} steps, Adam lr ${cfg.lr}; judge: ${clfFile} (recorded test accuracy ${judgeAccuracy})`);
+  io.log(`fine-tuning ${cfg.atoms} atoms (top-${cfg.k}) per decoder layer on digit ${cfg.digit}: ${ft.task.trainIndices.length} training / ${ft.task.testIndices.length} held-out images, noise σ ${cfg.noise}, batch ${cfg.batch}, ${cfg.steps} steps, Adam lr ${cfg.lr}; judge: ${clfFile} (recorded test accuracy ${judgeAccuracy})`);
 
-  const bar = new ProgressBar(cfg.steps, 'fine-tune atoms');
+  const bar = io.progress(cfg.steps, 'fine-tune atoms');
   await ft.train(cfg.steps, { onStep: (s, last) => bar.update(s, last ? `loss ${last.values.loss!.toFixed(1)} rec ${last.values.rec!.toFixed(1)}` : '') });
   bar.done();
 
@@ -257,10 +232,30 @@ export async function mnistVae8to3Repro(argv: string[]): Promise<number> {
     '',
   ].join('\n');
   writeFileSync(join(out, 'results.md'), md);
-  process.stdout.write(md);
-  console.error(`wrote ${join(out, 'results.json')}, results.md and ${figs.length} figures`);
+  io.print(md);
+  io.log(`wrote ${join(out, 'results.json')}, results.md and ${figs.length} figures`);
   judge.destroy();
   ft.destroy();
   rt.destroy();
   return 0;
 }
+
+export const mnistVae8to3Experiment: Experiment = {
+  summary: 'atoms paper §3.3/App. B/Fig. 1 MNIST transformer-VAE: atoms on the frozen 5–9 decoder fine-tuned on noisy 3s; held-out 3s judged before/after, active atoms per layer, per-atom red/blue contribution maps',
+  usage: USAGE,
+  options: {
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    steps: { type: 'string' },
+    lr: { type: 'string' },
+    batch: { type: 'string' },
+    seed: { type: 'string' },
+    noise: { type: 'string' },
+    eval: { type: 'string' },
+    k: { type: 'string' },
+    atoms: { type: 'string' },
+    vae: { type: 'string' },
+    classifier: { type: 'string' },
+  },
+  run,
+};
