@@ -82,13 +82,20 @@ export function fieldSchema(f: FieldSpec): v.GenericSchema {
   }
 }
 
-/** The strict object schema of a settings spec (unknown keys rejected), with its cross-field checks. */
+/**
+ * The object schema of a settings spec: unknown keys are rejected (a typo never falls back to a
+ * default silently); a missing key takes its default (so links and files written before a field
+ * existed keep working); then the cross-field checks run.
+ */
 export function settingsSchema<C extends object>(spec: SettingsSpec<C>): v.GenericSchema<unknown, C> {
   const entries: Record<string, v.GenericSchema> = {};
-  for (const [key, f] of Object.entries(spec.fields) as [string, FieldSpec][]) entries[key] = fieldSchema(f);
-  let schema: v.GenericSchema = v.strictObject(entries);
+  for (const [key, f] of Object.entries(spec.fields) as [string, FieldSpec][]) {
+    entries[key] = v.optional(fieldSchema(f), (spec.defaults as Record<string, unknown>)[key] as never) as unknown as v.GenericSchema;
+  }
+  let schema = v.strictObject(entries) as unknown as v.GenericSchema;
   for (const c of spec.checks ?? []) {
-    schema = v.pipe(schema, v.forward(v.check((s: unknown) => c.ok(s as C), c.message), [c.field] as never));
+    const rule = v.forward(v.check((s: Record<string, unknown>) => c.ok(s as C), c.message), [c.field] as never);
+    schema = v.pipe(schema, rule as never) as unknown as v.GenericSchema;
   }
   return schema as v.GenericSchema<unknown, C>;
 }
