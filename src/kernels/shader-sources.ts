@@ -24,6 +24,7 @@ import latentStats from '../../shaders/latent_stats.wgsl?raw';
 import shrink from '../../shaders/shrink.wgsl?raw';
 import atoms from '../../shaders/atoms.wgsl?raw';
 import ista from '../../shaders/ista.wgsl?raw';
+import conv from '../../shaders/conv.wgsl?raw';
 
 const sources = {
   attention,
@@ -46,6 +47,7 @@ const sources = {
   shrink,
   atoms,
   ista,
+  conv,
 } as const;
 
 export type ShaderName = keyof typeof sources;
