@@ -14,7 +14,7 @@ struct Params {
   flags: u32,      // patchify: 1 = patch → image; BCE: 1 = write the gradient
   threads: u32,    // BCE partial: threads T (thread t folds i = t, t+T, …)
   scale: f32,      // BCE: gradient factor; reparam backward and combine: 1/B
-  _pf: f32,
+  lead: u32,       // patchify: zero tokens before each image's patches in patch layout (a CLS slot)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -24,8 +24,9 @@ fn flat(wg: vec3<u32>, lid: u32) -> u32 {
 }
 
 // ---------- patchify / unpatchify ----------
-// Image layout [B, side, side]; patch layout [B, T, patch²] with tokens in row-major order over
-// the (side/patch)² grid and pixels row-major inside a patch. Both layouts hold B·side² values.
+// Image layout [B, side, side]; patch layout [B, lead + T, patch²]: `lead` all-zero tokens (a
+// CLS slot; usually 0), then the T tokens in row-major order over the (side/patch)² grid, pixels
+// row-major inside a patch.
 
 @group(0) @binding(1) var<storage, read> perm_in: array<f32>;
 @group(0) @binding(2) var<storage, read_write> perm_out: array<f32>;
@@ -55,15 +56,23 @@ fn permute(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   let o = flat(wg, lid);
   if (o >= p.n) { return; }
   let img = p.side * p.side;
-  let b = o / img;
-  let q = o % img;
-  var src: u32;
+  let lead = p.lead * p.psize * p.psize; // values of the leading zero tokens per image
   if (p.flags == 1u) {
-    src = patch_index_of_image_elem(q); // out is image layout, in is patch layout
+    // out is image layout [B, side²], in is patch layout [B, lead + T, patch²]
+    let b = o / img;
+    let q = o % img;
+    perm_out[o] = perm_in[b * (img + lead) + lead + patch_index_of_image_elem(q)];
   } else {
-    src = image_index_of_patch_elem(q); // out is patch layout, in is image layout
+    // out is patch layout [B, lead + T, patch²] (lead tokens zero), in is image layout
+    let per = img + lead;
+    let b = o / per;
+    let q = o % per;
+    if (q < lead) {
+      perm_out[o] = 0.0;
+    } else {
+      perm_out[o] = perm_in[b * img + image_index_of_patch_elem(q - lead)];
+    }
   }
-  perm_out[o] = perm_in[b * img + src];
 }
 
 // ---------- sigmoid ----------

@@ -7,6 +7,7 @@ import { CommandList } from '../src/engine/runtime';
 import { recordSoftmaxArgmax, softmaxArgmaxCpu } from '../src/kernels/softmax-rows';
 import {
   bceWithLogitsCpu,
+  patchLayoutSize,
   permutePatchesCpu,
   recordBceWithLogits,
   recordPatchify,
@@ -60,6 +61,42 @@ describe('patchify / unpatchify', () => {
       expect(Array.from(await rt.read(back))).toEqual(Array.from(xs));
     });
   }
+
+  for (const s of [
+    { batch: 3, side: 28, patch: 7, lead: 1 },
+    { batch: 2, side: 6, patch: 3, lead: 2 },
+  ]) {
+    it(`with ${s.lead} leading zero token(s) (CLS slot): GPU = CPU, zeros in front, unpatchify skips them, batch ${s.batch}, ${s.side}×${s.side}`, async () => {
+      const rt = await testRuntime();
+      const n = s.batch * s.side * s.side;
+      const per = patchLayoutSize(s);
+      expect(per).toBe(s.side * s.side + s.lead * s.patch * s.patch);
+      const xs = randomArray(n, n + 1);
+      const x = rt.tensor([n], 'img', xs);
+      const p = rt.tensor([s.batch * per], 'patches');
+      const back = rt.tensor([n], 'img2');
+      const list = new CommandList('t');
+      recordPatchify(rt, list, s, x, p);
+      recordUnpatchify(rt, list, s, p, back);
+      rt.submit([list]);
+      const cpu = permutePatchesCpu(xs, s, false);
+      const plain = permutePatchesCpu(xs, { ...s, lead: 0 }, false);
+      const lead = s.lead * s.patch * s.patch;
+      for (let b = 0; b < s.batch; b++) {
+        expect(Array.from(cpu.subarray(b * per, b * per + lead))).toEqual(new Array(lead).fill(0));
+        expect(Array.from(cpu.subarray(b * per + lead, (b + 1) * per))).toEqual(Array.from(plain.subarray(b * s.side * s.side, (b + 1) * s.side * s.side)));
+      }
+      expect(Array.from(await rt.read(p))).toEqual(Array.from(cpu, Math.fround));
+      expect(Array.from(await rt.read(back))).toEqual(Array.from(xs));
+      expect(Array.from(permutePatchesCpu(cpu, s, true))).toEqual(Array.from(xs, Number));
+    });
+  }
+
+  it('rejects a patch tensor of the wrong size for the leading tokens', async () => {
+    const rt = await testRuntime();
+    const s = { batch: 2, side: 4, patch: 2, lead: 1 };
+    expect(() => recordPatchify(rt, new CommandList('t'), s, rt.tensor([32], 'x'), rt.tensor([32], 'y'))).toThrow(/expected 40/);
+  });
 
   it('rejects a side that is not a multiple of the patch', async () => {
     const rt = await testRuntime();

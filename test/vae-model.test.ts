@@ -55,7 +55,7 @@ async function params64(vae: TransformerVae): Promise<Params64> {
 }
 
 describe('transformer VAE vs float64 CPU reference', () => {
-  for (const pool of ['flatten', 'mean'] as const) {
+  for (const pool of ['flatten', 'mean', 'cls'] as const) {
   it(`loss matches and every parameter gradient matches finite differences of the CPU loss (≤ 1e-3), ${pool} pooling`, async () => {
     const rt = await testRuntime();
     const cfg: VaeConfig = { ...TINY, pool };

@@ -22,7 +22,7 @@ import { shader } from './shader-sources';
 
 const WG = 64;
 
-function vaeParams(q: { n: number; rowStride: number; side?: number; patch?: number; flags?: number; threads?: number; scale?: number }): ArrayBuffer {
+function vaeParams(q: { n: number; rowStride: number; side?: number; patch?: number; flags?: number; threads?: number; scale?: number; lead?: number }): ArrayBuffer {
   const buf = new ArrayBuffer(32);
   const u = new Uint32Array(buf);
   const f = new Float32Array(buf);
@@ -33,6 +33,7 @@ function vaeParams(q: { n: number; rowStride: number; side?: number; patch?: num
   u[4] = q.flags ?? 0;
   u[5] = q.threads ?? 0;
   f[6] = q.scale ?? 1;
+  u[7] = q.lead ?? 0;
   return buf;
 }
 
@@ -48,6 +49,17 @@ export interface PatchShape {
   batch: number;
   side: number;
   patch: number;
+  /**
+   * All-zero tokens before each image's patches in patch layout (default 0): the encoder's CLS
+   * slot (its embedding is then the embed bias + its position vector). Patch layout is
+   * [B, lead + T, patch²]; unpatchify skips them.
+   */
+  lead?: number;
+}
+
+/** Values per image in patch layout: (lead + T)·patch². */
+export function patchLayoutSize(s: PatchShape): number {
+  return s.side * s.side + (s.lead ?? 0) * s.patch * s.patch;
 }
 
 function checkPatchShape(what: string, s: PatchShape): void {
@@ -55,16 +67,20 @@ function checkPatchShape(what: string, s: PatchShape): void {
     if (!Number.isInteger(s[k]) || s[k] < 1) throw new Error(`${what}: ${k}=${s[k]} must be a positive integer`);
   }
   if (s.side % s.patch !== 0) throw new Error(`${what}: image side ${s.side} is not a multiple of the patch side ${s.patch}`);
+  const lead = s.lead ?? 0;
+  if (!Number.isInteger(lead) || lead < 0) throw new Error(`${what}: lead=${lead} must be an integer ≥ 0`);
 }
 
 function recordPermute(rt: GpuRuntime, list: CommandList, what: string, s: PatchShape, src: Tensor, dst: Tensor, toImage: boolean): void {
   checkPatchShape(what, s);
-  const n = s.batch * s.side * s.side;
-  need(what, src, n);
-  need(what, dst, n);
+  const nImage = s.batch * s.side * s.side;
+  const nPatch = s.batch * patchLayoutSize(s);
+  need(what, src, toImage ? nPatch : nImage);
+  need(what, dst, toImage ? nImage : nPatch);
   distinct(what, dst, [src]);
+  const n = dst.size;
   const g = grid1d(n, WG);
-  const u = rt.uniform(vaeParams({ n, rowStride: g.x, side: s.side, patch: s.patch, flags: toImage ? 1 : 0 }), `${what}.params`);
+  const u = rt.uniform(vaeParams({ n, rowStride: g.x, side: s.side, patch: s.patch, flags: toImage ? 1 : 0, lead: s.lead ?? 0 }), `${what}.params`);
   list.push(rt.dispatch(`${what}(${src.name}→${dst.name})`, rt.pipeline(shader('vae'), 'permute'), [u, src, dst], [g.x, g.y]));
 }
 
@@ -165,14 +181,16 @@ export function permutePatchesCpu(src: ArrayLike<number>, s: PatchShape, toImage
   const img = s.side * s.side;
   const perRow = s.side / s.patch;
   const pp = s.patch * s.patch;
-  const out = new Float64Array(s.batch * img);
+  const per = patchLayoutSize(s);
+  const lead = (s.lead ?? 0) * pp;
+  const out = new Float64Array(s.batch * (toImage ? img : per));
   for (let b = 0; b < s.batch; b++) {
     for (let t = 0; t < perRow * perRow; t++) {
       for (let r = 0; r < pp; r++) {
         const y = Math.floor(t / perRow) * s.patch + Math.floor(r / s.patch);
         const x = (t % perRow) * s.patch + (r % s.patch);
         const iImg = b * img + y * s.side + x;
-        const iPatch = b * img + t * pp + r;
+        const iPatch = b * per + lead + t * pp + r;
         if (toImage) out[iImg] = src[iPatch]!;
         else out[iPatch] = src[iImg]!;
       }

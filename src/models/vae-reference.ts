@@ -48,24 +48,29 @@ export function vaeDecodeCpu(p: Params64, name: string, cfg: VaeConfig, z: Float
 export function vaeLossCpu(p: Params64, name: string, cfg: VaeConfig, input: ArrayLike<number>, target: ArrayLike<number>, eps: ArrayLike<number>): VaeCpuResult {
   const { batch, dim, latent, side, patch } = cfg;
   const T = (side / patch) ** 2;
+  const lead = cfg.pool === 'cls' ? 1 : 0;
+  const Te = T + lead;
   const P = patch * patch;
-  const rows = batch * T;
+  const rows = batch * Te;
   const hidden = Math.round(dim * cfg.mlpRatio);
-  const shape = { batch, seq: T, dim, heads: cfg.heads, hidden };
+  const shape = { batch, seq: Te, dim, heads: cfg.heads, hidden };
   const enc = `${name}.encoder`;
 
-  const patches = permutePatchesCpu(input, { batch, side, patch }, false);
+  const patches = permutePatchesCpu(input, { batch, side, patch, lead }, false);
   let h = linearForward(p, `${enc}.embed`, patches, rows, P, dim);
   const pos = get(p, `${enc}.pos`);
-  for (let i = 0; i < h.length; i++) h[i]! += pos[i % (T * dim)]!;
+  for (let i = 0; i < h.length; i++) h[i]! += pos[i % (Te * dim)]!;
   for (let i = 0; i < cfg.encoderLayers; i++) h = blockForward(p, `${enc}.blocks.${i}`, h, shape);
   const n = layerNormForward(p, `${enc}.ln_f`, h, rows, dim);
   let pooled: Float64Array = n;
   if (cfg.pool === 'mean') {
     pooled = new Float64Array(batch * dim);
     for (let b = 0; b < batch; b++) for (let t = 0; t < T; t++) for (let d = 0; d < dim; d++) pooled[b * dim + d]! += n[(b * T + t) * dim + d]! / T;
+  } else if (cfg.pool === 'cls') {
+    pooled = new Float64Array(batch * dim);
+    for (let b = 0; b < batch; b++) for (let d = 0; d < dim; d++) pooled[b * dim + d] = n[b * Te * dim + d]!;
   }
-  const headIn = cfg.pool === 'mean' ? dim : T * dim;
+  const headIn = cfg.pool === 'flatten' ? T * dim : dim;
   const mu = linearForward(p, `${enc}.mu`, pooled, batch, headIn, latent);
   const logvar = linearForward(p, `${enc}.logvar`, pooled, batch, headIn, latent);
   const { z, klSum } = reparamForwardCpu(mu, logvar, eps);

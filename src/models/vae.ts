@@ -12,7 +12,14 @@
  *        each stroke is, which a mean over patch tokens blurs (their position embeddings start
  *        near zero), or
  *      pool 'mean': the mean over the T tokens (a batched matmul with a constant row of ones,
- *        α = 1/T; its backward is the same matmul with a column of ones).
+ *        α = 1/T; its backward is the same matmul with a column of ones), or
+ *      pool 'cls': a CLS token — patchify puts one all-zero "patch" before each image's T
+ *        patches, so the encoder runs on T + 1 tokens and token 0's embedding is the embed bias
+ *        + its own learned position vector (a learned CLS embedding, no extra parameter); the
+ *        heads read token 0 after the final LayerNorm (the same batched matmul as 'mean' with a
+ *        one-hot row instead of ones). A 128-wide bottleneck: the heads cannot see where each
+ *        stroke is except through what attention gathered into the CLS token, so digits the
+ *        base never saw are pulled towards the ones it knows (the atoms experiment needs that).
  *    Measured (full size, 120 steps, β = 0): mean pooling and no output-bias init stayed at the
  *    mean-image loss (rec ≈ 204 nats, μ the same for every image); flatten + the output-bias
  *    init below reached rec ≈ 99.
@@ -84,8 +91,8 @@ export interface VaeConfig {
   decoderLayers: number;
   latent: number;
   mlpRatio: number;
-  /** How the encoder's tokens become one vector for the μ/logσ² heads: their mean, or all T·dim values (flatten). */
-  pool: 'mean' | 'flatten';
+  /** How the encoder's tokens become one vector for the μ/logσ² heads: their mean, all T·dim values (flatten), or a CLS token. */
+  pool: 'mean' | 'flatten' | 'cls';
   /** Initial bias of the logσ² head (σ₀ = exp(½·this)). */
   logvarInit: number;
   /** Weight of the KL term (1 = ELBO); the initial value of `klWeight`. */
@@ -107,12 +114,12 @@ export function validateVaeConfig(cfg: VaeConfig): void {
   };
   for (const k of ['batch', 'side', 'patch', 'dim', 'heads', 'encoderLayers', 'decoderLayers', 'latent'] as const) posInt(k);
   if (cfg.side % cfg.patch !== 0) throw new ConfigError('vae.patch', `image side ${cfg.side} is not a multiple of patch ${cfg.patch}`);
-  const tokens = (cfg.side / cfg.patch) ** 2;
+  const tokens = (cfg.side / cfg.patch) ** 2 + (cfg.pool === 'cls' ? 1 : 0);
   if (tokens > MAX_ATTENTION_SEQ) throw new ConfigError('vae.patch', `${tokens} tokens exceed the attention kernels' maximum ${MAX_ATTENTION_SEQ}`);
   if (cfg.dim % cfg.heads !== 0) throw new ConfigError('vae.heads', `dim ${cfg.dim} is not divisible by ${cfg.heads} heads`);
   if (!(cfg.mlpRatio > 0) || !Number.isInteger(Math.round(cfg.dim * cfg.mlpRatio))) throw new ConfigError('vae.mlpRatio', `must be > 0, got ${cfg.mlpRatio}`);
   if (!(cfg.beta >= 0) || !Number.isFinite(cfg.beta)) throw new ConfigError('vae.beta', `must be a finite number ≥ 0, got ${cfg.beta}`);
-  if (cfg.pool !== 'mean' && cfg.pool !== 'flatten') throw new ConfigError('vae.pool', `must be 'mean' or 'flatten', got '${String(cfg.pool)}'`);
+  if (cfg.pool !== 'mean' && cfg.pool !== 'flatten' && cfg.pool !== 'cls') throw new ConfigError('vae.pool', `must be 'mean', 'flatten' or 'cls', got '${String(cfg.pool)}'`);
   if (!Number.isFinite(cfg.logvarInit)) throw new ConfigError('vae.logvarInit', `must be a finite number, got ${cfg.logvarInit}`);
 }
 
@@ -122,7 +129,10 @@ function blockLinears(b: TransformerBlock): Linear[] {
 }
 
 export class TransformerVae {
+  /** Image tokens T = (side/patch)² (the decoder's sequence). */
   readonly tokens: number;
+  /** The encoder's sequence: T, or T + 1 with a CLS token (token 0 of each image). */
+  readonly encoderTokens: number;
   readonly patchPixels: number;
   readonly pixels: number;
   /** Noisy input images [B, side²] (written by the task). */
@@ -139,7 +149,8 @@ export class TransformerVae {
   readonly encoderBlocks: TransformerBlock[] = [];
   readonly encoderLn: LayerNorm;
   private readonly pooled: Activation;
-  private readonly ones: Tensor;
+  /** The pooling weights over the encoder's tokens ([Te]: ones for 'mean', one-hot at 0 for 'cls'). */
+  private readonly poolWeights: Tensor;
   readonly muHead: Linear;
   readonly logvarHead: Linear;
 
@@ -189,9 +200,13 @@ export class TransformerVae {
     const P = (this.patchPixels = patch * patch);
     const N = (this.pixels = side * side);
     const rows = batch * T;
+    const cls = cfg.pool === 'cls';
+    const Te = (this.encoderTokens = T + (cls ? 1 : 0));
+    const encRows = batch * Te;
     const t0 = ctx.trainable.params.length;
     const f0 = ctx.frozen.params.length;
     const blockOpts = { dim, heads: cfg.heads, batch, seq: T, mlpRatio: cfg.mlpRatio, frozen };
+    const encBlockOpts = { ...blockOpts, seq: Te };
 
     this.input = rt.tensor([batch, N], `${name}.input`);
     this.target = rt.tensor([batch, N], `${name}.target`);
@@ -199,21 +214,24 @@ export class TransformerVae {
 
     // ---- encoder ----
     const enc = `${name}.encoder`;
-    this.inPatches = { value: rt.tensor([rows, P], `${enc}.patches`), grad: null };
-    this.embed = new Linear(ctx, `${enc}.embed`, { inDim: P, outDim: dim, frozen }, this.inPatches, rows);
-    this.pos = declareParam(ctx, `${enc}.pos`, [T, dim], { uniform: 0.02 * Math.sqrt(3) }, { frozen, decay: false });
+    this.inPatches = { value: rt.tensor([encRows, P], `${enc}.patches`), grad: null };
+    this.embed = new Linear(ctx, `${enc}.embed`, { inDim: P, outDim: dim, frozen }, this.inPatches, encRows);
+    this.pos = declareParam(ctx, `${enc}.pos`, [Te, dim], { uniform: 0.02 * Math.sqrt(3) }, { frozen, decay: false });
     let x: Activation = this.embed.out;
     for (let i = 0; i < cfg.encoderLayers; i++) {
-      const b = new TransformerBlock(ctx, `${enc}.blocks.${i}`, blockOpts, x);
+      const b = new TransformerBlock(ctx, `${enc}.blocks.${i}`, encBlockOpts, x);
       this.encoderBlocks.push(b);
       x = b.out;
     }
-    this.encoderLn = new LayerNorm(ctx, `${enc}.ln_f`, dim, x, rows, { frozen });
+    this.encoderLn = new LayerNorm(ctx, `${enc}.ln_f`, dim, x, encRows, { frozen });
     const flat = cfg.pool === 'flatten';
     this.pooled = flat
       ? { value: this.encoderLn.out.value.view([batch, T * dim], `${enc}.flat`), grad: this.encoderLn.out.grad!.view([batch, T * dim], `${enc}.flat.grad`) }
       : { value: rt.tensor([batch, dim], `${enc}.pooled`), grad: rt.tensor([batch, dim], `${enc}.pooled.grad`) };
-    this.ones = rt.tensor([T], `${enc}.pool_ones`, new Float32Array(T).fill(1));
+    const w = new Float32Array(Te);
+    if (cls) w[0] = 1;
+    else w.fill(1 / T);
+    this.poolWeights = rt.tensor([Te], `${enc}.pool_weights`, w);
     const headIn = flat ? T * dim : dim;
     this.muHead = new Linear(ctx, `${enc}.mu`, { inDim: headIn, outDim: latent, frozen }, this.pooled, batch);
     this.logvarHead = new Linear(ctx, `${enc}.logvar`, { inDim: headIn, outDim: latent, frozen, accumulateDx: true }, this.pooled, batch);
@@ -254,6 +272,10 @@ export class TransformerVae {
     return { batch: this.cfg.batch, side: this.cfg.side, patch: this.cfg.patch };
   }
 
+  private get inputPatchShape() {
+    return { ...this.patchShape, lead: this.encoderTokens - this.tokens };
+  }
+
   /** This model's parameters (in whichever pack each was declared), in declaration order. */
   parameters(): ParamRef[] {
     return this.ownParams.slice();
@@ -284,10 +306,11 @@ export class TransformerVae {
   /** Every Linear (encoder then decoder) with the row count it runs at, for Linear adapter sites. */
   linears(): { path: string; layer: Linear; rows: number }[] {
     const rows = this.cfg.batch * this.tokens;
+    const encRows = this.cfg.batch * this.encoderTokens;
     const out: { path: string; layer: Linear; rows: number }[] = [];
     const push = (l: Linear, r: number) => out.push({ path: l.name, layer: l, rows: r });
-    push(this.embed, rows);
-    for (const b of this.encoderBlocks) for (const l of blockLinears(b)) push(l, rows);
+    push(this.embed, encRows);
+    for (const b of this.encoderBlocks) for (const l of blockLinears(b)) push(l, encRows);
     push(this.muHead, this.cfg.batch);
     push(this.logvarHead, this.cfg.batch);
     push(this.proj, this.cfg.batch);
@@ -332,14 +355,14 @@ export class TransformerVae {
   recordEncoderForward(list: CommandList): void {
     const rt = this.ctx.rt;
     const { batch, dim } = this.cfg;
-    const T = this.tokens;
-    recordPatchify(rt, list, this.patchShape, this.input, this.inPatches.value);
+    const Te = this.encoderTokens;
+    recordPatchify(rt, list, this.inputPatchShape, this.input, this.inPatches.value);
     this.embed.recordForward(list);
     recordBroadcastAdd(rt, list, this.pos.value, this.embed.out.value);
     for (const b of this.encoderBlocks) b.recordForward(list);
     this.encoderLn.recordForward(list);
-    // pooled[b] = (1/T)·1ᵀ·h[b]
-    if (this.cfg.pool === 'mean') recordMatmul(rt, list, { a: this.ones, b: this.encoderLn.out.value, c: this.pooled.value, M: 1, N: dim, K: T, batch, strideA: 0, strideB: T * dim, strideC: dim, alpha: 1 / T, label: `${this.name}.pool` });
+    // pooled[b] = wᵀ·h[b]: w = 1/T (mean) or e₀ (cls)
+    if (this.cfg.pool !== 'flatten') recordMatmul(rt, list, { a: this.poolWeights, b: this.encoderLn.out.value, c: this.pooled.value, M: 1, N: dim, K: Te, batch, strideA: 0, strideB: Te * dim, strideC: dim, label: `${this.name}.pool` });
     this.muHead.recordForward(list);
     this.logvarHead.recordForward(list);
   }
@@ -381,7 +404,7 @@ export class TransformerVae {
   recordBackward(list: CommandList): void {
     const rt = this.ctx.rt;
     const { batch, dim } = this.cfg;
-    const T = this.tokens;
+    const Te = this.encoderTokens;
     if (isTrainable(this.outBias)) recordColSum(rt, list, { x: this.logits.grad!, out: this.outBias.grad, rows: batch, cols: this.pixels });
     recordPatchify(rt, list, this.patchShape, this.logits.grad!, this.head.out.grad!);
     this.head.recordBackward(list);
@@ -405,11 +428,11 @@ export class TransformerVae {
     });
     this.muHead.recordBackward(list);
     this.logvarHead.recordBackward(list);
-    // dh[b] = (1/T)·1·dpooled[b]
-    if (this.cfg.pool === 'mean') recordMatmul(rt, list, { a: this.ones, b: this.pooled.grad!, c: this.encoderLn.out.grad!, M: T, N: dim, K: 1, batch, strideA: 0, strideB: dim, strideC: T * dim, alpha: 1 / T, label: `${this.name}.pool.bwd` });
+    // dh[b] = w·dpooled[b] (overwrites every token's gradient: only the pooled vector feeds the heads)
+    if (this.cfg.pool !== 'flatten') recordMatmul(rt, list, { a: this.poolWeights, b: this.pooled.grad!, c: this.encoderLn.out.grad!, M: Te, N: dim, K: 1, batch, strideA: 0, strideB: dim, strideC: Te * dim, label: `${this.name}.pool.bwd` });
     this.encoderLn.recordBackward(list);
     for (let i = this.encoderBlocks.length - 1; i >= 0; i--) this.encoderBlocks[i]!.recordBackward(list);
-    if (isTrainable(this.pos)) recordColSum(rt, list, { x: this.embed.out.grad!, out: this.pos.grad, rows: batch, cols: T * dim });
+    if (isTrainable(this.pos)) recordColSum(rt, list, { x: this.embed.out.grad!, out: this.pos.grad, rows: batch, cols: Te * dim });
     this.embed.recordBackward(list);
   }
 
@@ -424,7 +447,7 @@ export class TransformerVae {
   /** Shapes as plain numbers, for metadata. */
   describe(): Record<string, number> {
     const { batch, side, patch, dim, heads, encoderLayers, decoderLayers, latent, mlpRatio, beta } = this.cfg;
-    return { batch, side, patch, dim, heads, encoderLayers, decoderLayers, latent, mlpRatio, beta, tokens: this.tokens, parameters: this.ownParams.reduce((a, p) => a + p.size, 0) };
+    return { batch, side, patch, dim, heads, encoderLayers, decoderLayers, latent, mlpRatio, beta, tokens: this.tokens, encoderTokens: this.encoderTokens, parameters: this.ownParams.reduce((a, p) => a + p.size, 0) };
   }
 }
 
