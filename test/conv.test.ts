@@ -10,6 +10,7 @@ import { CommandList } from '../src/engine/runtime';
 import { col2imCpu, conv2dCpu, convOutSize, convPatchSize, im2colCpu, recordCol2im, recordIm2col, type ConvShape } from '../src/kernels/conv';
 import { matmulCpu } from '../src/kernels/matmul';
 import { Conv2d } from '../src/nn/conv2d';
+import { Linear } from '../src/nn/linear';
 import type { BuildContext } from '../src/nn/module';
 import { checkGradient, randn64 } from './helpers/finite-diff';
 import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
@@ -137,5 +138,29 @@ describe('Conv2d layer', () => {
     expect(checkGradient(L, w, await rt.read(conv.weight.grad))).toBeLessThan(1e-4);
     expect(checkGradient(L, b, await rt.read(conv.bias.grad))).toBeLessThan(1e-4);
     expect(checkGradient(L, x, await rt.read(input.grad))).toBeLessThan(1e-4);
+  });
+});
+
+describe('Linear with a split-K weight gradient (dwRowsPerChunk)', () => {
+  it('gives the same dW as one product (≤ 1e-5), and rejects a chunk that does not divide the rows', async () => {
+    const rt = await testRuntime();
+    const rows = 96;
+    const build = (chunk?: number) => {
+      const trainable = new ParamPack(rt, `l${chunk ?? 0}`, true);
+      const ctx: BuildContext = { rt, trainable, frozen: new ParamPack(rt, `l${chunk ?? 0}.f`, false), rng: new Rng(7) };
+      const input = { value: rt.tensor([rows, 5], `x${chunk ?? 0}`, randomArray(rows * 5, 1)), grad: null };
+      const lin = new Linear(ctx, 'lin', { inDim: 5, outDim: 6, ...(chunk ? { dwRowsPerChunk: chunk } : {}) }, input, rows);
+      trainable.finalize();
+      rt.write(lin.out.grad!, randomArray(rows * 6, 2));
+      const list = new CommandList('t');
+      list.push(trainable.zeroGradOp());
+      lin.recordBackward(list);
+      rt.submit([list]);
+      return lin;
+    };
+    const one = await rt.read(build().weight.grad);
+    const split = await rt.read(build(8).weight.grad);
+    expect(maxRelError(split, one)).toBeLessThan(1e-5);
+    expect(() => build(7)).toThrow(/dwRowsPerChunk=7 must be a positive divisor of the 96 rows/);
   });
 });

@@ -16,8 +16,9 @@ import type { GpuRuntime } from '../src/engine/runtime';
 import { loadVaeCheckpoint, vaeConfigFromMetadata } from '../src/models/vae';
 import { loadMnistNode } from '../src/data/mnist-node';
 import { buildMnistVaeTask, MNIST_VAE_DEFAULTS } from '../src/tasks/mnist-vae';
-import { analyseContributions, atomUsage, coveringSet, DigitJudge, eightToThreeView, judgeHeldOut, VaeAtomsFinetune, VAE_8TO3_QUICK, type HeldOutResult } from '../src/experiments/mnist-vae-atoms';
+import { analyseContributions, atomUsage, coveringSet, eightToThreeView, judgeHeldOut, VaeAtomsFinetune, VAE_8TO3_QUICK, type HeldOutResult } from '../src/experiments/mnist-vae-atoms';
 import { baseCheckpointMetadata } from '../src/io/base-checkpoint';
+import { DigitJudge } from '../src/models/digit-judge';
 import { testRuntime } from './helpers/gpu';
 
 const VAE_FILE = 'public/checkpoints/mnist-vae-5to9.safetensors';

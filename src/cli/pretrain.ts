@@ -14,10 +14,11 @@ import { loadMnistNode } from '../data/mnist-node';
 import { pretrainClassifier, pretrainDigits, pretrainVae, PRETRAIN_RECIPES } from '../experiments/pretrain';
 import { ProgressBar } from './progress';
 
-export const PRETRAIN_USAGE = `pretrain <vae|classifier|digits> [--quick] [--steps N] [--lr X] [--seed S] [--out file.safetensors]
+export const PRETRAIN_USAGE = `pretrain <vae|classifier|cnn|digits> [--quick] [--steps N] [--lr X] [--seed S] [--out file.safetensors]
     Train a base model with a fixed seed and write it as safetensors with metadata
     (vae: denoising VAE on digits 5-9 -> public/checkpoints/mnist-vae-5to9.safetensors;
      classifier: MLP on all digits -> public/checkpoints/digit-classifier.safetensors;
+     cnn: CNN on all digits, the second judge -> public/checkpoints/digit-cnn.safetensors;
      digits: patch transformer on upright digits, STAN's frozen base -> public/checkpoints/digit-transformer.safetensors).`;
 
 export async function pretrainCommand(argv: string[]): Promise<number> {
@@ -34,7 +35,7 @@ export async function pretrainCommand(argv: string[]): Promise<number> {
     strict: true,
   });
   const kind = positionals[0];
-  if (positionals.length !== 1 || (kind !== 'vae' && kind !== 'classifier' && kind !== 'digits')) throw new Error(`pretrain needs exactly one of 'vae', 'classifier' or 'digits'\n\nusage: ${PRETRAIN_USAGE}`);
+  if (positionals.length !== 1 || (kind !== 'vae' && kind !== 'classifier' && kind !== 'cnn' && kind !== 'digits')) throw new Error(`pretrain needs exactly one of 'vae', 'classifier', 'cnn' or 'digits'\n\nusage: ${PRETRAIN_USAGE}`);
   const recipe = PRETRAIN_RECIPES[kind];
   const steps = values.steps !== undefined ? Number(values.steps) : values.quick ? recipe.quickSteps : recipe.steps;
   const lr = values.lr !== undefined ? Number(values.lr) : recipe.lr;
@@ -55,7 +56,7 @@ export async function pretrainCommand(argv: string[]): Promise<number> {
     bar.update(done, extra);
   };
   const o = { steps, lr, seed, quick: values.quick ?? false, onProgress };
-  const { bytes, metadata } = kind === 'vae' ? await pretrainVae(rt, mnist, o) : kind === 'digits' ? await pretrainDigits(rt, mnist, o) : await pretrainClassifier(rt, mnist, o);
+  const { bytes, metadata } = kind === 'vae' ? await pretrainVae(rt, mnist, o) : kind === 'digits' ? await pretrainDigits(rt, mnist, o) : await pretrainClassifier(rt, mnist, o, kind);
   bar.done();
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, bytes);

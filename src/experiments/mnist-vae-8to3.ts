@@ -13,11 +13,11 @@ import { barPlot, linePlot } from '../analysis/svg-plot';
 import { acquireNodeGpu } from '../engine/node-gpu';
 import { GpuRuntime } from '../engine/runtime';
 import { loadMnistNode } from '../data/mnist-node';
+import { DigitJudge } from '../models/digit-judge';
 import {
   ACTIVE_USAGE_COVERAGE,
   analyseContributions,
   atomUsage,
-  DigitJudge,
   judgeHeldOut,
   pickFixedLatent,
   VaeAtomsFinetune,

@@ -33,10 +33,8 @@
  */
 import { AtomsAdapter, type AtomsConfig } from '../adapters/atoms';
 import type { MetricRow } from '../engine/metric-ring';
-import { ParamPack } from '../engine/param-pack';
-import { Rng } from '../engine/rng';
 import type { GpuRuntime } from '../engine/runtime';
-import { classifierConfigFromMetadata, DigitClassifier, DigitClassifierRunner, loadClassifierCheckpoint } from '../models/digit-classifier';
+import type { DigitJudge } from '../models/digit-judge';
 import { loadVaeCheckpoint, vaeConfigFromMetadata, type VaeDecoder } from '../models/vae';
 import { baseCheckpointMetadata } from '../io/base-checkpoint';
 import { Trainer } from '../train/trainer';
@@ -213,42 +211,6 @@ export class VaeAtomsFinetune extends AtomsVaeProbe {
     this.trainer = null;
     for (const a of this.adapters) a.destroy();
     this.task.destroy();
-  }
-}
-
-/** The frozen digit classifier that judges decoded images. */
-export class DigitJudge {
-  readonly runner: DigitClassifierRunner;
-  readonly metadata: Record<string, string>;
-  private readonly frozen: ParamPack;
-
-  constructor(rt: GpuRuntime, classifierCheckpoint: Uint8Array, batch = 64) {
-    const meta = baseCheckpointMetadata(classifierCheckpoint);
-    const cfg = classifierConfigFromMetadata(meta);
-    this.frozen = new ParamPack(rt, 'judge.frozen', false);
-    const clf = new DigitClassifier({ rt, trainable: new ParamPack(rt, 'judge', true), frozen: this.frozen, rng: new Rng(1) }, 'classifier', { ...cfg, batch, frozen: true });
-    this.frozen.finalize();
-    this.metadata = loadClassifierCheckpoint(classifierCheckpoint, clf);
-    this.runner = new DigitClassifierRunner(rt, clf);
-  }
-
-  /** images [n, 784] → predicted digits and class probabilities [n, 10]. */
-  classify(images: Float32Array): Promise<{ pred: Int32Array; probs: Float32Array }> {
-    return this.runner.classify(images);
-  }
-
-  /** The classifier's own test accuracy as recorded in its checkpoint (null if absent). */
-  recordedAccuracy(): number | null {
-    try {
-      const t = JSON.parse(this.metadata.test ?? 'null') as { accuracy?: number } | null;
-      return typeof t?.accuracy === 'number' ? t.accuracy : null;
-    } catch {
-      return null;
-    }
-  }
-
-  destroy(): void {
-    this.frozen.destroy();
   }
 }
 

@@ -7,6 +7,7 @@
  *
  *  - vae: the transformer VAE, denoising digits 5–9 → public/checkpoints/mnist-vae-5to9.safetensors
  *  - classifier: the MLP digit classifier on all digits → public/checkpoints/digit-classifier.safetensors
+ *  - cnn: the CNN digit classifier on all digits (the second judge) → public/checkpoints/digit-cnn.safetensors
  *  - digits: the patch-transformer classifier on upright digits, STAN's frozen base → public/checkpoints/digit-transformer.safetensors
  * `quick` trains a few steps (smoke test) and evaluates only the check subset.
  */
@@ -16,6 +17,7 @@ import type { GpuRuntime } from '../engine/runtime';
 import type { MnistSet } from '../data/mnist';
 import { saveBaseCheckpoint } from '../io/base-checkpoint';
 import { CLASSIFIER_CHECKPOINT_MODEL } from '../models/digit-classifier';
+import { CNN_CHECKPOINT_MODEL, DIGIT_CNN_BASE_CONFIG } from '../models/digit-cnn';
 import { VAE_CHECKPOINT_MODEL } from '../models/vae';
 import { CLASSIFIER_CHECK_IMAGES, buildDigitClassifierTask, DIGIT_CLASSIFIER_DEFAULTS } from '../tasks/digit-classifier';
 import { buildDigitsTask, DIGIT_VIEWS, DIGITS_CHECK_IMAGES, DIGITS_CHECKPOINT_FILE, DIGITS_CHECKPOINT_MODEL, DIGITS_DEFAULTS, type DigitsEval } from '../tasks/digits';
@@ -88,6 +90,7 @@ export function provenanceMetadata(rt: GpuRuntime, params: readonly ParamRef[]):
 export const PRETRAIN_RECIPES = {
   vae: { steps: 600, quickSteps: 20, lr: 2e-3, warmup: 30, file: 'mnist-vae-5to9.safetensors' },
   classifier: { steps: 2000, quickSteps: 40, lr: 2e-3, warmup: 50, file: 'digit-classifier.safetensors' },
+  cnn: { steps: 1500, quickSteps: 20, lr: 2e-3, warmup: 50, file: 'digit-cnn.safetensors' },
   digits: { steps: 1500, quickSteps: 20, lr: 2e-3, warmup: 50, file: DIGITS_CHECKPOINT_FILE },
 } as const;
 
@@ -118,10 +121,11 @@ export async function pretrainVae(rt: GpuRuntime, mnist: MnistSet, o: PretrainOp
   return { bytes, metadata };
 }
 
-export async function pretrainClassifier(rt: GpuRuntime, mnist: MnistSet, o: PretrainOptions): Promise<PretrainResult> {
-  const cfg = { ...DIGIT_CLASSIFIER_DEFAULTS, seed: o.seed };
+/** The MLP (default) or the CNN digit classifier on all ten digits: same data, shifts, loss and schedule. */
+export async function pretrainClassifier(rt: GpuRuntime, mnist: MnistSet, o: PretrainOptions, kind: 'classifier' | 'cnn' = 'classifier'): Promise<PretrainResult> {
+  const cfg = { ...DIGIT_CLASSIFIER_DEFAULTS, ...(kind === 'cnn' ? { model: DIGIT_CNN_BASE_CONFIG } : {}), seed: o.seed };
   const task = buildDigitClassifierTask(rt, mnist, cfg);
-  const schedule: LrSchedule = { kind: 'cosine', warmupSteps: Math.min(PRETRAIN_RECIPES.classifier.warmup, Math.floor(o.steps / 5)), totalSteps: o.steps, minRatio: 0.02 };
+  const schedule: LrSchedule = { kind: 'cosine', warmupSteps: Math.min(PRETRAIN_RECIPES[kind].warmup, Math.floor(o.steps / 5)), totalSteps: o.steps, minRatio: 0.02 };
   const run = await runPretraining(rt, task.graph, o, schedule);
   const { rows, trainer } = run;
   const last = rows.slice(-50);
@@ -129,7 +133,7 @@ export async function pretrainClassifier(rt: GpuRuntime, mnist: MnistSet, o: Pre
   const check = await task.evaluate(task.testIndices.slice(0, CLASSIFIER_CHECK_IMAGES));
   const test = o.quick ? check : await task.evaluate();
   const metadata: Record<string, string> = {
-    model: CLASSIFIER_CHECKPOINT_MODEL,
+    model: kind === 'cnn' ? CNN_CHECKPOINT_MODEL : CLASSIFIER_CHECKPOINT_MODEL,
     config: JSON.stringify(cfg),
     ...runMetadata(run, o, trainFinal),
     test: JSON.stringify(rounded({ images: test.images, accuracy: test.accuracy, perDigit: test.perDigit, counts: test.counts })),

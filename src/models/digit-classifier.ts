@@ -40,7 +40,30 @@ export function validateClassifierConfig(cfg: DigitClassifierConfig): void {
   if (!Array.isArray(cfg.hidden) || cfg.hidden.some((h) => !Number.isInteger(h) || h < 1)) throw new ConfigError('classifier.hidden', `must be a list of positive integers, got ${JSON.stringify(cfg.hidden)}`);
 }
 
-export class DigitClassifier {
+/**
+ * What a digit classifier offers the batched runner, the classifier task and the judges: this
+ * file's MLP and the CNN of digit-cnn.ts.
+ */
+export interface ClassifierModel {
+  readonly name: string;
+  readonly cfg: { batch: number; pixels: number; classes: number };
+  /** Images [B, pixels] in [0, 1]. */
+  readonly input: Activation;
+  /** [B, classes] */
+  readonly logits: Activation;
+  /** softmax(logits) [B, classes] and argmax [B] (as f32), written by recordPredict. */
+  readonly probs: Tensor;
+  readonly pred: Tensor;
+  parameters(): ParamRef[];
+  recordForward(list: CommandList): void;
+  /** Needs logits.grad written (by the loss). */
+  recordBackward(list: CommandList): void;
+  recordPredict(list: CommandList): void;
+  /** Classify images already on the GPU ([≥ rows, pixels]): copy into the input, forward, predict; no readback. */
+  recordClassify(list: CommandList, images: Tensor, rows?: number): void;
+}
+
+export class DigitClassifier implements ClassifierModel {
   /** Images [B, pixels] in [0, 1]. */
   readonly input: Activation;
   readonly layers: Linear[] = [];
@@ -126,14 +149,14 @@ export class DigitClassifier {
   }
 }
 
-/** Host-facing batched inference: images in, predicted digits and probabilities out. */
+/** Host-facing batched inference on either classifier: images in, predicted digits and probabilities out. */
 export class DigitClassifierRunner {
   readonly list = new CommandList('classify');
   private readonly host: Float32Array;
 
   constructor(
     private readonly rt: GpuRuntime,
-    readonly model: DigitClassifier,
+    readonly model: ClassifierModel,
   ) {
     model.recordForward(this.list);
     model.recordPredict(this.list);
@@ -174,6 +197,6 @@ export function classifierConfigFromMetadata(metadata: Record<string, string>): 
 }
 
 /** Loads a classifier base checkpoint (every name and shape checked). Returns the metadata. */
-export function loadClassifierCheckpoint(bytes: Uint8Array, model: DigitClassifier): Record<string, string> {
+export function loadClassifierCheckpoint(bytes: Uint8Array, model: ClassifierModel): Record<string, string> {
   return loadBaseCheckpoint(bytes, model.parameters(), { model: CLASSIFIER_CHECKPOINT_MODEL });
 }

@@ -15,6 +15,7 @@
  * `${name}.fc.weight|bias`.
  */
 import { ConfigError } from '../engine/errors';
+import { loadBaseCheckpoint } from '../io/base-checkpoint';
 import type { ParamRef } from '../engine/param-pack';
 import type { CommandList } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
@@ -23,6 +24,7 @@ import { recordSoftmaxArgmax } from '../kernels/softmax-rows';
 import { Conv2d } from '../nn/conv2d';
 import { Linear } from '../nn/linear';
 import type { Activation, BuildContext } from '../nn/module';
+import type { ClassifierModel } from './digit-classifier';
 
 export interface DigitCnnConfig {
   kind: 'cnn';
@@ -56,7 +58,7 @@ export function validateCnnConfig(cfg: DigitCnnConfig): void {
   if (!ints(cfg.strides) || cfg.strides.length !== cfg.channels.length) throw new ConfigError('classifier.strides', `must list one positive stride per convolution (${cfg.channels.length}), got ${JSON.stringify(cfg.strides)}`);
 }
 
-export class DigitCnn {
+export class DigitCnn implements ClassifierModel {
   /** Images [B, pixels] in [0, 1] (= NHWC with one channel). */
   readonly input: Activation;
   readonly convs: Conv2d[] = [];
@@ -139,4 +141,21 @@ export class DigitCnn {
     this.recordForward(list);
     this.recordPredict(list);
   }
+}
+
+/** The `model` metadata value of CNN classifier checkpoints. */
+export const CNN_CHECKPOINT_MODEL = 'digit-cnn';
+
+/** The CNN config stored in a checkpoint's metadata (`config` JSON holds the task config, whose `model` is the DigitCnnConfig). */
+export function cnnConfigFromMetadata(metadata: Record<string, string>): DigitCnnConfig {
+  if (metadata.model !== CNN_CHECKPOINT_MODEL) throw new Error(`not a digit-cnn checkpoint: model is '${metadata.model ?? '(none)'}'`);
+  const cfg = JSON.parse(metadata.config ?? 'null') as { model?: DigitCnnConfig } | null;
+  if (!cfg?.model) throw new Error('digit-cnn checkpoint metadata has no config.model');
+  validateCnnConfig(cfg.model);
+  return { ...cfg.model, channels: [...cfg.model.channels], strides: [...cfg.model.strides] };
+}
+
+/** Loads a CNN classifier checkpoint (every name and shape checked). Returns the metadata. */
+export function loadCnnCheckpoint(bytes: Uint8Array, model: ClassifierModel): Record<string, string> {
+  return loadBaseCheckpoint(bytes, model.parameters(), { model: CNN_CHECKPOINT_MODEL });
 }

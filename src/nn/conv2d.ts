@@ -52,7 +52,8 @@ export class Conv2d implements Layer {
     const rows = geometry.batch * o.ho * o.wo;
     const K = convPatchSize(this.shape);
     this.patches = { value: ctx.rt.tensor([rows, K], `${name}.patches`), grad: input.grad ? ctx.rt.tensor([rows, K], `${name}.patches.grad`) : null };
-    this.linear = new Linear(ctx, name, { inDim: K, outDim: opts.outChannels, frozen: opts.frozen ?? false }, this.patches, rows);
+    // dW split per image (Ho·Wo rows each): see LinearOptions.dwRowsPerChunk.
+    this.linear = new Linear(ctx, name, { inDim: K, outDim: opts.outChannels, frozen: opts.frozen ?? false, dwRowsPerChunk: o.ho * o.wo }, this.patches, rows);
     this.out = this.linear.out;
   }
 

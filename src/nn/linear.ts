@@ -28,6 +28,14 @@ export interface LinearOptions {
   residual?: Tensor;
   /** dx += instead of dx = (the input also feeds another branch). */
   accumulateDx?: boolean;
+  /**
+   * Split-K weight gradient for layers with many more rows than weights (a convolution's patch
+   * matrix: rows = B·Ho·Wo): dW is summed from rows/dwRowsPerChunk partial products, one per
+   * block of rows, computed in parallel (one batched matmul) and then added up in a fixed order
+   * (a column sum). A single dW matmul would leave a [out, in] tile of a few workgroups looping
+   * over every row. Must divide the row count. Default: one product.
+   */
+  dwRowsPerChunk?: number;
 }
 
 export class Linear implements Layer {
@@ -49,12 +57,16 @@ export class Linear implements Layer {
     this.weight = declareParam(ctx, `${name}.weight`, [outDim, inDim], { uniform: bound }, { frozen });
     this.bias = opts.bias === false ? null : declareParam(ctx, `${name}.bias`, [outDim], { uniform: bound }, { frozen, decay: false });
     this.rows = rows;
+    const chunk = opts.dwRowsPerChunk;
+    if (chunk !== undefined && (!Number.isInteger(chunk) || chunk < 1 || rows % chunk !== 0)) throw new Error(`${name}: dwRowsPerChunk=${chunk} must be a positive divisor of the ${rows} rows`);
+    this.dwPartials = chunk !== undefined && chunk < rows && isTrainable(this.weight) ? ctx.rt.tensor([rows / chunk, outDim * inDim], `${name}.dW.partials`) : null;
     this.out = {
       value: ctx.rt.tensor([rows, outDim], `${name}.out`),
       grad: ctx.rt.tensor([rows, outDim], `${name}.out.grad`),
     };
   }
   readonly rows: number;
+  private readonly dwPartials: Tensor | null;
 
   recordForward(list: CommandList): void {
     const { inDim, outDim } = this.opts;
@@ -85,7 +97,13 @@ export class Linear implements Layer {
       // dx = dy · W      [rows, out] × [out, in]
       recordMatmul(rt, list, { a: dy, b: this.weight.value, c: this.input.grad, M: this.rows, N: inDim, K: outDim, accumulate: this.opts.accumulateDx ?? false, label: `${this.name}.dx` });
     }
-    if (isTrainable(this.weight)) {
+    if (this.dwPartials) {
+      // dW = Σ_chunks dy[chunk]ᵀ · x[chunk]: the chunk products in one batched matmul, then their sum.
+      const r = this.opts.dwRowsPerChunk!;
+      const chunks = this.rows / r;
+      recordMatmul(rt, list, { a: dy, b: this.input.value, c: this.dwPartials, M: outDim, N: inDim, K: r, transA: true, batch: chunks, strideA: r * outDim, strideB: r * inDim, strideC: outDim * inDim, label: `${this.name}.dW.partials` });
+      recordColSum(rt, list, { x: this.dwPartials, out: this.weight.grad, rows: chunks, cols: outDim * inDim });
+    } else if (isTrainable(this.weight)) {
       // dW = dyᵀ · x     [out, rows] × [rows, in]
       recordMatmul(rt, list, { a: dy, b: this.input.value, c: this.weight.grad, M: outDim, N: inDim, K: this.rows, transA: true, label: `${this.name}.dW` });
     }

@@ -1,6 +1,7 @@
 /**
- * Training and evaluating the digit classifier (src/models/digit-classifier.ts) on all ten MNIST
- * digits: softmax cross-entropy with an accuracy metric, batches from splitMnist's train split.
+ * Training and evaluating a digit classifier — the MLP (src/models/digit-classifier.ts) or the
+ * CNN (src/models/digit-cnn.ts, `model.kind: 'cnn'`) — on all ten MNIST digits: softmax
+ * cross-entropy with an accuracy metric, batches from splitMnist's train split.
  *
  * Batches: epoch e visits the train split in a Fisher–Yates order seeded by (seed, e); step s
  * takes batch s mod ⌊n/B⌋ of epoch ⌊s/⌊n/B⌋⌋. Augmentation (documented choice): each training
@@ -15,14 +16,15 @@ import { mixSeed, Rng } from '../engine/rng';
 import { CommandList, type GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
 import { recordSoftmaxCrossEntropy } from '../kernels/loss';
-import { DIGIT_CLASSIFIER_BASE_CONFIG, DigitClassifier, DigitClassifierRunner, type DigitClassifierConfig } from '../models/digit-classifier';
+import { DIGIT_CLASSIFIER_BASE_CONFIG, DigitClassifier, DigitClassifierRunner, type ClassifierModel, type DigitClassifierConfig } from '../models/digit-classifier';
+import { DigitCnn, type DigitCnnConfig } from '../models/digit-cnn';
 import type { BuildContext } from '../nn/module';
 import type { TrainGraph } from '../train/trainer';
 import { MNIST_PIXELS, MNIST_SIDE, splitMnist, type MnistSet } from '../data/mnist';
 import { EpochOrder } from '../data/epoch-order';
 
 export interface DigitClassifierTaskConfig {
-  model: DigitClassifierConfig;
+  model: DigitClassifierConfig | DigitCnnConfig;
   /** Maximum random shift in pixels (0 = no augmentation). */
   shift: number;
   seed: number;
@@ -47,7 +49,7 @@ export interface ClassifierEvalResult {
 
 export interface DigitClassifierTask {
   readonly cfg: DigitClassifierTaskConfig;
-  readonly model: DigitClassifier;
+  readonly model: ClassifierModel;
   readonly graph: TrainGraph;
   readonly packs: { trainable: ParamPack; frozen: ParamPack };
   readonly trainIndices: number[];
@@ -76,7 +78,7 @@ export function buildDigitClassifierTask(
   rt: GpuRuntime,
   mnist: MnistSet,
   cfg: DigitClassifierTaskConfig,
-  opts: { name?: string; configure?: (ctx: BuildContext, model: DigitClassifier) => void } = {},
+  opts: { name?: string; configure?: (ctx: BuildContext, model: ClassifierModel) => void } = {},
 ): DigitClassifierTask {
   if (!Number.isInteger(cfg.shift) || cfg.shift < 0 || cfg.shift > 8) throw new ConfigError('shift', `must be an integer in 0..8, got ${cfg.shift}`);
   if (cfg.model.pixels !== MNIST_PIXELS) throw new ConfigError('model.pixels', `MNIST images have ${MNIST_PIXELS} pixels, got ${cfg.model.pixels}`);
@@ -85,7 +87,7 @@ export function buildDigitClassifierTask(
   const trainable = new ParamPack(rt, name, true);
   const frozen = new ParamPack(rt, `${name}.frozen`, false);
   const ctx: BuildContext = { rt, trainable, frozen, rng: new Rng(cfg.seed) };
-  const model = new DigitClassifier(ctx, name, cfg.model);
+  const model: ClassifierModel = 'kind' in cfg.model && cfg.model.kind === 'cnn' ? new DigitCnn(ctx, name, cfg.model) : new DigitClassifier(ctx, name, cfg.model as DigitClassifierConfig);
   opts.configure?.(ctx, model);
   trainable.finalize();
   frozen.finalize();
