@@ -1,11 +1,16 @@
-/** The page ↔ worker protocol without a browser: the client against a fake worker, error replies, and the UI's boundary. */
+/**
+ * The page ↔ worker protocol without a browser: the client against a fake worker, the worker's
+ * dispatch (`answer`) against a handler table, error replies, what tsc checks of the protocol
+ * map, and the UI's boundary.
+ */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import ts from 'typescript';
 import { describe, expect, test } from 'vitest';
-import { GpuUnavailableError, WEBGPU_ADVICE } from '../src/engine/errors';
+import { ConfigError, GpuUnavailableError, WEBGPU_ADVICE } from '../src/engine/errors';
 import { EngineClient, WorkerError, type WorkerLike } from '../src/worker/client';
-import type { ReadyReply, UiToWorker, WorkerEvent, WorkerToUi } from '../src/worker/protocol';
-import { toErrorReply, WorkerFailure } from '../src/worker/replies';
+import type { Handlers, ReplyMessage, ReplyOf, UiToWorker, WorkerEvent, WorkerToUi } from '../src/worker/protocol';
+import { answer, toErrorReply, WorkerFailure } from '../src/worker/replies';
 
 class FakeWorker implements WorkerLike {
   sent: UiToWorker[] = [];
@@ -30,10 +35,8 @@ class FakeWorker implements WorkerLike {
   }
 }
 
-const ready = (id: number): ReadyReply => ({
-  type: 'ready',
-  id,
-  adapter: { vendor: 'v', architecture: 'a', description: 'd', device: '', isSwiftShader: false },
+const readyInfo = (vendor: string): ReplyOf<'init'> => ({
+  adapter: { vendor, architecture: 'a', description: 'd', device: '', isSwiftShader: false },
   limits: {
     maxStorageBufferBindingSize: 1 << 27,
     maxBufferSize: 1 << 28,
@@ -43,6 +46,7 @@ const ready = (id: number): ReadyReply => ({
   },
   features: [],
 });
+const ready = (id: number, vendor = 'v'): ReplyMessage<'init'> => ({ type: 'init', id, reply: readyInfo(vendor) });
 
 describe('EngineClient', () => {
   test('numbers requests and resolves each with the reply that carries its id, in any order', async () => {
@@ -54,10 +58,10 @@ describe('EngineClient', () => {
       { type: 'init', id: 1 },
       { type: 'init', id: 2, powerPreference: 'low-power' },
     ]);
-    w.reply(ready(2));
-    w.reply(ready(1));
-    expect((await a).id).toBe(1);
-    expect((await b).id).toBe(2);
+    w.reply(ready(2, 'second'));
+    w.reply(ready(1, 'first'));
+    expect(await a).toEqual(readyInfo('first'));
+    expect(await b).toEqual(readyInfo('second'));
   });
 
   test('an error reply rejects with a WorkerError carrying code and advice; other requests are unaffected', async () => {
@@ -68,7 +72,7 @@ describe('EngineClient', () => {
     w.reply({ type: 'error', id: 1, code: 'no-adapter', message: 'none', advice: 'use flags' });
     await expect(a).rejects.toMatchObject({ name: 'WorkerError', code: 'no-adapter', message: 'none', advice: 'use flags' });
     w.reply(ready(2));
-    await expect(b).resolves.toMatchObject({ type: 'ready', id: 2 });
+    await expect(b).resolves.toEqual(readyInfo('v'));
   });
 
   test('events reach listeners, not requests; unsubscribe works', async () => {
@@ -82,7 +86,7 @@ describe('EngineClient', () => {
     w.reply({ type: 'device-lost', reason: 'destroyed', message: 'again' });
     expect(seen).toEqual([{ type: 'device-lost', reason: 'unknown', message: 'gone' }]);
     w.reply(ready(1));
-    await expect(pending).resolves.toMatchObject({ id: 1 });
+    await expect(pending).resolves.toEqual(readyInfo('v'));
   });
 
   test('a worker that fails to load rejects what is pending and every later request with worker-failed', async () => {
@@ -95,6 +99,153 @@ describe('EngineClient', () => {
     await expect(client.request({ type: 'init' })).rejects.toMatchObject({ code: 'worker-failed' });
     expect(w.sent).toHaveLength(1);
   });
+});
+
+/** A handler table with only some handlers (the rest answer bad-request, as an unknown type would). */
+const someHandlers = (h: Partial<Handlers>): Handlers => h as Handlers;
+
+/** The worker side in-process: every message is structured-cloned both ways and answered by `answer`. */
+class LoopbackWorker implements WorkerLike {
+  private onMessage: ((ev: MessageEvent) => void)[] = [];
+  constructor(private readonly handlers: Handlers) {}
+  postMessage(message: unknown): void {
+    void answer(this.handlers, structuredClone(message)).then((reply) => this.emit(reply));
+  }
+  emit(msg: WorkerToUi): void {
+    for (const l of this.onMessage) l({ data: structuredClone(msg) } as MessageEvent);
+  }
+  addEventListener(type: 'message' | 'error', listener: ((ev: MessageEvent) => void) | ((ev: ErrorEvent) => void)): void {
+    if (type === 'message') this.onMessage.push(listener as (ev: MessageEvent) => void);
+  }
+  terminate(): void {}
+}
+
+describe('answer (the worker\'s dispatch)', () => {
+  test("routes a request to its type's handler and answers { type, id, reply } as plain data", async () => {
+    const seen: UiToWorker[] = [];
+    const handlers = someHandlers({
+      'set-k': (msg) => {
+        seen.push(msg);
+        return { step: 3, overrides: { k: { [msg.group]: msg.k ?? 0 } }, view: { kind: 'none' } as never };
+      },
+      'import-session': async (msg) => {
+        seen.push(msg);
+        return { session: { step: msg.bytes.length } as never, history: { train: [], validation: [] } };
+      },
+    });
+    const r = await answer(handlers, { type: 'set-k', id: 5, group: 1, k: 4 });
+    expect(r).toEqual({ type: 'set-k', id: 5, reply: { step: 3, overrides: { k: { 1: 4 } }, view: { kind: 'none' } } });
+    expect(structuredClone(r)).toEqual(r);
+    const bytes = new Uint8Array([1, 2, 3]);
+    expect(await answer(handlers, { type: 'import-session', id: 6, bytes })).toEqual({ type: 'import-session', id: 6, reply: { session: { step: 3 }, history: { train: [], validation: [] } } });
+    expect(seen).toEqual([
+      { type: 'set-k', id: 5, group: 1, k: 4 },
+      { type: 'import-session', id: 6, bytes },
+    ]);
+  });
+
+  test("a handler's failure becomes the error reply of that request, with its code (and field)", async () => {
+    const handlers = someHandlers({
+      pause: () => {
+        throw new WorkerFailure('not-configured', 'No session.', 'Configure first.');
+      },
+      configure: async () => {
+        throw new ConfigError('adapter.stan.k', 'must be ≥ 1');
+      },
+      stats: async () => {
+        throw new RangeError('boom');
+      },
+    });
+    expect(await answer(handlers, { type: 'pause', id: 1 })).toEqual({ type: 'error', id: 1, code: 'not-configured', message: 'No session.', advice: 'Configure first.' });
+    expect(await answer(handlers, { type: 'configure', id: 2, config: {} })).toMatchObject({ type: 'error', id: 2, code: 'bad-config', field: 'adapter.stan.k' });
+    expect(await answer(handlers, { type: 'stats', id: 3 })).toMatchObject({ type: 'error', id: 3, code: 'internal', message: 'RangeError: boom' });
+  });
+
+  test('malformed messages and unknown types (including Object.prototype names) answer bad-request', async () => {
+    const handlers = someHandlers({ pause: () => ({ step: 0 }) });
+    for (const bad of [null, 7, 'pause', { type: 'pause' }, { id: 1 }, { type: 3, id: 1 }, { type: 'pause', id: '1' }]) {
+      expect(await answer(handlers, bad), JSON.stringify(bad)).toMatchObject({ type: 'error', id: null, code: 'bad-request' });
+    }
+    for (const type of ['nope', 'stats', 'toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+      const r = await answer(handlers, { type, id: 9 });
+      expect(r, type).toMatchObject({ type: 'error', id: 9, code: 'bad-request' });
+      expect((r as { message: string }).message, type).toContain(`Unknown request type ${JSON.stringify(type)}`);
+    }
+  });
+
+  test('client and dispatch together: typed replies, error codes and events over structured clones', async () => {
+    const handlers = someHandlers({
+      init: (msg) => readyInfo(msg.powerPreference ?? 'default'),
+      'export-adapter': () => ({ config: '{"peft_type":"STAN"}', model: new Uint8Array([9, 8]) }),
+      identifiability: (msg) => {
+        throw new WorkerFailure('not-configured', `no group ${msg.group}`, 'Configure first.');
+      },
+    });
+    const w = new LoopbackWorker(handlers);
+    const client = new EngineClient(w);
+    const events: WorkerEvent[] = [];
+    client.onEvent((e) => events.push(e));
+    const [a, b, files] = await Promise.all([client.request({ type: 'init' }), client.request({ type: 'init', powerPreference: 'low-power' }), client.request({ type: 'export-adapter' })]);
+    expect(a.adapter.vendor).toBe('default');
+    expect(b.adapter.vendor).toBe('low-power');
+    expect(files.model).toBeInstanceOf(Uint8Array);
+    expect([...files.model]).toEqual([9, 8]);
+    await expect(client.request({ type: 'identifiability', group: 2 })).rejects.toMatchObject({ name: 'WorkerError', code: 'not-configured', message: 'no group 2' });
+    await expect(client.request({ type: 'stats' })).rejects.toMatchObject({ code: 'bad-request' });
+    w.emit({ type: 'training-stopped', step: 4, reason: 'done' });
+    w.emit({ type: 'autosave', ok: true, step: 4, message: null, code: null, summary: null });
+    expect(events.map((e) => e.type)).toEqual(['training-stopped', 'autosave']);
+  });
+});
+
+describe('the protocol map, as tsc sees it', () => {
+  // CI runs vitest, not tsc: this compiles a few lines against the real protocol with the project's
+  // compiler options and checks that tsc rejects exactly the broken ones.
+  test('a handler table missing a handler, with a wrong reply or an unknown handler, and a request with a wrong body, do not compile', () => {
+    const root = join(import.meta.dirname, '..');
+    const parsed = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.json'), {}, {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      },
+    })!;
+    const file = join(root, 'test', '__protocol-check.ts').replaceAll('\\', '/');
+    const lines = [
+      "import type { Handlers } from '../src/worker/protocol';",
+      "import type { EngineClient } from '../src/worker/client';",
+      'declare const all: Handlers;',
+      'declare const client: EngineClient;',
+      'const { pause: _, ...noPause } = all;',
+      'export const missing: Handlers = noPause; // ERROR pause',
+      "export const wrongReply: Handlers = { ...all, pause: () => ({ step: 'x' }) }; // ERROR",
+      "export const wrongAsync: Handlers = { ...all, cancel: async () => ({ cancelled: 1 }) }; // ERROR",
+      'export const unknown: Handlers = { ...all, bogus: () => ({}) }; // ERROR bogus',
+      'export const right: Handlers = { ...all, pause: async () => ({ step: 1 }), cancel: () => ({ cancelled: true }) };',
+      "export const missingField = client.request({ type: 'set-k', group: 1 }); // ERROR k",
+      "export const unknownType = client.request({ type: 'nope' }); // ERROR",
+      "export const fine = client.request({ type: 'set-k', group: 1, k: null }).then((r) => r.view);",
+    ];
+    const host = ts.createCompilerHost(parsed.options);
+    const getSourceFile = host.getSourceFile.bind(host);
+    const fileExists = host.fileExists.bind(host);
+    host.getSourceFile = (f, lang, ...rest) => (f === file ? ts.createSourceFile(f, lines.join('\n'), lang) : getSourceFile(f, lang, ...rest));
+    host.fileExists = (f) => f === file || fileExists(f);
+    const program = ts.createProgram([file], { ...parsed.options, noEmit: true }, host);
+    const source = program.getSourceFile(file)!;
+    const errors = new Map<number, string>();
+    for (const d of ts.getPreEmitDiagnostics(program, source)) {
+      const line = source.getLineAndCharacterOfPosition(d.start ?? 0).line;
+      errors.set(line, `${errors.get(line) ?? ''}${ts.flattenDiagnosticMessageText(d.messageText, '\n')}\n`);
+    }
+    lines.forEach((text, i) => {
+      const expected = /\/\/ ERROR ?(\w*)$/.exec(text);
+      if (!expected) expect(errors.get(i), `line ${i + 1} should compile: ${text}`).toBeUndefined();
+      else {
+        expect(errors.get(i), `tsc should reject line ${i + 1}: ${text}`).toBeDefined();
+        expect(errors.get(i)).toContain(expected[1]);
+      }
+    });
+  }, 60_000);
 });
 
 describe('toErrorReply', () => {

@@ -13,6 +13,16 @@ import type { ParamPack } from '../engine/param-pack';
 import { GpuRuntime } from '../engine/runtime';
 import { checkpointFromSession, decodeSession, type Session } from '../io/session-file';
 import type { Trainer } from '../train/trainer';
+import type { MetricPoint, SessionInfo, ValidationPoint } from '../playground/types';
+
+/** Event (the worker emits it): after a device loss a new device was acquired and the last autosave restored. */
+export interface DeviceRecoveredEvent {
+  type: 'device-recovered';
+  session: SessionInfo;
+  history: { train: MetricPoint[]; validation: ValidationPoint[] };
+  /** Whether training was resumed (it was playing when the device was lost). */
+  playing: boolean;
+}
 
 export interface DeviceLoss {
   reason: string;

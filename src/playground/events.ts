@@ -1,6 +1,6 @@
 /**
  * What a playing session reports as it goes (src/playground/session.ts emits these; the worker
- * forwards them to the page unchanged, src/worker/protocol.ts lists them among its messages).
+ * forwards them to the page unchanged: they are among src/worker/protocol.ts's `WorkerEvent`s).
  */
 import type { LatentStatsSummary, MetricPoint, ValidationPoint } from './types';
 
@@ -14,7 +14,7 @@ export interface StreamOptions {
   statsEvery?: number;
 }
 
-/** Event: metric rows as they come back from the GPU (every few steps); `extra` holds task/adapter metrics (session only). */
+/** Event: metric rows as they come back from the GPU (every few steps); `extra` holds task/adapter metrics. */
 export interface MetricsEvent {
   type: 'metrics';
   rows: MetricPoint[];

@@ -180,7 +180,7 @@ export type MetricPoint = {
   loss: number;
   gradNorm: number;
   nonFinite: boolean;
-  /** Task/adapter extras (e.g. rec, kl, active_atoms); absent in the demo's rows. */
+  /** Task/adapter extras (e.g. rec, kl, active_atoms). */
   extra?: Record<string, number>;
 };
 

@@ -10,9 +10,6 @@ import { EMPTY_INSPECTION, runLabel, usePlayground, type LossPoint } from './sto
 
 let client: EngineClient | null = null;
 
-/** Who the streamed metrics belong to: the legacy demo or the playground session. */
-let metricsOwner: 'demo' | 'session' = 'session';
-
 /** How often the playing session streams (steps). Small enough to see movement on SwiftShader. */
 export const STREAM: StreamOptions = { metricEvery: 5, validateEvery: 25, statsEvery: 10 };
 
@@ -75,12 +72,8 @@ export function engineClient(): EngineClient {
           });
           break;
         case 'metrics':
-          if (metricsOwner === 'demo') {
-            s.setDemo({ points: [...s.demo.points, ...event.rows.map((r) => ({ step: r.step, loss: r.loss }))], msPerStep: event.msPerStep });
-          } else {
-            pending.msPerStep = event.msPerStep;
-            pushTrain(event.rows);
-          }
+          pending.msPerStep = event.msPerStep;
+          pushTrain(event.rows);
           break;
         case 'validation':
           pending.val.push({ step: event.point.step, loss: event.point.loss });
@@ -92,22 +85,19 @@ export function engineClient(): EngineClient {
         case 'progress':
           s.setSession({ progress: event.done >= event.total ? null : { label: event.label, done: event.done, total: event.total } });
           break;
-        case 'training-stopped':
-          if (metricsOwner === 'demo') {
-            s.setDemo({ status: 'stopped', stopReason: event.reason + (event.message ? `: ${event.message}` : '') });
-          } else {
-            const why =
-              event.reason === 'done'
-                ? `finished at step ${event.step}`
-                : event.reason === 'paused'
-                  ? `paused at step ${event.step}`
-                  : event.reason === 'non-finite'
-                    ? `stopped at step ${event.step}: the loss became NaN/Inf — lower the learning rate and press Reset`
-                    : `stopped at step ${event.step}: ${event.message ?? 'error'}`;
-            s.setSession({ phase: 'ready', step: event.step, message: why });
-            void refreshInspection();
-          }
+        case 'training-stopped': {
+          const why =
+            event.reason === 'done'
+              ? `finished at step ${event.step}`
+              : event.reason === 'paused'
+                ? `paused at step ${event.step}`
+                : event.reason === 'non-finite'
+                  ? `stopped at step ${event.step}: the loss became NaN/Inf — lower the learning rate and press Reset`
+                  : `stopped at step ${event.step}: ${event.message ?? 'error'}`;
+          s.setSession({ phase: 'ready', step: event.step, message: why });
+          void refreshInspection();
           break;
+        }
       }
     });
   }
@@ -124,19 +114,6 @@ export async function connectEngine(): Promise<void> {
   } catch (e) {
     const t = errorText(e);
     setEngine({ phase: 'error', code: t.code, message: t.message, advice: t.advice });
-  }
-}
-
-/** Trains the demo model from scratch; loss points stream into the store. */
-export async function startDemoTraining(steps = 300, lr = 3e-3, seed = 1): Promise<void> {
-  const { setDemo } = usePlayground.getState();
-  metricsOwner = 'demo';
-  setDemo({ status: 'training', points: [], msPerStep: null, stopReason: undefined });
-  try {
-    const reply = await engineClient().request({ type: 'demo-train', steps, lr, seed });
-    setDemo({ parameters: reply.parameters });
-  } catch (e) {
-    setDemo({ status: 'stopped', stopReason: `error: ${e instanceof Error ? e.message : String(e)}` });
   }
 }
 
@@ -161,7 +138,6 @@ export function sessionIsCurrent(): boolean {
 /** `next`: the phase the session goes on to (play/step continue without showing 'ready' in between). */
 function applySessionInfo(info: SessionInfo, builtFrom: string, next: 'ready' | 'training' | 'stepping' = 'ready'): void {
   const s = usePlayground.getState();
-  metricsOwner = 'session';
   s.startRun(runLabel(info.config), info.config);
   const group = info.groups.findIndex((g) => g.stats);
   s.setSession({ phase: next, step: info.step, info, builtFrom, message: null, errorCode: null, advice: null, errorField: null, progress: null });

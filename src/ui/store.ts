@@ -21,17 +21,6 @@ export type EngineStatus =
   | { phase: 'ready'; adapter: AdapterSummary; limits: LimitsSummary; features: string[] }
   | { phase: 'error'; code: WorkerErrorCode; message: string; advice: string };
 
-/** The training demo's live data, streamed from the worker. */
-export interface DemoRun {
-  status: 'idle' | 'training' | 'stopped';
-  stopReason?: string;
-  points: { step: number; loss: number }[];
-  msPerStep: number | null;
-  parameters: number | null;
-}
-
-export const EMPTY_DEMO: DemoRun = { status: 'idle', points: [], msPerStep: null, parameters: null };
-
 export interface LossPoint {
   step: number;
   loss: number;
@@ -112,7 +101,6 @@ export interface PlaygroundState {
   urlIssues: ConfigIssue[];
   powerPreference: GPUPowerPreference;
   engine: EngineStatus;
-  demo: DemoRun;
   session: SessionStatus;
   runs: RunRecord[];
   /** The run the live metrics go to (null when none is live). */
@@ -122,7 +110,6 @@ export interface PlaygroundState {
   updateConfig(recipe: (draft: PlaygroundConfig) => void): void;
   setUrlIssues(issues: ConfigIssue[]): void;
   setEngine(status: EngineStatus): void;
-  setDemo(patch: Partial<DemoRun>): void;
   setSession(patch: Partial<SessionStatus>): void;
   startRun(label: string, config: PlaygroundConfig): number;
   appendMetrics(runId: number, train: LossPoint[], val: LossPoint[]): void;
@@ -155,7 +142,6 @@ export const usePlayground = create<PlaygroundState>()((set, get) => ({
   urlIssues: [],
   powerPreference: 'high-performance',
   engine: { phase: 'idle' },
-  demo: EMPTY_DEMO,
   session: EMPTY_SESSION,
   runs: [],
   liveRunId: null,
@@ -168,7 +154,6 @@ export const usePlayground = create<PlaygroundState>()((set, get) => ({
   },
   setUrlIssues: (urlIssues) => set({ urlIssues }),
   setEngine: (engine) => set({ engine }),
-  setDemo: (patch) => set((s) => ({ demo: { ...s.demo, ...patch } })),
   setSession: (patch) => set((s) => ({ session: { ...s.session, ...patch } })),
   startRun: (label, config) => {
     const id = nextRunId++;

@@ -3,7 +3,7 @@
  * resolves each with its typed reply (or rejects with a `WorkerError` carrying code + advice).
  * Events (messages without an id) go to `onEvent` listeners.
  */
-import type { ErrorReply, ReplyOf, RequestBody, RequestType, UiToWorker, WorkerErrorCode, WorkerEvent, WorkerToUi } from './protocol';
+import type { ErrorReply, ReplyOf, RequestBody, RequestType, WorkerErrorCode, WorkerEvent, WorkerToUi } from './protocol';
 import { isWorkerEvent } from './protocol';
 
 export class WorkerError extends Error {
@@ -29,7 +29,7 @@ export interface WorkerLike {
 }
 
 interface Pending {
-  resolve(reply: WorkerToUi): void;
+  resolve(reply: unknown): void;
   reject(error: WorkerError): void;
 }
 
@@ -60,13 +60,12 @@ export class EngineClient {
   }
 
   /** Sends a request; resolves with its reply, rejects with a WorkerError. */
-  request<T extends RequestType>(body: RequestBody<T> & { type: T }): Promise<ReplyOf<T>> {
+  request<T extends RequestType>(body: RequestBody<T>): Promise<ReplyOf<T>> {
     if (this.failed) return Promise.reject(this.failed);
     const id = this.nextId++;
-    const msg = { ...body, id } as UiToWorker;
     return new Promise<ReplyOf<T>>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (r: WorkerToUi) => void, reject });
-      this.worker.postMessage(msg);
+      this.pending.set(id, { resolve: resolve as (reply: unknown) => void, reject });
+      this.worker.postMessage({ ...body, id });
     });
   }
 
@@ -95,7 +94,7 @@ export class EngineClient {
     if (!p) return;
     this.pending.delete(msg.id);
     if (msg.type === 'error') p.reject(new WorkerError(msg));
-    else p.resolve(msg);
+    else p.resolve(msg.reply);
   }
 
   private fail(error: WorkerError): void {

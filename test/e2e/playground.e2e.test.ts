@@ -1,9 +1,10 @@
 /**
  * The playground through the built page in headless Chromium (SwiftShader WebGPU): one click
- * trains the default task on its shipped base, the App. F scatter opens a latent's view, atom
- * toggles and the k slider re-render the output, the UI answers clicks while steps run, the URL
- * restores the configuration, garbage URLs fall back to the defaults with a message, and every
- * task × adapter the task offers trains a step. Shapes and step counts are small on purpose.
+ * trains the default task on its shipped base, the regression task trains to its last step with
+ * both curves drawn, the App. F scatter opens a latent's view, atom toggles and the k slider
+ * re-render the output, the UI answers clicks while steps run, the URL restores the
+ * configuration, garbage URLs fall back to the defaults with a message, and every task × adapter
+ * the task offers trains a step. Shapes and step counts are small on purpose.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
@@ -153,6 +154,40 @@ describe('playground', () => {
     await page.getByTestId('pause-session').click();
     expect((await settled(page)).phase).toBe('ready');
     expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  test('the regression task trains to the end in the worker: 300 loss points stream in, train and validation curves are drawn, the loss falls', async () => {
+    // Full fine-tuning of the in-page base (no adapter): the quickest task, run to its last step.
+    const { page, errors } = await openPage('#task=regression&adapter.kind=none&training.steps=300');
+    await page.getByTestId('play').click();
+    await page.locator('[data-testid="session-status"][data-phase="training"]').waitFor({ timeout: 60_000 });
+    const done = await settled(page, 240_000);
+    expect(done.phase, done.message).toBe('ready');
+    expect(done.step).toBe(300);
+    expect(done.message).toContain('finished at step 300');
+    expect(Number(await page.getByTestId('runs-chart').getAttribute('data-points'))).toBe(300);
+    // The chart really drew the curves (plotly renders an SVG path per line trace: train and validation),
+    // in the animation frame after their data lands.
+    await expect.poll(() => page.locator('[data-testid="runs-chart"] .scatterlayer path.js-line').count()).toBe(2);
+    await expect.poll(async () => (await trainLosses(page)).length).toBe(300);
+    const losses = await trainLosses(page);
+    const validation: number[] = await page.evaluate(() => {
+      const el = document.querySelector('[data-testid="runs-chart"]') as unknown as { data: { name: string; y: number[] }[] };
+      return el.data.find((t) => t.name.endsWith('(validation)'))?.y ?? [];
+    });
+    const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
+    const first = mean(losses.slice(0, 10));
+    const last = mean(losses.slice(-10));
+    console.log(
+      `e2e playground: regression/none loss ${first.toExponential(3)} → ${last.toExponential(3)} (means of the first and last 10 steps); validation ${validation[0]?.toExponential(3)} → ${validation[validation.length - 1]?.toExponential(3)}; ${await page.getByTestId('session-status').innerText()}`,
+    );
+    expect(Number.isFinite(last)).toBe(true);
+    expect(first / last).toBeGreaterThan(5);
+    expect(validation.length).toBeGreaterThan(1);
+    expect(validation[validation.length - 1]!).toBeLessThan(validation[0]!);
+    expect(errors).toEqual([]);
+    await screenshot(page, 'regression-trained');
     await page.close();
   });
 
