@@ -8,7 +8,7 @@ import { recordLayerNormBackward, recordLayerNormForward } from '../src/kernels/
 import { recordMseLoss, recordSoftmaxCrossEntropy } from '../src/kernels/loss';
 import { recordReduce } from '../src/kernels/reduce';
 import { AdamW } from '../src/train/adamw';
-import type { BenchRow } from './run';
+import type { BenchRow } from '../src/bench/types';
 
 type TimeList = (rt: GpuRuntime, list: CommandList, reps: number) => Promise<number>;
 

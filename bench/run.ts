@@ -11,32 +11,12 @@ import { parseArgs } from 'node:util';
 import { acquireNodeGpu } from '../src/engine/node-gpu';
 import { CommandList, GpuRuntime } from '../src/engine/runtime';
 import { matmulFlops, recordMatmul, type MatmulVariant } from '../src/kernels/matmul';
-import { timeList } from './time-list';
-import { benchTrainSteps } from './train-steps';
-import { benchAtoms } from './atoms';
+import { timeList } from '../src/bench/time-list';
+import { benchStepCase, STEP_CASES } from '../src/bench/steps';
+import type { BenchRow, TrainStepRow } from '../src/bench/types';
 import { benchKernels } from './kernels';
-import { benchSparse, benchStanTrainStep } from './sparse';
+import { benchSparse } from './sparse';
 import { tfjsMatmulMs, initTfjs } from './tfjs-baseline';
-
-export interface BenchRow {
-  kernel: string;
-  shape: string;
-  ms: number;
-  gflops?: number;
-  baseline?: { name: string; ms: number };
-  ratio?: number;
-  [extra: string]: unknown;
-}
-
-export interface TrainStepRow {
-  model: string;
-  ms: number;
-  dispatches: number;
-  submits: number;
-  readbacks: number;
-  metricReadbacksPerStep: number;
-  [extra: string]: unknown;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, 'no-tfjs': { type: 'boolean', default: false }, out: { type: 'string', default: 'bench/results' } } });
@@ -94,9 +74,8 @@ async function main(): Promise<void> {
     console.error(fmtRow(row));
   }
 
-  const trainStep = await benchTrainSteps(rt, { quick });
-  trainStep.push(...(await benchAtoms(rt, { quick })));
-  trainStep.push(...(await benchStanTrainStep(rt, { quick })));
+  const trainStep: TrainStepRow[] = [];
+  for (const c of STEP_CASES) trainStep.push(await benchStepCase(rt, c, { quick }));
   for (const r of trainStep) console.error(`train step ${r.model}: ${r.ms.toFixed(2)} ms, ${r.dispatches} dispatches, ${r.submits} submits, ${r.readbacks} readbacks`);
 
   const result = {

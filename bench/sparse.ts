@@ -5,26 +5,20 @@
  *  - sparse decode (y += (1/k)·D·code, m = 128, 256 rows) over the same grid, with the dense
  *    matmul that computes the same output without sparsity ([256, l]·[l, 128]) for reference:
  *    the sparse decode's time follows k, the dense one follows l;
- *  - latent-stats accumulation of one 2048-row code;
- *  - `stan-linear` train step: 2048 rows, frozen Linear 128→128, STAN l = 512 (expansion 4),
- *    k = 16, MSE, Adam — ms/step (steady state, metric flushes included), dispatches, submits,
- *    readbacks, buffers/pipelines created per step.
+ *  - latent-stats accumulation of one 2048-row code (the `stan-linear` step's shape; the step
+ *    itself is a case in src/bench/steps.ts).
  */
 import { LatentStats } from '../src/analysis/latent-stats';
-import { stanAdapter } from '../src/adapters/stan';
 import { CommandList, type GpuRuntime } from '../src/engine/runtime';
 import { StepParams } from '../src/engine/step-params';
 import { recordMatmul } from '../src/kernels/matmul';
 import { recordSparseDecode, recordTranspose } from '../src/kernels/stan-sparse';
 import { recordTopK, resolveTopKVariant, threadKernel } from '../src/kernels/topk';
-import { buildLinearFit } from '../src/tasks/linear-fit';
-import { measureTrainStep } from './train-steps';
-import type { BenchRow, TrainStepRow } from './run';
+import type { BenchRow } from '../src/bench/types';
+import { STAN_LINEAR } from '../src/bench/steps';
 import { tfjsTopkMs } from './tfjs-baseline';
 
 type TimeList = (rt: GpuRuntime, list: CommandList, reps: number) => Promise<number>;
-
-export const STAN_LINEAR = { rows: 2048, n: 128, m: 128, l: 512, k: 16 } as const;
 
 const KS = [1, 8, 64] as const;
 const LS = [256, 1024, 4096] as const;
@@ -115,15 +109,4 @@ export async function benchSparse(rt: GpuRuntime, opts: { quick: boolean; timeLi
     for (const t of [indices, values, labels]) rt.release(t);
   }
   return rows;
-}
-
-export async function benchStanTrainStep(rt: GpuRuntime, opts: { quick: boolean }): Promise<TrainStepRow[]> {
-  const s = STAN_LINEAR;
-  const fit = buildLinearFit(rt, stanAdapter, { expansion: s.l / s.n, k: s.k, topk: 'signed' }, { rows: s.rows, inDim: s.n, outDim: s.m, seed: 1 });
-  const row = await measureTrainStep(rt, fit.graph, `stan-linear (${s.rows} rows, frozen Linear ${s.n}→${s.m}, STAN l=${s.l} k=${s.k}, MSE, Adam)`, opts, {
-    // Not re-measured here: the figure the task was given for the same step in TF.js (WebGPU backend) on this adapter.
-    tfjsReferenceMsPerStep: '≈2600',
-  });
-  fit.destroy();
-  return [row];
 }

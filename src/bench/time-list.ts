@@ -1,8 +1,8 @@
 /**
- * The bench's one timing primitive, in its own module so scripts like bench/profile-step.ts can
- * use it without importing bench/run.ts (which runs the whole bench on import).
+ * The bench's one timing primitive, in its own module so the Node bench (bench/*.ts) and the page's benchmark can
+ * use it alike.
  */
-import { CommandList, type GpuRuntime } from '../src/engine/runtime';
+import { CommandList, type GpuRuntime } from '../engine/runtime';
 
 /** Median wall time of `reps` back-to-back copies of `list` in one submit, per copy. */
 export async function timeList(rt: GpuRuntime, list: CommandList, reps: number, trials = 3): Promise<number> {
