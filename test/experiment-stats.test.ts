@@ -97,3 +97,16 @@ describe('intervals', () => {
     expect(() => wilsonInterval(5, 4)).toThrow(/successes must be in \[0, 4\]/);
   });
 });
+
+describe('verdicts', () => {
+  it('sign and equivalence verdicts: decided only when the interval is on one side', async () => {
+    const { signVerdict, withinVerdict } = await import('../src/experiments/stats');
+    expect(signVerdict({ lo: 0.1, hi: 2 }, 'positive')).toBe(true);
+    expect(signVerdict({ lo: 0.1, hi: 2 }, 'negative')).toBe(false);
+    expect(signVerdict({ lo: -0.1, hi: 2 }, 'positive')).toBe(null);
+    expect(signVerdict(tInterval([1]), 'positive')).toBe(null);
+    expect(withinVerdict({ lo: -0.5, hi: 0.8 }, 1)).toBe(true);
+    expect(withinVerdict({ lo: 1.2, hi: 3 }, 1)).toBe(false);
+    expect(withinVerdict({ lo: 0.5, hi: 3 }, 1)).toBe(null);
+  });
+});

@@ -118,6 +118,11 @@ export class LowRankAdapter implements Adapter {
     layer.adapter = this;
   }
 
+  /** h = x·Aᵀ of the last forward, [rows, r] (before the rank scale s): the rank directions' activations, for statistics. */
+  get hidden(): Tensor {
+    return this.h;
+  }
+
   trainableParameterCount(): number {
     return this.params.reduce((s, p) => s + p.size, 0);
   }

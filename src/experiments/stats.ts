@@ -217,3 +217,40 @@ export function formatInterval(iv: Pick<Interval, 'mean' | 'halfWidth'>, opts: {
   const h = Number.isFinite(iv.halfWidth) ? (s * iv.halfWidth).toFixed(d) : '∞';
   return `${(s * iv.mean).toFixed(d)} ± ${h}`;
 }
+
+// ---------- checks (results.json) ----------
+
+/** One line of a reproduction's `checks` list in results.json. */
+export interface Check {
+  id: string;
+  /** The paper's claim, in a few words. */
+  claim: string;
+  /** Our number (or a short verdict when the claim is not a number). */
+  measured: number | string;
+  /** What would count as reproducing the claim. */
+  goal: string;
+  /** true: reproduced; false: contradicted; null: the data cannot decide (the interval straddles the boundary). */
+  pass: boolean | null;
+  /** 95 % interval of `measured` across seeds (null when there is none). */
+  ci95: [number, number] | null;
+  seeds: number[];
+  note?: string;
+}
+
+/**
+ * The sign verdict of an interval: `expect` 'positive' → pass when the whole interval is > 0,
+ * fail when it is < 0, null when it contains 0 (and always null with a single seed).
+ */
+export function signVerdict(iv: Pick<Interval, 'lo' | 'hi'>, expect: 'positive' | 'negative'): boolean | null {
+  const pos = iv.lo > 0;
+  const neg = iv.hi < 0;
+  if (!pos && !neg) return null;
+  return expect === 'positive' ? pos : neg;
+}
+
+/** Equivalence verdict: pass when the interval lies inside ±margin, fail when it lies wholly outside, else null. */
+export function withinVerdict(iv: Pick<Interval, 'lo' | 'hi'>, margin: number): boolean | null {
+  if (iv.lo >= -margin && iv.hi <= margin) return true;
+  if (iv.lo > margin || iv.hi < -margin) return false;
+  return null;
+}
