@@ -7,13 +7,9 @@
  *    shape fails with an error naming the config field and the tensors;
  *  - STAN fine-tuning on the rotated digits raises accuracy over the frozen base, and the App. F
  *    statistics count every (image, token) row with its label;
- *  - the three quick repro runs write their outputs (forgetting measured and finite; no direction asserted).
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { reproCommand } from '../src/cli/repro';
 import { ParamPack } from '../src/engine/param-pack';
 import { Rng } from '../src/engine/rng';
 import { CommandList } from '../src/engine/runtime';
@@ -213,46 +209,4 @@ describe('digits playground task: the other adapter kinds', () => {
       s.destroy();
     });
   }
-});
-
-describe('STAN repro experiments (--quick)', () => {
-  const out = mkdtempSync(join(tmpdir(), 'stan-repro-'));
-  it('stan-k-expansion writes its table, figures and finite accuracies', async () => {
-    const dir = join(out, 'k');
-    expect(await reproCommand(['stan-k-expansion', '--quick', '--out', dir])).toBe(0);
-    const r = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as { cells: { k: number | string; expansion: number; accuracy: number; trainable: number }[] };
-    expect(r.cells.length).toBe(6);
-    for (const c of r.cells) {
-      expect(Number.isFinite(c.accuracy)).toBe(true);
-      expect(c.trainable).toBe(4 * Math.round(c.expansion * 64) * 128);
-    }
-    for (const f of ['results.md', 'k-expansion-accuracy.svg', 'k-expansion-loss-curves.svg']) expect(existsSync(join(dir, f)), f).toBe(true);
-  });
-
-  it('stan-forgetting measures accuracy on the first task after every epoch of the second (finite), STAN and LoRA at equal parameters', async () => {
-    const dir = join(out, 'f');
-    expect(await reproCommand(['stan-forgetting', '--quick', '--out', dir])).toBe(0);
-    const r = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as { runs: { method: string; trainable: number; perEpochOfSecond: { first: number }[]; dropOnFirst: number }[] };
-    expect(r.runs.map((x) => x.method.split(' ')[0])).toEqual(['STAN', 'LoRA']);
-    expect(r.runs[0]!.trainable).toBe(r.runs[1]!.trainable);
-    for (const run of r.runs) {
-      expect(run.perEpochOfSecond.length).toBe(2);
-      for (const e of run.perEpochOfSecond) expect(Number.isFinite(e.first)).toBe(true);
-      expect(Number.isFinite(run.dropOnFirst)).toBe(true);
-    }
-    expect(existsSync(join(dir, 'forgetting-rot90-then-flip.svg'))).toBe(true);
-  });
-
-  it('stan-latents writes the App. F scatter, class bars, top digits and the identifiability check', async () => {
-    const dir = join(out, 'l');
-    expect(await reproCommand(['stan-latents', '--quick', '--out', dir])).toBe(0);
-    const r = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as { sites: { l: number; active: number; dead: number; rows: number; latents: unknown[] }[] };
-    expect(r.sites.length).toBe(4);
-    for (const s of r.sites) {
-      expect(s.active + s.dead).toBe(s.l);
-      expect(s.latents.length).toBe(s.l);
-      expect(s.rows).toBe(32 * 16);
-    }
-    for (const f of ['latents-scatter.svg', 'latents-classes.svg', 'latents-top-digits.svg', 'results.md']) expect(existsSync(join(dir, f)), f).toBe(true);
-  });
 });

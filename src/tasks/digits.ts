@@ -25,13 +25,14 @@
  * top-activating examples and per-class bars).
  */
 import { attachAdapters, trainableParameterCount, type AdapterSpec } from '../adapters/attach';
-import type { Adapter } from '../adapters/adapter';
+import type { Adapter, SparseCode } from '../adapters/adapter';
 import { LatentStats, type LatentStatsSnapshot } from '../analysis/latent-stats';
 import { ConfigError } from '../engine/errors';
 import { ParamPack } from '../engine/param-pack';
 import { mixSeed, Rng } from '../engine/rng';
 import { CommandList, type GpuRuntime } from '../engine/runtime';
 import { StepParams } from '../engine/step-params';
+import type { Tensor } from '../engine/tensor';
 import { recordSoftmaxCrossEntropy } from '../kernels/loss';
 import {
   DIGIT_TRANSFORMER_BASE_CONFIG,
@@ -58,6 +59,12 @@ export interface DigitsTaskConfig {
   splitSeed?: number;
   /** Train on only this many images of the train split (a fixed, seeded subset; default all): shorter epochs for the forgetting study. */
   trainLimit?: number;
+  /**
+   * Carve this many images out of the train split as a validation split (default 0): a fixed
+   * seeded subset (the same for every training seed), never trained on; `validationIndices`.
+   * Carved before `trainLimit` applies.
+   */
+  validation?: number;
 }
 
 export const DIGITS_DEFAULTS: DigitsTaskConfig = { model: DIGIT_TRANSFORMER_BASE_CONFIG, view: 'upright', seed: 1 };
@@ -107,6 +114,8 @@ export interface DigitsTask {
   readonly packs: { trainable: ParamPack; frozen: ParamPack };
   readonly adapters: Adapter[];
   readonly trainIndices: number[];
+  /** The validation split carved from the train split (cfg.validation; empty by default). */
+  readonly validationIndices: number[];
   readonly testIndices: number[];
   readonly batchesPerEpoch: number;
   /** Trainable parameters (the adapters' when adapted, the whole model when pre-training). */
@@ -117,8 +126,13 @@ export interface DigitsTask {
   logits(view: DigitView, indices: readonly number[]): Promise<Float32Array>;
   /** Accuracy and loss on `indices` (default: the test split) in `view` (default: the training view). */
   evaluate(view?: DigitView, indices?: readonly number[]): Promise<DigitsEval>;
-  /** App. F statistics of every k-sparse adapter (with codes) over whole batches of `indices`, labels per token. */
-  latentStats(view?: DigitView, indices?: readonly number[]): Promise<{ adapter: Adapter; stats: LatentStatsSnapshot }[]>;
+  /**
+   * App. F statistics over whole batches of `indices`, labels per token: of every k-sparse adapter
+   * (with a code), or of the given `units` (e.g. a LoRA adapter's dense rank activations as a code).
+   */
+  latentStats(view?: DigitView, indices?: readonly number[], units?: readonly { adapter: Adapter; code: SparseCode }[]): Promise<{ adapter: Adapter; stats: LatentStatsSnapshot }[]>;
+  /** Per-token labels [batch × tokens] of the batch last uploaded (training or evaluation), for statistics recorded into a step. */
+  readonly tokenLabels: Tensor;
   /** Per adapter with a code: [images, l] max activation over each image's tokens (0 when never active), for the images evaluated. */
   imageActivations(view?: DigitView, indices?: readonly number[]): Promise<{ images: number[]; perAdapter: { adapter: Adapter; l: number; acts: Float32Array }[] }>;
   /** Writes the base model's parameters (checked names/shapes/config). */
@@ -160,7 +174,8 @@ export function buildDigitsTask(rt: GpuRuntime, mnist: MnistSet, cfg: DigitsTask
   const P = model.patchPixels;
   const N = MNIST_PIXELS;
   const split = splitMnist(mnist, cfg.splitSeed ?? 2024);
-  let trainIndices = split.train;
+  const { train: carvedTrain, validation: validationIndices } = carveValidation(split.train, cfg.validation ?? 0, cfg.splitSeed ?? 2024);
+  let trainIndices = carvedTrain;
   if (cfg.trainLimit !== undefined) {
     if (!Number.isInteger(cfg.trainLimit) || cfg.trainLimit < cfg.model.batch) throw new ConfigError('trainLimit', `must be an integer ≥ the batch (${cfg.model.batch}), got ${cfg.trainLimit}`);
     const pick = trainIndices.slice();
@@ -222,10 +237,9 @@ export function buildDigitsTask(rt: GpuRuntime, mnist: MnistSet, cfg: DigitsTask
   // ---- evaluation (lists recorded once, lazily) ----
   const evalList = new CommandList(`${name}.eval`);
   evalList.append(forward);
-  const coded = adapters.filter((a) => a.code);
-  let stats: { adapter: Adapter; stats: LatentStats }[] | null = null;
-  let statsList: CommandList | null = null;
-  let statsParams: StepParams | null = null;
+  const coded = adapters.filter((a) => a.code).map((a) => ({ adapter: a, code: a.code! }));
+  // One recorded statistics list per set of units (the k-sparse adapters by default).
+  const statsSets = new Map<readonly { adapter: Adapter; code: SparseCode }[], { stats: { adapter: Adapter; stats: LatentStats }[]; list: CommandList; params: StepParams }>();
   const chunks = (indices: readonly number[], whole: boolean) => {
     const out: number[][] = [];
     const n = whole ? Math.floor(indices.length / batch) * batch : indices.length;
@@ -240,8 +254,10 @@ export function buildDigitsTask(rt: GpuRuntime, mnist: MnistSet, cfg: DigitsTask
     packs: { trainable, frozen },
     adapters,
     trainIndices,
+    validationIndices,
     testIndices,
     batchesPerEpoch,
+    tokenLabels,
     trainableParameters: adapted ? trainableParameterCount(adapters) : trainable.params.reduce((s, p) => s + p.size, 0),
     setTrainView(view) {
       if (!DIGIT_VIEWS.includes(view)) throw new ConfigError('view', `must be one of ${DIGIT_VIEWS.join(', ')}, got '${String(view)}'`);
@@ -281,27 +297,30 @@ export function buildDigitsTask(rt: GpuRuntime, mnist: MnistSet, cfg: DigitsTask
       const n = indices.length;
       return { images: n, accuracy: n ? correct / n : NaN, loss: n ? nll / n : NaN, perDigit: hit.map((h, c) => (cnt[c] ? h / cnt[c]! : NaN)) };
     },
-    async latentStats(view = trainView, indices = testIndices) {
-      if (!coded.length) return [];
-      if (!stats) {
-        statsParams = new StepParams(rt);
-        stats = coded.map((a) => ({ adapter: a, stats: new LatentStats(rt, { l: a.latentCount, classes: cfg.model.classes, mode: a.kind === 'stan' && (a as { mode?: string }).mode === 'abs' ? 'abs' : 'signed', label: `${a.path}.stats` }) }));
-        statsList = new CommandList(`${name}.stats`);
-        statsList.append(forward);
-        for (const s of stats) s.stats.record(statsList, s.adapter.code!, tokenLabels, statsParams);
+    async latentStats(view = trainView, indices = testIndices, units = coded) {
+      if (!units.length) return [];
+      let set = statsSets.get(units);
+      if (!set) {
+        const params = new StepParams(rt);
+        const stats = units.map((u) => ({ adapter: u.adapter, stats: new LatentStats(rt, { l: u.adapter.latentCount, classes: cfg.model.classes, mode: u.adapter.kind === 'stan' && (u.adapter as { mode?: string }).mode === 'abs' ? 'abs' : 'signed', label: `${u.adapter.path}.stats` }) }));
+        const list = new CommandList(`${name}.stats`);
+        list.append(forward);
+        units.forEach((u, i) => stats[i]!.stats.record(list, u.code, tokenLabels, params));
+        set = { stats, list, params };
+        statsSets.set(units, set);
       }
-      for (const s of stats) s.stats.reset();
+      for (const s of set.stats) s.stats.reset();
       let step = 0;
       for (const idx of chunks(indices, true)) {
-        statsParams!.set({ step: step++, slot: 0, lr: 0 });
+        set.params.set({ step: step++, slot: 0, lr: 0 });
         upload(idx, view);
-        rt.submit([statsList!]);
+        rt.submit([set.list]);
       }
-      return Promise.all(stats.map(async (s) => ({ adapter: s.adapter, stats: await s.stats.read() })));
+      return Promise.all(set.stats.map(async (s) => ({ adapter: s.adapter, stats: await s.stats.read() })));
     },
     async imageActivations(view = trainView, indices = testIndices) {
       const images = chunks(indices, false).flat();
-      const perAdapter = coded.map((a) => ({ adapter: a, l: a.latentCount, acts: new Float32Array(images.length * a.latentCount) }));
+      const perAdapter = coded.map(({ adapter: a }) => ({ adapter: a, l: a.latentCount, acts: new Float32Array(images.length * a.latentCount) }));
       let at = 0;
       for (const idx of chunks(indices, false)) {
         upload(idx, view);
@@ -332,13 +351,25 @@ export function buildDigitsTask(rt: GpuRuntime, mnist: MnistSet, cfg: DigitsTask
       return saveBaseCheckpoint(model.parameters(), { ...metadata, model: DIGITS_CHECKPOINT_MODEL });
     },
     destroy() {
-      for (const s of stats ?? []) s.stats.destroy();
+      for (const set of statsSets.values()) for (const s of set.stats) s.stats.destroy();
       for (const a of adapters) a.destroy();
       trainable.destroy();
       frozen.destroy();
     },
   };
   return task;
+}
+
+/**
+ * Splits `indices` into a validation part of `n` images (a fixed order seeded by `seed`, so every
+ * training seed sees the same split) and the rest; both returned sorted. n = 0: no validation.
+ */
+export function carveValidation(indices: readonly number[], n: number, seed: number): { train: number[]; validation: number[] } {
+  if (!Number.isInteger(n) || n < 0 || n >= indices.length) throw new ConfigError('validation', `must be an integer in [0, ${indices.length - 1}] (images carved from the ${indices.length}-image train split), got ${n}`);
+  if (n === 0) return { train: indices.slice(), validation: [] };
+  const order = indices.slice();
+  new Rng(mixSeed(seed, 0, 17)).shuffle(order);
+  return { train: order.slice(n).sort((a, b) => a - b), validation: order.slice(0, n).sort((a, b) => a - b) };
 }
 
 /**
