@@ -1,95 +1,110 @@
 /**
- * `npm run bench`: per-kernel timings at the toy models' shapes and at 512³, TF.js's tf.matMul on
- * the same adapter in the same run, and whole training steps with their dispatch/submit/readback
- * counts. Writes bench/results/latest.json and bench/results/latest.md.
- *   --quick     fewer repetitions (smoke run)
- *   --no-tfjs   skip the TF.js baseline
+ * `npm run bench`: the benchmark of src/bench/run-bench.ts (matmul, kernels, sparse kernels,
+ * whole train steps with their dispatch/submit/readback counts) with two peers on the same
+ * adapter in the same run — TF.js's WebGPU backend and jax-js's WebGPU device — and the goals of
+ * issue 11 checked at the end. Writes bench/results/latest.json and bench/results/latest.md.
+ *   --quick            fewer repetitions (smoke run)
+ *   --no-tfjs, --no-jax, --no-peers   skip peers
+ *   --groups a,b       subset of matmul,kernels,sparse,steps
+ *   --steps a,b        subset of the step case ids
+ *   --matmul-large     add 4096³ (real GPUs; scripts/gpu-check.sh)
+ *   --out DIR          output folder (default bench/results); --name latest (file stem)
+ *   --note TEXT        added to the result's note (the machine load is recorded automatically)
  * A benchmark, not a test: numbers vary with the machine; compare only rows from the same run.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { acquireNodeGpu } from '../src/engine/node-gpu';
-import { CommandList, GpuRuntime } from '../src/engine/runtime';
-import { matmulFlops, recordMatmul, type MatmulVariant } from '../src/kernels/matmul';
-import { timeList } from '../src/bench/time-list';
-import { benchStepCase, STEP_CASES } from '../src/bench/steps';
-import type { BenchRow, TrainStepRow } from '../src/bench/types';
-import { benchKernels } from './kernels';
-import { benchSparse } from './sparse';
-import { tfjsMatmulMs, initTfjs } from './tfjs-baseline';
+import { GpuRuntime } from '../src/engine/runtime';
+import { BENCH_GROUPS, runBench, type BenchGroup, type BenchPeers } from '../src/bench/run-bench';
+import { MATMUL_SHAPES, type MatmulShape } from '../src/bench/matmul';
+import { benchGoals, benchMarkdown } from '../src/bench/report';
+import type { BenchResult } from '../src/bench/types';
+import { initJax, jaxFourierAtomsMs, jaxMatmulMs, jaxStanLinearMs } from './peers/jax';
+import { initTfjs, tfjsFourierAtomsMs, tfjsMatmulMs, tfjsStanLinearMs, tfjsTopkMs } from './peers/tfjs';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, 'no-tfjs': { type: 'boolean', default: false }, out: { type: 'string', default: 'bench/results' } } });
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      'no-tfjs': { type: 'boolean', default: false },
+      'no-jax': { type: 'boolean', default: false },
+      'no-peers': { type: 'boolean', default: false },
+      groups: { type: 'string' },
+      steps: { type: 'string' },
+      'matmul-large': { type: 'boolean', default: false },
+      out: { type: 'string', default: 'bench/results' },
+      name: { type: 'string', default: 'latest' },
+      note: { type: 'string', default: '' },
+    },
+  });
   const quick = values.quick!;
-  const ctx = await acquireNodeGpu();
+  const load0 = loadavg();
+  const t0 = Date.now();
+  const ctx = await acquireNodeGpu({ optionalFeatures: ['timestamp-query'] });
   const rt = new GpuRuntime(ctx);
   let validationErrors = 0;
   ctx.device.addEventListener('uncapturederror', (e) => {
     validationErrors++;
     console.error(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
   });
-  console.error(`adapter: ${ctx.info.vendor} / ${ctx.info.architecture} / ${ctx.info.description}`);
-  const rows: BenchRow[] = [];
-  const useTf = !values['no-tfjs'] && (await initTfjs());
+  console.error(`adapter: ${ctx.info.vendor} / ${ctx.info.architecture} / ${ctx.info.description}; load average ${load0.map((x) => x.toFixed(1)).join(' ')}`);
 
-  // ---- matmul: both variants, toy shapes and 512³, against tf.matMul ----
-  const shapes: [number, number, number][] = [
-    [64, 64, 64],
-    [2048, 128, 128],
-    [2048, 512, 128],
-    [2048, 128, 512],
-    [4096, 128, 128],
-    [4096, 256, 256],
-    [512, 512, 512],
-  ];
-  for (const [M, N, K] of shapes) {
-    const a = rt.tensor([M, K], 'a', randomData(M * K));
-    const b = rt.tensor([K, N], 'b', randomData(K * N));
-    const c = rt.tensor([M, N], 'c');
-    const flops = matmulFlops(M, N, K);
-    const reps = Math.max(1, Math.min(quick ? 3 : 20, Math.round(2e9 / flops)));
-    const baseline = useTf ? await tfjsMatmulMs(M, N, K, reps) : null;
-    for (const variant of ['regblock', 'tiled'] as MatmulVariant[]) {
-      const list = new CommandList(`matmul.${variant}`);
-      recordMatmul(rt, list, { a, b, c, M, N, K, variant });
-      const ms = await timeList(rt, list, reps);
-      const row: BenchRow = { kernel: `matmul.${variant}`, shape: `${M}×${N}×${K}`, ms, gflops: flops / ms / 1e6 };
-      if (baseline !== null) {
-        row.baseline = { name: 'tfjs-webgpu tf.matMul', ms: baseline };
-        row.ratio = baseline / ms;
-      }
-      rows.push(row);
-      console.error(fmtRow(row));
+  const peers: BenchPeers = { matmul: [], steps: [] };
+  const useTf = !values['no-peers'] && !values['no-tfjs'] && (await initTfjs());
+  const useJax = !values['no-peers'] && !values['no-jax'] && (await initJax());
+  const stepReps = quick ? { steps: 1, warmup: 1 } : { steps: 3, warmup: 2 };
+  const slowReps = quick ? { steps: 1, warmup: 1 } : { steps: 2, warmup: 1 };
+  if (useTf) {
+    peers.matmul!.push({ name: 'TF.js tf.matMul', ms: (M, N, K, reps) => tfjsMatmulMs(M, N, K, reps) });
+    peers.topk = { name: 'TF.js tf.topk', ms: (rows, l, k, reps) => tfjsTopkMs(rows, l, k, reps) };
+    for (const variant of ['knockout', 'tf.topk'] as const) {
+      peers.steps!.push({
+        name: `TF.js (${variant})`,
+        ms: async (id) => (id === 'fourier-atoms' ? tfjsFourierAtomsMs(variant, slowReps) : id === 'stan-linear' ? tfjsStanLinearMs(variant, slowReps) : null),
+      });
     }
-    for (const t of [a, b, c]) rt.release(t);
+  }
+  if (useJax) {
+    peers.matmul!.push({ name: 'jax-js matmul', ms: (M, N, K, reps) => jaxMatmulMs(M, N, K, reps) });
+    for (const variant of ['knockout', 'lax.topK'] as const) {
+      peers.steps!.push({
+        name: `jax-js (${variant})`,
+        ms: async (id) => (id === 'fourier-atoms' ? jaxFourierAtomsMs(variant, stepReps) : id === 'stan-linear' ? jaxStanLinearMs(variant, stepReps) : null),
+      });
+    }
   }
 
-  for (const row of await benchKernels(rt, { quick, timeList })) {
-    rows.push(row);
-    console.error(fmtRow(row));
-  }
+  const groups = values.groups ? (values.groups.split(',') as BenchGroup[]) : BENCH_GROUPS;
+  for (const g of groups) if (!BENCH_GROUPS.includes(g)) throw new Error(`--groups: unknown group '${g}' (${BENCH_GROUPS.join(', ')})`);
+  const matmulShapes: MatmulShape[] = [...MATMUL_SHAPES, ...(values['matmul-large'] ? [[4096, 4096, 4096] as const] : [])];
+  const { rows, trainStep } = await runBench(rt, {
+    quick,
+    groups,
+    ...(values.steps ? { steps: values.steps.split(',') } : {}),
+    matmulShapes,
+    peers,
+    onProgress: (p) => console.error(`[${p.done}/${p.total}] ${p.label}`),
+    onRow: (r) => console.error(r.kind === 'kernel' ? `  ${r.row.kernel} ${r.row.shape}: ${r.row.ms.toFixed(2)} ms` : `  step ${r.row.model}: ${r.row.ms.toFixed(1)} ms, ${r.row.dispatches} dispatches, ${r.row.submits} submits, ${r.row.readbacks} readbacks`),
+  });
 
-  for (const row of await benchSparse(rt, { quick, timeList, tfjs: !!useTf })) {
-    rows.push(row);
-    console.error(fmtRow(row));
-  }
-
-  const trainStep: TrainStepRow[] = [];
-  for (const c of STEP_CASES) trainStep.push(await benchStepCase(rt, c, { quick }));
-  for (const r of trainStep) console.error(`train step ${r.model}: ${r.ms.toFixed(2)} ms, ${r.dispatches} dispatches, ${r.submits} submits, ${r.readbacks} readbacks`);
-
-  const result = {
+  const load1 = loadavg();
+  const minutes = ((Date.now() - t0) / 60000).toFixed(1);
+  const result: BenchResult = {
     adapter: { vendor: ctx.info.vendor, architecture: ctx.info.architecture, description: ctx.info.description },
     date: new Date().toISOString(),
-    node: process.version,
+    runtime: `node ${process.version}`,
     quick,
     rows,
     trainStep,
+    note: `${values.note ? `${values.note} ` : ''}Load average (1/5/15 min) at start ${load0.map((x) => x.toFixed(1)).join('/')}, at end ${load1.map((x) => x.toFixed(1)).join('/')}; ${minutes} min. Peers: ${[useTf ? 'TF.js 4.22 WebGPU backend' : '', useJax ? 'jax-js 0.1.25 WebGPU device' : ''].filter(Boolean).join(', ') || 'none'}, same Dawn adapter, same process.`,
   };
+  result.goals = benchGoals(result);
   mkdirSync(values.out!, { recursive: true });
-  writeFileSync(`${values.out}/latest.json`, JSON.stringify(result, null, 2) + '\n');
-  const md = toMarkdown(result);
-  writeFileSync(`${values.out}/latest.md`, md);
+  writeFileSync(`${values.out}/${values.name}.json`, JSON.stringify(result, null, 2) + '\n');
+  const md = benchMarkdown(result);
+  writeFileSync(`${values.out}/${values.name}.md`, md);
   process.stdout.write(md);
   rt.destroy();
   if (validationErrors > 0) {
@@ -97,42 +112,6 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   process.exit(0);
-}
-
-function randomData(n: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = 12345;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    out[i] = s / 4294967296 - 0.5;
-  }
-  return out;
-}
-
-function fmtRow(r: BenchRow): string {
-  const g = r.gflops !== undefined ? `${r.gflops.toFixed(2)} GFLOP/s` : '';
-  const b = r.baseline ? `  ${r.baseline.name} ${r.baseline.ms.toFixed(2)} ms (×${r.ratio!.toFixed(2)})` : '';
-  return `${r.kernel.padEnd(28)} ${r.shape.padEnd(22)} ${r.ms.toFixed(3).padStart(9)} ms  ${g}${b}`;
-}
-
-function toMarkdown(res: { adapter: { vendor: string; architecture: string; description: string }; date: string; rows: BenchRow[]; trainStep: TrainStepRow[] }): string {
-  const lines = [
-    `# Benchmark — ${res.adapter.vendor} ${res.adapter.architecture} (${res.adapter.description})`,
-    '',
-    `${res.date}`,
-    '',
-    '| kernel | shape | ms | GFLOP/s | baseline ms | ours × faster |',
-    '|---|---|---:|---:|---:|---:|',
-    ...res.rows.map(
-      (r) => `| ${r.kernel} | ${r.shape} | ${r.ms.toFixed(3)} | ${r.gflops !== undefined ? r.gflops.toFixed(2) : ''} | ${r.baseline ? `${r.baseline.ms.toFixed(3)} (${r.baseline.name})` : ''} | ${r.ratio !== undefined ? r.ratio.toFixed(2) : ''} |`,
-    ),
-    '',
-    '| train step | ms | dispatches | submits | readbacks | metric maps / step |',
-    '|---|---:|---:|---:|---:|---:|',
-    ...res.trainStep.map((t) => `| ${t.model} | ${t.ms.toFixed(2)} | ${t.dispatches} | ${t.submits} | ${t.readbacks} | ${t.metricReadbacksPerStep.toFixed(2)} |`),
-    '',
-  ];
-  return lines.join('\n');
 }
 
 void main();

@@ -1,14 +1,14 @@
 /** Non-matmul kernels at the toy models' shapes (batch × seq up to 64×64, dims 64–256). */
-import { ParamPack } from '../src/engine/param-pack';
-import { CommandList, type GpuRuntime } from '../src/engine/runtime';
-import { StepParams } from '../src/engine/step-params';
-import { recordAttentionBackward, recordAttentionForward } from '../src/kernels/attention';
-import { recordGeluForward } from '../src/kernels/elementwise';
-import { recordLayerNormBackward, recordLayerNormForward } from '../src/kernels/layernorm';
-import { recordMseLoss, recordSoftmaxCrossEntropy } from '../src/kernels/loss';
-import { recordReduce } from '../src/kernels/reduce';
-import { AdamW } from '../src/train/adamw';
-import type { BenchRow } from '../src/bench/types';
+import { ParamPack } from '../engine/param-pack';
+import { CommandList, type GpuRuntime } from '../engine/runtime';
+import { StepParams } from '../engine/step-params';
+import { recordAttentionBackward, recordAttentionForward } from '../kernels/attention';
+import { recordGeluForward } from '../kernels/elementwise';
+import { recordLayerNormBackward, recordLayerNormForward } from '../kernels/layernorm';
+import { recordMseLoss, recordSoftmaxCrossEntropy } from '../kernels/loss';
+import { recordReduce } from '../kernels/reduce';
+import { AdamW } from '../train/adamw';
+import type { BenchRow } from './types';
 
 type TimeList = (rt: GpuRuntime, list: CommandList, reps: number) => Promise<number>;
 

@@ -1,22 +1,21 @@
 /**
- * STAN's sparse kernels and its train step:
- *  - topk for k ∈ {1, 8, 64} × l ∈ {256, 1024, 4096} (64 rows), against tf.topk on the same
- *    adapter when TF.js is available;
+ * STAN's sparse kernels (the Node bench and the page's benchmark):
+ *  - topk for k ∈ {1, 8, 64} × l ∈ {256, 1024, 4096} (64 rows), against a peer (TF.js's tf.topk in
+ *    the Node bench) on the same adapter when one is given;
  *  - sparse decode (y += (1/k)·D·code, m = 128, 256 rows) over the same grid, with the dense
  *    matmul that computes the same output without sparsity ([256, l]·[l, 128]) for reference:
  *    the sparse decode's time follows k, the dense one follows l;
  *  - latent-stats accumulation of one 2048-row code (the `stan-linear` step's shape; the step
  *    itself is a case in src/bench/steps.ts).
  */
-import { LatentStats } from '../src/analysis/latent-stats';
-import { CommandList, type GpuRuntime } from '../src/engine/runtime';
-import { StepParams } from '../src/engine/step-params';
-import { recordMatmul } from '../src/kernels/matmul';
-import { recordSparseDecode, recordTranspose } from '../src/kernels/stan-sparse';
-import { recordTopK, resolveTopKVariant, threadKernel } from '../src/kernels/topk';
-import type { BenchRow } from '../src/bench/types';
-import { STAN_LINEAR } from '../src/bench/steps';
-import { tfjsTopkMs } from './tfjs-baseline';
+import { LatentStats } from '../analysis/latent-stats';
+import { CommandList, type GpuRuntime } from '../engine/runtime';
+import { StepParams } from '../engine/step-params';
+import { recordMatmul } from '../kernels/matmul';
+import { recordSparseDecode, recordTranspose } from '../kernels/stan-sparse';
+import { recordTopK, resolveTopKVariant, threadKernel } from '../kernels/topk';
+import type { BenchRow } from './types';
+import { STAN_LINEAR } from './steps';
 
 type TimeList = (rt: GpuRuntime, list: CommandList, reps: number) => Promise<number>;
 
@@ -33,7 +32,10 @@ function fill(n: number, seed: number): Float32Array {
   return out;
 }
 
-export async function benchSparse(rt: GpuRuntime, opts: { quick: boolean; timeList: TimeList; tfjs: boolean }): Promise<BenchRow[]> {
+/** A peer's top-k of the same shape (ms), e.g. TF.js's tf.topk in the Node bench. */
+export type TopkPeer = { name: string; ms(rows: number, l: number, k: number, reps: number): Promise<number> };
+
+export async function benchSparse(rt: GpuRuntime, opts: { quick: boolean; timeList: TimeList; topkPeer?: TopkPeer }): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const reps = opts.quick ? 2 : 10;
 
@@ -49,9 +51,9 @@ export async function benchSparse(rt: GpuRuntime, opts: { quick: boolean; timeLi
       const ms = await opts.timeList(rt, list, reps);
       const variant = resolveTopKVariant(rt, k);
       const row: BenchRow = { kernel: 'topk', shape: `rows=${topkRows} l=${l} k=${k}`, ms, kernelEntry: variant === 'thread' ? threadKernel(k, l, x) : 'topk_wg' };
-      if (opts.tfjs) {
-        const base = await tfjsTopkMs(topkRows, l, k, opts.quick ? 1 : 3);
-        row.baseline = { name: 'tfjs-webgpu tf.topk', ms: base };
+      if (opts.topkPeer) {
+        const base = await opts.topkPeer.ms(topkRows, l, k, opts.quick ? 1 : 3);
+        row.baseline = { name: opts.topkPeer.name, ms: base };
         row.ratio = base / ms;
       }
       rows.push(row);
