@@ -27,11 +27,25 @@ struct Params {
   N: u32,
   K: u32,
   flags: u32,    // FLAG_TRANS_* bits
-  stride_a: u32, // elements between batches; 0 broadcasts one matrix to every batch
+  stride_a: u32, // elements between (outer) batches; 0 broadcasts one matrix to every batch
   stride_b: u32,
   stride_c: u32, // also the residual's stride (it has C's layout)
   alpha: f32,
+  ld_a: u32,     // row stride of A as stored (K, or M when transposed, for dense matrices)
+  ld_b: u32,     // row stride of B as stored (N, or K when transposed)
+  ld_c: u32,     // row stride of C and the residual (N when dense)
+  heads: u32,    // batch z = outer·heads + inner (1: plain batches)
+  hstride_a: u32, // elements between inner batches (heads) of A
+  hstride_b: u32,
+  hstride_c: u32,
+  _pad: u32,
 }
+
+// Offset of batch z's matrix: z = outer·heads + inner. With heads = H and the head strides set to
+// the head width, a [batch, seq, H·D] tensor is H·batch matrices [seq, D] with row stride H·D.
+fn base_a(z: u32) -> u32 { return (z / p.heads) * p.stride_a + (z % p.heads) * p.hstride_a; }
+fn base_b(z: u32) -> u32 { return (z / p.heads) * p.stride_b + (z % p.heads) * p.hstride_b; }
+fn base_c(z: u32) -> u32 { return (z / p.heads) * p.stride_c + (z % p.heads) * p.hstride_c; }
 
 // Transposes are uniform flags: they only change strides, computed once per invocation.
 const FLAG_TRANS_A: u32 = 1u;      // A stored as [K, M] per batch
@@ -107,11 +121,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let row0 = wg.y * 64u + lid.y * 16u;
   let col0 = wg.x * 32u + lid.x;
 
-  // A(r, k) = a[base_a + r·rs_a + k·cs_a];  B(k, n) = b[base_b + k·rs_b + n·cs_b].
-  let rs_a = select(K, 1u, has(FLAG_TRANS_A));
-  let cs_a = select(1u, M, has(FLAG_TRANS_A));
-  let rs_b = select(N, 1u, has(FLAG_TRANS_B));
-  let cs_b = select(1u, K, has(FLAG_TRANS_B));
+  // A(r, k) = a[base_a(z) + r·rs_a + k·cs_a];  B(k, n) = b[base_b(z) + k·rs_b + n·cs_b].
+  let rs_a = select(p.ld_a, 1u, has(FLAG_TRANS_A));
+  let cs_a = select(1u, p.ld_a, has(FLAG_TRANS_A));
+  let rs_b = select(p.ld_b, 1u, has(FLAG_TRANS_B));
+  let cs_b = select(1u, p.ld_b, has(FLAG_TRANS_B));
 
   // Clamped rows and columns: reads stay in bounds and every lane stays active.
   let last_row = vec4<u32>(M - 1u);
@@ -124,12 +138,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let cols_hi = vec4<u32>(col0) + vec4<u32>(16u, 20u, 24u, 28u);
   let col_lo = min(cols_lo, last_col);
   let col_hi = min(cols_hi, last_col);
-  let ra_0 = wg.z * p.stride_a + rows_0 * rs_a;
-  let ra_1 = wg.z * p.stride_a + rows_1 * rs_a;
-  let ra_2 = wg.z * p.stride_a + rows_2 * rs_a;
-  let ra_3 = wg.z * p.stride_a + rows_3 * rs_a;
-  let cb_lo = wg.z * p.stride_b + col_lo * cs_b;
-  let cb_hi = wg.z * p.stride_b + col_hi * cs_b;
+  let za = base_a(wg.z);
+  let zb = base_b(wg.z);
+  let ra_0 = za + rows_0 * rs_a;
+  let ra_1 = za + rows_1 * rs_a;
+  let ra_2 = za + rows_2 * rs_a;
+  let ra_3 = za + rows_3 * rs_a;
+  let cb_lo = zb + col_lo * cs_b;
+  let cb_hi = zb + col_hi * cs_b;
 
   // acc(2r) = row r of the block, its columns 0..3; acc(2r+1) = row r, columns 4..7.
   var acc0 = vec4<f32>(0.0);
@@ -292,10 +308,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   }
   let ok_lo = cols_lo < vec4<u32>(N);
   let ok_hi = cols_hi < vec4<u32>(N);
-  let c_0 = wg.z * p.stride_c + rows_0 * N;
-  let c_1 = wg.z * p.stride_c + rows_1 * N;
-  let c_2 = wg.z * p.stride_c + rows_2 * N;
-  let c_3 = wg.z * p.stride_c + rows_3 * N;
+  let zc = base_c(wg.z);
+  let c_0 = zc + rows_0 * p.ld_c;
+  let c_1 = zc + rows_1 * p.ld_c;
+  let c_2 = zc + rows_2 * p.ld_c;
+  let c_3 = zc + rows_3 * p.ld_c;
   var i_lo: vec4<u32>;
   var i_hi: vec4<u32>;
   i_lo = c_0.x + col_lo; i_hi = c_0.x + col_hi;

@@ -5,7 +5,7 @@
 // Two entry points over the same bindings:
 //   main      — scalar; any M, N, K ≥ 1, either operand transposed.
 //   main_vec4 — vec4 loads, tiles and stores; only when neither operand is transposed and
-//               K, N and every batch stride are multiples of 4 (the host checks this), so a vec4
+//               K, N, every stride and leading dimension are multiples of 4 (the host checks this), so a vec4
 //               never straddles a row end and every buffer index is 16-byte aligned.
 // Reads outside the matrices return 0, so partial tiles need no special case; writes outside
 // are skipped.
@@ -14,12 +14,26 @@ struct Params {
   M: u32,
   N: u32,
   K: u32,
-  flags: u32,    // FLAG_* bits
-  stride_a: u32, // elements between batches; 0 broadcasts one matrix to every batch
+  flags: u32,    // FLAG_TRANS_* bits
+  stride_a: u32, // elements between (outer) batches; 0 broadcasts one matrix to every batch
   stride_b: u32,
   stride_c: u32, // also the residual's stride (it has C's layout)
   alpha: f32,
+  ld_a: u32,     // row stride of A as stored (K, or M when transposed, for dense matrices)
+  ld_b: u32,     // row stride of B as stored (N, or K when transposed)
+  ld_c: u32,     // row stride of C and the residual (N when dense)
+  heads: u32,    // batch z = outer·heads + inner (1: plain batches)
+  hstride_a: u32, // elements between inner batches (heads) of A
+  hstride_b: u32,
+  hstride_c: u32,
+  _pad: u32,
 }
+
+// Offset of batch z's matrix: z = outer·heads + inner. With heads = H and the head strides set to
+// the head width, a [batch, seq, H·D] tensor is H·batch matrices [seq, D] with row stride H·D.
+fn base_a(z: u32) -> u32 { return (z / p.heads) * p.stride_a + (z % p.heads) * p.hstride_a; }
+fn base_b(z: u32) -> u32 { return (z / p.heads) * p.stride_b + (z % p.heads) * p.hstride_b; }
+fn base_c(z: u32) -> u32 { return (z / p.heads) * p.stride_c + (z % p.heads) * p.hstride_c; }
 
 // Flags are uniforms rather than override constants: on SwiftShader every pipeline variant costs
 // 0.3–1 s to compile, and these branches sit outside the inner loop.
@@ -69,15 +83,15 @@ var<workgroup> tile_b: array<array<f32, 32>, 32>; // [k][col]
 // mm_readA: op(A)(row, k) of this batch, 0 outside the matrix.
 fn read_a(batch: u32, row: u32, k: u32) -> f32 {
   if (row >= p.M || k >= p.K) { return 0.0; }
-  let i = select(row * p.K + k, k * p.M + row, has(FLAG_TRANS_A));
-  return a[batch * p.stride_a + i];
+  let i = select(row * p.ld_a + k, k * p.ld_a + row, has(FLAG_TRANS_A));
+  return a[base_a(batch) + i];
 }
 
 // mm_readB: op(B)(k, col) of this batch, 0 outside the matrix.
 fn read_b(batch: u32, k: u32, col: u32) -> f32 {
   if (k >= p.K || col >= p.N) { return 0.0; }
-  let i = select(k * p.N + col, col * p.K + k, has(FLAG_TRANS_B));
-  return b[batch * p.stride_b + i];
+  let i = select(k * p.ld_b + col, col * p.ld_b + k, has(FLAG_TRANS_B));
+  return b[base_b(batch) + i];
 }
 
 // mm_write: the fused epilogue for one element.
@@ -86,7 +100,7 @@ fn write_c(batch: u32, row: u32, col: u32, v: f32) {
   var r = p.alpha * v;
   if (has(FLAG_BIAS)) { r = r + bias[col]; }
   if (has(FLAG_GELU)) { r = gelu(r); }
-  let i = batch * p.stride_c + row * p.N + col;
+  let i = base_c(batch) + row * p.ld_c + col;
   if (has(FLAG_ACCUMULATE)) { r = r + c[i]; }
   if (has(FLAG_RESIDUAL)) { r = r + residual[i]; }
   c[i] = r;
@@ -148,13 +162,13 @@ var<workgroup> tile_b4: array<array<vec4<f32>, 8>, 32>; // [k][col / 4]
 // A(row, k..k+3) of this batch, 0 outside the matrix (K % 4 == 0: all four or none are inside).
 fn read_a_vec4(batch: u32, row: u32, k: u32) -> vec4<f32> {
   if (row >= p.M || k >= p.K) { return vec4<f32>(0.0); }
-  return a4[(batch * p.stride_a + row * p.K + k) / 4u];
+  return a4[(base_a(batch) + row * p.ld_a + k) / 4u];
 }
 
 // B(k, col..col+3) of this batch, 0 outside the matrix (N % 4 == 0).
 fn read_b_vec4(batch: u32, k: u32, col: u32) -> vec4<f32> {
   if (k >= p.K || col >= p.N) { return vec4<f32>(0.0); }
-  return b4[(batch * p.stride_b + k * p.N + col) / 4u];
+  return b4[(base_b(batch) + k * p.ld_b + col) / 4u];
 }
 
 fn write_c_vec4(batch: u32, row: u32, col: u32, v: vec4<f32>) {
@@ -162,7 +176,7 @@ fn write_c_vec4(batch: u32, row: u32, col: u32, v: vec4<f32>) {
   var r = p.alpha * v;
   if (has(FLAG_BIAS)) { r = r + bias4[col / 4u]; }
   if (has(FLAG_GELU)) { r = vec4<f32>(gelu(r.x), gelu(r.y), gelu(r.z), gelu(r.w)); }
-  let i = (batch * p.stride_c + row * p.N + col) / 4u;
+  let i = (base_c(batch) + row * p.ld_c + col) / 4u;
   if (has(FLAG_ACCUMULATE)) { r = r + c4[i]; }
   if (has(FLAG_RESIDUAL)) { r = r + residual4[i]; }
   c4[i] = r;

@@ -18,10 +18,25 @@ interface Case {
   gelu?: boolean;
   accumulate?: boolean;
   residual?: boolean;
+  lda?: number;
+  ldb?: number;
+  ldc?: number;
+  heads?: number;
+  headStrideA?: number;
+  headStrideB?: number;
+  headStrideC?: number;
 }
 
-function span(batch: number, stride: number | undefined, perMatrix: number): number {
-  return (batch - 1) * (stride ?? perMatrix) + perMatrix;
+/** Elements one operand spans (same rule as the kernel: outer batches, heads, leading dimension). */
+function spanOf(c: Case, which: 'a' | 'b' | 'c'): number {
+  const batch = c.batch ?? 1;
+  const heads = c.heads ?? 1;
+  const [rows, cols, ld, stride, hs] =
+    which === 'a' ? [c.transA ? c.K : c.M, c.transA ? c.M : c.K, c.lda, c.strideA, c.headStrideA]
+    : which === 'b' ? [c.transB ? c.N : c.K, c.transB ? c.K : c.N, c.ldb, c.strideB, c.headStrideB]
+    : [c.M, c.N, c.ldc, c.strideC, c.headStrideC];
+  const l = ld ?? cols;
+  return (batch / heads - 1) * (stride ?? rows * l) + (heads - 1) * (hs ?? 0) + (rows - 1) * l + cols;
 }
 
 function describeCase(c: Case): string {
@@ -37,6 +52,8 @@ function describeCase(c: Case): string {
     c.gelu && 'gelu',
     c.accumulate && 'accumulate',
     c.residual && 'residual',
+    (c.lda || c.ldb || c.ldc) && `ld ${c.lda ?? '-'}/${c.ldb ?? '-'}/${c.ldc ?? '-'}`,
+    c.heads && `heads ${c.heads} (${c.headStrideA ?? 0}/${c.headStrideB ?? 0}/${c.headStrideC ?? 0})`,
   ].filter(Boolean);
   return `${c.M}×${c.N}×${c.K}${flags.length ? ` (${flags.join(', ')})` : ''}`;
 }
@@ -52,10 +69,9 @@ async function withValidation(rt: GpuRuntime, fn: () => void): Promise<void> {
 /** Runs one case on the GPU and compares C's whole buffer (gaps between batches included). */
 async function check(variant: 'regblock' | 'tiled', c: Case, seed: number): Promise<{ label: string }> {
   const rt = await testRuntime();
-  const batch = c.batch ?? 1;
-  const aLen = span(batch, c.strideA, c.M * c.K);
-  const bLen = span(batch, c.strideB, c.K * c.N);
-  const cLen = span(batch, c.strideC, c.M * c.N);
+  const aLen = spanOf(c, 'a');
+  const bLen = spanOf(c, 'b');
+  const cLen = spanOf(c, 'c');
   const av = randomArray(aLen, seed);
   const bv = randomArray(bLen, seed + 1);
   // C starts dirty: a plain write must overwrite it, and elements between batches must survive.
@@ -81,6 +97,13 @@ async function check(variant: 'regblock' | 'tiled', c: Case, seed: number): Prom
     alpha: c.alpha,
     activation: c.gelu ? ('gelu' as const) : ('none' as const),
     accumulate: c.accumulate,
+    lda: c.lda,
+    ldb: c.ldb,
+    ldc: c.ldc,
+    heads: c.heads,
+    headStrideA: c.headStrideA,
+    headStrideB: c.headStrideB,
+    headStrideC: c.headStrideC,
   };
   const list = new CommandList('matmul test');
   await withValidation(rt, () => {
@@ -132,18 +155,35 @@ const epilogues: Case[] = [
   },
 ];
 
+// Leading dimensions and two-level (batch × heads) batches: the layouts of batched multi-head
+// attention over [B, T, H·D] tensors (B = 2, T = 7, H = 3, D = 5: nothing a multiple of 4).
+const strided: Case[] = [
+  // Rows padded: A, B, C with row strides beyond their widths, batches at the default strides.
+  { M: 9, N: 6, K: 5, lda: 8, ldb: 7, ldc: 10, batch: 2 },
+  // S = Q·Kᵀ per (b, h) into probs [B, H, T, T].
+  { M: 7, N: 7, K: 5, transB: true, batch: 6, heads: 3, lda: 15, ldb: 15, strideA: 105, strideB: 105, headStrideA: 5, headStrideB: 5, ldc: 7, strideC: 147, headStrideC: 49, alpha: 0.45 },
+  // O = P·V back into [B, T, H·D], heads side by side in a row; accumulate + residual.
+  { M: 7, N: 5, K: 7, batch: 6, heads: 3, lda: 7, strideA: 147, headStrideA: 49, ldb: 15, strideB: 105, headStrideB: 5, ldc: 15, strideC: 105, headStrideC: 5, accumulate: true, residual: true },
+  // dK = dSᵀ·Q (A transposed).
+  { M: 7, N: 5, K: 7, transA: true, batch: 6, heads: 3, lda: 7, strideA: 147, headStrideA: 49, ldb: 15, strideB: 105, headStrideB: 5, ldc: 15, strideC: 105, headStrideC: 5 },
+  // One sequence position (T = 1), 8 heads of 3.
+  { M: 1, N: 1, K: 3, transB: true, batch: 16, heads: 8, lda: 24, ldb: 24, strideA: 24, strideB: 24, headStrideA: 3, headStrideB: 3, ldc: 1, strideC: 8, headStrideC: 1 },
+];
+
 // Shapes that take the tiled kernel's vec4 entry point (K, N and strides multiples of 4).
 const vec4Cases: Case[] = [
   { M: 33, N: 36, K: 68 },
   { M: 1, N: 4, K: 4 },
   { M: 40, N: 64, K: 32, batch: 3, strideA: 0, strideB: 64 * 32 + 4, strideC: 40 * 64 + 8, alpha: 0.5, bias: true, gelu: true },
   { M: 31, N: 12, K: 100, accumulate: true, residual: true },
+  // P·V with heads (T = 12, H = 2, D = 8): every stride and leading dimension a multiple of 4.
+  { M: 12, N: 8, K: 12, batch: 4, heads: 2, lda: 12, strideA: 288, headStrideA: 144, ldb: 16, strideB: 192, headStrideB: 8, ldc: 16, strideC: 192, headStrideC: 8 },
 ];
 
 for (const variant of ['regblock', 'tiled'] as const) {
   describe(`matmul ${variant} vs float64 CPU`, () => {
     let seed = variant === 'regblock' ? 100 : 500;
-    for (const c of [...shapes, ...transposes, ...batched, ...epilogues]) {
+    for (const c of [...shapes, ...transposes, ...batched, ...epilogues, ...strided]) {
       const s = (seed += 10);
       it(describeCase(c), async () => {
         const { label } = await check(variant, c, s);
@@ -196,7 +236,12 @@ describe('matmul argument checks', () => {
     expect(() => recordMatmul(rt, list, { ...base, N: 5 })).toThrow(/B 'weights' has 12 elements, needs 15/);
     expect(() => recordMatmul(rt, list, { ...base, batch: 2, strideA: 0, strideB: 0 })).toThrow(/C 'out' has 8 elements, needs 16/);
     expect(() => recordMatmul(rt, list, { ...base, bias: bias3 })).toThrow(/bias 'b3' has 3 elements, expected N = 4/);
-    expect(() => recordMatmul(rt, list, { ...base, batch: 2, strideA: 0, strideB: 0, strideC: 4 })).toThrow(/strideC 4 < M·N = 8/);
+    expect(() => recordMatmul(rt, list, { ...base, batch: 2, strideA: 0, strideB: 0, strideC: 4 })).toThrow(/strideC 4 < 8: batches would write overlapping parts of C/);
+    expect(() => recordMatmul(rt, list, { ...base, lda: 2 })).toThrow(/lda must be an integer ≥ 3, got 2/);
+    expect(() => recordMatmul(rt, list, { ...base, M: 1, batch: 3, heads: 2, headStrideC: 4 })).toThrow(/batch 3 is not a multiple of heads 2/);
+    expect(() => recordMatmul(rt, list, { ...base, M: 1, N: 2, batch: 2, heads: 2 })).toThrow(/heads = 2 needs headStrideC/);
+    // Two heads of width 2 at head stride 1 in a row of 4: they overlap.
+    expect(() => recordMatmul(rt, list, { ...base, M: 1, N: 2, batch: 2, heads: 2, headStrideA: 0, headStrideB: 0, headStrideC: 1, ldc: 4 })).toThrow(/headStrideC 1 with ldc 4: the 2 heads' 1×2 outputs would overlap/);
     expect(() => recordMatmul(rt, list, { ...base, c: a.view([6]), M: 2, N: 3, K: 1 })).toThrow(/A 'acts' shares a GPU buffer with C/);
     expect(() => recordMatmul(rt, list, { ...base, residual: c })).toThrow(/residual 'out' shares a GPU buffer with C 'out'.*accumulate/);
     expect(() => recordMatmul(rt, list, { ...base, M: 0 })).toThrow(/M must be an integer ≥ 1, got 0/);

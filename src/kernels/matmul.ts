@@ -26,10 +26,30 @@ export interface MatmulArgs {
   transB?: boolean;
   /** Default 1; the dispatch's z extent. */
   batch?: number;
-  /** Elements between batches; 0 broadcasts the same matrix; defaults are dense (M·K, K·N, M·N). */
+  /**
+   * Elements between (outer) batches; 0 broadcasts the same matrix; defaults are dense (the
+   * stored rows × the leading dimension: M·K, K·N, M·N for dense matrices).
+   */
   strideA?: number;
   strideB?: number;
   strideC?: number;
+  /**
+   * Leading dimensions: elements between consecutive stored rows of A (as stored: [M, K], or
+   * [K, M] with transA), B ([K, N] or [N, K]) and C / the residual ([M, N]). Defaults: dense
+   * (K or M, N or K, N). With `heads` they express a head of a [batch, seq, H·D] tensor.
+   */
+  lda?: number;
+  ldb?: number;
+  ldc?: number;
+  /**
+   * Two-level batch: batch z = outer·heads + inner, matrix offset outer·stride + inner·headStride
+   * (default 1: plain batches). E.g. multi-head attention's Q·Kᵀ over [B, T, H·D] tensors:
+   * batch = B·H, heads = H, stride = T·H·D, headStride = D, ld = H·D.
+   */
+  heads?: number;
+  headStrideA?: number;
+  headStrideB?: number;
+  headStrideC?: number;
   /** Scales the product (default 1). */
   alpha?: number;
   /** [N], added after alpha. */
@@ -65,6 +85,13 @@ interface Resolved {
   strideA: number;
   strideB: number;
   strideC: number;
+  lda: number;
+  ldb: number;
+  ldc: number;
+  heads: number;
+  hstrideA: number;
+  hstrideB: number;
+  hstrideC: number;
   transA: boolean;
   transB: boolean;
   alpha: number;
@@ -76,9 +103,13 @@ function checkCount(name: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min) throw new Error(`matmul: ${name} must be an integer ≥ ${min}, got ${v}`);
 }
 
-/** Elements a batched matrix spans: the last batch's start plus one matrix. */
-function span(batch: number, stride: number, perMatrix: number): number {
-  return (batch - 1) * stride + perMatrix;
+/** Elements a batched strided matrix spans: the last batch's start plus one matrix of `rows` stored rows. */
+function spanOf(r: Resolved, which: 'a' | 'b' | 'c'): number {
+  const [rows, cols, ld, stride, hstride] =
+    which === 'a' ? [r.transA ? r.K : r.M, r.transA ? r.M : r.K, r.lda, r.strideA, r.hstrideA]
+    : which === 'b' ? [r.transB ? r.N : r.K, r.transB ? r.K : r.N, r.ldb, r.strideB, r.hstrideB]
+    : [r.M, r.N, r.ldc, r.strideC, r.hstrideC];
+  return (r.batch / r.heads - 1) * stride + (r.heads - 1) * hstride + (rows - 1) * ld + cols;
 }
 
 function resolve(tag: string, args: Omit<MatmulCpuArgs, 'bias' | 'residual' | 'cOld'>): Resolved {
@@ -88,37 +119,45 @@ function resolve(tag: string, args: Omit<MatmulCpuArgs, 'bias' | 'residual' | 'c
   checkCount(`${tag}: K`, K, 1);
   const batch = args.batch ?? 1;
   checkCount(`${tag}: batch`, batch, 1);
-  const strideA = args.strideA ?? M * K;
-  const strideB = args.strideB ?? K * N;
-  const strideC = args.strideC ?? M * N;
-  checkCount(`${tag}: strideA`, strideA, 0);
-  checkCount(`${tag}: strideB`, strideB, 0);
-  checkCount(`${tag}: strideC`, strideC, 0);
-  // Batches writing overlapping parts of C would race.
-  if (batch > 1 && strideC < M * N) {
-    throw new Error(`matmul ${tag}: strideC ${strideC} < M·N = ${M * N}: batches would write overlapping parts of C`);
-  }
+  const transA = args.transA ?? false;
+  const transB = args.transB ?? false;
+  const lda = args.lda ?? (transA ? M : K);
+  const ldb = args.ldb ?? (transB ? K : N);
+  const ldc = args.ldc ?? N;
+  checkCount(`${tag}: lda`, lda, transA ? M : K);
+  checkCount(`${tag}: ldb`, ldb, transB ? K : N);
+  checkCount(`${tag}: ldc`, ldc, N);
+  const heads = args.heads ?? 1;
+  checkCount(`${tag}: heads`, heads, 1);
+  if (batch % heads !== 0) throw new Error(`matmul ${tag}: batch ${batch} is not a multiple of heads ${heads}`);
+  const strideA = args.strideA ?? (transA ? K : M) * lda;
+  const strideB = args.strideB ?? (transB ? N : K) * ldb;
+  const strideC = args.strideC ?? M * ldc;
+  const hstrideA = args.headStrideA ?? 0;
+  const hstrideB = args.headStrideB ?? 0;
+  const hstrideC = args.headStrideC ?? 0;
+  for (const [n, v] of [['strideA', strideA], ['strideB', strideB], ['strideC', strideC], ['headStrideA', hstrideA], ['headStrideB', hstrideB], ['headStrideC', hstrideC]] as const) checkCount(`${tag}: ${n}`, v, 0);
+  if (heads > 1 && args.headStrideC === undefined) throw new Error(`matmul ${tag}: heads = ${heads} needs headStrideC (and usually headStrideA/B)`);
   const alpha = args.alpha ?? 1;
   if (!Number.isFinite(alpha)) throw new Error(`matmul ${tag}: alpha must be finite, got ${alpha}`);
   const activation = args.activation ?? 'none';
   if (activation !== 'none' && activation !== 'gelu') throw new Error(`matmul ${tag}: unknown activation '${String(activation)}'`);
+  const r: Resolved = { M, N, K, batch, strideA, strideB, strideC, lda, ldb, ldc, heads, hstrideA, hstrideB, hstrideC, transA, transB, alpha, gelu: activation === 'gelu', accumulate: args.accumulate ?? false };
+  // Batches writing overlapping parts of C would race. Matrices of one outer batch (heads) must
+  // sit side by side within a row (hstrideC ≥ N and all of them within ldc) or one below the
+  // other (hstrideC ≥ one matrix); outer batches must not overlap what the heads span.
+  const oneC = (M - 1) * ldc + N;
+  if (heads > 1 && !((hstrideC >= N && (heads - 1) * hstrideC + N <= ldc) || hstrideC >= oneC)) {
+    throw new Error(`matmul ${tag}: headStrideC ${hstrideC} with ldc ${ldc}: the ${heads} heads' ${M}×${N} outputs would overlap`);
+  }
+  const outerC = (heads - 1) * hstrideC + oneC;
+  if (batch / heads > 1 && strideC < (heads > 1 && hstrideC < oneC ? M * ldc : outerC)) {
+    throw new Error(`matmul ${tag}: strideC ${strideC} < ${heads > 1 && hstrideC < oneC ? M * ldc : outerC}: batches would write overlapping parts of C`);
+  }
   // Indices are u32 in the kernels.
-  const largest = Math.max(span(batch, strideA, M * K), span(batch, strideB, K * N), span(batch, strideC, M * N));
+  const largest = Math.max(spanOf(r, 'a'), spanOf(r, 'b'), spanOf(r, 'c'));
   if (largest > 2 ** 32 - 1) throw new Error(`matmul ${tag}: ${largest} elements exceed 32-bit indexing`);
-  return {
-    M,
-    N,
-    K,
-    batch,
-    strideA,
-    strideB,
-    strideC,
-    transA: args.transA ?? false,
-    transB: args.transB ?? false,
-    alpha,
-    gelu: activation === 'gelu',
-    accumulate: args.accumulate ?? false,
-  };
+  return r;
 }
 
 function checkTensorSize(tag: string, role: string, t: Tensor, need: number, what: string): void {
@@ -146,9 +185,11 @@ function paramsBuffer(r: Resolved, hasBias: boolean, hasResidual: boolean): Arra
     (r.gelu ? FLAG_GELU : 0) |
     (r.accumulate ? FLAG_ACCUMULATE : 0) |
     (hasResidual ? FLAG_RESIDUAL : 0);
-  const buf = new ArrayBuffer(32);
-  new Uint32Array(buf, 0, 7).set([r.M, r.N, r.K, flags, r.strideA, r.strideB, r.strideC]);
+  const buf = new ArrayBuffer(64);
+  const u = new Uint32Array(buf);
+  u.set([r.M, r.N, r.K, flags, r.strideA, r.strideB, r.strideC]);
   new Float32Array(buf, 28, 1)[0] = r.alpha;
+  u.set([r.lda, r.ldb, r.ldc, r.heads, r.hstrideA, r.hstrideB, r.hstrideC, 0], 8);
   return buf;
 }
 
@@ -161,11 +202,12 @@ export function recordMatmul(rt: GpuRuntime, list: CommandList, args: MatmulArgs
 
   const shapeA = r.transA ? `${K}×${M}` : `${M}×${K}`;
   const shapeB = r.transB ? `${N}×${K}` : `${K}×${N}`;
-  checkTensorSize(tag, 'A', a, span(batch, r.strideA, M * K), `batch ${batch} of ${shapeA}, stride ${r.strideA}`);
-  checkTensorSize(tag, 'B', b, span(batch, r.strideB, K * N), `batch ${batch} of ${shapeB}, stride ${r.strideB}`);
-  checkTensorSize(tag, 'C', c, span(batch, r.strideC, M * N), `batch ${batch} of ${M}×${N}, stride ${r.strideC}`);
+  const layout = (st: number, ld: number, hs: number) => `stride ${st}, ld ${ld}${r.heads > 1 ? `, heads ${r.heads} × ${hs}` : ''}`;
+  checkTensorSize(tag, 'A', a, spanOf(r, 'a'), `batch ${batch} of ${shapeA}, ${layout(r.strideA, r.lda, r.hstrideA)}`);
+  checkTensorSize(tag, 'B', b, spanOf(r, 'b'), `batch ${batch} of ${shapeB}, ${layout(r.strideB, r.ldb, r.hstrideB)}`);
+  checkTensorSize(tag, 'C', c, spanOf(r, 'c'), `batch ${batch} of ${M}×${N}, ${layout(r.strideC, r.ldc, r.hstrideC)}`);
   if (bias && bias.size !== N) throw new Error(`matmul ${tag}: bias '${bias.name}' has ${bias.size} elements, expected N = ${N}`);
-  if (residual) checkTensorSize(tag, 'residual', residual, span(batch, r.strideC, M * N), `C's layout: batch ${batch} of ${M}×${N}, stride ${r.strideC}`);
+  if (residual) checkTensorSize(tag, 'residual', residual, spanOf(r, 'c'), `C's layout: batch ${batch} of ${M}×${N}, ${layout(r.strideC, r.ldc, r.hstrideC)}`);
   // WebGPU forbids one buffer being both written and read in a dispatch, even at disjoint ranges.
   const readers: [string, Tensor | undefined][] = [['A', a], ['B', b], ['bias', bias], ['residual', residual]];
   for (const [role, t] of readers) {
@@ -192,7 +234,7 @@ export function recordMatmul(rt: GpuRuntime, list: CommandList, args: MatmulArgs
     });
   } else {
     // vec4 indices must never straddle a row or batch boundary.
-    const vec4 = !r.transA && !r.transB && K % 4 === 0 && N % 4 === 0 && r.strideA % 4 === 0 && r.strideB % 4 === 0 && r.strideC % 4 === 0;
+    const vec4 = !r.transA && !r.transB && K % 4 === 0 && N % 4 === 0 && [r.strideA, r.strideB, r.strideC, r.lda, r.ldb, r.ldc, r.hstrideA, r.hstrideB, r.hstrideC].every((v) => v % 4 === 0);
     name = vec4 ? 'matmul_tiled_vec4' : 'matmul_tiled';
     pipeline = rt.pipeline(shader('matmul_tiled'), vec4 ? 'main_vec4' : 'main');
   }
@@ -222,31 +264,32 @@ export function matmulCpu(a: ArrayLike<number>, b: ArrayLike<number>, args: Matm
   const need = (what: string, arr: ArrayLike<number>, n: number): void => {
     if (arr.length < n) throw new Error(`matmulCpu: ${what} has ${arr.length} elements, needs ${n}`);
   };
-  need('a', a, span(batch, r.strideA, M * K));
-  need('b', b, span(batch, r.strideB, K * N));
-  const cSpan = span(batch, r.strideC, M * N);
+  need('a', a, spanOf(r, 'a'));
+  need('b', b, spanOf(r, 'b'));
+  const cSpan = spanOf(r, 'c');
   if (args.bias && args.bias.length !== N) throw new Error(`matmulCpu: bias has ${args.bias.length} elements, expected ${N}`);
   if (args.residual) need('residual', args.residual, cSpan);
   if (r.accumulate && !args.cOld) throw new Error('matmulCpu: accumulate needs cOld');
 
   const out = new Float64Array(Math.max(cSpan, args.cOld?.length ?? 0));
   if (args.cOld) for (let i = 0; i < args.cOld.length; i++) out[i] = args.cOld[i]!;
+  const base = (z: number, stride: number, hstride: number) => Math.floor(z / r.heads) * stride + (z % r.heads) * hstride;
   for (let z = 0; z < batch; z++) {
-    const baseA = z * r.strideA;
-    const baseB = z * r.strideB;
-    const baseC = z * r.strideC;
+    const baseA = base(z, r.strideA, r.hstrideA);
+    const baseB = base(z, r.strideB, r.hstrideB);
+    const baseC = base(z, r.strideC, r.hstrideC);
     for (let i = 0; i < M; i++) {
       for (let j = 0; j < N; j++) {
         let s = 0;
         for (let k = 0; k < K; k++) {
-          const av = a[baseA + (r.transA ? k * M + i : i * K + k)]!;
-          const bv = b[baseB + (r.transB ? j * K + k : k * N + j)]!;
+          const av = a[baseA + (r.transA ? k * r.lda + i : i * r.lda + k)]!;
+          const bv = b[baseB + (r.transB ? j * r.ldb + k : k * r.ldb + j)]!;
           s += av * bv;
         }
         let v = r.alpha * s;
         if (args.bias) v += args.bias[j]!;
         if (r.gelu) v = 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v)));
-        const ci = baseC + i * N + j;
+        const ci = baseC + i * r.ldc + j;
         if (r.accumulate) v += out[ci]!;
         if (args.residual) v += args.residual[ci]!;
         out[ci] = v;
