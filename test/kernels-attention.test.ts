@@ -42,11 +42,18 @@ const CASES: Case[] = [
   { batch: 3, seq: 17, heads: 1, headDim: 64, accumulate: true, path: 'matmul' },
   { batch: 2, seq: 70, heads: 1, headDim: 33, extra: true, accumulate: true, path: 'matmul' },
   { batch: 1, seq: 97, heads: 1, headDim: 16, causal: true },
+  // Batched multi-head on the matmul path: heads 2/4/8, head dims off 4, seq 1, off the tile, > 64.
+  { batch: 2, seq: 33, heads: 2, headDim: 5, causal: true, extra: true, path: 'matmul' },
+  { batch: 1, seq: 70, heads: 8, headDim: 3, extra: true, accumulate: true, path: 'matmul' },
+  { batch: 3, seq: 17, heads: 4, headDim: 32, causal: true },
+  { batch: 2, seq: 1, heads: 8, headDim: 7, extra: true, path: 'matmul' },
+  { batch: 2, seq: 32, heads: 4, headDim: 32, extra: true, accumulate: true },
+  { batch: 1, seq: 67, heads: 4, headDim: 9, causal: true },
 ];
 
-/** Every one-head case also runs on the other path (where that path supports the shape). */
+/** Every case without a fixed path also runs on the other path (where that path supports the shape). */
 const ALL_CASES: Case[] = CASES.flatMap((c) => {
-  if (c.heads !== 1 || c.path !== undefined) return [c];
+  if (c.path !== undefined) return [c];
   const other: Case = { ...c, path: chooseAttentionPath(c) === 'rows' ? 'matmul' : 'rows' };
   return other.path === 'rows' && c.seq > MAX_ATTENTION_SEQ ? [c] : [c, other];
 });
@@ -139,6 +146,8 @@ describe('attention kernels vs float64 CPU reference', () => {
     [false, 4, 1, 1, 1, 'matmul'],
     [true, 5, 2, 9, 1, 'matmul'],
     [false, 36, 2, 19, 1, 'matmul'],
+    [true, 5, 2, 9, 4, 'matmul'],
+    [false, 3, 1, 40, 8, 'matmul'],
   ] as const) {
     it(`probs-only backward (dprobs → dq, dk), b=${batch} seq=${seq} heads=${heads} hd=${headDim} causal=${causal} path=${path}, accumulate and allocated scratch`, async () => {
       const rt = await testRuntime();
@@ -193,15 +202,17 @@ describe('attention kernels vs float64 CPU reference', () => {
     expect(maxRelError(both.dv, noExtra.dv)).toBeLessThan(1e-12);
   });
 
-  it('rejects seq above 64 on the rows path, matmul with heads > 1, mismatched sizes and vec4 with headDim % 4 != 0', async () => {
+  it('rejects seq above 64 on the rows path, mismatched sizes and vec4 with headDim % 4 != 0', async () => {
     const rt = await testRuntime();
     const t = (n: number) => rt.tensor([n], 't');
     const seq = MAX_ATTENTION_SEQ + 1;
     expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq, heads: 1, headDim: 1, path: 'rows', q: t(seq), k: t(seq), v: t(seq), out: t(seq), probs: t(seq * seq) })).toThrow(/seq=65/);
-    expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq, heads: 2, headDim: 1, q: t(2 * seq), k: t(2 * seq), v: t(2 * seq), out: t(2 * seq), probs: t(2 * seq * seq) })).toThrow(/seq=65/);
-    expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq: 2, heads: 2, headDim: 1, path: 'matmul', q: t(4), k: t(4), v: t(4), out: t(4), probs: t(8) })).toThrow(/heads = 1 only/);
+    // Several heads beyond 64 are fine on 'auto' (the batched matmul path).
+    expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq, heads: 2, headDim: 1, q: t(2 * seq), k: t(2 * seq), v: t(2 * seq), out: t(2 * seq), probs: t(2 * seq * seq) })).not.toThrow();
+    expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq, heads: 2, headDim: 1, path: 'rows', q: t(2 * seq), k: t(2 * seq), v: t(2 * seq), out: t(2 * seq), probs: t(2 * seq * seq) })).toThrow(/use path 'matmul'/);
     expect(chooseAttentionPath({ seq, heads: 1 })).toBe('matmul');
-    expect(chooseAttentionPath({ seq: 64, heads: 4 })).toBe('rows');
+    expect(chooseAttentionPath({ seq: 64, heads: 4 })).toBe('matmul');
+    expect(chooseAttentionPath({ seq: 16, heads: 4 })).toBe('rows');
     expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq: 2, heads: 1, headDim: 2, q: t(4), k: t(4), v: t(3), out: t(4), probs: t(4) })).toThrow(/v \(/);
     expect(() => recordAttentionForward(rt, new CommandList('t'), { batch: 1, seq: 2, heads: 1, headDim: 3, vec4: true, q: t(6), k: t(6), v: t(6), out: t(6), probs: t(4) })).toThrow(/vec4/);
   });
@@ -213,6 +224,8 @@ describe('attention CPU backward vs float64 finite differences', () => {
     { batch: 2, seq: 4, heads: 2, headDim: 3 },
     { batch: 2, seq: 4, heads: 2, headDim: 3, causal: true, scale: 0.9 },
     { batch: 1, seq: 5, heads: 1, headDim: 2, causal: true },
+    { batch: 2, seq: 3, heads: 4, headDim: 3, causal: true },
+    { batch: 1, seq: 3, heads: 8, headDim: 1 },
   ];
   for (const s of shapes) {
     it(`${name(s)}, loss = Σ w·out + Σ w'·probs`, () => {

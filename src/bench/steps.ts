@@ -21,6 +21,7 @@ import { ATOMS_DEFAULTS, AtomsAdapter, atomsAdapter } from '../adapters/atoms';
 import { stanAdapter } from '../adapters/stan';
 import type { MnistSet } from '../data/mnist';
 import type { GpuRuntime } from '../engine/runtime';
+import { setAttentionPathDefault } from '../kernels/attention';
 import { VAE_BASE_CONFIG } from '../models/vae';
 import { buildAttentionFit, fourierData } from '../tasks/attention-fit';
 import { buildLinearFit } from '../tasks/linear-fit';
@@ -113,6 +114,28 @@ export const STEP_CASES: StepCase[] = [
 ];
 
 /**
+ * The same model recorded with the per-row attention kernels for every attention ('rows'), i.e.
+ * what multi-head models ran before the batched multi-head matmul path: the "before" rows of the
+ * bench's before/after, measured in the same run. Id `<id>@rows`.
+ */
+function withRowsAttention(c: StepCase): StepCase {
+  return {
+    id: `${c.id}@rows`,
+    name: `${c.name} — before: per-row attention kernels`,
+    build: (rt) => {
+      const old = setAttentionPathDefault('rows');
+      try {
+        return c.build(rt);
+      } finally {
+        setAttentionPathDefault(old);
+      }
+    },
+  };
+}
+
+for (const id of ['regression-medium', 'mnist-vae-finetune']) STEP_CASES.push(withRowsAttention(STEP_CASES.find((c) => c.id === id)!));
+
+/**
  * Steady-state ms per training step of `graph` (after a warm-up window), with the step's
  * dispatch/submit/readback counts and per-step creations (all expected 0 but dispatches/submits).
  */
@@ -150,7 +173,7 @@ export async function measureTrainStep(rt: GpuRuntime, graph: TrainGraph, model:
 export async function benchStepCase(rt: GpuRuntime, c: StepCase, opts: { quick: boolean; signal?: AbortSignal }): Promise<TrainStepRow> {
   const built = c.build(rt);
   try {
-    return await measureTrainStep(rt, built.graph, c.name, { ...opts, windows: c.id.startsWith('regression') ? 5 : 3 }, { id: c.id });
+    return await measureTrainStep(rt, built.graph, c.name, { ...opts, windows: c.id === 'regression-small' ? 5 : 3 }, { id: c.id });
   } finally {
     built.destroy();
   }

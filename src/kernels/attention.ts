@@ -8,12 +8,13 @@
  * Two paths, same dispatch count, same results (both tested against the CPU reference):
  *  - 'rows' (shaders/attention.wgsl): each thread owns one output element and loops over ≤ 64
  *    keys or the head dims; any head count, seq ≤ 64.
- *  - 'matmul': the products are batched register-blocked matmuls (src/kernels/matmul.ts) —
+ *  - 'matmul': the products are batched matmuls (src/kernels/matmul.ts) over B·H matrices —
  *    S = scale·Q·Kᵀ straight into probs, O = P·V; dP = dO·Vᵀ (+ dprobsExtra as the matmul's
  *    residual), dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dO — and only the row softmax and its
- *    backward stay attention.wgsl kernels (one thread per row; causal mask there). One head
- *    only: the matmul addresses rows with stride K, which cannot express the head-interleaved
- *    [B, T, H·D] layout, so heads > 1 always take 'rows'. Any seq (no 64 limit).
+ *    backward stay attention.wgsl kernels (one thread per row; causal mask there). Any head
+ *    count: head h of batch b of a [B, T, H·D] tensor is the matmul operand at offset
+ *    b·T·H·D + h·D with row stride H·D (the matmul's two-level batch and leading dimensions), so
+ *    no head is copied out. Any seq (no 64 limit).
  *  'auto' (the default) picks by shape, see chooseAttentionPath.
  *
  * Dispatches: forward 3 (scores, softmax, P·V); backward 4 (dP, softmax backward, dQ+dK or dQ
@@ -44,16 +45,29 @@ export type AttentionPath = 'auto' | 'rows' | 'matmul';
 export const MATMUL_MIN_SEQ = 32;
 
 /**
- * The 'auto' rule: 'matmul' for one head with seq ≥ MATMUL_MIN_SEQ (or any seq above
- * MAX_ATTENTION_SEQ, which only it supports), 'rows' otherwise (heads > 1 cannot use the matmul,
- * see the file comment). Measured on SwiftShader only; on other adapters the matmul's tiled
- * variant runs, and the same rule is kept until measured there.
+ * The 'auto' rule: 'matmul' for seq ≥ MATMUL_MIN_SEQ (or any seq above MAX_ATTENTION_SEQ, which
+ * only it supports), 'rows' otherwise, for any head count (the batched multi-head matmul does per
+ * head what the one-head path does; bench/attention-paths.ts measures both head counts).
+ * Measured on SwiftShader only; on other adapters the matmul's tiled variant runs, and the same
+ * rule is kept until measured there.
  */
 export function chooseAttentionPath(s: { seq: number; heads: number; path?: AttentionPath }): 'rows' | 'matmul' {
-  const path = s.path ?? 'auto';
+  const path = s.path === undefined || s.path === 'auto' ? attentionPathDefault : s.path;
   if (path !== 'auto') return path;
-  if (s.heads !== 1) return 'rows';
   return s.seq >= MATMUL_MIN_SEQ || s.seq > MAX_ATTENTION_SEQ ? 'matmul' : 'rows';
+}
+
+let attentionPathDefault: AttentionPath = 'auto';
+
+/**
+ * What `path: 'auto'` (or none) means process-wide (default: the rule above). For the benchmark's before/after
+ * rows only (src/bench/steps.ts records a model with the old per-row kernels and resets it);
+ * returns the previous value.
+ */
+export function setAttentionPathDefault(path: AttentionPath): AttentionPath {
+  const old = attentionPathDefault;
+  attentionPathDefault = path;
+  return old;
 }
 
 
@@ -73,7 +87,7 @@ export interface AttentionShape {
  */
 export interface AttentionKernelOptions {
   vec4?: boolean;
-  /** 'auto' (default): see chooseAttentionPath. 'matmul' needs heads = 1. */
+  /** 'auto' (default): see chooseAttentionPath. */
   path?: AttentionPath;
 }
 
@@ -141,10 +155,9 @@ function resolve(s: AttentionShape & AttentionKernelOptions, what: string): Reso
     if (!Number.isInteger(s[k]) || s[k] < 1) throw new Error(`${what}: ${k}=${s[k]} must be a positive integer`);
   }
   if (s.path !== undefined && s.path !== 'auto' && s.path !== 'rows' && s.path !== 'matmul') throw new Error(`${what}: path '${String(s.path)}' must be 'auto', 'rows' or 'matmul'`);
-  if (s.path === 'matmul' && s.heads !== 1) throw new Error(`${what}: path 'matmul' supports heads = 1 only, got heads=${s.heads}; use 'rows' or 'auto'`);
   const path = chooseAttentionPath(s);
   if (path === 'rows' && s.seq > MAX_ATTENTION_SEQ) {
-    throw new Error(`${what}: seq=${s.seq} exceeds the supported maximum ${MAX_ATTENTION_SEQ} of the 'rows' path (heads=${s.heads}); only one head (path 'matmul') supports longer sequences`);
+    throw new Error(`${what}: seq=${s.seq} exceeds the supported maximum ${MAX_ATTENTION_SEQ} of the 'rows' path (heads=${s.heads}); use path 'matmul' (or 'auto') for longer sequences`);
   }
   const scale = s.scale ?? 1 / Math.sqrt(s.headDim);
   if (!Number.isFinite(scale)) throw new Error(`${what}: scale=${scale} is not finite`);
@@ -185,16 +198,34 @@ export function recordAttentionForward(rt: GpuRuntime, list: CommandList, a: Att
   const gt = grid1d(s.vec4 ? n / 4 : n, 64); // vec4 kernels: one thread per 4 head dims
   const label = a.q.name;
   if (s.path === 'matmul') {
-    const { batch: B, seq: T, headDim: D } = s;
-    const bmm = { batch: B, strideA: T * D, strideB: T * D } as const;
-    recordMatmul(rt, list, { ...bmm, a: a.q, b: a.k, c: a.probs, M: T, N: T, K: D, transB: true, alpha: s.scale, strideC: T * T, label: `attention_scores(${label})` });
+    const { tokA, tokB, tokC, matA, matC, batch } = headLayouts(s);
+    const { seq: T, headDim: D } = s;
+    recordMatmul(rt, list, { ...batch, ...tokA, ...tokB, ...matC, a: a.q, b: a.k, c: a.probs, M: T, N: T, K: D, transB: true, alpha: s.scale, label: `attention_scores(${label})` });
     list.push(rt.dispatch(`attention_softmax(${label})`, rt.pipeline(sh, 'softmax_rows'), [rt.uniform(params(s, gr.x, false, 0), 'attention_softmax.params'), a.probs], [gr.x, gr.y]));
-    recordMatmul(rt, list, { batch: B, strideA: T * T, strideB: T * D, strideC: T * D, a: a.probs, b: a.v, c: a.out, M: T, N: D, K: T, label: `attention_pv(${label})` });
+    recordMatmul(rt, list, { ...batch, ...matA, ...tokB, ...tokC, a: a.probs, b: a.v, c: a.out, M: T, N: D, K: T, label: `attention_pv(${label})` });
     return;
   }
   list.push(rt.dispatch(`attention_scores(${label})`, rt.pipeline(sh, `scores${v4}`), [rt.uniform(params(s, gp.x, false, 0), 'attention_scores.params'), a.q, a.k, a.probs], [gp.x, gp.y]));
   list.push(rt.dispatch(`attention_softmax(${label})`, rt.pipeline(sh, 'softmax_rows'), [rt.uniform(params(s, gr.x, false, 0), 'attention_softmax.params'), a.probs], [gr.x, gr.y]));
   list.push(rt.dispatch(`attention_pv(${label})`, rt.pipeline(sh, `pv${v4}`), [rt.uniform(params(s, gt.x, false, 0), 'attention_pv.params'), a.probs, a.v, a.out], [gt.x, gt.y]));
+}
+
+/**
+ * The matmul operands of the 'matmul' path: B·H matrices, z = b·H + h. Token tensors
+ * [B, T, H·D]: head (b, h) at b·T·H·D + h·D, row stride H·D. probs-shaped [B, H, T, T]: (b, h)
+ * at (b·H + h)·T², row stride T.
+ */
+function headLayouts(s: Resolved) {
+  const { batch: B, seq: T, heads: H, headDim: D } = s;
+  const hd = H * D;
+  return {
+    batch: { batch: B * H, heads: H },
+    tokA: { strideA: T * hd, headStrideA: D, lda: hd },
+    tokB: { strideB: T * hd, headStrideB: D, ldb: hd },
+    tokC: { strideC: T * hd, headStrideC: D, ldc: hd },
+    matA: { strideA: H * T * T, headStrideA: T * T, lda: T },
+    matC: { strideC: H * T * T, headStrideC: T * T, ldc: T },
+  } as const;
 }
 
 /** Shared by both backward entry points: dP → dS (in the dscores scratch) → dq, dk (and dv). */
@@ -245,7 +276,7 @@ function recordBackwardCore(
   return scratch;
 }
 
-/** The 'matmul' path of recordBackwardCore (heads = 1: [B, T, D] tensors, [B, T, T] probs). */
+/** The 'matmul' path of recordBackwardCore (any head count, see headLayouts). */
 function recordMatmulBackward(
   rt: GpuRuntime,
   list: CommandList,
@@ -256,16 +287,16 @@ function recordMatmulBackward(
   g: { gp: { x: number; y: number }; gr: { x: number; y: number }; label: string },
 ): void {
   const sh = shader('attention');
-  const { batch: B, seq: T, headDim: D } = s;
+  const { seq: T, headDim: D } = s;
+  const { tokA, tokB, tokC, matA, matC, batch } = headLayouts(s);
   const { label } = g;
   const acc = !!a.accumulate;
-  const tok = T * D;
-  const mat = T * T;
   if (vPath) {
     // dP = dO·Vᵀ (+ dprobsExtra). Above the causal diagonal dP is not zeroed: softmax_bwd
     // multiplies it by P = 0 there, so dS is exactly 0 all the same.
     recordMatmul(rt, list, {
-      a: vPath.dout, b: vPath.v, c: a.dscores, M: T, N: T, K: D, transB: true, batch: B, strideA: tok, strideB: tok, strideC: mat,
+      ...batch, ...tokA, ...tokB, ...matC,
+      a: vPath.dout, b: vPath.v, c: a.dscores, M: T, N: T, K: D, transB: true,
       ...(dprobs ? { residual: dprobs } : {}),
       label: `attention_dprobs(${label})`,
     });
@@ -276,7 +307,7 @@ function recordMatmulBackward(
   }
   const u2 = rt.uniform(params(s, g.gr.x, false, 0), 'attention_softmax_bwd.params');
   list.push(rt.dispatch(`attention_softmax_bwd(${label})`, rt.pipeline(sh, 'softmax_bwd'), [u2, a.dscores, a.probs], [g.gr.x, g.gr.y]));
-  const common = { M: T, N: D, K: T, batch: B, strideA: mat, strideB: tok, strideC: tok, accumulate: acc } as const;
+  const common = { ...batch, ...matA, ...tokB, ...tokC, M: T, N: D, K: T, accumulate: acc } as const;
   recordMatmul(rt, list, { ...common, a: a.dscores, b: a.k, c: a.dq, alpha: s.scale, label: `attention_grad_q(${label})` });
   recordMatmul(rt, list, { ...common, a: a.dscores, b: a.q, c: a.dk, transA: true, alpha: s.scale, label: `attention_grad_k(${label})` });
   if (vPath) recordMatmul(rt, list, { ...common, a: a.probs, b: vPath.dout, c: vPath.dv, transA: true, label: `attention_grad_v(${label})` });
