@@ -50,7 +50,9 @@ const fdCases: FdCase[] = [
   { name: 'signed, k = 3 of l = 10', config: { expansion: 2, k: 3, topk: 'signed' }, rows: 6, n: 5, m: 4 },
   { name: 'abs, k = 4 of l = 14, widths not multiples of 4', config: { expansion: 2, k: 4, topk: 'abs' }, rows: 5, n: 7, m: 3 },
   { name: 'mask + k override', config: { expansion: 3, k: 5, topk: 'signed' }, rows: 4, n: 4, m: 6, mask: [1, 0, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1], kActive: 3 },
-  { name: 'dense k = l (n-latents)', config: { expansion: 1.5, k: 6, topk: 'signed' }, rows: 3, n: 4, m: 5 },
+  { name: 'dense k = l (n-latents, the dense path)', config: { expansion: 1.5, k: 6, topk: 'signed' }, rows: 3, n: 4, m: 5 },
+  { name: 'dense k = l with a mask (the dense path)', config: { expansion: 2, k: 10, topk: 'abs' }, rows: 5, n: 5, m: 3, mask: [1, 1, 0, 1, 1, 1, 0, 1, 1, 1] },
+  { name: 'k = l through the top-k kernels (explicit topkVariant)', config: { expansion: 1.5, k: 6, topk: 'signed', topkVariant: 'thread' }, rows: 3, n: 4, m: 5 },
 ];
 
 async function buildFd(rt: GpuRuntime, c: FdCase, seed: number) {
@@ -104,7 +106,10 @@ describe('STAN backward vs finite differences', () => {
       const gIdx = new Uint32Array((await rt.read(a.code.indices)).buffer);
 
       const ref = stanForwardCpu(args(x64, E64, D64));
-      expect(Array.from(gIdx)).toEqual(Array.from(ref.indices));
+      const densePath = k === l && (c.config.topkVariant ?? 'auto') === 'auto';
+      // The dense path's slots are the latents in order; the top-k kernels order them by key.
+      if (densePath) expect(Array.from(gIdx)).toEqual(Array.from({ length: rows * l }, (_, i) => i % l));
+      else expect(Array.from(gIdx)).toEqual(Array.from(ref.indices));
 
       // f = ⟨dy, x·W0ᵀ + b + Δ(x)⟩ over the whole adapted layer.
       const { weight: W, bias: b } = fit.base0;
@@ -148,6 +153,51 @@ describe('STAN backward vs finite differences', () => {
       fit.destroy();
     });
   }
+});
+
+describe('STAN n-latents (k = l): dense path vs the top-k kernels', () => {
+  it('same outputs and gradients (dx, dE, dD) at k = l, awkward widths and a mask; no top-k dispatch on the dense path; k\' < l refused there', async () => {
+    const rt = await testRuntime();
+    const rows = 37;
+    const n = 6;
+    const m = 5;
+    const out: Record<string, { y: Float32Array; dx: Float32Array; dE: Float32Array; dD: Float32Array; labels: string[] }> = {};
+    const mask = Float32Array.from({ length: 9 }, (_, i) => (i === 4 ? 0 : 1));
+    for (const variant of ['auto', 'thread'] as const) {
+      const fit = buildLinearFit(rt, stanAdapter, { expansion: 1.5, k: 9, topk: 'signed', topkVariant: variant }, { rows, inDim: n, outDim: m, inputGrad: true, seed: 77 });
+      const a = stan(fit);
+      expect(a.l).toBe(9);
+      rt.write(a.D.value, randomArray(m * a.l, 78, -0.8, 0.8));
+      a.setMask(mask);
+      rt.write(fit.input.value, randomArray(rows * n, 79));
+      rt.write(fit.base.out.grad!, randomArray(rows * m, 80));
+      rt.submit([fit.graph.forward, fit.graph.backward]);
+      out[variant] = {
+        y: await rt.read(fit.base.out.value),
+        dx: await rt.read(fit.input.grad!),
+        dE: await rt.read(a.E.grad),
+        dD: await rt.read(a.D.grad),
+        labels: [...fit.graph.forward.ops, ...fit.graph.backward.ops].map((o) => o.label),
+      };
+      if (variant === 'auto') {
+        expect(() => a.setK(5)).toThrow(ConfigError);
+        expect(() => a.setK(9)).not.toThrow();
+      }
+      fit.destroy();
+    }
+    const close = (got: Float32Array, want: Float32Array) => {
+      let worst = 0;
+      const scale = Math.max(1e-6, ...Array.from(want, Math.abs));
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / scale);
+      return worst;
+    };
+    for (const key of ['y', 'dx', 'dE', 'dD'] as const) expect(close(out.auto![key], out.thread![key]), key).toBeLessThan(1e-5);
+    // Not vacuous: the gradients are non-zero, and the masked latent gets none.
+    expect(Math.max(...Array.from(out.auto!.dE, Math.abs))).toBeGreaterThan(1e-3);
+    for (let q = 0; q < m; q++) expect(out.auto!.dD[q * 9 + 4]).toBe(0);
+    expect(out.auto!.labels.some((lb) => /topk/.test(lb))).toBe(false);
+    expect(out.thread!.labels.some((lb) => /topk/.test(lb))).toBe(true);
+  });
 });
 
 /** The base layer's output alone: the same matmul the Linear records, into a separate tensor. */

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CommandList } from '../src/engine/runtime';
-import { bucketBlockRows, recordSparseBackward, recordSparseDecode, recordTranspose, sparseBackwardCpu, sparseDecodeCpu } from '../src/kernels/stan-sparse';
+import { bucketBlockRows, maskColumnsCpu, recordMaskColumns, recordSparseBackward, recordSparseDecode, recordTranspose, sparseBackwardCpu, sparseDecodeCpu } from '../src/kernels/stan-sparse';
 import { createTopKOverride, recordTopK, type TopKMode } from '../src/kernels/topk';
 import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
 
@@ -164,4 +164,23 @@ describe('STAN sparse decode + backward vs float64 references', () => {
     expect(() => recordSparseDecode(rt, list, { indices: idx, values: val, rows: 3, l: 4, k: 4, m: 3, D, y: t(9, 'y') })).toThrow(/indices 'idx' has 8 elements, needs 12/);
     expect(list.ops.length).toBe(0);
   });
+});
+
+describe('STAN dense n-latents kernel (mask_cols) vs float64 reference', () => {
+  for (const [rows, l] of [[1, 1], [3, 7], [65, 13], [129, 64]] as const) {
+    it(`rows=${rows} l=${l}, a mask with zeros`, async () => {
+      const rt = await testRuntime();
+      const xv = randomArray(rows * l, rows + l);
+      const mv = Float32Array.from({ length: l }, (_, j) => (j % 3 === 1 ? 0 : 1));
+      const x = rt.tensor([rows, l], 'x', xv);
+      const mask = rt.tensor([l], 'mask', mv);
+      const out = rt.tensor([rows, l], 'out', randomArray(rows * l, 5)); // dirty: every element is written
+      const list = new CommandList('mask');
+      recordMaskColumns(rt, list, { x, mask, out, rows, l });
+      rt.submit([list]);
+      expect(maxRelError(await rt.read(out), maskColumnsCpu(xv, mv, rows, l))).toBe(0);
+      expect(() => recordMaskColumns(rt, list, { x, mask, out: x, rows, l })).toThrow(/must not share a buffer/);
+      for (const t of [x, mask, out]) rt.release(t);
+    });
+  }
 });

@@ -17,7 +17,12 @@
  * Top-k: on the signed pre-activations by default (SAELens / EleutherAI TopK-SAE style; with
  * fewer than k positive pre-activations, negative ones are selected too and keep their value),
  * or on |E·x| (`topk: 'abs'`, App. A's definition; selected values keep their sign). k = l is
- * the dense "n-latents" ablation (the same kernels, every latent selected).
+ * the dense "n-latents" ablation: with topkVariant 'auto' it runs a dense path, no selection —
+ * code = mask ⊙ E·x, y += (1/l)·code·Dᵀ, and the backward as four matmuls (dcode = (1/l)·dy·D ⊙
+ * mask, dE = dcodeᵀ·x, dD = (1/l)·dyᵀ·code, dx += dcode·E); `code` then has indices 0…l−1 in
+ * every row. It computes what the top-k path computes at k = l (tested against it: an explicit
+ * topkVariant keeps the top-k kernels), and an inference-time k' < l is refused there (it would
+ * need the selection the dense path skips).
  *
  * Initialisation:
  *  - E: rows are independent random unit vectors (Gaussian-ish entries from the seeded Rng,
@@ -42,7 +47,7 @@ import type { ParamRef } from '../engine/param-pack';
 import type { CommandList } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
 import { recordMatmul } from '../kernels/matmul';
-import { recordSparseBackward, recordSparseDecode, recordTranspose } from '../kernels/stan-sparse';
+import { recordMaskColumns, recordSparseBackward, recordSparseDecode, recordTranspose } from '../kernels/stan-sparse';
 import { createTopKOverride, recordTopK, writeTopKOverride, type TopKMode, type TopKVariant } from '../kernels/topk';
 import type { Adapter, AdapterFactory, AdapterSite, SparseCode } from './adapter';
 
@@ -159,8 +164,30 @@ export const stanAdapter: AdapterFactory<StanConfig> = {
     const Dt = m % 4 === 0 ? own(rt.tensor([l, m], `${path}.stan.Dt`)) : undefined;
     let activeK = k;
     const variant = config.topkVariant ?? 'auto';
+    const dense = k === l && variant === 'auto';
+    if (dense) {
+      // The code's slots are the latents themselves: indices 0…l−1 in every row, written once.
+      const idx = new Uint32Array(rows * l);
+      for (let r = 0; r < rows; r++) for (let j = 0; j < l; j++) idx[r * l + j] = j;
+      rt.write(indices, new Float32Array(idx.buffer));
+    }
+    const dcodeRaw = dense ? own(rt.tensor([rows, l], `${path}.stan.dcode.raw`)) : null;
+    const dcode = dense ? own(rt.tensor([rows, l], `${path}.stan.dcode`)) : null;
 
-    layer.adapter = {
+    layer.adapter = dense ? {
+      recordForward(list: CommandList, x: Tensor, y: Tensor): void {
+        recordMatmul(rt, list, { a: x, b: E.value, c: z, M: rows, N: l, K: n, transB: true, label: `${path}.stan.encode` });
+        recordMaskColumns(rt, list, { x: z, mask, out: values, rows, l, label: `${path}.stan.code` });
+        recordMatmul(rt, list, { a: values, b: D.value, c: y, M: rows, N: m, K: l, transB: true, alpha: 1 / l, accumulate: true, label: `${path}.stan.decode` });
+      },
+      recordBackward(list: CommandList, x: Tensor, dy: Tensor, dx: Tensor | null): void {
+        recordMatmul(rt, list, { a: dy, b: D.value, c: dcodeRaw!, M: rows, N: l, K: m, alpha: 1 / l, label: `${path}.stan.dcode` });
+        recordMaskColumns(rt, list, { x: dcodeRaw!, mask, out: dcode!, rows, l, label: `${path}.stan.dcode` });
+        recordMatmul(rt, list, { a: dcode!, b: x, c: E.grad, M: l, N: n, K: rows, transA: true, label: `${path}.stan.dE` });
+        recordMatmul(rt, list, { a: dy, b: values, c: D.grad, M: m, N: l, K: rows, transA: true, alpha: 1 / l, label: `${path}.stan.dD` });
+        if (dx) recordMatmul(rt, list, { a: dcode!, b: E.value, c: dx, M: rows, N: n, K: l, accumulate: true, label: `${path}.stan.dx` });
+      },
+    } : {
       recordForward(list: CommandList, x: Tensor, y: Tensor): void {
         if (Dt) recordTranspose(rt, list, { src: D.value, dst: Dt, rows: m, cols: l, label: `${path}.stan_D` });
         recordMatmul(rt, list, { a: x, b: E.value, c: z, M: rows, N: l, K: n, transB: true, label: `${path}.stan.encode` });
@@ -220,6 +247,7 @@ export const stanAdapter: AdapterFactory<StanConfig> = {
       },
       setK(kNext: number): void {
         if (!Number.isInteger(kNext) || kNext < 1 || kNext > k) throw new ConfigError('k', `override must be an integer in [1, ${k}] (the configured k), got ${kNext}`);
+        if (dense && kNext !== l) throw new ConfigError('k', `k = l = ${l} (n-latents) runs the dense path without selection, so an override k' = ${kNext} < l is not available; build with topkVariant 'thread' or 'workgroup' to keep the top-k kernels`);
         activeK = kNext;
         writeTopKOverride(rt, kOverride, kNext);
       },

@@ -20,6 +20,7 @@ import lowRank from '../../shaders/low_rank.wgsl?raw';
 import soraProx from '../../shaders/sora_prox.wgsl?raw';
 import topk from '../../shaders/topk.wgsl?raw';
 import stanSparse from '../../shaders/stan_sparse.wgsl?raw';
+import stanDense from '../../shaders/stan_dense.wgsl?raw';
 import latentStats from '../../shaders/latent_stats.wgsl?raw';
 import shrink from '../../shaders/shrink.wgsl?raw';
 import atoms from '../../shaders/atoms.wgsl?raw';
@@ -42,6 +43,7 @@ const sources = {
   low_rank: lowRank,
   sora_prox: soraProx,
   topk,
+  stan_dense: stanDense,
   stan_sparse: stanSparse,
   latent_stats: latentStats,
   shrink,

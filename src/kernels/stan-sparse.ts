@@ -411,3 +411,30 @@ export function stanBackwardCpu(a: StanCpuArgs & { dy: Arr }): { dx: Float64Arra
   const { dx, dE, dD } = sparseBackwardCpu({ ...a, indices: f.indices, values: f.values, ...(a.kActive !== undefined ? { kActive: a.kActive } : {}) });
   return { dx, dE, dD };
 }
+
+// ---------- dense n-latents path (k = l): no selection ----------
+
+/**
+ * out[r, j] = x[r, j]·mask[j] (shaders/stan_dense.wgsl): STAN's dense code at k = l, and the
+ * masked code gradient. x and out must be different buffers.
+ */
+export function recordMaskColumns(rt: GpuRuntime, list: CommandList, a: { x: Tensor; mask: Tensor; out: Tensor; rows: number; l: number; label?: string }): void {
+  const tag = `mask columns ${a.label ?? a.x.name}`;
+  checkInt(tag, 'rows', a.rows, 1);
+  checkInt(tag, 'l', a.l, 1);
+  checkSize(tag, 'x', a.x, a.rows * a.l);
+  checkSize(tag, 'out', a.out, a.rows * a.l);
+  checkSize(tag, 'mask', a.mask, a.l);
+  if (a.out.buffer === a.x.buffer || a.out.buffer === a.mask.buffer) throw new Error(`${tag}: out '${a.out.name}' must not share a buffer with x or mask`);
+  const n = a.rows * a.l;
+  const g = grid1d(n, 64);
+  const u = rt.uniform(new Uint32Array([n, a.l, g.x, 0]), 'stan_dense.params');
+  list.push(rt.dispatch(`stan.mask_cols(${a.label ?? a.x.name})`, rt.pipeline(shader('stan_dense'), 'mask_cols'), [u, a.x, a.mask, a.out], [g.x, g.y]));
+}
+
+/** Float64 reference of recordMaskColumns. */
+export function maskColumnsCpu(x: Arr, mask: Arr, rows: number, l: number): Float64Array {
+  const out = new Float64Array(rows * l);
+  for (let i = 0; i < rows * l; i++) out[i] = x[i]! * mask[i % l]!;
+  return out;
+}
