@@ -8,6 +8,7 @@
  *   --groups a,b       subset of matmul,kernels,sparse,steps
  *   --steps a,b        subset of the step case ids
  *   --matmul-large     add 4096³ (real GPUs; scripts/gpu-check.sh)
+ *   --matmul-shapes MxNxK,…   replace the matmul shapes (e.g. 64x64x64,256x256x256)
  *   --out DIR          output folder (default bench/results); --name latest (file stem)
  *   --note TEXT        added to the result's note (the machine load is recorded automatically)
  * A benchmark, not a test: numbers vary with the machine; compare only rows from the same run.
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
       groups: { type: 'string' },
       steps: { type: 'string' },
       'matmul-large': { type: 'boolean', default: false },
+      'matmul-shapes': { type: 'string' },
       out: { type: 'string', default: 'bench/results' },
       name: { type: 'string', default: 'latest' },
       note: { type: 'string', default: '' },
@@ -78,7 +80,14 @@ async function main(): Promise<void> {
 
   const groups = values.groups ? (values.groups.split(',') as BenchGroup[]) : BENCH_GROUPS;
   for (const g of groups) if (!BENCH_GROUPS.includes(g)) throw new Error(`--groups: unknown group '${g}' (${BENCH_GROUPS.join(', ')})`);
-  const matmulShapes: MatmulShape[] = [...MATMUL_SHAPES, ...(values['matmul-large'] ? [[4096, 4096, 4096] as const] : [])];
+  const base: MatmulShape[] = values['matmul-shapes']
+    ? values['matmul-shapes'].split(',').map((t) => {
+        const d = t.split(/[x×]/).map(Number);
+        if (d.length !== 3 || !d.every((v) => Number.isInteger(v) && v >= 1)) throw new Error(`--matmul-shapes: '${t}' is not MxNxK`);
+        return d as unknown as MatmulShape;
+      })
+    : MATMUL_SHAPES;
+  const matmulShapes: MatmulShape[] = [...base, ...(values['matmul-large'] ? [[4096, 4096, 4096] as const] : [])];
   const { rows, trainStep } = await runBench(rt, {
     quick,
     groups,
