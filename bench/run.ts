@@ -18,10 +18,9 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { acquireNodeGpu } from '../src/engine/node-gpu';
 import { GpuRuntime } from '../src/engine/runtime';
-import { BENCH_GROUPS, runBench, type BenchGroup, type BenchPeers } from '../src/bench/run-bench';
+import { BENCH_GROUPS, benchResult, runBench, type BenchGroup, type BenchPeers } from '../src/bench/run-bench';
 import { MATMUL_SHAPES, type MatmulShape } from '../src/bench/matmul';
-import { benchGoals, benchMarkdown } from '../src/bench/report';
-import type { BenchResult } from '../src/bench/types';
+import { benchMarkdown } from '../src/bench/report';
 import { initJax, jaxFourierAtomsMs, jaxMatmulMs, jaxStanLinearMs } from './peers/jax';
 import { initTfjs, tfjsFourierAtomsMs, tfjsMatmulMs, tfjsStanLinearMs, tfjsTopkMs } from './peers/tfjs';
 
@@ -100,16 +99,8 @@ async function main(): Promise<void> {
 
   const load1 = loadavg();
   const minutes = ((Date.now() - t0) / 60000).toFixed(1);
-  const result: BenchResult = {
-    adapter: { vendor: ctx.info.vendor, architecture: ctx.info.architecture, description: ctx.info.description },
-    date: new Date().toISOString(),
-    runtime: `node ${process.version}`,
-    quick,
-    rows,
-    trainStep,
-    note: `${values.note ? `${values.note} ` : ''}Load average (1/5/15 min) at start ${load0.map((x) => x.toFixed(1)).join('/')}, at end ${load1.map((x) => x.toFixed(1)).join('/')}; ${minutes} min. Peers: ${[useTf ? 'TF.js 4.22 WebGPU backend' : '', useJax ? 'jax-js 0.1.25 WebGPU device' : ''].filter(Boolean).join(', ') || 'none'}, same Dawn adapter, same process.`,
-  };
-  result.goals = benchGoals(result);
+  const note = `${values.note ? `${values.note} ` : ''}Load average (1/5/15 min) at start ${load0.map((x) => x.toFixed(1)).join('/')}, at end ${load1.map((x) => x.toFixed(1)).join('/')}; ${minutes} min. Peers: ${[useTf ? 'TF.js 4.22 WebGPU backend' : '', useJax ? 'jax-js 0.1.25 WebGPU device' : ''].filter(Boolean).join(', ') || 'none'}, same Dawn adapter, same process.`;
+  const result = benchResult(ctx.info, `node ${process.version}`, quick, { rows, trainStep }, note);
   mkdirSync(values.out!, { recursive: true });
   writeFileSync(`${values.out}/${values.name}.json`, JSON.stringify(result, null, 2) + '\n');
   const md = benchMarkdown(result);

@@ -10,7 +10,8 @@ import { benchMatmulShape, MATMUL_SHAPES, matmulReps, type MatmulShape } from '.
 import { benchSparse, type TopkPeer } from './sparse';
 import { benchStepCase, STEP_CASES } from './steps';
 import { timeList } from './time-list';
-import type { BenchRow, TrainStepRow } from './types';
+import { benchGoals } from './report';
+import type { BenchAdapterInfo, BenchResult, BenchRow, TrainStepRow } from './types';
 
 export type BenchGroup = 'matmul' | 'kernels' | 'sparse' | 'steps';
 export const BENCH_GROUPS: readonly BenchGroup[] = ['matmul', 'kernels', 'sparse', 'steps'];
@@ -35,6 +36,32 @@ export interface BenchOptions {
   /** Called with each finished row as soon as it is measured. */
   onRow?: (r: { kind: 'kernel'; row: BenchRow } | { kind: 'step'; row: TrainStepRow }) => void;
   signal?: AbortSignal;
+}
+
+/**
+ * Ready-made subsets for the page: 'smoke' (seconds: two small matmuls, the smallest step),
+ * 'quick' (everything, fewer repetitions), 'full' (everything, as `npm run bench` without peers).
+ */
+export type BenchPreset = 'smoke' | 'quick' | 'full';
+export const BENCH_PRESETS: Record<BenchPreset, Pick<BenchOptions, 'quick' | 'groups' | 'steps' | 'matmulShapes'>> = {
+  smoke: { quick: true, groups: ['matmul', 'steps'], matmulShapes: [[64, 64, 64], [256, 128, 128]], steps: ['regression-small'] },
+  quick: { quick: true },
+  full: { quick: false },
+};
+
+/** The result object of a run (latest.json's shape), with the goals of issue 11 checked. */
+export function benchResult(adapter: BenchAdapterInfo, runtime: string, quick: boolean, r: { rows: BenchRow[]; trainStep: TrainStepRow[] }, note?: string): BenchResult {
+  const res: BenchResult = {
+    adapter: { vendor: adapter.vendor, architecture: adapter.architecture, description: adapter.description },
+    date: new Date().toISOString(),
+    runtime,
+    quick,
+    rows: r.rows,
+    trainStep: r.trainStep,
+    ...(note ? { note } : {}),
+  };
+  res.goals = benchGoals(res);
+  return res;
 }
 
 export class BenchCancelled extends Error {

@@ -50,3 +50,9 @@ export interface BenchResult {
   note?: string;
   [extra: string]: unknown;
 }
+
+/** Worker events while the page's benchmark runs (src/worker/engine.worker.ts emits them). */
+export type BenchEvent =
+  | { type: 'bench-progress'; done: number; total: number; label: string }
+  | { type: 'bench-row'; kind: 'kernel'; row: BenchRow }
+  | { type: 'bench-row'; kind: 'step'; row: TrainStepRow };

@@ -1,5 +1,6 @@
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
 import { AdapterPanel } from './components/AdapterPanel';
+import { BenchmarkPage } from './components/BenchmarkPage';
 import { AdapterConfigPanel, ExplainPanel, TaskPanel, UrlIssuesBanner } from './components/ConfigPanels';
 import { GpuErrorPanel } from './components/GpuErrorPanel';
 import { PersistencePanel } from './components/PersistencePanel';
@@ -15,6 +16,7 @@ export function App() {
   const engine = usePlayground((s) => s.engine);
   const session = usePlayground((s) => s.session);
   const training = session.phase === 'training';
+  const [tab, setTab] = useState<'playground' | 'bench'>('playground');
 
   useEffect(() => startUrlSync(), []);
   useEffect(() => {
@@ -28,40 +30,54 @@ export function App() {
         <p className="status" data-testid="engine-phase" data-phase={engine.phase}>
           Engine: {engine.phase}
         </p>
+        <nav className="tabs" aria-label="Pages">
+          <button type="button" aria-pressed={tab === 'playground'} onClick={() => setTab('playground')} data-testid="tab-playground">
+            Playground
+          </button>
+          <button type="button" aria-pressed={tab === 'bench'} onClick={() => setTab('bench')} data-testid="tab-bench">
+            Benchmark this GPU
+          </button>
+        </nav>
       </header>
-      <UrlIssuesBanner />
-      <details className="first-visit" open={session.phase === 'none'}>
-        <summary>First time here? Four steps</summary>
-        <ol>
-          {FIRST_VISIT_STEPS.map((s, i) => (
-            <li key={i}>{s}</li>
-          ))}
-        </ol>
-      </details>
-      <main className="layout">
-        <div className="column config-column">
-          <TaskPanel disabled={training} />
-          <AdapterConfigPanel disabled={training} trainable={session.info?.parameters.trainable ?? null} base={session.info?.parameters.base ?? null} />
-          <TrainingPanel />
-          <BaseModelPanel />
-          <SessionIoSlot>
-            <PersistencePanel />
-          </SessionIoSlot>
-        </div>
-        <div className="column view-column">
-          {(engine.phase === 'idle' || engine.phase === 'starting') && <p aria-busy="true">Starting the engine worker and acquiring the GPU…</p>}
-          {engine.phase === 'error' && (
-            <GpuErrorPanel code={engine.code} message={engine.message} advice={engine.advice} secureContext={window.isSecureContext} onRetry={() => void connectEngine()} />
-          )}
-          <LossPanel />
-          <TaskViewPanel />
-          <ScatterPanel />
-          <LatentViewPanel />
-          <IdentifiabilityPanel />
-          <ExplainPanel />
-          {engine.phase === 'ready' && <AdapterPanel adapter={engine.adapter} limits={engine.limits} features={engine.features} />}
-        </div>
-      </main>
+      {/* Both stay mounted (hidden, not unmounted): the playground's charts and the benchmark's rows survive a tab switch. */}
+      <div hidden={tab !== 'bench'}>
+        <BenchmarkPage />
+      </div>
+      <div hidden={tab !== 'playground'}>
+        <UrlIssuesBanner />
+        <details className="first-visit" open={session.phase === 'none'}>
+          <summary>First time here? Four steps</summary>
+          <ol>
+            {FIRST_VISIT_STEPS.map((s, i) => (
+              <li key={i}>{s}</li>
+            ))}
+          </ol>
+        </details>
+        <main className="layout">
+          <div className="column config-column">
+            <TaskPanel disabled={training} />
+            <AdapterConfigPanel disabled={training} trainable={session.info?.parameters.trainable ?? null} base={session.info?.parameters.base ?? null} />
+            <TrainingPanel />
+            <BaseModelPanel />
+            <SessionIoSlot>
+              <PersistencePanel />
+            </SessionIoSlot>
+          </div>
+          <div className="column view-column">
+            {(engine.phase === 'idle' || engine.phase === 'starting') && <p aria-busy="true">Starting the engine worker and acquiring the GPU…</p>}
+            {engine.phase === 'error' && (
+              <GpuErrorPanel code={engine.code} message={engine.message} advice={engine.advice} secureContext={window.isSecureContext} onRetry={() => void connectEngine()} />
+            )}
+            <LossPanel />
+            <TaskViewPanel />
+            <ScatterPanel />
+            <LatentViewPanel />
+            <IdentifiabilityPanel />
+            <ExplainPanel />
+            {engine.phase === 'ready' && <AdapterPanel adapter={engine.adapter} limits={engine.limits} features={engine.features} />}
+          </div>
+        </main>
+      </div>
     </div>
   );
 }

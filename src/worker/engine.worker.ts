@@ -13,6 +13,7 @@ import { answer, limitsSummary, toErrorReply, WorkerFailure } from './replies';
 import { AutosaveStore } from '../io/autosave-store';
 import { decodeAdapter } from '../io/adapter-file';
 import { SessionPersistence } from '../persistence/session-persistence';
+import { BENCH_PRESETS, BenchCancelled, benchResult, runBench } from '../bench/run-bench';
 import type { SessionCheckpoint } from '../playground/types';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -23,8 +24,10 @@ const state: {
   session: PlaygroundSession | null;
   /** The session build in progress (`cancel` aborts it). */
   building: AbortController | null;
+  /** The benchmark in progress (`bench-cancel` aborts it). */
+  benching: AbortController | null;
   assets: TaskAssets;
-} = { runtime: null, session: null, building: null, assets: fetchAssets(new URL(import.meta.env.BASE_URL, self.location.origin).href) };
+} = { runtime: null, session: null, building: null, benching: null, assets: fetchAssets(new URL(import.meta.env.BASE_URL, self.location.origin).href) };
 
 /** Autosave (IndexedDB, every AUTOSAVE_EVERY steps and on every stop), export/import, device-loss recovery. */
 const AUTOSAVE_EVERY = 25;
@@ -198,6 +201,37 @@ const handlers: Handlers = {
     const building = state.building;
     building?.abort();
     return { cancelled: building !== null };
+  },
+
+  // ---------- "Benchmark this GPU" (src/bench/run-bench.ts does the work) ----------
+  bench: async (msg) => {
+    const rt = requireRuntime();
+    const preset = BENCH_PRESETS[msg.preset];
+    if (!preset) throw new WorkerFailure('bad-request', `Unknown benchmark preset '${String(msg.preset)}'.`, `Use one of ${Object.keys(BENCH_PRESETS).join(', ')}.`);
+    if (state.session?.isPlaying || state.building || state.benching) {
+      throw new WorkerFailure('busy', 'The GPU is busy (training, building a session or another benchmark).', 'Pause training (or wait for the other run) and start the benchmark again.');
+    }
+    const abort = new AbortController();
+    state.benching = abort;
+    try {
+      const r = await runBench(rt, {
+        ...preset,
+        signal: abort.signal,
+        onProgress: (p) => post({ type: 'bench-progress', ...p }),
+        onRow: (e) => post(e.kind === 'kernel' ? { type: 'bench-row', kind: 'kernel', row: e.row } : { type: 'bench-row', kind: 'step', row: e.row }),
+      });
+      return benchResult(rt.ctx.info, self.navigator.userAgent, preset.quick, r, `Run in the page's worker ("Benchmark this GPU", preset ${msg.preset}).`);
+    } catch (e) {
+      if (e instanceof BenchCancelled) throw new WorkerFailure('cancelled', 'The benchmark was cancelled.', 'Start it again to get numbers.');
+      throw e;
+    } finally {
+      state.benching = null;
+    }
+  },
+  'bench-cancel': () => {
+    const b = state.benching;
+    b?.abort();
+    return { cancelled: b !== null };
   },
 
   // ---------- persistence (src/persistence/session-persistence.ts does the work) ----------

@@ -17,6 +17,8 @@
  * `client.request({ type: '…', …body })` and gets the reply typed.
  */
 import type { IdentifiabilityReport } from '../analysis/identifiability';
+import type { BenchPreset } from '../bench/run-bench';
+import type { BenchEvent, BenchResult, BenchRow, TrainStepRow } from '../bench/types';
 import type { GpuErrorCode } from '../engine/errors';
 import type { AdapterSummary } from '../engine/gpu';
 import type { AutosaveSummary } from '../io/autosave-store';
@@ -26,7 +28,7 @@ import type { StreamOptions } from '../playground/events';
 import type { SessionEvent } from '../playground/session';
 import type { InferenceOverrides, LatentInspection, LatentStatsSummary, MetricPoint, SessionCheckpoint, SessionInfo, TaskView, ValidationPoint } from '../playground/types';
 
-export type { AdapterSummary, AutosaveSummary, AutosaveEvent, DeviceRecoveredEvent, SessionEvent };
+export type { AdapterSummary, AutosaveSummary, AutosaveEvent, BenchEvent, BenchPreset, BenchResult, BenchRow, DeviceRecoveredEvent, SessionEvent, TrainStepRow };
 export type * from '../playground/types';
 export type * from '../playground/events';
 
@@ -117,6 +119,13 @@ export interface Protocol {
   'export-adapter': { body: NoBody; reply: { config: string; model: Uint8Array } };
   /** Rebuilds the session with the file's adapter settings and loads its weights (`config`: the adapter_config.json text, optional). */
   'import-adapter': { body: { model: Uint8Array; config?: string; stream?: StreamOptions }; reply: SessionLoaded };
+  /**
+   * "Benchmark this GPU" (src/bench/run-bench.ts on this device): kernel and train-step timings
+   * with events `bench-progress` / `bench-row` while it runs; the reply has latest.json's shape.
+   * Refused ('busy') while a session plays; `bench-cancel` stops it (error code 'cancelled').
+   */
+  bench: { body: { preset: BenchPreset }; reply: BenchResult };
+  'bench-cancel': { body: NoBody; reply: { cancelled: boolean } };
 }
 
 // ---------- derived: the messages ----------
@@ -172,7 +181,7 @@ export interface DeviceLostEvent {
 }
 
 /** Messages from the worker that answer no request; each type is declared by its emitter. */
-export type WorkerEvent = SessionEvent | AutosaveEvent | DeviceRecoveredEvent | DeviceLostEvent;
+export type WorkerEvent = SessionEvent | AutosaveEvent | DeviceRecoveredEvent | DeviceLostEvent | BenchEvent;
 
 export type WorkerToUi = ReplyMessage | ErrorReply | WorkerEvent;
 
