@@ -26,6 +26,7 @@ import shrink from '../../shaders/shrink.wgsl?raw';
 import atoms from '../../shaders/atoms.wgsl?raw';
 import ista from '../../shaders/ista.wgsl?raw';
 import conv from '../../shaders/conv.wgsl?raw';
+import fourier from '../../shaders/fourier.wgsl?raw';
 
 const sources = {
   attention,
@@ -50,6 +51,7 @@ const sources = {
   atoms,
   ista,
   conv,
+  fourier,
 } as const;
 
 export type ShaderName = keyof typeof sources;
