@@ -8,10 +8,10 @@
 //   lift_bwd      dŷ[r] = −Σ_c dX[r, c]·E[t, c] on observed rows, 0 on rest rows     (overwrite)
 //   readout       ŷ[r] = Σ_c Y[r, c]·E[t, c] on observed rows, 0 on rest rows
 //   readout_bwd   dY[r, c] = dŷ[r]·E[t, c] on observed rows, 0 on rest rows           (overwrite)
-//   readout_full  y[b, t] = ŷ[b·tc + slot[b, t]] if slot ≥ 0 (observed), else
-//                 Σ_c Y[rest row of b, c]·E[t, c]
-//   full_bwd      dY[r, c] = dy[b, t]·E[t, c] (observed row at t), Σ_{t: slot < 0} dy[b, t]·E[t, c]
-//                 (rest row)                                                           (overwrite)
+//   readout_full  y[b, t] = x[b·tc + slot[b, t]] if slot ≥ 0 (an observed sample is its
+//                 observation), else Σ_c Y[rest row of b, c]·E[t, c]
+//   full_bwd      dY[r, c] = 0 on observed rows; Σ_{t: slot < 0} dy[b, t]·E[t, c] on the rest row
+//                                                                                      (overwrite)
 //   softmax_mult  in place on scores [B·tc, tc]: p_ij = w_j·e^{s_ij} / Σ_j' w_j'·e^{s_ij'}, with
 //                 w = 1 except the last key (the rest row), w = mult: softmax attention over
 //                 all seq tokens, the unobserved ones pooled into one key of multiplicity mult
@@ -140,7 +140,7 @@ fn readout_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
 
 // ---- full read-out: every sample of every signal (p.n = B·seq outputs) ----
 @group(0) @binding(1) var<storage, read> rf_slot: array<f32>;
-@group(0) @binding(2) var<storage, read> rf_yc: array<f32>;
+@group(0) @binding(2) var<storage, read> rf_xobs: array<f32>;
 @group(0) @binding(3) var<storage, read> rf_y: array<f32>;
 @group(0) @binding(4) var<storage, read> rf_lift: array<f32>;
 @group(0) @binding(5) var<storage, read_write> rf_out: array<f32>;
@@ -153,7 +153,7 @@ fn readout_full(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   let t = i % p.seq;
   let s = rf_slot[i];
   if (s >= 0.0) {
-    rf_out[i] = rf_yc[b * p.tc + u32(s)];
+    rf_out[i] = rf_xobs[b * p.tc + u32(s)];
     return;
   }
   let rest = b * p.tc + p.tc - 1u;
@@ -165,11 +165,10 @@ fn readout_full(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
 }
 
 // ---- full read-out backward (p.n = B·tc compact rows; writes dY [rows, cols]) ----
-@group(0) @binding(1) var<storage, read> fb_pos: array<f32>;
-@group(0) @binding(2) var<storage, read> fb_slot: array<f32>;
-@group(0) @binding(3) var<storage, read> fb_dout: array<f32>;
-@group(0) @binding(4) var<storage, read> fb_lift: array<f32>;
-@group(0) @binding(5) var<storage, read_write> fb_dy: array<f32>;
+@group(0) @binding(1) var<storage, read> fb_slot: array<f32>;
+@group(0) @binding(2) var<storage, read> fb_dout: array<f32>;
+@group(0) @binding(3) var<storage, read> fb_lift: array<f32>;
+@group(0) @binding(4) var<storage, read_write> fb_dy: array<f32>;
 
 @compute @workgroup_size(64)
 fn readout_full_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -179,8 +178,7 @@ fn readout_full_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
   let c = i % p.cols;
   let b = r / p.tc;
   if (!is_rest(r)) {
-    let t = u32(fb_pos[r]);
-    fb_dy[i] = fb_dout[b * p.seq + t] * fb_lift[t * p.cols + c];
+    fb_dy[i] = 0.0;
     return;
   }
   var acc = 0.0;

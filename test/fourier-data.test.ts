@@ -7,19 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/engine/rng';
-import { drawFourierSignal } from '../src/data/fourier-signals';
-import {
-  bandFrequencies,
-  copyBaselineMse,
-  FOURIER_QUICK,
-  fitLinearFloor,
-  makeFourierSet,
-  mseOf,
-  signalVariance,
-  solveSpd,
-  usageCounts,
-  type FourierConfig,
-} from '../src/models/fourier';
+import { bandFrequencies, drawFourierSignal, makeFourierSet, mseOf, signalVariance } from '../src/data/fourier-signals';
+import { copyBaselineMse, fitLinearFloor, landweberOracleNmse, solveSpd } from '../src/experiments/fourier-baselines';
+import { bandEnergyShares, FOURIER_QUICK, usageCounts, type FourierConfig } from '../src/models/fourier';
 
 const cfg = (over: Partial<FourierConfig> = {}): FourierConfig => ({ ...FOURIER_QUICK, ...over });
 
@@ -41,7 +31,8 @@ describe('fourier data', () => {
             const m = set.masks[s * 64 + t]!;
             expect(m === 0 || m === 1).toBe(true);
             obs += m;
-            expect(set.observed[s * 64 + t]).toBe(m ? set.signals[s * 64 + t] : 0);
+            expect(set.values[s * 64 + t]).toBe(m ? set.signals[s * 64 + t] : 0);
+            if (m) expect(Array.from(set.positions.subarray(s * 16, (s + 1) * 16))).toContain(t);
           }
           expect(obs).toBe(16);
         }
@@ -71,7 +62,9 @@ describe('fourier data', () => {
     const set = makeFourierSet(c, 'low', 'val', 50);
     for (const f of set.freqs) expect(f).toEqual(low);
     expect(bandFrequencies(cfg({ basisSet: 'random' }), 'low')).toBeNull();
-    expect(bandFrequencies(cfg({ seed: 99 }), 'low')).not.toEqual(low);
+    expect(bandFrequencies(cfg({ dataSeed: 99 }), 'low')).not.toEqual(low);
+    // The model seed does not change the data.
+    expect(bandFrequencies(cfg({ seed: 99 }), 'low')).toEqual(low);
   });
 
   it('is deterministic by seed and differs across seeds, splits and bands', () => {
@@ -79,7 +72,11 @@ describe('fourier data', () => {
     const b = makeFourierSet(cfg(), 'low', 'train', 32);
     expect(b.signals).toEqual(a.signals);
     expect(b.masks).toEqual(a.masks);
-    expect(makeFourierSet(cfg({ seed: 2 }), 'low', 'train', 32).signals).not.toEqual(a.signals);
+    expect(makeFourierSet(cfg({ dataSeed: 2 }), 'low', 'train', 32).signals).not.toEqual(a.signals);
+    expect(makeFourierSet(cfg({ seed: 2 }), 'low', 'train', 32).signals).toEqual(a.signals);
+    expect(makeFourierSet(cfg(), 'low', 'test', 32).signals).not.toEqual(makeFourierSet(cfg(), 'low', 'val', 32).signals);
+    // Positions are ascending and exactly the observed samples.
+    for (let s = 0; s < 32; s++) for (let j = 1; j < 16; j++) expect(a.positions[s * 16 + j]!).toBeGreaterThan(a.positions[s * 16 + j - 1]!);
     expect(makeFourierSet(cfg(), 'low', 'val', 32).signals).not.toEqual(a.signals);
     expect(makeFourierSet(cfg(), 'high', 'train', 32).signals).not.toEqual(a.signals);
     // A longer set starts with the shorter one.
@@ -114,7 +111,7 @@ describe('linear floor', () => {
     for (let s = 0; s < set.n; s++) {
       for (let t = 0; t < 64; t++) {
         let v = W[128 * 64 + t]!;
-        for (let i = 0; i < 64; i++) v += set.observed[s * 64 + i]! * W[i * 64 + t]! + set.masks[s * 64 + i]! * W[(64 + i) * 64 + t]!;
+        for (let i = 0; i < 64; i++) v += set.values[s * 64 + i]! * W[i * 64 + t]! + set.masks[s * 64 + i]! * W[(64 + i) * 64 + t]!;
         y[s * 64 + t] = v;
       }
     }
@@ -146,6 +143,34 @@ describe('linear floor', () => {
       expect(copy).toBeLessThan(0.8);
       expect(lin).toBeLessThan(copy);
     }
+  });
+
+  it('the Landweber oracle: one step is a linear estimator (never better than the linear floor on its own sample by much), more steps are better', () => {
+    const c = cfg();
+    const set = makeFourierSet(c, 'low', 'val', 256);
+    const freqs = bandFrequencies(c, 'low')!;
+    const one = landweberOracleNmse(set, freqs, 1).nmse;
+    const four = landweberOracleNmse(set, freqs, 4).nmse;
+    const eight = landweberOracleNmse(set, freqs, 8).nmse;
+    console.log(`[fourier] Landweber oracle NMSE: K=1 ${one.toFixed(3)}, K=4 ${four.toFixed(3)}, K=8 ${eight.toFixed(3)}`);
+    expect(four).toBeLessThan(one);
+    expect(eight).toBeLessThan(four);
+    expect(one).toBeGreaterThan(0.2);
+    expect(four).toBeLessThan(0.15);
+  });
+
+  it('band-energy shares: a pure sinusoid of the band has share 1, of another frequency 0, a half-half mix 0.5', () => {
+    const T = 64;
+    const prof = new Float64Array(3 * T);
+    for (let t = 0; t < T; t++) {
+      prof[t] = Math.cos((2 * Math.PI * 7 * t) / T + 0.3);
+      prof[T + t] = Math.sin((2 * Math.PI * 30 * t) / T);
+      prof[2 * T + t] = Math.cos((2 * Math.PI * 7 * t) / T) + Math.cos((2 * Math.PI * 30 * t) / T);
+    }
+    const s = bandEnergyShares(prof, 3, T, [7, 10]);
+    expect(s[0]).toBeCloseTo(1, 9);
+    expect(s[1]).toBeCloseTo(0, 9);
+    expect(s[2]).toBeCloseTo(0.5, 9);
   });
 
   it('counts used atoms as the fewest covering 95 % of the usage', () => {

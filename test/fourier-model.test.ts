@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { CommandList } from '../src/engine/runtime';
 import { makeFourierSet } from '../src/data/fourier-signals';
-import { buildFourierModel, FOURIER_QUICK, fourierForwardCpu, readParams, type FourierConfig, type FourierForm, type FourierTrain, type FourierTie } from '../src/models/fourier';
+import { buildFourierModel, FOURIER_QUICK, fourierForwardCpu, readParams, type FourierConfig, type FourierForm, type FourierParamsCpu, type FourierTrain, type FourierTie } from '../src/models/fourier';
 import { Trainer } from '../src/train/trainer';
 import { randomArray, testRuntime } from './helpers/gpu';
 
@@ -52,7 +52,7 @@ describe('fourier model: forward and gradients match the float64 seq-token refer
         rt.submit([list]);
         const y = await rt.read(model.prediction);
         const grads = await rt.read(model.trainable.flatGrads!);
-        const p = {
+        const p: FourierParamsCpu = {
           lift: init.get('fourier.lift')!,
           wq: values.get('fourier.W_q')!,
           wk: values.get('fourier.W_k')!,
@@ -86,7 +86,7 @@ describe('fourier model: forward and gradients match the float64 seq-token refer
             const h = 1e-5;
             const at = (delta: number) => {
               if (key === 'logEta') return fourierForwardCpu(cfg, form, { ...p, logEta: p.logEta! + delta }, io).objective;
-              const arr = Float64Array.from(p[key] as ArrayLike<number>);
+              const arr = Float64Array.from(p[key as 'wq' | 'wk' | 'ws' | 'D']!);
               arr[i] = arr[i]! + delta;
               return fourierForwardCpu(cfg, form, { ...p, [key]: arr }, io).objective;
             };

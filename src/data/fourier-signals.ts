@@ -53,7 +53,7 @@ export function drawObservedMask(rng: Rng, keep: Uint8Array, observed: number, p
 
 export type FourierBasisSet = 'fixed' | 'random';
 export type FourierBand = 'low' | 'high';
-export type FourierSplit = 'train' | 'val' | 'floor';
+export type FourierSplit = 'train' | 'val' | 'test' | 'floor';
 
 /** What a data set of the Fourier toy depends on (a subset of the model's FourierConfig). */
 export interface FourierDataConfig {
@@ -72,11 +72,12 @@ export interface FourierDataConfig {
    * frequencies are drawn per signal.
    */
   basisSet: FourierBasisSet;
-  seed: number;
+  /** Seeds every data set and the 'fixed' frequencies (the model's own seed is separate). */
+  dataSeed: number;
 }
 
 const BAND_TAG: Record<FourierBand, number> = { low: 1, high: 2 };
-const SPLIT_TAG: Record<FourierSplit, number> = { train: 11, val: 12, floor: 13 };
+const SPLIT_TAG: Record<FourierSplit, number> = { train: 11, val: 12, floor: 13, test: 14 };
 
 export function bandRange(cfg: FourierDataConfig, band: FourierBand): readonly [number, number] {
   return band === 'low' ? cfg.lowBand : cfg.highBand;
@@ -88,7 +89,7 @@ export function bandFrequencies(cfg: FourierDataConfig, band: FourierBand): numb
   const [lo, hi] = bandRange(cfg, band);
   const all = Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
   if (all.length < cfg.bases) throw new Error(`fourier: band ${lo}…${hi} has fewer than ${cfg.bases} frequencies`);
-  return new Rng(mixSeed(cfg.seed, 0xf4e9, BAND_TAG[band])).shuffle(all).slice(0, cfg.bases).sort((a, b) => a - b);
+  return new Rng(mixSeed(cfg.dataSeed, 0xf4e9, BAND_TAG[band])).shuffle(all).slice(0, cfg.bases).sort((a, b) => a - b);
 }
 
 export interface FourierSet {
@@ -114,7 +115,7 @@ export function makeFourierSet(cfg: FourierDataConfig, band: FourierBand, split:
   const { seq, observed } = cfg;
   if (!Number.isInteger(observed) || observed < 1 || observed >= seq) throw new Error(`fourier: observed=${observed} must be an integer in 1…${seq - 1}`);
   if (!Number.isInteger(n) || n < 1) throw new Error(`fourier: a set needs a positive number of signals, got ${n}`);
-  const rng = new Rng(mixSeed(cfg.seed, BAND_TAG[band], SPLIT_TAG[split]));
+  const rng = new Rng(mixSeed(cfg.dataSeed, BAND_TAG[band], SPLIT_TAG[split]));
   const [lo, hi] = bandRange(cfg, band);
   const fixed = bandFrequencies(cfg, band);
   const signals = new Float32Array(n * seq);

@@ -1,109 +1,519 @@
 /**
- * The atoms paper's Fourier toy (§3.3, Fig. 2, App. C.1): dense vs sparse atoms pre-trained on the
- * low band, then atoms-only / coefficients-only / both fine-tuning to the high band, with the copy,
- * linear-floor and FISTA baselines beside every number. `npm run repro -- fourier [--quick]`.
+ * The atoms paper's Fourier toy (§3.3, Fig. 2, Fig. 9, App. C.1), `npm run repro -- fourier [--quick]`:
+ *  (i)  dense and sparse bases pre-trained on the low band: reconstruction error beside copy, the
+ *       linear floor, FISTA and the K-step Landweber oracle; atoms used (95 % of usage, over the
+ *       set and per signal); each used sparse atom's share of energy in the band's frequencies;
+ *  (ii) the sparse base fine-tuned to the high band for finetuneSteps in three modes — atoms
+ *       only, coefficients only, both — for the tied form (default) and the untied form;
+ * over several seeds (model, lift, initialisation and batch order; the data is fixed by the data
+ * seed), with 95 % t-intervals, a `checks` list in results.json, results.md and figures.
+ * Hyperparameters (λ, initial step, learning rates, steps) were chosen on validation sets; every
+ * number reported here is on held-out test signals (split 'test').
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { barPlot, linePlot, smallMultiples, type Series } from '../analysis/svg-plot';
 import { acquireNodeGpu } from '../engine/node-gpu';
 import { GpuRuntime } from '../engine/runtime';
+import { bandFrequencies, bandRange, makeFourierSet, nmseOf, signalVariance, type FourierBand, type FourierSet } from '../data/fourier-signals';
 import {
-  atomProfiles,
-  bandFrequencies,
-  bandRange,
-  fistaReferenceNmse,
+  bandEnergyShares,
   buildFourierModel,
-  copyBaselineMse,
   evaluateFourier,
-  fitLinearFloor,
   FOURIER_FULL,
   FOURIER_QUICK,
   fourierCheckpointBytes,
   loadFourierCheckpoint,
-  makeFourierSet,
-  mseOf,
-  pretrainFourier,
-  readParams,
-  reconstructFourier,
-  signalVariance,
+  runFourier,
   trainFourier,
-  type FourierBand,
   type FourierConfig,
   type FourierEval,
   type FourierForm,
   type FourierModel,
-  type FourierSet,
+  type FourierTie,
   type FourierTrain,
   type FourierTrainResult,
 } from '../models/fourier';
-
+import { copyBaselineMse, fistaReferenceNmse, fitLinearFloor, landweberOracleNmse } from './fourier-baselines';
 import { numberOption, round, stringOption, type Experiment, type ExperimentIo, type ExperimentValues } from './experiment';
+import { pairedDifference, tInterval, type Check, type Interval } from './stats';
 
-// ---------- fourier ----------
+// ---------- recipe ----------
 
+/** Pre-trains a base of `form` (all parameters but the frozen lift) on `set` for cfg.pretrainSteps. */
+export async function pretrainFourier(
+  rt: GpuRuntime,
+  cfg: FourierConfig,
+  form: FourierForm,
+  set: FourierSet,
+  o: { onStep?: (done: number, lastLoss: number | null) => void } = {},
+): Promise<FourierTrainResult & { model: FourierModel }> {
+  const model = buildFourierModel(rt, cfg, { form, train: 'all' });
+  try {
+    const r = await trainFourier(rt, model, set, { steps: cfg.pretrainSteps, lr: cfg.pretrainLr, ...(o.onStep ? { onStep: o.onStep } : {}) });
+    return { ...r, model };
+  } catch (e) {
+    model.destroy();
+    throw e;
+  }
+}
+
+/** Fine-tunes a copy of `baseBytes` (a base of `cfg.tie`) on `set` in `mode`. */
+export async function finetuneFourier(
+  rt: GpuRuntime,
+  cfg: FourierConfig,
+  baseBytes: Uint8Array,
+  mode: Exclude<FourierTrain, 'all'>,
+  set: FourierSet,
+  o: { onStep?: (done: number, lastLoss: number | null) => void } = {},
+): Promise<FourierTrainResult & { model: FourierModel; trainable: number }> {
+  const model = buildFourierModel(rt, cfg, { form: 'sparse', train: mode });
+  try {
+    loadFourierCheckpoint(model, baseBytes);
+    const r = await trainFourier(rt, model, set, { steps: cfg.finetuneSteps, lr: cfg.finetuneLr, ...(o.onStep ? { onStep: o.onStep } : {}) });
+    return { ...r, model, trainable: model.trainable.params.reduce((s, p) => s + p.size, 0) };
+  } catch (e) {
+    model.destroy();
+    throw e;
+  }
+}
+
+// ---------- baselines ----------
+
+export interface BandBaselines {
+  frequencies: number[] | null;
+  variance: number;
+  copyNmse: number;
+  linearFloorNmse: number;
+  /** FISTA over the band's whole Fourier dictionary (knows the band, not the frequencies), best of λ ∈ {0.005, 0.02, 0.05}·max|Φ_O·x|. */
+  fistaNmse: number;
+  /** K-step Landweber with the projector onto the band's fixed frequencies (best step): the ceiling of the block with uniform attention. */
+  landweberNmse: number | null;
+  landweberStep: number | null;
+}
+
+export function bandBaselines(cfg: FourierConfig, band: FourierBand, test: FourierSet): BandBaselines {
+  const floor = fitLinearFloor(makeFourierSet(cfg, band, 'floor', cfg.floorSamples));
+  const variance = signalVariance(test);
+  const freqs = bandFrequencies(cfg, band);
+  const lw = freqs ? landweberOracleNmse(test, freqs, cfg.iterations) : null;
+  return {
+    frequencies: freqs,
+    variance: round(variance),
+    copyNmse: round(copyBaselineMse(test) / variance),
+    linearFloorNmse: round(nmseOf(floor.predict(test), test)),
+    fistaNmse: round(Math.min(...[0.005, 0.02, 0.05].map((l) => fistaReferenceNmse(test, bandRange(cfg, band), { lambdaRel: l })))),
+    landweberNmse: lw ? round(lw.nmse) : null,
+    landweberStep: lw ? lw.step : null,
+  };
+}
+
+// ---------- one seed ----------
 
 interface EvalSummary {
-  mse: number;
   nmse: number;
   usedAtoms: number;
   usedAtomsPerSignal: number;
+  usedAtomsPerSignalMax: number;
   atomsAbove1pct: number;
   activePerToken: number;
 }
 
-const summary = (e: FourierEval): EvalSummary => ({ mse: round(e.mse), nmse: round(e.nmse), usedAtoms: e.usedAtoms, usedAtomsPerSignal: round(e.usedAtomsPerSignal, 3), atomsAbove1pct: e.atomsAbove1pct, activePerToken: round(e.activePerToken, 3) });
+const summary = (e: FourierEval): EvalSummary => ({
+  nmse: round(e.nmse),
+  usedAtoms: e.usedAtoms,
+  usedAtomsPerSignal: round(e.usedAtomsPerSignal, 3),
+  usedAtomsPerSignalMax: e.usedAtomsPerSignalMax,
+  atomsAbove1pct: e.atomsAbove1pct,
+  activePerToken: round(e.activePerToken, 3),
+});
 
-interface BandBaselines {
-  frequencies: number[] | null;
-  variance: number;
-  copy: number;
-  copyNmse: number;
-  linearFloor: number;
-  linearFloorNmse: number;
-  linearFloorTrainNmse: number;
-  /** FISTA over the band's whole Fourier dictionary (knows the band, not the frequencies), best of λ ∈ {0.005, 0.02, 0.05}·max|Φ_O·x|. */
-  fistaReferenceNmse: number;
+/** The atoms that make up 95 % of usage, most used first, with their share of usage and of energy in `freqs`. */
+function usedAtomTable(e: FourierEval, cfg: FourierConfig, freqs: readonly number[] | null): { atom: number; usageShare: number; bandEnergy: number | null }[] {
+  const total = e.usage.reduce((a, b) => a + b, 0);
+  const band = freqs ? bandEnergyShares(e.profiles, cfg.atoms, cfg.seq, freqs) : null;
+  return Array.from(e.usage, (u, m) => ({ u, m }))
+    .sort((a, b) => b.u - a.u)
+    .slice(0, e.usedAtoms)
+    .map(({ u, m }) => ({ atom: m, usageShare: round(u / total, 3), bandEnergy: band ? round(band[m]!, 4) : null }));
 }
 
-export function bandBaselines(cfg: FourierConfig, band: FourierBand, val: FourierSet): BandBaselines {
-  const floorSet = makeFourierSet(cfg, band, 'floor', cfg.floorSamples);
-  const floor = fitLinearFloor(floorSet);
-  const variance = signalVariance(val);
-  const copy = copyBaselineMse(val);
-  const lin = mseOf(floor.predict(val), val.signals);
-  return {
-    frequencies: bandFrequencies(cfg, band),
-    variance: round(variance),
-    copy: round(copy),
-    copyNmse: round(copy / variance),
-    linearFloor: round(lin),
-    linearFloorNmse: round(lin / variance),
-    linearFloorTrainNmse: round(floor.trainMse / signalVariance(floorSet)),
-    fistaReferenceNmse: round(Math.min(...[0.005, 0.02, 0.05].map((l) => fistaReferenceNmse(val, bandRange(cfg, band), { lambdaRel: l })))),
+interface BaseResult {
+  form: FourierForm;
+  tie: FourierTie;
+  steps: number;
+  seconds: number | null;
+  loadedFrom: string | null;
+  low: EvalSummary;
+  highBefore: EvalSummary;
+  usedAtoms: { atom: number; usageShare: number; bandEnergy: number | null }[];
+  /** Smallest band-energy share among the used atoms. */
+  minBandEnergy: number | null;
+}
+
+interface FinetuneResult {
+  mode: Exclude<FourierTrain, 'all'>;
+  tie: FourierTie;
+  trainableParameters: number;
+  steps: number;
+  seconds: number;
+  high: EvalSummary;
+  /** Band-energy shares (high band's frequencies) of the atoms used after fine-tuning. */
+  usedAtoms: { atom: number; usageShare: number; bandEnergy: number | null }[];
+}
+
+interface SeedRun {
+  seed: number;
+  bases: Record<string, BaseResult>;
+  finetune: Record<string, FinetuneResult>;
+  seconds: number;
+}
+
+/** What one seed leaves for the figures (seed 0 of the run only). */
+interface FigureData {
+  models: Record<string, FourierModel>;
+  evals: Record<string, FourierEval>;
+  losses: Record<string, FourierTrainResult>;
+}
+
+interface RunOptions {
+  untied: boolean;
+  modes: Exclude<FourierTrain, 'all'>[];
+  loadBases: string | null;
+  writeCheckpoints: string | null;
+  device: string;
+}
+
+async function runSeed(rt: GpuRuntime, cfg: FourierConfig, data: Record<'lowTrain' | 'lowTest' | 'highTrain' | 'highTest', FourierSet>, opts: RunOptions, io: ExperimentIo, keep: FigureData | null): Promise<SeedRun> {
+  const t0 = performance.now();
+  const lowF = bandFrequencies(cfg, 'low');
+  const highF = bandFrequencies(cfg, 'high');
+  const bases: Record<string, BaseResult> = {};
+  const finetune: Record<string, FinetuneResult> = {};
+  const variants: { key: string; form: FourierForm; tie: FourierTie }[] = [
+    { key: 'dense', form: 'dense', tie: 'tied' },
+    { key: 'sparse', form: 'sparse', tie: 'tied' },
+    ...(opts.untied ? [{ key: 'sparse-untied', form: 'sparse' as const, tie: 'untied' as const }] : []),
+  ];
+  const baseBytes: Record<string, Uint8Array> = {};
+  for (const v of variants) {
+    const vcfg: FourierConfig = { ...cfg, tie: v.tie };
+    let model: FourierModel;
+    let train: FourierTrainResult | null = null;
+    let loadedFrom: string | null = null;
+    const file = `fourier-${v.key}.safetensors`;
+    if (opts.loadBases) {
+      model = buildFourierModel(rt, vcfg, { form: v.form, train: 'all' });
+      loadedFrom = join(opts.loadBases, file);
+      loadFourierCheckpoint(model, new Uint8Array(readFileSync(loadedFrom)));
+    } else {
+      const bar = io.progress(cfg.pretrainSteps, `seed ${cfg.seed}: pre-train ${v.key}`);
+      const r = await pretrainFourier(rt, vcfg, v.form, data.lowTrain, { onStep: (s, l) => bar.update(s, l === null ? '' : `loss ${l.toFixed(4)}`) });
+      bar.done(`loss ${r.losses.at(-1)?.loss.toFixed(4)}`);
+      model = r.model;
+      train = r;
+    }
+    const low = await evaluateFourier(rt, model, data.lowTest);
+    const highBefore = await evaluateFourier(rt, model, data.highTest);
+    const used = usedAtomTable(low, vcfg, lowF);
+    const bandVals = used.map((u) => u.bandEnergy).filter((b): b is number => b !== null);
+    bases[v.key] = {
+      form: v.form,
+      tie: v.tie,
+      steps: train?.steps ?? 0,
+      seconds: train ? round(train.seconds, 4) : null,
+      loadedFrom,
+      low: summary(low),
+      highBefore: summary(highBefore),
+      usedAtoms: used,
+      minBandEnergy: bandVals.length ? Math.min(...bandVals) : null,
+    };
+    io.log(`seed ${cfg.seed} ${v.key}: low-band NMSE ${low.nmse.toFixed(4)}, atoms used ${low.usedAtoms}/${cfg.atoms} (per signal ${low.usedAtomsPerSignal.toFixed(1)}, max ${low.usedAtomsPerSignalMax}), min band energy of used atoms ${bases[v.key]!.minBandEnergy ?? '–'}; high band before ${highBefore.nmse.toFixed(4)}`);
+    baseBytes[v.key] = await fourierCheckpointBytes(model, {
+      steps: String(train?.steps ?? 0),
+      low_band_nmse: String(round(low.nmse)),
+      used_atoms: String(low.usedAtoms),
+      device: opts.device,
+    });
+    if (opts.writeCheckpoints && train) {
+      mkdirSync(opts.writeCheckpoints, { recursive: true });
+      writeFileSync(join(opts.writeCheckpoints, file), baseBytes[v.key]!);
+      io.log(`wrote ${join(opts.writeCheckpoints, file)}`);
+    }
+    if (keep) {
+      keep.models[v.key] = model;
+      keep.evals[`${v.key}.low`] = low;
+      keep.evals[`${v.key}.high`] = highBefore;
+      if (train) keep.losses[v.key] = train;
+    } else model.destroy();
+  }
+
+  const tuned = variants.filter((v) => v.form === 'sparse');
+  for (const v of tuned) {
+    const vcfg: FourierConfig = { ...cfg, tie: v.tie };
+    for (const mode of opts.modes) {
+      const key = `${v.tie}.${mode}`;
+      const bar = io.progress(cfg.finetuneSteps, `seed ${cfg.seed}: fine-tune ${v.tie} ${mode}`);
+      const r = await finetuneFourier(rt, vcfg, baseBytes[v.key]!, mode, data.highTrain, { onStep: (s, l) => bar.update(s, l === null ? '' : `loss ${l.toFixed(4)}`) });
+      bar.done(`loss ${r.losses.at(-1)?.loss.toFixed(4)}`);
+      const high = await evaluateFourier(rt, r.model, data.highTest);
+      finetune[key] = { mode, tie: v.tie, trainableParameters: r.trainable, steps: r.steps, seconds: round(r.seconds, 4), high: summary(high), usedAtoms: usedAtomTable(high, vcfg, highF) };
+      io.log(`seed ${cfg.seed} fine-tune ${v.tie} ${mode}: high-band NMSE ${bases[v.key]!.highBefore.nmse} → ${high.nmse.toFixed(4)} (${r.trainable} trainable parameters)`);
+      if (keep) {
+        keep.models[`ft.${key}`] = r.model;
+        keep.evals[`ft.${key}`] = high;
+        keep.losses[`ft.${key}`] = r;
+      } else r.model.destroy();
+    }
+  }
+  return { seed: cfg.seed, bases, finetune, seconds: round((performance.now() - t0) / 1000, 4) };
+}
+
+// ---------- aggregation and checks ----------
+
+interface Stat {
+  values: number[];
+  mean: number;
+  ci95: [number, number] | null;
+}
+
+function stat(values: number[]): Stat {
+  const iv: Interval = tInterval(values);
+  return { values: values.map((v) => round(v)), mean: round(iv.mean), ci95: Number.isFinite(iv.halfWidth) ? [round(iv.lo), round(iv.hi)] : null };
+}
+
+/** pass: the interval lies on the goal's side of the bound; false: wholly on the other side; null: straddles (or one seed and the value is on the bound). */
+function boundVerdict(s: Stat, bound: number, side: 'below' | 'above'): boolean | null {
+  const [lo, hi] = s.ci95 ?? [s.mean, s.mean];
+  if (side === 'below') return hi <= bound ? true : lo > bound ? false : null;
+  return lo >= bound ? true : hi < bound ? false : null;
+}
+
+function checksOf(runs: SeedRun[], base: Record<'low' | 'high', BandBaselines>, cfg: FourierConfig, opts: RunOptions): Check[] {
+  const seeds = runs.map((r) => r.seed);
+  const of = (f: (r: SeedRun) => number | null | undefined) => runs.map(f).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  const checks: Check[] = [];
+  const bound = (id: string, claim: string, values: number[], b: number, side: 'below' | 'above', goal: string, note?: string) => {
+    if (!values.length) return;
+    const s = stat(values);
+    checks.push({ id, claim, measured: s.mean, goal, pass: boundVerdict(s, b, side), ci95: s.ci95, seeds, ...(note ? { note } : {}) });
   };
+  const floor = base.low.linearFloorNmse;
+  const hasBase = (k: string) => runs.every((r) => r.bases[k]);
+  for (const form of ['dense', 'sparse'] as const) {
+    if (!hasBase(form)) continue;
+    bound(`low-${form}-nmse`, `the ${form} base reconstructs the low band from 16 of 64 samples (better than the best linear interpolator)`, of((r) => r.bases[form]!.low.nmse), 0.12, 'below', `NMSE ≤ 0.12 (linear floor ${floor}, copy ${base.low.copyNmse}, ${cfg.iterations}-step Landweber oracle ${base.low.landweberNmse})`);
+  }
+  if (hasBase('dense')) bound('dense-atoms-used', 'dense attention needs many atoms (paper: 100)', of((r) => r.bases.dense!.low.usedAtoms), 50, 'above', `≥ 50 of ${cfg.atoms} atoms for 95 % of usage`);
+  if (hasBase('sparse')) {
+    bound('sparse-atoms-used', 'sparse coefficients need few atoms (paper: 9)', of((r) => r.bases.sparse!.low.usedAtoms), 18, 'below', `≤ 18 of ${cfg.atoms} atoms for 95 % of usage over the test set`);
+    bound('sparse-atoms-per-signal', 'few atoms per signal', of((r) => r.bases.sparse!.low.usedAtomsPerSignal), 16, 'below', '≤ 16 atoms for 95 % of a signal\'s usage (mean over signals)');
+    bound('sparse-atoms-fourier', 'the sparse atoms resemble the Fourier bases of the data', of((r) => r.bases.sparse!.minBandEnergy), 0.9, 'above', 'every used atom has ≥ 90 % of its energy in the band\'s 5 frequencies (smallest share among used atoms)');
+  }
+  if (hasBase('dense') && hasBase('sparse')) {
+    const d = pairedDifference(of((r) => r.bases.sparse!.low.usedAtoms), of((r) => r.bases.dense!.low.usedAtoms));
+    checks.push({ id: 'sparse-fewer-atoms', claim: 'the sparse form uses fewer atoms than the dense form', measured: round(d.mean), goal: 'paired difference (sparse − dense atoms used) < 0', pass: d.n < 2 ? (d.mean < 0 ? null : false) : d.hi < 0 ? true : d.lo > 0 ? false : null, ci95: Number.isFinite(d.halfWidth) ? [round(d.lo), round(d.hi)] : null, seeds });
+  }
+  const hb = base.high;
+  const ft = (key: string) => runs.every((r) => r.finetune[key]);
+  const goals: Record<string, [number, 'below' | 'above', string]> = {
+    atoms: [0.15, 'below', 'high-band NMSE ≤ 0.15'],
+    coefficients: [0.75, 'above', 'high-band NMSE ≥ 0.75 (no better than copying)'],
+    both: [0.1, 'below', 'high-band NMSE ≤ 0.10'],
+  };
+  for (const mode of opts.modes) {
+    const key = `tied.${mode}`;
+    if (!ft(key)) continue;
+    const [b, side, goal] = goals[mode]!;
+    const claim = mode === 'atoms' ? 'tuning only the atoms adapts the base to the high band' : mode === 'coefficients' ? 'tuning only the coefficients fails to adapt' : 'tuning atoms and coefficients adapts';
+    bound(`ft-tied-${mode}`, claim, of((r) => r.finetune[key]!.high.nmse), b, side, `${goal} after ${cfg.finetuneSteps} steps (copy ${hb.copyNmse}, linear floor ${hb.linearFloorNmse}, FISTA ${hb.fistaNmse})`);
+  }
+  if (ft('tied.atoms') && ft('tied.coefficients')) {
+    const d = pairedDifference(of((r) => r.finetune['tied.atoms']!.high.nmse), of((r) => r.finetune['tied.coefficients']!.high.nmse));
+    checks.push({ id: 'ft-atoms-beat-coefficients', claim: 'atoms are key to fine-tuning: atoms only beats coefficients only', measured: round(d.mean), goal: 'paired difference (atoms − coefficients high-band NMSE) < 0', pass: d.n < 2 ? (d.mean < 0 ? null : false) : d.hi < 0 ? true : d.lo > 0 ? false : null, ci95: Number.isFinite(d.halfWidth) ? [round(d.lo), round(d.hi)] : null, seeds });
+  }
+  for (const mode of opts.modes) {
+    const key = `untied.${mode}`;
+    if (!ft(key)) continue;
+    const s = stat(of((r) => r.finetune[key]!.high.nmse));
+    checks.push({ id: `ft-untied-${mode}`, claim: `untied W_s (the other reading): ${mode} only`, measured: s.mean, goal: 'reported, no goal', pass: null, ci95: s.ci95, seeds, note: 'the untied form freezes W_s with the coefficients; see REPRODUCTION.md' });
+  }
+  return checks;
 }
 
-function lossSeries(name: string, r: FourierTrainResult, color?: string): Series {
-  return { name, x: r.losses.map((l) => l.step + 1), y: r.losses.map((l) => l.loss), ...(color ? { color } : {}) };
+// ---------- figures ----------
+
+function dft(y: ArrayLike<number>): number[] {
+  const T = y.length;
+  const out: number[] = [];
+  for (let f = 0; f <= T / 2; f++) {
+    let re = 0;
+    let im = 0;
+    for (let t = 0; t < T; t++) {
+      re += y[t]! * Math.cos((2 * Math.PI * f * t) / T);
+      im -= y[t]! * Math.sin((2 * Math.PI * f * t) / T);
+    }
+    out.push((re * re + im * im) * (f === 0 || 2 * f === T ? 1 : 2));
+  }
+  return out;
+}
+
+async function writeFigures(rt: GpuRuntime, out: string, cfg: FourierConfig, data: Record<string, FourierSet>, base: Record<'low' | 'high', BandBaselines>, fd: FigureData, modes: string[]): Promise<string[]> {
+  const figs: string[] = [];
+  const fig = (name: string, svg: string) => {
+    writeFileSync(join(out, name), svg);
+    figs.push(name);
+  };
+  const T = cfg.seq;
+  const lowF = bandFrequencies(cfg, 'low') ?? [];
+  const highF = bandFrequencies(cfg, 'high') ?? [];
+  const lossSeries = (name: string, r: FourierTrainResult, color?: string): Series => ({ name, x: r.losses.map((l) => l.step + 1), y: r.losses.map((l) => l.loss), ...(color ? { color } : {}) });
+  const pre = ['dense', 'sparse', 'sparse-untied'].filter((k) => fd.losses[k]);
+  if (pre.length) {
+    fig('pretrain-loss.svg', linePlot(pre.map((k) => lossSeries(k, fd.losses[k]!)), {
+      title: 'Pre-training on the low band (training MSE)', xLabel: 'step', yLabel: 'MSE', logY: true,
+      hlines: [
+        { y: base.low.copyNmse * base.low.variance, label: 'copy', color: '#999' },
+        { y: base.low.linearFloorNmse * base.low.variance, label: 'linear floor', color: '#444' },
+      ],
+    }));
+  }
+  const ftKeys = Object.keys(fd.losses).filter((k) => k.startsWith('ft.'));
+  if (ftKeys.length) {
+    fig('finetune-loss.svg', linePlot(ftKeys.map((k) => lossSeries(k.slice(3), fd.losses[k]!)), {
+      title: 'Fine-tuning the sparse base on the high band (training MSE)', xLabel: 'step', yLabel: 'MSE', logY: true,
+      hlines: [
+        { y: base.high.copyNmse * base.high.variance, label: 'copy', color: '#999' },
+        { y: base.high.linearFloorNmse * base.high.variance, label: 'linear floor', color: '#444' },
+      ],
+    }));
+  }
+  // Reconstructions of six test signals.
+  const idx = [0, 1, 2, 3, 4, 5];
+  const recon = async (set: FourierSet, models: { name: string; key: string; color: string }[], title: string, name: string) => {
+    const preds = await Promise.all(models.filter((m) => fd.models[m.key]).map(async (m) => ({ ...m, y: (await runFourier(rt, fd.models[m.key]!, set, idx)).prediction })));
+    fig(name, smallMultiples(idx.map((s, i) => {
+      const obsT: number[] = [];
+      const obsV: number[] = [];
+      for (let t = 0; t < T; t++) if (set.masks[s * T + t]) { obsT.push(t); obsV.push(set.values[s * T + t]!); }
+      return {
+        title: `test signal ${s}`,
+        series: [
+          { name: 'truth', y: set.signals.subarray(s * T, (s + 1) * T), color: '#000', width: 1 },
+          ...preds.map((p) => ({ name: p.name, y: p.y.subarray(i * T, (i + 1) * T), color: p.color })),
+          { name: 'observed', x: obsT, y: obsV, mode: 'markers' as const, color: '#000' },
+        ],
+      };
+    }), { title, columns: 3, panelWidth: 300, panelHeight: 150 }));
+  };
+  await recon(data.lowTest!, [{ name: 'dense base', key: 'dense', color: '#2ca02c' }, { name: 'sparse base', key: 'sparse', color: '#1f77b4' }], 'Low band (test): reconstructions from 16 observations', 'reconstructions-low.svg');
+  await recon(data.highTest!, [
+    { name: 'sparse base (not tuned)', key: 'sparse', color: '#7f7f7f' },
+    ...modes.map((m, i) => ({ name: `${m} only`.replace('both only', 'atoms + coefficients'), key: `ft.tied.${m}`, color: ['#d62728', '#ff7f0e', '#9467bd'][i]! })),
+  ], 'High band (test): the sparse base and its fine-tuned versions (tied form)', 'reconstructions-high.svg');
+  // Atoms as signals and their spectra (most used first).
+  const atomFigs = (key: string, e: FourierEval, freqs: number[], n: number, label: string, file: string) => {
+    const total = e.usage.reduce((a, b) => a + b, 0);
+    const order = Array.from(e.usage, (u, m) => ({ u, m })).sort((a, b) => b.u - a.u).slice(0, n);
+    const shares = bandEnergyShares(e.profiles, cfg.atoms, T, freqs);
+    fig(`${file}.svg`, smallMultiples(order.map(({ u, m }) => ({
+      title: `atom ${m}: ${((100 * u) / total).toFixed(1)} % of use`,
+      series: [{ name: 'd_m(t)', y: e.profiles.subarray(m * T, (m + 1) * T) }],
+    })), { title: `${label}: time profiles of the ${n} most used atoms`, columns: 4, shareY: false, legend: false }));
+    fig(`${file}-spectra.svg`, smallMultiples(order.map(({ m }) => ({
+      title: `atom ${m}: ${(100 * shares[m]!).toFixed(1)} % in band`,
+      series: [
+        { name: 'energy per frequency', y: dft(e.profiles.subarray(m * T, (m + 1) * T)), mode: 'both' as const },
+        { name: 'band frequencies', x: freqs, y: freqs.map(() => 0), mode: 'markers' as const, color: '#d62728' },
+      ],
+    })), { title: `${label}: spectra (|DFT|², frequency 0…${T / 2}; red marks: the band's frequencies)`, columns: 4, shareY: false }));
+    void key;
+  };
+  if (fd.evals['sparse.low']) {
+    const e = fd.evals['sparse.low']!;
+    atomFigs('sparse', e, lowF, Math.min(e.usedAtoms, 16), 'Sparse base (low band)', 'atoms-sparse');
+  }
+  if (fd.evals['dense.low']) atomFigs('dense', fd.evals['dense.low']!, lowF, 16, 'Dense base (low band)', 'atoms-dense');
+  // Usage, sorted.
+  const sorted = (u: Float64Array) => {
+    const tot = u.reduce((a, b) => a + b, 0);
+    return Array.from(u).map((v) => v / tot).sort((a, b) => b - a);
+  };
+  const usageSeries = ['dense', 'sparse'].filter((k) => fd.evals[`${k}.low`]).map((k) => ({
+    name: `${k} (${fd.evals[`${k}.low`]!.usedAtoms} atoms for 95 %)`, y: sorted(fd.evals[`${k}.low`]!.usage), x: Array.from({ length: cfg.atoms }, (_, i) => i + 1), mode: 'both' as const,
+  }));
+  if (usageSeries.length) fig('atom-usage.svg', linePlot(usageSeries, { title: 'Atom usage on the low band (test), sorted share of the total', xLabel: 'atom rank', yLabel: 'share of usage', logY: true }));
+  if (fd.evals['sparse.low']) fig('atom-usage-sparse-bars.svg', barPlot(sorted(fd.evals['sparse.low']!.usage).slice(0, 24), { title: 'Sparse base: the 24 largest usage shares', xLabel: 'atom rank', yLabel: 'share' }));
+  // Fig. 2c analogue: where the used atoms' energy sits before and after atoms-only fine-tuning.
+  const before = fd.evals['sparse.low'];
+  const after = fd.evals['ft.tied.atoms'];
+  if (before && after) {
+    const spectrumOfUsed = (e: FourierEval) => {
+      const total = e.usage.reduce((a, b) => a + b, 0);
+      const acc = new Array<number>(T / 2 + 1).fill(0);
+      for (let m = 0; m < cfg.atoms; m++) {
+        const w = e.usage[m]! / total;
+        if (w <= 0) continue;
+        dft(e.profiles.subarray(m * T, (m + 1) * T)).forEach((v, f) => (acc[f]! += w * v));
+      }
+      const s = acc.reduce((a, b) => a + b, 0);
+      return acc.map((v) => v / s);
+    };
+    fig('atoms-finetuned.svg', linePlot([
+      { name: 'sparse base, low band (usage-weighted)', y: spectrumOfUsed(before), mode: 'both', color: '#1f77b4' },
+      { name: 'after atoms-only fine-tuning, high band', y: spectrumOfUsed(after), mode: 'both', color: '#d62728' },
+    ], { title: `Fig. 2c analogue: the atoms' energy per frequency moves from the low band (${lowF.join(', ')}) to the high band (${highF.join(', ')})`, xLabel: 'frequency (cycles per 64 samples)', yLabel: 'share of atom energy' }));
+    const order = Array.from(after.usage, (u, m) => ({ u, m })).sort((a, b) => b.u - a.u).slice(0, Math.min(12, after.usedAtoms));
+    fig('atoms-finetuned-profiles.svg', smallMultiples(order.map(({ m }) => ({
+      title: `atom ${m}`,
+      series: [
+        { name: 'pre-trained (low band)', y: before.profiles.subarray(m * T, (m + 1) * T), color: '#1f77b4' },
+        { name: 'after atoms-only fine-tuning (high band)', y: after.profiles.subarray(m * T, (m + 1) * T), color: '#d62728' },
+      ],
+    })), { title: 'Atoms (time profiles) before and after atoms-only fine-tuning, most used after', columns: 4, shareY: false }));
+  }
+  return figs;
+}
+
+// ---------- the experiment ----------
+
+function configFrom(values: ExperimentValues): FourierConfig {
+  const quick = values.quick === true;
+  const cfg: FourierConfig = { ...(quick ? FOURIER_QUICK : FOURIER_FULL) };
+  const int = (k: string, min: number) => numberOption(values[k], k, { int: true, min });
+  const num = (k: string, min: number, exclusiveMin = false) => numberOption(values[k], k, { min, exclusiveMin });
+  cfg.pretrainSteps = int('pretrain-steps', 1) ?? cfg.pretrainSteps;
+  cfg.finetuneSteps = int('finetune-steps', 1) ?? cfg.finetuneSteps;
+  cfg.iterations = int('iterations', 1) ?? cfg.iterations;
+  cfg.atoms = int('atoms', 1) ?? cfg.atoms;
+  cfg.batch = int('batch', 1) ?? cfg.batch;
+  cfg.lambda = num('lambda', 0) ?? cfg.lambda;
+  cfg.pretrainLr = num('pretrain-lr', 0, true) ?? cfg.pretrainLr;
+  cfg.finetuneLr = num('finetune-lr', 0, true) ?? cfg.finetuneLr;
+  cfg.dataSeed = int('data-seed', 0) ?? cfg.dataSeed;
+  return cfg;
+}
+
+function seedsFrom(values: ExperimentValues, quick: boolean): number[] {
+  const raw = stringOption(values.seeds);
+  if (raw === undefined) return quick ? [1] : [1, 2, 3];
+  const seeds = raw.split(',').map((s) => s.trim());
+  if (!seeds.length || seeds.some((s) => !/^\d+$/.test(s))) throw new Error(`--seeds must be a comma-separated list of non-negative integers, e.g. 1,2,3; got '${raw}'`);
+  return seeds.map(Number);
 }
 
 async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> {
   const quick = values.quick === true;
-  const cfg: FourierConfig = { ...(quick ? FOURIER_QUICK : FOURIER_FULL) };
-  const loadBases = stringOption(values['load-bases']);
-  const writeCheckpoints = stringOption(values['write-checkpoints']);
-  const basis = stringOption(values.basis);
-  if (basis !== undefined) {
-    if (basis !== 'fixed' && basis !== 'random') throw new Error(`--basis must be 'fixed' or 'random', got '${basis}'`);
-    cfg.basisSet = basis;
-  }
-  cfg.seed = numberOption(values.seed, 'seed', { int: true, min: 0 }) ?? cfg.seed;
-  cfg.pretrainSteps = numberOption(values['pretrain-steps'], 'pretrain-steps', { int: true, min: 1 }) ?? cfg.pretrainSteps;
-  cfg.finetuneSteps = numberOption(values['finetune-steps'], 'finetune-steps', { int: true, min: 1 }) ?? cfg.finetuneSteps;
-  cfg.l1 = numberOption(values.l1, 'l1', { min: 0 }) ?? cfg.l1;
-  cfg.lambda = numberOption(values.lambda, 'lambda', { min: 0 }) ?? cfg.lambda;
-  cfg.finetuneLr = numberOption(values['finetune-lr'], 'finetune-lr', { min: 0, exclusiveMin: true }) ?? cfg.finetuneLr;
+  const cfg0 = configFrom(values);
+  const seeds = seedsFrom(values, quick);
+  const modesRaw = stringOption(values.modes) ?? 'atoms,coefficients,both';
+  const modes = modesRaw.split(',').map((m) => m.trim());
+  for (const m of modes) if (m !== 'atoms' && m !== 'coefficients' && m !== 'both') throw new Error(`--modes takes atoms, coefficients, both (comma-separated), got '${m}'`);
+  const untiedRaw = stringOption(values.untied) ?? (quick ? 'no' : 'yes');
+  if (untiedRaw !== 'yes' && untiedRaw !== 'no') throw new Error(`--untied must be yes or no, got '${untiedRaw}'`);
+  const loadBases = stringOption(values['load-bases']) ?? null;
+  const writeCheckpoints = stringOption(values['write-checkpoints']) ?? null;
+  if (writeCheckpoints && seeds.length !== 1) throw new Error('--write-checkpoints writes one base per form: give one seed (--seeds 1)');
   const out = stringOption(values.out) ?? join('repro-results', 'fourier');
   mkdirSync(out, { recursive: true });
 
@@ -112,296 +522,128 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
   const device = `${ctx.info.vendor} ${ctx.info.architecture} ${ctx.info.description}`.trim();
   io.log(`adapter: ${device}`);
   const tAll = performance.now();
+  const opts: RunOptions = { untied: untiedRaw === 'yes', modes: modes as RunOptions['modes'], loadBases, writeCheckpoints, device };
 
-  // Data and baselines.
+  // Data (fixed by the data seed) and baselines, on held-out test signals.
   const data = {
-    lowTrain: makeFourierSet(cfg, 'low', 'train', cfg.trainSamples),
-    lowVal: makeFourierSet(cfg, 'low', 'val', cfg.valSamples),
-    highTrain: makeFourierSet(cfg, 'high', 'train', cfg.trainSamples),
-    highVal: makeFourierSet(cfg, 'high', 'val', cfg.valSamples),
+    lowTrain: makeFourierSet(cfg0, 'low', 'train', cfg0.trainSamples),
+    lowTest: makeFourierSet(cfg0, 'low', 'test', cfg0.valSamples),
+    highTrain: makeFourierSet(cfg0, 'high', 'train', cfg0.trainSamples),
+    highTest: makeFourierSet(cfg0, 'high', 'test', cfg0.valSamples),
   };
-  const baselines = { low: bandBaselines(cfg, 'low', data.lowVal), high: bandBaselines(cfg, 'high', data.highVal) };
-  io.log(`low band: copy ${baselines.low.copyNmse}, linear floor ${baselines.low.linearFloorNmse} (MSE / variance ${baselines.low.variance}); high band: copy ${baselines.high.copyNmse}, linear floor ${baselines.high.linearFloorNmse}`);
+  const baselines = { low: bandBaselines(cfg0, 'low', data.lowTest), high: bandBaselines(cfg0, 'high', data.highTest) };
+  io.log(`low band (f = ${baselines.low.frequencies?.join(', ')}): copy ${baselines.low.copyNmse}, linear floor ${baselines.low.linearFloorNmse}, FISTA ${baselines.low.fistaNmse}, ${cfg0.iterations}-step Landweber oracle ${baselines.low.landweberNmse}; high band (f = ${baselines.high.frequencies?.join(', ')}): copy ${baselines.high.copyNmse}, linear floor ${baselines.high.linearFloorNmse}, FISTA ${baselines.high.fistaNmse}, oracle ${baselines.high.landweberNmse}`);
 
-  // (i) pre-training on the low band: dense and sparse.
-  const bases: Record<FourierForm, { model: FourierModel; train: FourierTrainResult | null; val: FourierEval; highBefore: FourierEval; loadedFrom?: string }> = {} as never;
-  for (const form of ['dense', 'sparse'] as const) {
-    let model: FourierModel;
-    let train: FourierTrainResult | null = null;
-    let loadedFrom: string | undefined;
-    if (loadBases) {
-      model = buildFourierModel(rt, cfg, { form, train: 'all' });
-      loadedFrom = join(loadBases, `fourier-${form}.safetensors`);
-      loadFourierCheckpoint(model, new Uint8Array(readFileSync(loadedFrom)));
-      io.log(`${form}: loaded ${loadedFrom}`);
-    } else {
-      const bar = io.progress(cfg.pretrainSteps, `pretrain ${form}`);
-      const r = await pretrainFourier(rt, cfg, form, data.lowTrain, { onStep: (s, l) => bar.update(s, l === null ? '' : `loss ${l.toFixed(4)}`) });
-      bar.done(`loss ${r.losses.at(-1)?.loss.toFixed(4)}`);
-      model = r.model;
-      train = r;
-    }
-    const val = await evaluateFourier(rt, model, data.lowVal);
-    const highBefore = await evaluateFourier(rt, model, data.highVal);
-    io.log(`${form}: low-band NMSE ${val.nmse.toFixed(4)}, atoms used ${val.usedAtoms} (per signal ${val.usedAtomsPerSignal.toFixed(1)}) (≥1 % of max: ${val.atomsAbove1pct}), active per token ${val.activePerToken.toFixed(2)}; high band before fine-tuning ${highBefore.nmse.toFixed(4)}`);
-    bases[form] = { model, train, val, highBefore, ...(loadedFrom ? { loadedFrom } : {}) };
-    if (writeCheckpoints && train) {
-      mkdirSync(writeCheckpoints, { recursive: true });
-      const file = join(writeCheckpoints, `fourier-${form}.safetensors`);
-      writeFileSync(
-        file,
-        await fourierCheckpointBytes(model, {
-          steps: String(cfg.pretrainSteps),
-          seconds: String(round(train.seconds, 3)),
-          low_band_nmse: String(round(val.nmse)),
-          used_atoms: String(val.usedAtoms),
-          device,
-        }),
-      );
-      io.log(`wrote ${file}`);
-    }
+  const runs: SeedRun[] = [];
+  const figData: FigureData = { models: {}, evals: {}, losses: {} };
+  for (const [i, seed] of seeds.entries()) {
+    const cfg = { ...cfg0, seed };
+    runs.push(await runSeed(rt, cfg, data, opts, io, i === 0 ? figData : null));
   }
-
-  // (ii) fine-tuning the sparse base to the high band: atoms only, coefficients only, both.
-  const baseBytes = await fourierCheckpointBytes(bases.sparse.model, {});
-  const finetune: Partial<Record<FourierTrain, { model: FourierModel; train: FourierTrainResult; after: FourierEval; trainable: number }>> = {};
-  for (const mode of ['atoms', 'coefficients', 'both'] as const) {
-    const model = buildFourierModel(rt, cfg, { form: 'sparse', train: mode });
-    loadFourierCheckpoint(model, baseBytes);
-    const bar = io.progress(cfg.finetuneSteps, `fine-tune ${mode}`);
-    const train = await trainFourier(rt, model, data.highTrain, { steps: cfg.finetuneSteps, lr: cfg.finetuneLr, onStep: (s, l) => bar.update(s, l === null ? '' : `loss ${l.toFixed(4)}`) });
-    bar.done(`loss ${train.losses.at(-1)?.loss.toFixed(4)}`);
-    const after = await evaluateFourier(rt, model, data.highVal);
-    const trainable = model.trainable.params.reduce((s, p) => s + p.size, 0);
-    io.log(`fine-tune ${mode}: high-band NMSE ${bases.sparse.highBefore.nmse.toFixed(4)} → ${after.nmse.toFixed(4)} (${trainable} trainable parameters)`);
-    finetune[mode] = { model, train, after, trainable };
-  }
+  const figs = await writeFigures(rt, out, { ...cfg0, seed: seeds[0]! }, data, baselines, figData, modes);
+  const checks = checksOf(runs, baselines, cfg0, opts);
   const seconds = (performance.now() - tAll) / 1000;
 
-  // ---------- results ----------
+  const agg = (f: (r: SeedRun) => number | undefined) => {
+    const v = runs.map(f).filter((x): x is number => typeof x === 'number');
+    return v.length === runs.length ? stat(v) : null;
+  };
+  const summaryTable = {
+    bases: Object.fromEntries(Object.keys(runs[0]!.bases).map((k) => [k, {
+      lowNmse: agg((r) => r.bases[k]?.low.nmse),
+      usedAtoms: agg((r) => r.bases[k]?.low.usedAtoms),
+      usedAtomsPerSignal: agg((r) => r.bases[k]?.low.usedAtomsPerSignal),
+      minBandEnergy: agg((r) => r.bases[k]?.minBandEnergy ?? undefined),
+      highBefore: agg((r) => r.bases[k]?.highBefore.nmse),
+    }])),
+    finetune: Object.fromEntries(Object.keys(runs[0]!.finetune).map((k) => [k, {
+      highNmse: agg((r) => r.finetune[k]?.high.nmse),
+      usedAtoms: agg((r) => r.finetune[k]?.high.usedAtoms),
+      trainableParameters: runs[0]!.finetune[k]!.trainableParameters,
+    }])),
+  };
   const results = {
     experiment: 'fourier',
     paper: 'Chen et al., Sparse Fine-Tuning of Transformers for Generative Tasks, §3.3 Fig. 2, App. C.1 Fig. 9',
     quick,
     device,
     seconds: round(seconds, 4),
-    config: cfg,
-    usageDefinition: 'u_m = mean over validation tokens of |S^K_tm · d_m(t)| (atom m\'s mean absolute contribution to the reconstruction, d_m(t) = <D_m, E_t>); usedAtoms = fewest atoms covering 95 % of sum_m u_m; usedAtomsPerSignal = the same count per signal, averaged; atomsAbove1pct = atoms with u_m >= 1 % of max u_m',
+    seeds,
+    config: cfg0,
+    modes,
+    untied: opts.untied,
+    evaluatedOn: `test split: ${cfg0.valSamples} signals per band (hyperparameters were chosen on validation signals)`,
+    usageDefinition: 'u_m = mean over test samples of |S^K_tm · d_m(t)| (atom m\'s mean absolute contribution to the reconstruction, d_m its unit-norm time profile); usedAtoms = fewest atoms covering 95 % of sum_m u_m; usedAtomsPerSignal = the same count per signal, averaged (and its max); band energy = share of an atom profile\'s |DFT|² at the band\'s frequencies',
     baselines,
-    pretrain: Object.fromEntries(
-      (['dense', 'sparse'] as const).map((f) => [
-        f,
-        {
-          steps: bases[f].train?.steps ?? 0,
-          seconds: bases[f].train ? round(bases[f].train!.seconds, 4) : null,
-          loadedFrom: bases[f].loadedFrom ?? null,
-          lowBand: summary(bases[f].val),
-          beatsCopy: bases[f].val.mse < baselines.low.copy,
-          beatsLinearFloor: bases[f].val.mse < baselines.low.linearFloor,
-          highBandBeforeFinetune: summary(bases[f].highBefore),
-        },
-      ]),
-    ),
-    finetune: Object.fromEntries(
-      (['atoms', 'coefficients', 'both'] as const).map((m) => {
-        const r = finetune[m]!;
-        return [
-          m,
-          {
-            trainableParameters: r.trainable,
-            steps: r.train.steps,
-            seconds: round(r.train.seconds, 4),
-            before: summary(bases.sparse.highBefore),
-            after: summary(r.after),
-            beatsCopy: r.after.mse < baselines.high.copy,
-            beatsLinearFloor: r.after.mse < baselines.high.linearFloor,
-          },
-        ];
-      }),
-    ),
+    checks,
+    summary: summaryTable,
+    runs,
   };
   writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-
-  // ---------- figures ----------
-  const figs: string[] = [];
-  const fig = (name: string, svg: string) => {
-    writeFileSync(join(out, name), svg);
-    figs.push(name);
-  };
-  const trainedBases = (['dense', 'sparse'] as const).filter((f) => bases[f].train);
-  if (trainedBases.length) {
-    fig(
-      'pretrain-loss.svg',
-      linePlot(
-        trainedBases.map((f) => lossSeries(`${f} form`, bases[f].train!)),
-        {
-          title: 'Pre-training on the low band (training MSE)',
-          xLabel: 'step',
-          yLabel: 'MSE',
-          logY: true,
-          hlines: [
-            { y: baselines.low.copy, label: 'copy observations', color: '#999' },
-            { y: baselines.low.linearFloor, label: 'linear floor', color: '#444' },
-          ],
-        },
-      ),
-    );
-  }
-  fig(
-    'finetune-loss.svg',
-    linePlot(
-      (['atoms', 'coefficients', 'both'] as const).map((m) => lossSeries(`${m} only`.replace('both only', 'atoms + coefficients'), finetune[m]!.train)),
-      {
-        title: 'Fine-tuning the sparse base on the high band (training MSE)',
-        xLabel: 'step',
-        yLabel: 'MSE',
-        logY: true,
-        hlines: [
-          { y: baselines.high.copy, label: 'copy observations', color: '#999' },
-          { y: baselines.high.linearFloor, label: 'linear floor', color: '#444' },
-        ],
-      },
-    ),
-  );
-  // Atoms: time profiles d_m(t) of the most used atoms.
-  const atomPanels = async (model: FourierModel, usage: Float64Array, n: number, label: string) => {
-    const p = await readParams([model.dict, model.lift]);
-    const prof = atomProfiles(cfg, p.get('fourier.D')!, p.get('fourier.lift')!);
-    const order = Array.from(usage, (u, m) => ({ u, m })).sort((a, b) => b.u - a.u).slice(0, n);
-    const total = usage.reduce((a, b) => a + b, 0);
-    return order.map(({ u, m }) => ({ title: `${label}atom ${m} (${((100 * u) / total).toFixed(1)} %)`, series: [{ name: 'd_m(t)', y: prof.subarray(m * cfg.seq, (m + 1) * cfg.seq) }] as Series[] }));
-  };
-  for (const f of ['dense', 'sparse'] as const) {
-    fig(`atoms-${f}.svg`, smallMultiples(await atomPanels(bases[f].model, bases[f].val.usage, 16, ''), { title: `${f} form: time profiles of the 16 most used atoms (share of usage)`, columns: 4, shareY: false, legend: false }));
-  }
-  const sortedUsage = (u: Float64Array) => {
-    const tot = u.reduce((a, b) => a + b, 0);
-    return Array.from(u).map((v) => v / tot).sort((a, b) => b - a);
-  };
-  fig(
-    'atom-usage.svg',
-    linePlot(
-      [
-        { name: `dense (${bases.dense.val.usedAtoms} atoms for 95 %)`, y: sortedUsage(bases.dense.val.usage), x: Array.from({ length: cfg.atoms }, (_, i) => i + 1), mode: 'both' },
-        { name: `sparse (${bases.sparse.val.usedAtoms} atoms for 95 %)`, y: sortedUsage(bases.sparse.val.usage), x: Array.from({ length: cfg.atoms }, (_, i) => i + 1), mode: 'both' },
-      ],
-      { title: 'Atom usage on the low band, sorted (share of total)', xLabel: 'atom rank', yLabel: 'share of usage', logY: true },
-    ),
-  );
-  fig('atom-usage-sparse-bars.svg', barPlot(sortedUsage(bases.sparse.val.usage), { title: 'Sparse form: atom usage shares, sorted', xLabel: 'atom rank', yLabel: 'share' }));
-  // Atoms before/after atoms-only fine-tuning (paper Fig. 2c).
-  const ftAtoms = finetune.atoms!;
-  {
-    const pb = await readParams([bases.sparse.model.dict, bases.sparse.model.lift]);
-    const pa = await readParams([ftAtoms.model.dict]);
-    const before = atomProfiles(cfg, pb.get('fourier.D')!, pb.get('fourier.lift')!);
-    const after = atomProfiles(cfg, pa.get('fourier.D')!, pb.get('fourier.lift')!);
-    const order = Array.from(ftAtoms.after.usage, (u, m) => ({ u, m })).sort((a, b) => b.u - a.u).slice(0, 12);
-    fig(
-      'atoms-finetuned.svg',
-      smallMultiples(
-        order.map(({ m }) => ({
-          title: `atom ${m}`,
-          series: [
-            { name: 'pre-trained (low band)', y: before.subarray(m * cfg.seq, (m + 1) * cfg.seq), color: '#1f77b4' },
-            { name: 'after atoms-only fine-tuning (high band)', y: after.subarray(m * cfg.seq, (m + 1) * cfg.seq), color: '#d62728' },
-          ],
-        })),
-        { title: 'Atoms (time profiles) before and after atoms-only fine-tuning, most used after', columns: 4, shareY: false },
-      ),
-    );
-  }
-  // Reconstructions.
-  const recPanels = async (set: FourierSet, models: { name: string; model: FourierModel; color: string }[], idx: number[]) => {
-    const views = await Promise.all(models.map((m) => reconstructFourier(rt, m.model, null, set, idx)));
-    return idx.map((s, i) => {
-      const v0 = views[0]!.signals[i]!;
-      const series: Series[] = [
-        { name: 'truth', y: v0.truth, color: '#000', width: 1 },
-        ...models.map((m, j) => ({ name: m.name, y: views[j]!.signals[i]!.base, color: m.color })),
-        { name: 'observed', x: v0.observed.map((o) => o.t), y: v0.observed.map((o) => o.v), mode: 'markers' as const, color: '#000' },
-      ];
-      return { title: `signal ${s}: f = ${v0.freqs.join(', ')}`, series };
-    });
-  };
-  const idx = [0, 1, 2, 3, 4, 5];
-  fig(
-    'reconstructions-low.svg',
-    smallMultiples(
-      await recPanels(data.lowVal, [
-        { name: 'dense', model: bases.dense.model, color: '#2ca02c' },
-        { name: 'sparse', model: bases.sparse.model, color: '#1f77b4' },
-      ], idx),
-      { title: 'Low band (validation): pre-trained reconstructions from 16 observations', columns: 3, panelWidth: 300, panelHeight: 150 },
-    ),
-  );
-  fig(
-    'reconstructions-high.svg',
-    smallMultiples(
-      await recPanels(data.highVal, [
-        { name: 'base (no tuning)', model: bases.sparse.model, color: '#7f7f7f' },
-        { name: 'coefficients only', model: finetune.coefficients!.model, color: '#ff7f0e' },
-        { name: 'atoms only', model: finetune.atoms!.model, color: '#d62728' },
-      ], idx),
-      { title: 'High band (validation): the sparse base and its fine-tuned versions', columns: 3, panelWidth: 300, panelHeight: 150 },
-    ),
-  );
-
-  // ---------- markdown ----------
-  const b = baselines;
-  const pct = (v: number) => v.toFixed(3);
-  const pre = results.pretrain as unknown as Record<FourierForm, { lowBand: EvalSummary; seconds: number | null; beatsCopy: boolean; beatsLinearFloor: boolean }>;
-  const ft = results.finetune as unknown as Record<'atoms' | 'coefficients' | 'both', { before: EvalSummary; after: EvalSummary; seconds: number; trainableParameters: number }>;
-  const md = [
-    `# Fourier toy (atoms paper §3.3, App. C.1) — ${quick ? 'quick' : 'full'} run`,
-    '',
-    `Device: ${device}. Total time ${seconds.toFixed(0)} s. Reading: ${cfg.basisSet} bases${cfg.basisSet === 'fixed' ? ` (low band f = ${b.low.frequencies!.join(', ')}; high band f = ${b.high.frequencies!.join(', ')})` : ''}. Model: C = ${cfg.dim}, M = ${cfg.atoms} atoms, ${cfg.iterations} block iterations, batch ${cfg.batch}.`,
-    '',
-    'NMSE = MSE / signal variance of the validation set (1 = predicting the mean).',
-    '',
-    '| band | variance | copy observations (NMSE) | linear floor (NMSE) | FISTA over the band\'s Fourier dictionary (NMSE) |',
-    '|---|---|---|---|---|',
-    `| low (${cfg.lowBand.join('–')}) | ${b.low.variance} | ${pct(b.low.copyNmse)} | ${pct(b.low.linearFloorNmse)} | ${pct(b.low.fistaReferenceNmse)} |`,
-    `| high (${cfg.highBand.join('–')}) | ${b.high.variance} | ${pct(b.high.copyNmse)} | ${pct(b.high.linearFloorNmse)} | ${pct(b.high.fistaReferenceNmse)} |`,
-    '',
-    '## (i) Pre-training on the low band',
-    '',
-    '| form | steps | time (s) | low-band NMSE | beats copy | beats linear floor | atoms for 95 % usage (all signals) | per signal (mean) | atoms ≥ 1 % of max | non-zero codes per token |',
-    '|---|---|---|---|---|---|---|---|---|---|',
-    ...(['dense', 'sparse'] as const).map((f) => `| ${f} | ${cfg.pretrainSteps} | ${pre[f].seconds ?? 'loaded'} | ${pct(pre[f].lowBand.nmse)} | ${pre[f].beatsCopy ? 'yes' : 'no'} | ${pre[f].beatsLinearFloor ? 'yes' : 'no'} | ${pre[f].lowBand.usedAtoms} / ${cfg.atoms} | ${pre[f].lowBand.usedAtomsPerSignal} | ${pre[f].lowBand.atomsAbove1pct} | ${pre[f].lowBand.activePerToken} |`),
-    '',
-    '## (ii) Fine-tuning the sparse base to the high band',
-    '',
-    '| tuned | trainable parameters | steps | time (s) | high-band NMSE before | after | beats linear floor |',
-    '|---|---|---|---|---|---|---|',
-    ...(['atoms', 'coefficients', 'both'] as const).map((m) => `| ${m === 'both' ? 'atoms + coefficients' : `${m} only`} | ${ft[m].trainableParameters} | ${cfg.finetuneSteps} | ${ft[m].seconds} | ${pct(ft[m].before.nmse)} | ${pct(ft[m].after.nmse)} | ${ft[m].after.mse < b.high.linearFloor ? 'yes' : 'no'} |`),
-    '',
-    `Figures: ${figs.join(', ')}.`,
-    '',
-  ].join('\n');
+  const md = markdown(results, figs);
   writeFileSync(join(out, 'results.md'), md);
   io.print(md);
-  io.log(`wrote ${join(out, 'results.json')}, results.md and ${figs.length} figures`);
-
-  for (const f of ['dense', 'sparse'] as const) bases[f].model.destroy();
-  for (const m of Object.values(finetune)) m.model.destroy();
+  io.log(`wrote ${join(out, 'results.json')}, results.md and ${figs.length} figures in ${seconds.toFixed(0)} s`);
+  for (const m of Object.values(figData.models)) m.destroy();
   rt.destroy();
   return 0;
 }
 
+function markdown(r: { quick: boolean; device: string; seconds: number; seeds: number[]; config: FourierConfig; baselines: Record<'low' | 'high', BandBaselines>; checks: Check[]; summary: { bases: Record<string, Record<string, Stat | null>>; finetune: Record<string, Record<string, Stat | number | null>> } }, figs: string[]): string {
+  const c = r.config;
+  const b = r.baselines;
+  const f = (s: Stat | number | null | undefined, d = 3) => (s === null || s === undefined ? '–' : typeof s === 'number' ? String(s) : s.ci95 ? `${s.mean.toFixed(d)} [${s.ci95[0].toFixed(d)}, ${s.ci95[1].toFixed(d)}]` : s.mean.toFixed(d));
+  const lines = [
+    `# Fourier toy (atoms paper §3.3, App. C.1) — ${r.quick ? 'quick' : 'full'} run`,
+    '',
+    `Device: ${r.device}. Total ${r.seconds.toFixed(0)} s. Seeds ${r.seeds.join(', ')} (mean [95 % t-interval]). Data seed ${c.dataSeed}: low band f = ${b.low.frequencies?.join(', ')}, high band f = ${b.high.frequencies?.join(', ')}. Model: C = ${c.dim}, M = ${c.atoms} atoms, K = ${c.iterations} steps, λ = ${c.lambda}, batch ${c.batch}, ${c.pretrainSteps} pre-training and ${c.finetuneSteps} fine-tuning steps. NMSE = MSE / test-signal variance.`,
+    '',
+    '| band | copy | linear floor | FISTA (knows the band) | K-step Landweber oracle (knows the frequencies) |',
+    '|---|---|---|---|---|',
+    ...(['low', 'high'] as const).map((k) => `| ${k} | ${b[k].copyNmse} | ${b[k].linearFloorNmse} | ${b[k].fistaNmse} | ${b[k].landweberNmse ?? '–'} (step ${b[k].landweberStep ?? '–'}) |`),
+    '',
+    '## Bases (pre-trained on the low band)',
+    '',
+    '| base | low-band NMSE | atoms for 95 % of usage | per signal | smallest band-energy share of a used atom | high band before tuning |',
+    '|---|---|---|---|---|---|',
+    ...Object.entries(r.summary.bases).map(([k, s]) => `| ${k} | ${f(s.lowNmse)} | ${f(s.usedAtoms, 1)} | ${f(s.usedAtomsPerSignal, 1)} | ${f(s.minBandEnergy)} | ${f(s.highBefore)} |`),
+    '',
+    '## Fine-tuning the sparse base to the high band',
+    '',
+    '| form · tuned | trainable parameters | high-band NMSE after | atoms for 95 % of usage |',
+    '|---|---|---|---|',
+    ...Object.entries(r.summary.finetune).map(([k, s]) => `| ${k} | ${s.trainableParameters} | ${f(s.highNmse as Stat)} | ${f(s.usedAtoms as Stat, 1)} |`),
+    '',
+    '## Checks',
+    '',
+    '| id | claim | measured | 95 % CI | goal | pass |',
+    '|---|---|---|---|---|---|',
+    ...r.checks.map((k) => `| ${k.id} | ${k.claim} | ${k.measured} | ${k.ci95 ? `[${k.ci95[0]}, ${k.ci95[1]}]` : '–'} | ${k.goal} | ${k.pass === null ? 'undecided' : k.pass ? 'yes' : 'no'} |`),
+    '',
+    `Figures: ${figs.join(', ')}.`,
+    '',
+  ];
+  return lines.join('\n');
+}
+
 export const fourierExperiment: Experiment = {
-  summary: 'atoms paper §3.3/App. C.1 Fourier toy: dense vs sparse atoms on the low band, then atoms-only vs coefficients-only fine-tuning to the high band',
-  usage: '[--quick] [--out dir] [--basis fixed|random] [--seed S] [--pretrain-steps N] [--finetune-steps N] [--finetune-lr X] [--l1 X] [--lambda X] [--load-bases dir] [--write-checkpoints dir]',
+  summary: 'atoms paper §3.3/App. C.1 Fourier toy: dense vs sparse atoms on the low band, then atoms-only / coefficients-only / both fine-tuning to the high band (tied and untied W_s), seeds with 95 % intervals',
+  usage: '[--quick] [--out dir] [--seeds 1,2,3] [--data-seed S] [--modes atoms,coefficients,both] [--untied yes|no] [--pretrain-steps N] [--finetune-steps N] [--pretrain-lr X] [--finetune-lr X] [--lambda X] [--iterations K] [--atoms M] [--batch B] [--load-bases dir] [--write-checkpoints dir]',
   options: {
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
-    basis: { type: 'string' },
-    seed: { type: 'string' },
+    seeds: { type: 'string' },
+    'data-seed': { type: 'string' },
+    modes: { type: 'string' },
+    untied: { type: 'string' },
     'pretrain-steps': { type: 'string' },
     'finetune-steps': { type: 'string' },
+    'pretrain-lr': { type: 'string' },
     'finetune-lr': { type: 'string' },
-    l1: { type: 'string' },
     lambda: { type: 'string' },
+    iterations: { type: 'string' },
+    atoms: { type: 'string' },
+    batch: { type: 'string' },
     'load-bases': { type: 'string' },
     'write-checkpoints': { type: 'string' },
   },

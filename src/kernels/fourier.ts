@@ -7,8 +7,8 @@
  *
  *   lift / liftBackward           X = (x − ŷ)·E_t + F_t on observed rows, 0 on rest rows
  *   readout / readoutBackward     ŷ_r = ⟨Y_r, E_t⟩ on observed rows (0 on rest rows)
- *   readoutFull / ...Backward     every sample [B, seq]: observed ones from ŷ (via slot), the
- *                                 others ⟨Y_rest, E_t⟩
+ *   readoutFull / ...Backward     every sample [B, seq]: an observed one is its observation (via
+ *                                 slot), the others ⟨Y_rest, E_t⟩
  *   softmaxMult                   row softmax in place whose last key weighs `mult` (the pooled
  *                                 unobserved tokens)
  *   rowNorms, normalize           atom time-profile norms n_m = ‖P_m‖, D̃ = D/n, Wt = η·D̃
@@ -106,29 +106,28 @@ export function recordReadoutBackward(rt: GpuRuntime, list: CommandList, a: Comp
   run(rt, list, what, 'readout_backward', a.rows * a.cols, { n: a.rows, cols: a.cols, seq: a.seq, tc: a.tc }, [a.pos, a.dout, a.lift, a.dy]);
 }
 
-/** out [B·seq]; slot [B·seq] = the observed row index within its signal (0 … tc − 2) or −1. */
-export function recordReadoutFull(rt: GpuRuntime, list: CommandList, a: CompactShape & { slot: Tensor; yc: Tensor; y: Tensor; lift: Tensor; out: Tensor; label?: string }): void {
+/** out [B·seq]; slot [B·seq] = the observed row index within its signal (0 … tc − 2) or −1; xobs [rows] the observed values. */
+export function recordReadoutFull(rt: GpuRuntime, list: CommandList, a: CompactShape & { slot: Tensor; xobs: Tensor; y: Tensor; lift: Tensor; out: Tensor; label?: string }): void {
   const what = `fourier readout full(${a.label ?? a.out.name})`;
   checkCompact(what, a);
   const n = (a.rows / a.tc) * a.seq;
   need(what, 'slot', a.slot, n);
-  need(what, 'yc', a.yc, a.rows);
+  need(what, 'xobs', a.xobs, a.rows);
   need(what, 'y', a.y, a.rows * a.cols);
   need(what, 'lift', a.lift, a.seq * a.cols);
   need(what, 'out', a.out, n);
-  run(rt, list, what, 'readout_full', n, { n, cols: a.cols, seq: a.seq, tc: a.tc }, [a.slot, a.yc, a.y, a.lift, a.out]);
+  run(rt, list, what, 'readout_full', n, { n, cols: a.cols, seq: a.seq, tc: a.tc }, [a.slot, a.xobs, a.y, a.lift, a.out]);
 }
 
-export function recordReadoutFullBackward(rt: GpuRuntime, list: CommandList, a: CompactShape & { pos: Tensor; slot: Tensor; dout: Tensor; lift: Tensor; dy: Tensor; label?: string }): void {
+export function recordReadoutFullBackward(rt: GpuRuntime, list: CommandList, a: CompactShape & { slot: Tensor; dout: Tensor; lift: Tensor; dy: Tensor; label?: string }): void {
   const what = `fourier readout full backward(${a.label ?? a.dy.name})`;
   checkCompact(what, a);
   const n = (a.rows / a.tc) * a.seq;
-  need(what, 'pos', a.pos, a.rows);
   need(what, 'slot', a.slot, n);
   need(what, 'dout', a.dout, n);
   need(what, 'lift', a.lift, a.seq * a.cols);
   need(what, 'dy', a.dy, a.rows * a.cols);
-  run(rt, list, what, 'readout_full_backward', a.rows * a.cols, { n: a.rows, cols: a.cols, seq: a.seq, tc: a.tc }, [a.pos, a.slot, a.dout, a.lift, a.dy]);
+  run(rt, list, what, 'readout_full_backward', a.rows * a.cols, { n: a.rows, cols: a.cols, seq: a.seq, tc: a.tc }, [a.slot, a.dout, a.lift, a.dy]);
 }
 
 /** In place on scores [rows, tc]. */
@@ -238,14 +237,14 @@ export function readoutBackwardCpu(s: CompactShape & { pos: Arr; dout: Arr; lift
   return out;
 }
 
-export function readoutFullCpu(s: CompactShape & { slot: Arr; yc: Arr; y: Arr; lift: Arr }): Float64Array {
+export function readoutFullCpu(s: CompactShape & { slot: Arr; xobs: Arr; y: Arr; lift: Arr }): Float64Array {
   const B = s.rows / s.tc;
   const out = new Float64Array(B * s.seq);
   for (let b = 0; b < B; b++) {
     const rest = b * s.tc + s.tc - 1;
     for (let t = 0; t < s.seq; t++) {
       const sl = s.slot[b * s.seq + t]!;
-      if (sl >= 0) out[b * s.seq + t] = s.yc[b * s.tc + sl]!;
+      if (sl >= 0) out[b * s.seq + t] = s.xobs[b * s.tc + sl]!;
       else {
         let acc = 0;
         for (let c = 0; c < s.cols; c++) acc += s.y[rest * s.cols + c]! * s.lift[t * s.cols + c]!;
@@ -256,15 +255,12 @@ export function readoutFullCpu(s: CompactShape & { slot: Arr; yc: Arr; y: Arr; l
   return out;
 }
 
-export function readoutFullBackwardCpu(s: CompactShape & { pos: Arr; slot: Arr; dout: Arr; lift: Arr }): Float64Array {
+export function readoutFullBackwardCpu(s: CompactShape & { slot: Arr; dout: Arr; lift: Arr }): Float64Array {
   const out = new Float64Array(s.rows * s.cols);
   for (let r = 0; r < s.rows; r++) {
     const b = Math.floor(r / s.tc);
     for (let c = 0; c < s.cols; c++) {
-      if (!isRest(r, s.tc)) {
-        const t = s.pos[r]!;
-        out[r * s.cols + c] = s.dout[b * s.seq + t]! * s.lift[t * s.cols + c]!;
-      } else {
+      if (isRest(r, s.tc)) {
         let acc = 0;
         for (let t = 0; t < s.seq; t++) if (s.slot[b * s.seq + t]! < 0) acc += s.dout[b * s.seq + t]! * s.lift[t * s.cols + c]!;
         out[r * s.cols + c] = acc;

@@ -15,7 +15,10 @@
  *             S^{k+1} = σ_λ(S^k + A^k X^k W_s),   S^0 = 0          (sparse: soft threshold λ)
  *             S^{k+1} =      S^k + A^k X^k W_s                      (dense)
  *             ŷ^{k+1}_t = ⟨S^{k+1}_t D̃, E_t⟩ = Σ_m S^{k+1}_tm·d_m(t)
- *   output    ŷ^K.
+ *   output    y_t = x_t where observed, ŷ^K_t elsewhere: the 16 observations are known, the model
+ *             fills in the rest (so the loss is on the unobserved samples; a model whose
+ *             observed tokens' own outputs were scored learned to sharpen their attention for
+ *             them, which multiplies their ISTA step by up to seq and blew training up).
  * W_s: 'tied' (default) W_s = η·D̃ᵀ — the code is inferred *from* the dictionary, as in sparse
  * coding: with uniform attention (W_q = 0, the initialisation) step k is exactly an ISTA step on
  * ½‖m ⊙ (x − Σ_m s_m d_m)‖² + λ‖s‖₁ with step size η/seq; 'untied' W_s is a free [C, M] matrix
@@ -92,6 +95,8 @@ export interface FourierConfig extends FourierDataConfig {
   finetuneSteps: number;
   pretrainLr: number;
   finetuneLr: number;
+  /** Seeds the lift, the initialisation and the batch order. */
+  seed: number;
 }
 
 export const FOURIER_FULL: FourierConfig = {
@@ -102,14 +107,15 @@ export const FOURIER_FULL: FourierConfig = {
   lowBand: [0, 24],
   highBand: [25, 32],
   basisSet: 'fixed',
+  dataSeed: 1,
   seed: 1,
   dim: 128,
   atoms: 64,
   iterations: 4,
   lift: 'joint',
   tie: 'tied',
-  lambda: 1.5,
-  stepInit: 1,
+  lambda: 3,
+  stepInit: 1.5,
   batch: 16,
   trainSamples: 8192,
   valSamples: 512,
@@ -290,7 +296,14 @@ export function fourierInit(cfg: FourierConfig, form: FourierForm): Map<string, 
   const bound = 1 / Math.sqrt(C);
   const uniform = (n: number) => Float32Array.from({ length: n }, () => rng.uniform(-bound, bound));
   const wk = uniform(C * M);
-  const D = uniform(M * C);
+  // D: atoms whose time profiles are orthonormal (M ≤ seq) or a tight frame (M > seq), in E's
+  // span: a well-conditioned dictionary, so the ISTA step γ·‖ΦΦᵀ‖ starts stable (a random square
+  // dictionary has ‖ΦΦᵀ‖ up to ~4 and diverged at the steps training wants).
+  const prof = new Float64Array(M * T);
+  if (M <= T) orthonormalRows(rng, M, T).forEach((v, m) => prof.set(v, m * T));
+  else orthonormalRows(rng, T, M).forEach((v, t) => v.forEach((x, m) => (prof[m * T + t] = x)));
+  const D = new Float32Array(M * C);
+  for (let m = 0; m < M; m++) for (let t = 0; t < T; t++) for (let c = 0; c < C; c++) D[m * C + c] += prof[m * T + t]! * lift[t * C + c]!;
   const out = new Map<string, Float32Array>([
     ['fourier.lift', lift],
     ['fourier.W_q', new Float32Array(C * M)],
@@ -402,9 +415,10 @@ function build(rt: GpuRuntime, cfg: FourierConfig, opts: FourierModelOptions): O
     });
     if (sparse) recordShrinkForward(rt, forward, { kind: 'soft', x: pre[k]!, y: S[k]!, lambda: lambdaT, cols: M, label: `fourier.S${k + 1}` });
     recordMatmul(rt, forward, { a: S[k]!, b: dn, c: Y, M: rows, N: C, K: M, label: `fourier.SD${k + 1}` });
-    recordReadout(rt, forward, { ...shape, pos, y: Y, lift: E, out: yc[k]!, label: `fourier.yc${k + 1}` });
+    // ŷ at the observed tokens feeds the next step's residual (the last step's is not used).
+    if (k < K - 1) recordReadout(rt, forward, { ...shape, pos, y: Y, lift: E, out: yc[k]!, label: `fourier.yc${k + 1}` });
   }
-  recordReadoutFull(rt, forward, { ...shape, slot, yc: yc[K - 1]!, y: Y, lift: E, out: prediction });
+  recordReadoutFull(rt, forward, { ...shape, slot, xobs, y: Y, lift: E, out: prediction });
   const codes = S[K - 1]!;
   recordRowNonzeros(rt, forward, { x: codes, rows, cols: M, mean: activeAtoms, label: 'fourier.active' });
 
@@ -431,7 +445,7 @@ function build(rt: GpuRuntime, cfg: FourierConfig, opts: FourierModelOptions): O
   let dDnWritten = false;
   let gWritten = false;
   for (let k = K - 1; k >= 0; k--) {
-    if (k === K - 1) recordReadoutFullBackward(rt, backward, { ...shape, pos, slot, dout: dPred, lift: E, dy: dY });
+    if (k === K - 1) recordReadoutFullBackward(rt, backward, { ...shape, slot, dout: dPred, lift: E, dy: dY });
     else recordReadoutBackward(rt, backward, { ...shape, pos, dout: dyc, lift: E, dy: dY, label: `fourier.dY${k + 1}` });
     if (dDn) {
       recordMatmul(rt, backward, { a: S[k]!, b: dY, c: dDn, M, N: C, K: rows, transA: true, accumulate: dDnWritten, label: `fourier.dDn${k + 1}` });
@@ -717,8 +731,8 @@ export interface FourierParamsCpu {
 
 /**
  * The model's forward in float64 over all seq tokens of `batch` signals (values and mask
- * [batch·seq]): ŷ^K, S^K [batch·seq, M] and the objective MSE(ŷ^K, target) (the quantity the GPU
- * backward differentiates).
+ * [batch·seq]): the output (observations where observed, ŷ^K elsewhere), S^K [batch·seq, M] and
+ * the objective MSE(output, target) (the quantity the GPU backward differentiates).
  */
 export function fourierForwardCpu(
   cfg: Pick<FourierConfig, 'seq' | 'dim' | 'atoms' | 'iterations'>,
@@ -806,6 +820,7 @@ export function fourierForwardCpu(
       }
     }
   }
+  for (let r = 0; r < rows; r++) if (io.mask[r]) yhat[r] = io.values[r]!;
   let objective = 0;
   if (io.target) for (let r = 0; r < rows; r++) objective += (yhat[r]! - io.target[r]!) ** 2 / rows;
   return { prediction: yhat, codes: S, objective };

@@ -19,18 +19,16 @@ import { ConfigError } from '../../engine/errors';
 import { parseSafetensors } from '../../io/safetensors';
 import type { GpuRuntime } from '../../engine/runtime';
 import type { FourierSignalView, InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../types';
+import { makeFourierSet, mseOf, signalVariance, type FourierSet } from '../../data/fourier-signals';
 import {
   atomProfiles,
   buildFourierModel,
   FOURIER_FULL,
   loadFourierCheckpoint,
-  makeFourierSet,
-  mseOf,
   readParams,
-  signalVariance,
+  runFourier,
   type FourierConfig,
   type FourierModel,
-  type FourierSet,
   type FourierTrain,
 } from '../../models/fourier';
 import { checkOverrides, parameterCount, snapshotFromCodes, topIndices } from './helpers';
@@ -147,34 +145,9 @@ class FourierInstance implements TaskInstance {
     this.base = { source: BASE_PATH, metadata };
   }
 
-  /** Prediction and final code of `model` on signals `idx` of `set` (one batch, padded). */
-  private async forward(model: FourierModel, set: FourierSet, idx: readonly number[]): Promise<{ prediction: Float32Array; codes: Float32Array }> {
-    const { batch: B, seq: T } = this.cfg;
-    const bx = new Float32Array(B * T);
-    const bm = new Float32Array(B * T);
-    for (let b = 0; b < B; b++) {
-      const s = idx[Math.min(b, idx.length - 1)]!;
-      bx.set(set.observed.subarray(s * T, (s + 1) * T), b * T);
-      bm.set(set.masks.subarray(s * T, (s + 1) * T), b * T);
-    }
-    this.rt.write(model.xobs, bx);
-    this.rt.write(model.mask, bm);
-    this.rt.submit([model.forward]);
-    return { prediction: await this.rt.read(model.prediction), codes: await this.rt.read(model.codes) };
-  }
-
-  /** Signals `idx` of the set through `model`, batch by batch: predictions [n, T] and codes [n·T, M]. */
-  private async forwardMany(model: FourierModel, set: FourierSet, idx: readonly number[]): Promise<{ prediction: Float32Array; codes: Float32Array }> {
-    const { batch: B, seq: T, atoms: M } = this.cfg;
-    const prediction = new Float32Array(idx.length * T);
-    const codes = new Float32Array(idx.length * T * M);
-    for (let s0 = 0; s0 < idx.length; s0 += B) {
-      const chunk = idx.slice(s0, s0 + B);
-      const r = await this.forward(model, set, chunk);
-      prediction.set(r.prediction.subarray(0, chunk.length * T), s0 * T);
-      codes.set(r.codes.subarray(0, chunk.length * T * M), s0 * T * M);
-    }
-    return { prediction, codes };
+  /** Signals `idx` of the set through `model`, batch by batch: predictions [n, T] and per-sample codes [n·T, M]. */
+  private forwardMany(model: FourierModel, set: FourierSet, idx: readonly number[]): Promise<{ prediction: Float32Array; codes: Float32Array }> {
+    return runFourier(this.rt, model, set, idx);
   }
 
   /** Every signal of the set through `model`. */
@@ -195,15 +168,24 @@ class FourierInstance implements TaskInstance {
     return { loss: mse, metrics: { nmse: mse / signalVariance(this.valSet), active_atoms: nonzero / (this.valSet.n * this.cfg.seq) } };
   }
 
-  /** ŷ with the overrides applied at the read-out (see the file comment), rows [rows]. */
-  private readout(codes: Float32Array, prof: Float64Array, rows: number, o: InferenceOverrides): Float32Array {
+  /**
+   * The output with the overrides applied at the read-out (see the file comment) for the
+   * validation signals `idx` (codes [idx.length·T, M]): observed samples stay their observations.
+   */
+  private readout(codes: Float32Array, prof: Float64Array, idx: readonly number[], o: InferenceOverrides): Float32Array {
     const { atoms: M, seq: T } = this.cfg;
     const mask = o.masks?.[0] ?? null;
     const k = o.k?.[0] ?? null;
+    const rows = idx.length * T;
     const out = new Float32Array(rows);
     const keep = new Uint8Array(M);
     for (let r = 0; r < rows; r++) {
       const t = r % T;
+      const at = idx[Math.floor(r / T)]! * T + t;
+      if (this.valSet.masks[at]) {
+        out[r] = this.valSet.values[at]!;
+        continue;
+      }
       keep.fill(1);
       if (mask) for (let m = 0; m < M; m++) if (!mask[m]) keep[m] = 0;
       if (k !== null && k < M) {
@@ -244,10 +226,10 @@ class FourierInstance implements TaskInstance {
     const base = this.baseView;
     const { view: ad, val: full, prof } = await this.adaptedOutputs();
     const rows = idx.length * T;
-    const adaptedPred = overridden ? this.readout(ad.codes, prof, rows, o) : ad.prediction;
+    const adaptedPred = overridden ? this.readout(ad.codes, prof, idx, o) : ad.prediction;
     const signals: FourierSignalView[] = idx.map((s, b) => {
       const observed: { t: number; v: number }[] = [];
-      for (let t = 0; t < T; t++) if (this.valSet.masks[s * T + t]) observed.push({ t, v: this.valSet.observed[s * T + t]! });
+      for (let t = 0; t < T; t++) if (this.valSet.masks[s * T + t]) observed.push({ t, v: this.valSet.values[s * T + t]! });
       return {
         truth: Array.from(this.valSet.signals.subarray(s * T, (s + 1) * T)),
         observed,
@@ -263,7 +245,7 @@ class FourierInstance implements TaskInstance {
       const b = await this.forwardAll(this.baseModel, this.valSet);
       this.baseNmse = mseOf(b.prediction, this.valSet.signals) / signalVariance(this.valSet);
     }
-    const pred = overridden ? this.readout(full.codes, prof, this.valSet.n * T, o) : full.prediction;
+    const pred = overridden ? this.readout(full.codes, prof, Array.from({ length: this.valSet.n }, (_, i) => i), o) : full.prediction;
     return { kind: 'fourier', seq: T, signals, atoms, nmse: { base: this.baseNmse, adapted: mseOf(pred, this.valSet.signals) / signalVariance(this.valSet) } };
   }
 
