@@ -6,11 +6,12 @@
  * frozen lift — on this model the same set as 'both'). STAN / LoRA / SoRA do not apply (the model
  * has no Linear sites). The other atoms fields (M, σ, k, λ) are the base's and cannot change.
  *
- * Inference overrides act at the read-out: the output is linear in the final code,
- * ŷ_t = Σ_m S_tm·d_m(t), so switching atom m off removes exactly its term S_tm·d_m(t), and a
- * k override keeps the k largest |S_tm| per token (computed on the CPU from the read-back code;
- * the iterations before the last are left as they are). With every atom off the output is 0 —
- * unlike the additive adapters, the atoms here are the whole model, not a change to it.
+ * Inference overrides act at the read-out: at an unobserved sample the output is linear in the
+ * final code, ŷ_t = Σ_m S_tm·d_m(t), so switching atom m off removes exactly its term
+ * S_tm·d_m(t), and a k override keeps the k largest |S_tm| per sample (computed on the CPU from
+ * the read-back code; the steps before the last are left as they are). Observed samples are the
+ * observations. With every atom off only the observations remain — unlike the additive adapters,
+ * the atoms here are the whole model, not a change to it.
  */
 import type { IdentifiabilityReport } from '../../analysis/identifiability';
 import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
