@@ -11,7 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import { attentionAtomsBackward, attentionAtomsForward, atomsForwardCpu, type AtomsAdapterCpu } from '../src/adapters/atoms-reference';
 import { ATOMS_DEFAULTS, AtomsAdapter, atomsAdapter, type AtomsConfig } from '../src/adapters/atoms';
-import { ADAPTERS } from '../src/adapters/registry';
+import { adapterModule } from '../src/adapters/registry';
 import { ConfigError } from '../src/engine/errors';
 import { ParamPack } from '../src/engine/param-pack';
 import { Rng } from '../src/engine/rng';
@@ -167,7 +167,7 @@ async function prepare(rt: GpuRuntime, c: Case, seed: number) {
 describe('atoms adapter: config validation', () => {
   it('is registered and rejects impossible settings with ConfigError naming the field', async () => {
     const rt = await testRuntime();
-    expect(ADAPTERS.atoms).toBe(atomsAdapter);
+    expect(adapterModule('atoms')).toBe(atomsAdapter);
     const b = await build(rt, { B: 1, T: 3, C: 4, H: 1 }, { ...ATOMS_DEFAULTS, atoms: 4, k: 2 }, { attnFrozen: true, inputGrad: false, seed: 1 });
     const other = new MultiHeadAttention(
       { rt, trainable: new ParamPack(rt, 'v.t', true), frozen: new ParamPack(rt, 'v.f', false), rng: new Rng(1) },

@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG } from '../src/config/defaults';
+import { defaultConfig } from '../src/config/defaults';
+import { offeredAdapters, taskIds, taskModule } from '../src/playground/tasks/registry';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Settings = Record<string, any>;
+const DEFAULT_CONFIG = defaultConfig();
 import { formatIssues, parseConfig, type PlaygroundConfig } from '../src/config/schema';
 import { configFromHash, configToHash } from '../src/config/url';
 
@@ -12,16 +17,20 @@ describe('configuration schema', () => {
   });
 
   const bad: [string, (c: PlaygroundConfig) => void, RegExp][] = [
-    ['adapter.stan.k', (c) => (c.adapter.stan.k = 0), /adapter\.stan\.k must be ≥ 1/],
-    ['adapter.stan.k', (c) => (c.adapter.stan.k = 2.5), /adapter\.stan\.k must be an integer/],
-    ['adapter.stan.expansion', (c) => (c.adapter.stan.expansion = 0), /adapter\.stan\.expansion must be > 0/],
-    ['adapter.atoms.lambda', (c) => (c.adapter.atoms.lambda = -0.1), /adapter\.atoms\.lambda must be ≥ 0/],
-    ['adapter.atoms.k', (c) => (c.adapter.atoms.k = 65), /adapter\.atoms\.k must be ≤ adapter\.atoms\.atoms/],
-    ['training.lr', (c) => (c.training.lr = 0), /training\.lr must be > 0/],
-    ['training.lr', (c) => (c.training.lr = NaN), /training\.lr must be a number/],
-    ['training.lr', (c) => (c.training.lr = Infinity), /training\.lr must be finite/],
+    ['adapter.stan.k', (c) => ((c.adapter.stan as Settings).k = 0), /^k \(active latents\) must be ≥ 1 \(an integer in 1…16384\)/],
+    ['adapter.stan.k', (c) => ((c.adapter.stan as Settings).k = 2.5), /^k \(active latents\) must be an integer in 1…16384/],
+    ['adapter.stan.expansion', (c) => ((c.adapter.stan as Settings).expansion = 0), /^expansion l\/n must be > 0 \(a number in \(0, 64\]\)/],
+    ['adapter.stan.topk', (c) => ((c.adapter.stan as Settings).topk = 'largest'), /^top-k by must be one of signed, abs/],
+    ['adapter.atoms.lambda', (c) => ((c.adapter.atoms as Settings).lambda = -0.1), /^λ \(threshold\) must be ≥ 0/],
+    ['adapter.atoms.k', (c) => ((c.adapter.atoms as Settings).k = 65), /^k \(active atoms\) must be ≤ atoms M/],
+    ['tasks.digits.view', (c) => (c.tasks.digits!.view = 'upside-down'), /^fine-tune on must be one of rot90, flip/],
+    ['training.lr', (c) => (c.training.lr = 0), /^learning rate must be > 0/],
+    ['training.lr', (c) => (c.training.lr = NaN), /^learning rate must be a number/],
+    ['training.lr', (c) => (c.training.lr = Infinity), /^learning rate must be finite/],
+    ['training.warmup', (c) => (c.training.warmup = c.training.steps + 1), /^warm-up steps must be ≤ steps/],
     ['task', (c) => ((c as { task: string }).task = 'imagenet'), /task must be one of fourier, mnist-vae, digits, regression/],
-    ['adapter.kind', (c) => ((c.adapter as { kind: string }).kind = 'dora'), /adapter\.kind must be one of none, stan, atoms, lora, sora/],
+    ['adapter.kind', (c) => ((c.adapter as { kind: string }).kind = 'dora'), /adapter must be one of none, stan, atoms, lora, sora/],
+    ['adapter.kind', (c) => ((c.adapter as { kind: string }).kind = 'stan'), /the Fourier toy task offers none; 'stan' attaches to sites this task's model does not have/],
   ];
   for (const [field, mutate, message] of bad) {
     it(`rejects a bad ${field}, naming the field and the allowed range`, () => {
@@ -38,6 +47,31 @@ describe('configuration schema', () => {
   it('rejects unknown keys (a typo must not be ignored silently)', () => {
     const r = parseConfig({ ...clone(DEFAULT_CONFIG), tsak: 'fourier' });
     expect(r.ok).toBe(false);
+    const s = clone(DEFAULT_CONFIG);
+    (s.adapter.stan as Settings).kk = 3;
+    expect(parseConfig(s).ok).toBe(false);
+  });
+
+  it('fills in task and adapter settings a config leaves out (older links and files keep working)', () => {
+    const c = clone(DEFAULT_CONFIG) as Partial<PlaygroundConfig> & Settings;
+    delete c.tasks;
+    delete (c.adapter! as Settings).lora;
+    delete (c.adapter!.stan as Settings).initD;
+    const r = parseConfig(c);
+    expect(r).toEqual({ ok: true, config: DEFAULT_CONFIG });
+  });
+
+  it('every task offers none plus exactly the adapters with a site kind its model has', () => {
+    expect(offeredAdapters(taskModule('fourier'))).toEqual(['none']);
+    expect(offeredAdapters(taskModule('digits'))).toEqual(['none', 'stan', 'atoms', 'lora', 'sora']);
+    for (const id of taskIds()) {
+      for (const kind of offeredAdapters(taskModule(id))) {
+        const c = clone(DEFAULT_CONFIG);
+        c.task = id;
+        c.adapter.kind = kind;
+        expect(parseConfig(c).ok).toBe(true);
+      }
+    }
   });
 });
 
@@ -47,11 +81,12 @@ describe('configuration in the URL hash', () => {
     const c = clone(DEFAULT_CONFIG);
     c.task = 'digits';
     c.adapter.kind = 'stan';
-    c.adapter.stan.k = 4;
+    (c.adapter.stan as Settings).k = 4;
     c.adapter.targets = ['blocks.*.attn.q_proj', 'blocks.*.mlp.fc1'];
     c.training.seed = 42;
+    c.tasks.digits!.view = 'flip';
     const hash = configToHash(c);
-    expect(hash).toBe('#task=digits&adapter.kind=stan&adapter.targets=blocks.*.attn.q_proj%2Cblocks.*.mlp.fc1&adapter.stan.k=4&training.seed=42');
+    expect(hash).toBe('#task=digits&tasks.digits.view=flip&adapter.kind=stan&adapter.targets=blocks.*.attn.q_proj%2Cblocks.*.mlp.fc1&adapter.stan.k=4&training.seed=42');
     expect(configFromHash(hash)).toEqual({ config: c, issues: [] });
   });
 
@@ -63,9 +98,10 @@ describe('configuration in the URL hash', () => {
       ['#%E0%A4%A', '(url)'],
       ['#__proto__.polluted=1', '__proto__.polluted'],
       ['#task=', 'task'],
+      ['#task=fourier&adapter.kind=lora', 'adapter.kind'],
     ] as const) {
       const r = configFromHash(hash);
-      expect(r.config).toBe(DEFAULT_CONFIG);
+      expect(r.config).toEqual(DEFAULT_CONFIG);
       expect(r.issues.map((i) => i.field)).toContain(field);
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -73,8 +109,9 @@ describe('configuration in the URL hash', () => {
 
   it('property: any valid config round-trips through the hash; random hashes never throw', () => {
     const cfg = fc.record({
-      task: fc.constantFrom('fourier', 'mnist-vae', 'digits', 'regression'),
-      kind: fc.constantFrom('none', 'stan', 'atoms', 'lora', 'sora'),
+      task: fc.constantFrom(...taskIds()),
+      kindPick: fc.nat(),
+      view: fc.constantFrom('rot90', 'flip'),
       k: fc.integer({ min: 1, max: 64 }),
       expansion: fc.double({ min: 0.25, max: 8, noNaN: true }),
       lr: fc.double({ min: 1e-6, max: 0.5, noNaN: true }),
@@ -86,10 +123,12 @@ describe('configuration in the URL hash', () => {
       fc.property(cfg, (r) => {
         runs++;
         const c = clone(DEFAULT_CONFIG);
-        c.task = r.task as PlaygroundConfig['task'];
-        c.adapter.kind = r.kind as PlaygroundConfig['adapter']['kind'];
-        c.adapter.stan.k = r.k;
-        c.adapter.stan.expansion = r.expansion;
+        c.task = r.task;
+        const offered = offeredAdapters(taskModule(r.task));
+        c.adapter.kind = offered[r.kindPick % offered.length]!;
+        c.tasks.digits!.view = r.view;
+        (c.adapter.stan as Settings).k = r.k;
+        (c.adapter.stan as Settings).expansion = r.expansion;
         c.training.lr = r.lr;
         c.training.seed = r.seed;
         c.adapter.targets = r.targets;

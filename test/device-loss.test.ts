@@ -6,7 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AdapterSpec } from '../src/adapters/attach';
-import { DEFAULT_CONFIG } from '../src/config/defaults';
+import { defaultConfig } from '../src/config/defaults';
+
+const DEFAULT_CONFIG = defaultConfig();
 import type { PlaygroundConfig } from '../src/config/schema';
 import type { MetricRow } from '../src/engine/metric-ring';
 import { acquireNodeGpu } from '../src/engine/node-gpu';

@@ -21,10 +21,11 @@ import { buildDigitsTask, probeIndices, DIGITS_CHECK_IMAGES, digitsConfigFromMet
 import { loadMnistNode } from '../src/data/mnist-node';
 import { baseCheckpointMetadata, CheckpointMismatchError } from '../src/io/base-checkpoint';
 import { Trainer } from '../src/train/trainer';
-import { DEFAULT_CONFIG } from '../src/config/defaults';
+import { defaultConfig } from '../src/config/defaults';
+
+const DEFAULT_CONFIG = defaultConfig();
 import { nodeAssets } from '../src/playground/node-assets';
 import { PlaygroundSession } from '../src/playground/session';
-import { digitsTask } from '../src/playground/tasks/digits';
 import { checkGradient } from './helpers/finite-diff';
 import { randomArray, testRuntime } from './helpers/gpu';
 
@@ -157,7 +158,7 @@ describe('digits playground task (src/tasks/digits-task.ts) through a session', 
     const c = structuredClone(DEFAULT_CONFIG);
     c.task = 'digits';
     c.adapter.kind = 'stan';
-    c.adapter.targets = digitsTask.description.defaultTargets.stan!;
+    c.adapter.targets = [];
     c.adapter.stan = { expansion: 1, k: 8, topk: 'signed' };
     c.training = { ...c.training, batch: 8, warmup: 0, steps: 10 };
     const s = await PlaygroundSession.create(rt, c, { assets: nodeAssets(), small: true, stream: { metricEvery: 2, validateEvery: 0, statsEvery: 0 }, onEvent: () => {} });
@@ -195,7 +196,7 @@ describe('digits playground task: the other adapter kinds', () => {
       const c = structuredClone(DEFAULT_CONFIG);
       c.task = 'digits';
       c.adapter.kind = kind;
-      c.adapter.targets = digitsTask.description.defaultTargets[kind]!;
+      c.adapter.targets = [];
       c.training = { ...c.training, batch: 4, warmup: 0, steps: 10 };
       const s = await PlaygroundSession.create(rt, c, { assets: nodeAssets(), small: true, stream: { metricEvery: 2, validateEvery: 0, statsEvery: 0 }, onEvent: () => {} });
       const rows = await s.stepN(2);

@@ -12,7 +12,10 @@
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG } from '../src/config/defaults';
+import { defaultConfig } from '../src/config/defaults';
+import { adapterFileFormats } from '../src/adapters/registry';
+
+const DEFAULT_CONFIG = defaultConfig();
 import { parseConfig, type PlaygroundConfig } from '../src/config/schema';
 import { configFromHash, configToHash } from '../src/config/url';
 import { AdapterFileError, decodeAdapter, encodeAdapter } from '../src/io/adapter-file';
@@ -341,6 +344,8 @@ describe('session importer fuzz', () => {
 // ---------------------------------------------------------------------------------------------
 // Adapters
 
+const F = adapterFileFormats();
+
 describe('adapter importer fuzz', () => {
   const files = encodeAdapter(
     { kind: 'lora', config: { rank: 2, alpha: 4 }, targets: ['blocks.0.attn.q_proj', 'head'], base: { id: 'seed:7', hash: 'none' } },
@@ -349,9 +354,10 @@ describe('adapter importer fuzz', () => {
       { name: 'blocks.0.attn.q_proj.lora_B.weight', shape: [4, 2], data: new Float32Array(8).fill(-0.5) },
       { name: 'head.lora_A.weight', shape: [2, 4], data: new Float32Array(8) },
     ],
+    F,
   );
   const check = (d: ReturnType<typeof decodeAdapter>) => {
-    expect(['stan', 'atoms', 'lora', 'sora']).toContain(d.description.kind);
+    expect(F.map((f) => f.kind)).toContain(d.description.kind);
     for (const t of d.tensors) expect(t.data.length).toBe(t.shape.reduce((a, b) => a * b, 1));
   };
 
@@ -367,7 +373,7 @@ describe('adapter importer fuzz', () => {
     );
     fc.assert(
       fc.property(mutationArb(['format', 'adapter_format', 'adapter_config']), fc.option(cfgText), (ms, text) =>
-        fuzzOne('adapter', AdapterFileError, () => decodeAdapter(applyAll(files.model, ms), text ?? undefined), check),
+        fuzzOne('adapter', AdapterFileError, () => decodeAdapter(applyAll(files.model, ms), text ?? undefined, F), check),
       ),
       runs(0.45),
     );
@@ -375,14 +381,14 @@ describe('adapter importer fuzz', () => {
 
   it('mutations that stay valid safetensors reach the adapter checks', () => {
     fc.assert(
-      fc.property(gentleArb(['format', 'adapter_format', 'adapter_config']), (ms) => fuzzOne('adapter', AdapterFileError, () => decodeAdapter(applyAll(files.model, ms)), check)),
+      fc.property(gentleArb(['format', 'adapter_format', 'adapter_config']), (ms) => fuzzOne('adapter', AdapterFileError, () => decodeAdapter(applyAll(files.model, ms), undefined, F), check)),
       runs(0.45),
     );
   });
 
   it('random bytes: an AdapterFileError', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 256 }), fc.option(fc.string({ maxLength: 64 })), (b, text) => fuzzOne('adapter', AdapterFileError, () => decodeAdapter(b, text ?? undefined), check)),
+      fc.property(fc.uint8Array({ maxLength: 256 }), fc.option(fc.string({ maxLength: 64 })), (b, text) => fuzzOne('adapter', AdapterFileError, () => decodeAdapter(b, text ?? undefined, F), check)),
       runs(0.1),
     );
   });

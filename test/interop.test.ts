@@ -7,9 +7,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
-import type { Adapter, AdapterFactory, AdapterSite } from '../src/adapters/adapter';
+import type { Adapter, AdapterModule, AdapterSite } from '../src/adapters/adapter';
 import { loraBackwardCpu, loraForwardCpu } from '../src/adapters/lora';
-import { ADAPTERS } from '../src/adapters/registry';
+import { adapterKinds, registerAdapter, unregisterAdapter } from '../src/adapters/registry';
+import { attentionAtomsBackward, attentionAtomsForward } from '../src/adapters/atoms-reference';
+import { num } from '../src/settings/fields';
 import { soraBackwardCpu, soraForwardCpu } from '../src/adapters/sora';
 import { interopCommand, INTEROP_USAGE } from '../src/cli/interop';
 import { ParamRef } from '../src/engine/param-pack';
@@ -193,12 +195,19 @@ describe('interop: STAN (a k-sparse Linear adapter from the registry)', () => {
 
 /**
  * A test-local attention-output adapter (ΔO = x·Pᵀ, no use of the probabilities), registered
- * under 'atoms' for one test: it exercises interop's attention path on its own terms.
+ * as 'fake-attn' for one test: it exercises interop's attention path on its own terms.
  */
-const fakeAttentionAdapter: AdapterFactory<{ scale: number }> = {
-  kind: 'atoms',
+const fakeAttentionAdapter: AdapterModule<{ scale: number }> = {
+  kind: 'fake-attn',
+  label: 'fake',
+  title: 'fake attention-output adapter',
+  formula: 'ΔO = X·Pᵀ',
+  explanation: [],
+  unit: 'atom',
+  settings: { fields: { scale: num('scale', 0, 10) }, defaults: { scale: 1 } },
+  export: { peftType: 'FAKE_ATTN', tensors: ['fake_P.weight'] },
+  runLabel: () => '',
   sites: ['attention-output'],
-  defaults: { scale: 1 },
   validate() {},
   attach(ctx: BuildContext, site: AdapterSite): Adapter {
     if (site.kind !== 'attention-output') throw new Error('attention only');
@@ -215,7 +224,7 @@ const fakeAttentionAdapter: AdapterFactory<{ scale: number }> = {
       recordBackwardInput: (list, io) => recordMatmul(ctx.rt, list, { a: io.dout, b: P.value, c: io.dx, M: rowsA, N: d, K: d, accumulate: true }),
     };
     return {
-      kind: 'atoms',
+      kind: 'fake-attn',
       path: site.path,
       params: [P],
       latentCount: 1,
@@ -230,8 +239,7 @@ const fakeAttentionAdapter: AdapterFactory<{ scale: number }> = {
 describe('interop: an attention-output adapter', () => {
   it('builds a frozen attention from base.{q,k,v,o}_proj (missing biases = 0) and matches the reference', async () => {
     const rt = await testRuntime();
-    const saved = ADAPTERS.atoms;
-    ADAPTERS.atoms = fakeAttentionAdapter;
+    registerAdapter(fakeAttentionAdapter);
     try {
       const batch = 2, seq = 3, d = 4, heads = 2, rowsA = batch * seq;
       const params = new Map<string, Float64Array>();
@@ -250,11 +258,11 @@ describe('interop: an attention-output adapter', () => {
       tensors.push({ name: 'layer.fake_P.weight', shape: [d, d], data: P }, { name: 'x', shape: [batch, seq, d], data: x }, { name: 'grad_y', shape: [batch, seq, d], data: dy });
       const shape = { batch, seq, dim: d, heads, causal: true };
 
-      expect(await interopCommand([writeInput(tensors, { adapter: 'atoms', config: '{}' }), join(dir, 'nohead.safetensors')], { rt })).toBe(2);
+      expect(await interopCommand([writeInput(tensors, { adapter: 'fake-attn', config: '{}' }), join(dir, 'nohead.safetensors')], { rt })).toBe(2);
       expect(text(stderr)).toContain("metadata 'heads' must be a positive integer dividing dim 4, got nothing");
 
       const out = join(dir, 'attn-out.safetensors');
-      expect(await interopCommand([writeInput(tensors, { adapter: 'atoms', heads: '2', causal: 'true' }), out], { rt })).toBe(0);
+      expect(await interopCommand([writeInput(tensors, { adapter: 'fake-attn', heads: '2', causal: 'true' }), out], { rt })).toBe(0);
       const o = readOutput(out);
       const x64 = Float64Array.from(x);
       const xp = linearCpu(x64, P, null, rowsA, d, d);
@@ -269,15 +277,51 @@ describe('interop: an attention-output adapter', () => {
       expect(maxRelError(o.get('grad.layer.fake_P.weight').data, dP)).toBeLessThan(1e-5);
       expect(o.get('y').shape).toEqual([batch, seq, d]);
     } finally {
-      if (saved) ADAPTERS.atoms = saved;
-      else delete ADAPTERS.atoms;
+      unregisterAdapter('fake-attn');
     }
   });
+
+  for (const topk of ['signed', 'abs'] as const) {
+    it(`atoms, top-k by ${topk === 'signed' ? 'value' : '|value|'} (paper form, 2 heads, causal): y, grad_x, dW_s and dD match the float64 reference`, async () => {
+      const rt = await testRuntime();
+      const batch = 2, seq = 5, d = 8, heads = 2, M = 6, k = 2, rowsA = batch * seq;
+      const params = new Map<string, Float64Array>();
+      const tensors: TensorInput[] = [];
+      for (const [i, p] of ['q_proj', 'k_proj', 'v_proj', 'o_proj'].entries()) {
+        const w = f32(randn64(d * d, 40 + i, 0.4));
+        const b = f32(randn64(d, 50 + i, 0.1));
+        params.set(`layer.${p}.weight`, Float64Array.from(w));
+        params.set(`layer.${p}.bias`, Float64Array.from(b));
+        tensors.push({ name: `base.${p}.weight`, shape: [d, d], data: w }, { name: `base.${p}.bias`, shape: [d], data: b });
+      }
+      const Ws = f32(randn64(d * M, 60, 0.7));
+      const D = f32(randn64(M * d, 61, 0.5));
+      const x = f32(randn64(rowsA * d, 62));
+      const dy = f32(randn64(rowsA * d, 63));
+      tensors.push({ name: 'layer.atoms_Ws.weight', shape: [d, M], data: Ws }, { name: 'layer.atoms_D.weight', shape: [M, d], data: D }, { name: 'x', shape: [batch, seq, d], data: x }, { name: 'grad_y', shape: [batch, seq, d], data: dy });
+      const out = join(dir, `atoms-${topk}.safetensors`);
+      const config = JSON.stringify({ atoms: M, sigma: 'topk', k, topk, form: 'paper', train: 'both' });
+      expect(await interopCommand([writeInput(tensors, { adapter: 'atoms', config, heads: String(heads), causal: 'true' }), out], { rt })).toBe(0);
+      const o = readOutput(out);
+      const shape = { batch, seq, dim: d, heads, causal: true };
+      const ad = { Ws: Float64Array.from(Ws), D: Float64Array.from(D), atoms: M, sigma: 'topk' as const, lambda: 0, k, topk, form: 'paper' as const };
+      const x64 = Float64Array.from(x);
+      const fwd = attentionAtomsForward(params, 'layer', x64, shape, ad);
+      const bwd = attentionAtomsBackward(params, new Map(), 'layer', x64, Float64Array.from(dy), shape, ad);
+      expect(maxRelError(o.get('y').data, fwd.out)).toBeLessThan(1e-5);
+      expect(maxRelError(o.get('grad_x').data, bwd.dx)).toBeLessThan(1e-4);
+      expect(maxRelError(o.get('grad.layer.atoms_Ws.weight').data, bwd.dWs)).toBeLessThan(1e-4);
+      expect(maxRelError(o.get('grad.layer.atoms_D.weight').data, bwd.dD)).toBeLessThan(1e-4);
+      // The two selection rules pick different atoms somewhere on this input (else the case would not tell them apart).
+      const other = attentionAtomsForward(params, 'layer', x64, shape, { ...ad, topk: topk === 'signed' ? 'abs' : 'signed' });
+      expect(maxRelError(other.out, fwd.out)).toBeGreaterThan(1e-3);
+    });
+  }
 });
 
 describe('interop: malformed inputs', () => {
   const cases: { name: string; edit: (t: TensorInput[], meta: Record<string, string>) => void; message: string }[] = [
-    { name: 'unknown adapter', edit: (_t, meta) => (meta['adapter'] = 'dora'), message: `unknown adapter 'dora' (metadata 'adapter'); registered: ${Object.keys(ADAPTERS).join(', ')}` },
+    { name: 'unknown adapter', edit: (_t, meta) => (meta['adapter'] = 'dora'), message: `unknown adapter 'dora' (metadata 'adapter'); registered: ${adapterKinds().join(', ')}` },
     { name: 'no adapter metadata', edit: (_t, meta) => delete meta['adapter'], message: "metadata 'adapter' is missing" },
     { name: 'config not JSON', edit: (_t, meta) => (meta['config'] = '{rank: 2'), message: "metadata 'config' is not valid JSON" },
     { name: 'impossible config', edit: (_t, meta) => (meta['config'] = JSON.stringify({ rank: 9, alpha: 1 })), message: 'lora config: rank: must be an integer in 1..5' },

@@ -4,7 +4,7 @@
  * definition, the step-0 loss is the base model's MSE, and training the offset lowers it.
  */
 import { describe, expect, it } from 'vitest';
-import type { Adapter, AdapterFactory } from '../src/adapters/adapter';
+import type { Adapter, AdapterMath } from '../src/adapters/adapter';
 import { mixSeed, Rng } from '../src/engine/rng';
 import { recordBroadcastAdd } from '../src/kernels/elementwise';
 import { recordColSum } from '../src/kernels/reduce';
@@ -12,10 +12,9 @@ import { buildLinearFit, makeLinearFitTargetDelta, type LinearFitConfig } from '
 import { Trainer } from '../src/train/trainer';
 import { testRuntime } from './helpers/gpu';
 
-const offsetAdapter: AdapterFactory<Record<string, never>> = {
+const offsetAdapter: AdapterMath<Record<string, never>> = {
   kind: 'lora',
   sites: ['linear'],
-  defaults: {},
   validate() {},
   attach(ctx, site) {
     if (site.kind !== 'linear') throw new Error('linear only');

@@ -5,10 +5,11 @@
  * imported into a freshly configured session reproduces the view outputs exactly.
  */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG } from '../src/config/defaults';
+import { defaultConfig } from '../src/config/defaults';
+
+const DEFAULT_CONFIG = defaultConfig();
 import type { PlaygroundConfig } from '../src/config/schema';
 import type { AutosaveSummary, SaveResult } from '../src/io/autosave-store';
-import { decodeAdapter } from '../src/io/adapter-file';
 import { decodeSessionCheckpoint, encodeSessionCheckpoint } from '../src/persistence/session-checkpoint';
 import { SessionPersistence, type AutosaveBackend, type AutosaveEvent } from '../src/persistence/session-persistence';
 import { nodeAssets } from '../src/playground/node-assets';
@@ -120,7 +121,7 @@ describe('session persistence', () => {
     const { taskModule } = await import('../src/playground/tasks/registry');
     const p = new SessionPersistence(new MemoryStore(), assets, { every: 10, onEvent: () => {} });
     const c = { ...config(), task: 'fourier' as const };
-    const path = taskModule('fourier').description.baseCheckpoint!;
+    const path = taskModule('fourier').baseCheckpoint!;
     const ref = await p.baseRef(c);
     expect(ref).toEqual({ id: path, hash: `sha256:${createHash('sha256').update(readFileSync(`public/${path}`)).digest('hex')}` });
     expect(await p.baseRef({ ...config(), training: { ...config().training, seed: 3 } })).toEqual({ id: 'regression:built-in(seed 3)', hash: 'none' });
@@ -170,7 +171,7 @@ describe('session persistence', () => {
     await a.stepN(8);
     const files = await p.exportAdapter(a);
     const want = await a.view();
-    const decoded = decodeAdapter(files.model, files.config);
+    const decoded = p.decodeAdapterFiles(files.model, files.config);
     expect(decoded.description.kind).toBe('stan');
     expect(decoded.description.targets).toEqual(['blocks.0.attn.q_proj', 'blocks.0.attn.v_proj']);
     const c = p.configForAdapter(config('lora'), decoded.description);

@@ -7,7 +7,7 @@
  *  - it fits a small non-linear target with Adam; config validation names the field.
  */
 import { describe, expect, it } from 'vitest';
-import { adapterFactory } from '../src/adapters/registry';
+import { adapterModule } from '../src/adapters/registry';
 import { stanAdapter, type StanAdapter, type StanConfig } from '../src/adapters/stan';
 import { ConfigError } from '../src/engine/errors';
 import { CommandList, type GpuRuntime } from '../src/engine/runtime';
@@ -326,7 +326,7 @@ describe('STAN parameters and configuration', () => {
     expect(a.D.init.every((v) => v === 0)).toBe(true);
     expect(a.code.k).toBe(5);
     expect(a.code.rows).toBe(4);
-    expect(adapterFactory('stan')).toBe(stanAdapter);
+    expect(adapterModule('stan')).toBe(stanAdapter);
     expect(() => a.setK(0)).toThrow(ConfigError);
     expect(() => a.setK(6)).toThrow(/k: override must be an integer in \[1, 5\]/);
     expect(() => a.setMask(new Float32Array(3))).toThrow(/mask: must have one entry per latent \(15\)/);
@@ -335,9 +335,9 @@ describe('STAN parameters and configuration', () => {
 
   it('validation names the field and the allowed range', async () => {
     const rt = await testRuntime();
-    const fit = buildLinearFit(rt, stanAdapter, stanAdapter.defaults, { rows: 2, inDim: 8, outDim: 3, seed: 2 });
+    const fit = buildLinearFit(rt, stanAdapter, stanAdapter.settings.defaults, { rows: 2, inDim: 8, outDim: 3, seed: 2 });
     const site = { kind: 'linear' as const, path: 'p', layer: fit.base, rows: 2 };
-    const v = (c: Partial<StanConfig>) => () => stanAdapter.validate({ ...stanAdapter.defaults, ...c }, site);
+    const v = (c: Partial<StanConfig>) => () => stanAdapter.validate({ ...stanAdapter.settings.defaults, ...c }, site);
     const field = (fn: () => void): string => {
       try {
         fn();

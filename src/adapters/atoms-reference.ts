@@ -6,7 +6,7 @@
  *   paper       ΔO = σ_λ(Ā·X·W_s)·D
  *   simplified  ΔO = Ā·σ_λ(X·W_s)·D
  * Ā = A for one head; for H heads the mean over heads (1/H)·Σ_h A^(h) (see atoms.ts).
- * σ_λ: soft-threshold, ReLU(x − λ), or top-k by |value| (src/kernels/topk.ts's selection rule,
+ * σ_λ: soft-threshold, ReLU(x − λ), or top-k by signed value or |value| (src/kernels/topk.ts's selection rule,
  * on the f32-rounded pre-activation, as the GPU does). Masked atoms (mask 0) give code 0.
  * Optional penalty l1·(1/rows)·Σ_r Σ_m |S[r, m]|·‖D_m‖, counted as part of the loss in the
  * backward (its gradients are added), reported as `penalty`.
@@ -40,6 +40,8 @@ export interface AtomsCpuArgs {
   sigma: AtomsSigma;
   lambda: number;
   k: number;
+  /** Top-k selection: by signed value (default) or by |value|. */
+  topk?: 'signed' | 'abs';
   form: AtomsForm;
   mask?: Arr;
   /** Top-k override k' (default k). */
@@ -76,7 +78,7 @@ function sparsify(a: AtomsCpuArgs, pre: Float64Array, rows: number): { S: Float6
   const M = a.atoms;
   const S = new Float64Array(rows * M);
   if (a.sigma === 'topk') {
-    const sel = topkCpu(pre, { rows, l: M, k: a.k, mode: 'abs', ...(a.mask ? { mask: a.mask } : {}), kOverride: a.kOverride ?? a.k });
+    const sel = topkCpu(pre, { rows, l: M, k: a.k, mode: a.topk ?? 'signed', ...(a.mask ? { mask: a.mask } : {}), kOverride: a.kOverride ?? a.k });
     const kk = Math.min(a.kOverride ?? a.k, a.k);
     for (let r = 0; r < rows; r++) {
       for (let j = 0; j < kk; j++) {

@@ -6,9 +6,11 @@
  * with X the block input [N, C_i], A the attention map, W_s ∈ R^{C_i×M} (coefficient weights),
  * D ∈ R^{M×C_o} (the atoms), S = σ_λ(·) the sparse code [N, M].
  *
- * σ_λ ('sigma'): 'soft' sign(x)·max(|x| − λ, 0); 'relu' max(x − λ, 0); 'topk' keeps the k
- * entries of largest |x| per row (src/kernels/topk.ts, mode 'abs', ties to the lower index;
- * the kept values keep their sign; λ is unused). Derivatives at the kink are taken as 0.
+ * σ_λ ('sigma'): 'soft' sign(x)·max(|x| − λ, 0); 'relu' max(x − λ, 0); 'topk' keeps k entries
+ * per row (src/kernels/topk.ts, ties to the lower index; λ is unused): by signed value
+ * (`topk: 'signed'`, the default — the k largest codes, as STAN and SAELens' TopK do; with fewer
+ * than k positive codes, negative ones are kept too, with their value) or by magnitude
+ * (`topk: 'abs'` — the k largest |x|, keeping their sign). Derivatives at the kink are taken as 0.
  *
  * Multi-head attention. The paper works with one head (and notes, eq. 7, that H heads are one
  * head over a composite [A^(1) … A^(H)] with an H-times larger dictionary). We read H heads as
@@ -90,7 +92,8 @@ import { createTopKOverride, recordTopK, writeTopKOverride } from '../kernels/to
 import type { AttentionOutputHook, MultiHeadAttention } from '../nn/attention';
 import type { Linear } from '../nn/linear';
 import { declareParam, isTrainable, type BuildContext } from '../nn/module';
-import type { Adapter, AdapterFactory, AdapterSite, SparseCode } from './adapter';
+import { choice, int, num, type SettingsSpec } from '../settings/fields';
+import type { Adapter, AdapterModule, AdapterSite, SparseCode } from './adapter';
 
 export interface AtomsConfig {
   /** M, the number of atoms (dictionary size). */
@@ -102,16 +105,33 @@ export interface AtomsConfig {
   k: number;
   form: 'paper' | 'simplified';
   train: 'atoms' | 'coefficients' | 'both';
+  /** Top-k selection: the k largest signed codes (default, as STAN) or the k largest |codes| (values keep their sign). */
+  topk?: 'signed' | 'abs';
   /** Weight of the ‖D_m‖-weighted L1 code penalty; 0 = off. */
   l1?: number;
 }
 
-export const ATOMS_DEFAULTS: AtomsConfig = { atoms: 64, sigma: 'topk', lambda: 0, k: 8, form: 'paper', train: 'both', l1: 0 };
-
-type AttentionSite = Extract<AdapterSite, { kind: 'attention-output' }>;
-
 /** Largest dictionary we accept (a code row is one thread's loop in a few kernels). */
 export const MAX_ATOMS = 4096;
+
+export const ATOMS_SETTINGS: SettingsSpec<AtomsConfig> = {
+  fields: {
+    atoms: int('atoms M', 1, MAX_ATOMS, { help: 'Dictionary size: the rows of D.' }),
+    sigma: choice('σ (sparsifier)', ['topk', 'soft', 'relu'], { help: 'topk keeps k codes per row; soft and relu threshold at λ.' }),
+    k: int('k (active atoms)', 1, MAX_ATOMS, { visible: (c) => c.sigma === 'topk' }),
+    topk: choice('top-k by', ['signed', 'abs'], { visible: (c) => c.sigma === 'topk', help: 'signed: the k largest codes (as STAN); abs: the k largest |codes|, keeping their sign.' }),
+    lambda: num('λ (threshold)', 0, 100, { visible: (c) => c.sigma !== 'topk' }),
+    form: choice('form', ['paper', 'simplified'], { help: 'paper: codes from σ(Ā·X·W_s); simplified: σ(X·W_s), no attention pattern.' }),
+    train: choice('train', ['both', 'atoms', 'coefficients'], { help: 'What fine-tuning moves: the atoms D, the coefficients W_s, or both.' }),
+    l1: num('L1 on codes', 0, 100, { help: 'Weight of the ‖D_m‖-weighted L1 penalty on the codes; 0 = off.' }),
+  },
+  defaults: { atoms: 64, sigma: 'topk', k: 8, topk: 'signed', lambda: 0, form: 'paper', train: 'both', l1: 0 },
+  checks: [{ field: 'k', message: 'k (active atoms) must be ≤ atoms M (top-k selects k of the M atoms)', ok: (c) => c.sigma !== 'topk' || c.k <= c.atoms }],
+};
+
+export const ATOMS_DEFAULTS: AtomsConfig = ATOMS_SETTINGS.defaults;
+
+type AttentionSite = Extract<AdapterSite, { kind: 'attention-output' }>;
 
 export function validateAtoms(config: AtomsConfig, site: AdapterSite): asserts site is AttentionSite {
   if (site.kind !== 'attention-output') {
@@ -128,6 +148,7 @@ export function validateAtoms(config: AtomsConfig, site: AdapterSite): asserts s
     throw new ConfigError('k', `must be an integer in 1..${atoms} (= atoms) for sigma 'topk', got ${String(k)}`);
   }
   if (form !== 'paper' && form !== 'simplified') throw new ConfigError('form', `must be 'paper' or 'simplified', got ${String(form)}`);
+  if (config.topk !== undefined && config.topk !== 'signed' && config.topk !== 'abs') throw new ConfigError('topk', `must be 'signed' or 'abs', got ${String(config.topk)}`);
   if (train !== 'atoms' && train !== 'coefficients' && train !== 'both') throw new ConfigError('train', `must be 'atoms', 'coefficients' or 'both', got ${String(train)}`);
   const l1 = config.l1 ?? 0;
   if (typeof l1 !== 'number' || !Number.isFinite(l1) || l1 < 0) throw new ConfigError('l1', `must be a finite number ≥ 0 (0 = off), got ${String(l1)}`);
@@ -202,7 +223,7 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
     const rt = (this.rt = ctx.rt);
     this.layer = site.layer;
     this.path = site.path;
-    this.config = { ...config, l1: config.l1 ?? 0 };
+    this.config = { ...config, l1: config.l1 ?? 0, topk: config.topk ?? 'signed' };
     const { batch, seq, heads, dim } = site;
     this.batch = batch;
     this.seq = seq;
@@ -256,6 +277,14 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
 
   trainableParameterCount(): number {
     return this.params.reduce((s, p) => s + p.size, 0);
+  }
+
+  /** Atom m: row m of D. */
+  async unitDirection(unit: number): Promise<Float32Array> {
+    const M = this.latentCount;
+    if (!Number.isInteger(unit) || unit < 0 || unit >= M) throw new ConfigError('unit', `must be in 0…${M - 1}, got ${unit}`);
+    const D = await this.rt.read(this.dict.value);
+    return D.slice(unit * this.dim, (unit + 1) * this.dim);
   }
 
   setMask(mask: Float32Array | null): void {
@@ -316,7 +345,7 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
         recordMatmul(rt, list, { a: io.x, b: this.ws.value, c: pre, M: rows, N: M, K: C, label: `${path}.atoms.Y` });
       }
       if (sigma === 'topk') {
-        recordTopK(rt, list, { x: pre, rows, l: M, k, indices: this.idx!, values: this.vals!, mode: 'abs', mask: this.mask, kOverride: this.kOverride!, label: `${path}.atoms` });
+        recordTopK(rt, list, { x: pre, rows, l: M, k, indices: this.idx!, values: this.vals!, mode: this.config.topk, mask: this.mask, kOverride: this.kOverride!, label: `${path}.atoms` });
         recordScatterCode(rt, list, { indices: this.idx!, values: this.vals!, dense: this.codes, rows, atoms: M, k });
       } else {
         recordShrinkForward(rt, list, { kind: sigma, x: pre, y: this.codes, lambda: this.lambdaTensor, cols: M, mask: this.mask, label: `${path}.atoms` });
@@ -456,10 +485,21 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
   }
 }
 
-export const atomsAdapter: AdapterFactory<AtomsConfig> = {
+export const atomsAdapter: AdapterModule<AtomsConfig> = {
   kind: 'atoms',
+  label: 'atoms',
+  title: 'Dictionary atoms',
+  formula: 'ΔO = σ_λ(Ā·X·W_s)·D',
+  explanation: [
+    'The attention output is rewritten as a sparse combination of M atoms (rows of D): the coefficients σ_λ(Ā·X·W_s) come from the attention pattern Ā and a projection W_s, thresholded so only a few atoms are active.',
+    'Fine-tuning can move the atoms, the coefficients, or both. The atoms paper claims moving only the atoms is enough to adapt to a new task.',
+    "Switch single atoms off in the latent view: the output changes by exactly that atom's contribution.",
+  ],
   sites: ['attention-output'],
-  defaults: ATOMS_DEFAULTS,
+  unit: 'atom',
+  settings: ATOMS_SETTINGS,
+  export: { peftType: 'ATOMS', tensors: ['atoms_Ws.weight', 'atoms_D.weight'] },
+  runLabel: (c) => `${c.sigma === 'topk' ? `top-${c.k}${c.topk === 'abs' ? ' |·|' : ''}` : `${c.sigma} λ=${c.lambda}`} M=${c.atoms} · ${c.train}`,
   validate(config: AtomsConfig, site: AdapterSite): void {
     validateAtoms(config, site);
   },

@@ -24,8 +24,8 @@ import type { StepParams } from '../engine/step-params';
 import type { Tensor } from '../engine/tensor';
 import type { BuildContext } from '../nn/module';
 import type { AdaptableModel } from '../nn/site';
-import type { Adapter, AdapterFactory, AdapterKind, AdapterSite } from './adapter';
-import { ADAPTERS } from './registry';
+import type { Adapter, AdapterKind, AdapterModule, AdapterSite } from './adapter';
+import { adapterModule } from './registry';
 
 /** What to attach where. `config` may be partial: missing fields take the factory's defaults. */
 export interface AdapterSpec {
@@ -95,24 +95,29 @@ export function selectSites(sites: readonly AdapterSite[], targets: readonly str
 }
 
 /**
- * Merges `config` over the factory's defaults. Unknown fields are rejected (ConfigError naming
- * the field) so a typo cannot silently fall back to a default.
+ * Merges `config` over the module's defaults. Unknown fields are rejected (ConfigError naming
+ * the field) so a typo cannot silently fall back to a default. Ranges are the module's
+ * `validate`'s job (it knows the site's shapes).
  */
-export function resolveConfig<C>(factory: AdapterFactory<C>, config: unknown): C {
-  if (config === undefined || config === null) return { ...factory.defaults };
-  if (typeof config !== 'object' || Array.isArray(config)) throw new ConfigError('config', `${factory.kind} config must be an object, got ${JSON.stringify(config)}`);
-  const known = Object.keys(factory.defaults as object);
+export function resolveConfig<C extends object>(module: Pick<AdapterModule<C>, 'kind' | 'settings'>, config: unknown): C {
+  const defaults = module.settings.defaults;
+  if (config === undefined || config === null) return { ...defaults };
+  if (typeof config !== 'object' || Array.isArray(config)) throw new ConfigError('config', `${module.kind} config must be an object, got ${JSON.stringify(config)}`);
+  const known = Object.keys(defaults);
   for (const k of Object.keys(config)) {
-    if (!known.includes(k)) throw new ConfigError(k, `unknown ${factory.kind} config field; known: ${known.join(', ')}`);
+    if (!known.includes(k)) throw new ConfigError(k, `unknown ${module.kind} config field; known: ${known.join(', ')}`);
   }
-  return { ...factory.defaults, ...(config as Partial<C>) };
+  return { ...defaults, ...(config as Partial<C>) };
 }
 
-/** The registered factory of `kind` (ConfigError 'kind' naming the registered ones otherwise). */
-export function factoryOf(kind: AdapterKind): AdapterFactory<unknown> {
-  const f = ADAPTERS[kind];
-  if (!f) throw new ConfigError('kind', `unknown adapter '${String(kind)}'; registered: ${Object.keys(ADAPTERS).join(', ') || '(none)'}`);
-  return f;
+/** The registered module of `kind` (ConfigError 'kind' naming the registered ones otherwise). */
+export function factoryOf(kind: AdapterKind): AdapterModule<object> {
+  try {
+    return adapterModule(kind);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError('kind', e.message.slice(e.field.length + 2));
+    throw e;
+  }
 }
 
 function occupied(site: AdapterSite): boolean {
@@ -122,19 +127,32 @@ function occupied(site: AdapterSite): boolean {
 /**
  * Validates everything (kind, config, every site) before declaring any parameter, then attaches
  * one adapter per selected site. Call before the packs are finalized.
+ *
+ * Only sites of a kind the adapter attaches to are candidates: `**` means "every site this
+ * adapter can take". A pattern that matches only sites of another kind is an error that says so.
  */
 export function attachToSites(ctx: BuildContext, sites: readonly AdapterSite[], spec: AdapterSpec): Adapter[] {
   const factory = factoryOf(spec.kind);
   const config = resolveConfig(factory, spec.config);
-  const chosen = selectSites(sites, spec.targets);
-  for (const site of chosen) {
-    if (!factory.sites.includes(site.kind)) {
-      throw new ConfigError('targets', `${spec.kind} cannot attach to ${site.path}: it is an ${site.kind} site and ${spec.kind} attaches to ${factory.sites.join(' / ')} sites`);
+  const compatible = sites.filter((s) => factory.sites.includes(s.kind));
+  if (compatible.length === 0) {
+    throw new ConfigError('kind', `${spec.kind} attaches to ${factory.sites.join(' / ')} sites and this model has none (its sites: ${sites.map((s) => `${s.path} (${s.kind})`).join(', ') || 'none'})`);
+  }
+  for (const t of spec.targets ?? []) {
+    const re = patternRegExp(t);
+    if (compatible.some((s) => re.test(s.path))) continue;
+    const other = sites.filter((s) => re.test(s.path));
+    if (other.length) {
+      throw new ConfigError('targets', `'${t}' matches ${other.map((s) => `${s.path} (${s.kind})`).slice(0, 4).join(', ')}${other.length > 4 ? ', …' : ''}, where ${spec.kind} cannot attach: it takes ${factory.sites.join(' / ')} sites, e.g. ${compatible.slice(0, 3).map((s) => s.path).join(', ')}`);
     }
+  }
+  const chosen = selectSites(compatible, spec.targets);
+  for (const site of chosen) {
     if (occupied(site)) throw new ConfigError('targets', `${site.path} already has an adapter (one per site)`);
     factory.validate(config, site);
   }
-  return chosen.map((site) => factory.attach(ctx, site, config));
+  const shared = new Map<string, unknown>();
+  return chosen.map((site) => factory.attach(ctx, site, config, shared));
 }
 
 /** listSites + attachToSites. Returns the adapters in site order. */

@@ -7,19 +7,26 @@
  * The GPU work and the float64 references live in low-rank.ts (shared with SoRA).
  */
 import type { BuildContext } from '../nn/module';
-import type { Adapter, AdapterFactory, AdapterSite } from './adapter';
-import { LowRankAdapter, lowRankBackwardCpu, lowRankForwardCpu, validateLowRank, type LowRankCpuArgs } from './low-rank';
+import type { Adapter, AdapterModule, AdapterSite } from './adapter';
+import { LOW_RANK_FIELDS, LowRankAdapter, lowRankBackwardCpu, lowRankForwardCpu, validateLowRank, type LowRankCpuArgs } from './low-rank';
 
 export interface LoraConfig {
   rank: number;
   alpha: number;
 }
 
-export const loraAdapter: AdapterFactory<LoraConfig> = {
+export const loraAdapter: AdapterModule<LoraConfig> = {
   kind: 'lora',
+  label: 'LoRA',
+  title: 'LoRA (low-rank adapter)',
+  formula: 'h = W₀·x + (α/r)·B·A·x',
+  explanation: ['A dense low-rank update: every one of the r directions is used on every token. The standard baseline — compare its loss curve with the sparse adapters at a similar parameter count.'],
   sites: ['linear'],
-  // PEFT's LoraConfig defaults (r = 8, lora_alpha = 8); validate caps the rank at min(m, n).
-  defaults: { rank: 8, alpha: 8 },
+  unit: 'rank',
+  // validate caps the rank at min(m, n).
+  settings: { fields: LOW_RANK_FIELDS, defaults: { rank: 8, alpha: 8 } },
+  export: { peftType: 'LORA', mirrors: { r: 'rank', lora_alpha: 'alpha' }, tensors: ['lora_A.weight', 'lora_B.weight'] },
+  runLabel: (c) => `r=${c.rank} α=${c.alpha}`,
   validate(config: LoraConfig, site: AdapterSite): void {
     validateLowRank('lora', config, site);
   },

@@ -22,7 +22,14 @@ import { recordMatmul } from '../kernels/matmul';
 import { shader } from '../kernels/shader-sources';
 import type { Linear } from '../nn/linear';
 import { declareParam, isTrainable, type BuildContext } from '../nn/module';
+import { int, num } from '../settings/fields';
 import type { Adapter, AdapterKind, AdapterSite } from './adapter';
+
+/** Settings shared by the low-rank adapters (LoRA, SoRA). PEFT's LoraConfig defaults: r = 8, lora_alpha = 8. */
+export const LOW_RANK_FIELDS = {
+  rank: int('rank r', 1, 1024, { help: 'The update has rank r; validated against min(out, in) of each site.' }),
+  alpha: num('α', 0, 1e4, { exclusiveMin: true, help: 'The update is scaled by α / r.' }),
+};
 
 /** Fields every low-rank config has. */
 export interface LowRankConfig {
@@ -125,6 +132,15 @@ export class LowRankAdapter implements Adapter {
 
   trainableParameterCount(): number {
     return this.params.reduce((s, p) => s + p.size, 0);
+  }
+
+  /** Column r of B times α/r (and the gate g_r for SoRA): what rank dimension r writes per unit of A·x. */
+  async unitDirection(unit: number): Promise<Float32Array> {
+    const r = this.latentCount;
+    if (!Number.isInteger(unit) || unit < 0 || unit >= r) throw new ConfigError('unit', `must be in 0…${r - 1}, got ${unit}`);
+    const B = await this.rt.read(this.up.value);
+    const g = this.gate ? (await this.rt.read(this.gate.value))[unit]! : 1;
+    return Float32Array.from({ length: this.outDim }, (_, o) => B[o * r + unit]! * this.scale * g);
   }
 
   setMask(mask: Float32Array | null): void {

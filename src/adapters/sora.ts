@@ -31,8 +31,9 @@ import type { StepParams } from '../engine/step-params';
 import type { Tensor } from '../engine/tensor';
 import { shader } from '../kernels/shader-sources';
 import { isTrainable, type BuildContext } from '../nn/module';
-import type { Adapter, AdapterFactory, AdapterSite } from './adapter';
-import { LowRankAdapter, lowRankBackwardCpu, lowRankForwardCpu, softThresholdCpu, validateLowRank, type LowRankCpuArgs } from './low-rank';
+import { num } from '../settings/fields';
+import type { Adapter, AdapterModule, AdapterSite } from './adapter';
+import { LOW_RANK_FIELDS, LowRankAdapter, lowRankBackwardCpu, lowRankForwardCpu, softThresholdCpu, validateLowRank, type LowRankCpuArgs } from './low-rank';
 
 export interface SoraConfig {
   rank: number;
@@ -79,10 +80,20 @@ export class SoraAdapter extends LowRankAdapter {
   }
 }
 
-export const soraAdapter: AdapterFactory<SoraConfig> = {
+export const soraAdapter: AdapterModule<SoraConfig> = {
   kind: 'sora',
+  label: 'SoRA',
+  title: 'SoRA (sparse-rank LoRA)',
+  formula: 'h = W₀·x + (α/r)·B·(g ⊙ A·x)',
+  explanation: ['LoRA with a gate vector g pushed to zero by a proximal L1 step (λ): ranks that are not needed switch off during training, so the effective rank shrinks on its own.'],
   sites: ['linear'],
-  defaults: { rank: 8, alpha: 8, lambda: 0.1 },
+  unit: 'rank',
+  settings: {
+    fields: { ...LOW_RANK_FIELDS, lambda: num('λ (gate L1)', 0, 100, { help: 'The gate is soft-thresholded by lr·λ after every step.' }) },
+    defaults: { rank: 8, alpha: 8, lambda: 0.1 },
+  },
+  export: { peftType: 'SORA', mirrors: { r: 'rank', lora_alpha: 'alpha' }, tensors: ['sora_A.weight', 'sora_B.weight', 'sora_gate'] },
+  runLabel: (c) => `r=${c.rank} λ=${c.lambda}`,
   validate: validateSora,
   attach(ctx: BuildContext, site: AdapterSite, config: SoraConfig): Adapter {
     validateSora(config, site);

@@ -49,7 +49,8 @@ import type { Tensor } from '../engine/tensor';
 import { recordMatmul } from '../kernels/matmul';
 import { recordMaskColumns, recordSparseBackward, recordSparseDecode, recordTranspose } from '../kernels/stan-sparse';
 import { createTopKOverride, recordTopK, writeTopKOverride, type TopKMode, type TopKVariant } from '../kernels/topk';
-import type { Adapter, AdapterFactory, AdapterSite, SparseCode } from './adapter';
+import { choice, flag, int, num, type SettingsSpec } from '../settings/fields';
+import type { Adapter, AdapterModule, AdapterSite, SparseCode } from './adapter';
 
 export interface StanConfig {
   /** l = round(expansion × n), n = the Linear's input width. > 0. */
@@ -111,10 +112,33 @@ function validate(config: StanConfig, site: AdapterSite): void {
   if (v === 'workgroup' && k > 1024) throw new ConfigError('topkVariant', `'workgroup' supports k ≤ 1024, got k = ${k}; use 'auto' or 'thread'`);
 }
 
-export const stanAdapter: AdapterFactory<StanConfig> = {
-  kind: 'stan',
-  sites: ['linear'],
+const STAN_SETTINGS: SettingsSpec<StanConfig> = {
+  fields: {
+    expansion: num('expansion l/n', 0, 64, { exclusiveMin: true, help: 'l = round(expansion × n) latents for a Linear with n inputs.' }),
+    k: int('k (active latents)', 1, STAN_MAX_LATENTS, { help: 'Latents kept per row; k = l keeps all (the dense "n-latents" ablation).' }),
+    topk: choice('top-k by', ['signed', 'abs'], { help: 'signed: the k largest pre-activations (SAELens TopK); abs: the k largest |E·x| (App. A), keeping their sign.' }),
+    initD: choice('D initialised', ['zero', 'uniform'], { advanced: true, help: 'zero: the adapted model equals the base at step 0.' }),
+    weightDecay: flag('weight decay on E, D', { advanced: true }),
+    topkVariant: choice('top-k kernel', ['auto', 'thread', 'workgroup'], { advanced: true, help: 'auto picks by GPU: one thread per row on CPU adapters, a workgroup per row on real GPUs.' }),
+  },
   defaults: { expansion: 2, k: 16, topk: 'signed', initD: 'zero', weightDecay: true, topkVariant: 'auto' },
+};
+
+export const stanAdapter: AdapterModule<StanConfig> = {
+  kind: 'stan',
+  label: 'STAN',
+  title: 'STAN (sparse top-k adapter)',
+  formula: 'h = W₀·x + (1/k)·D·topk(E·x)',
+  explanation: [
+    'An encoder E maps the layer input to l = expansion × n latents; only the k largest survive (the others are exactly 0), and a decoder D writes their sum back onto the frozen output.',
+    'Each latent is one direction the fine-tune added. Because only k fire per token, each one tends to mean one thing — open it in the latent view to see which examples it fires on.',
+    "The scatter is the paper's App. F: dead latents never fire (left edge), dense ones fire on almost everything (right edge); good latents sit in between with low label entropy.",
+  ],
+  sites: ['linear'],
+  unit: 'latent',
+  settings: STAN_SETTINGS,
+  export: { peftType: 'STAN', tensors: ['stan_E.weight', 'stan_D.weight'] },
+  runLabel: (c) => `k=${c.k} ×${c.expansion}${c.topk === 'abs' ? ' |·|' : ''}`,
   validate,
   attach(ctx, site, config): StanAdapter {
     validate(config, site);
@@ -237,6 +261,11 @@ export const stanAdapter: AdapterFactory<StanConfig> = {
         return activeK;
       },
       trainableParameterCount: () => l * n + m * l,
+      async unitDirection(unit: number): Promise<Float32Array> {
+        if (!Number.isInteger(unit) || unit < 0 || unit >= l) throw new ConfigError('unit', `must be in 0…${l - 1}, got ${unit}`);
+        const d = await rt.read(D.value);
+        return Float32Array.from({ length: m }, (_, r) => d[r * l + unit]!);
+      },
       setMask(next: Float32Array | null): void {
         if (next === null) maskHost.fill(1);
         else {

@@ -17,9 +17,9 @@
  * adapter, bad config); 3 the GPU reported an error while running it.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import type { AdapterFactory, AdapterSite } from '../adapters/adapter';
+import type { AdapterModule, AdapterSite } from '../adapters/adapter';
 import { resolveConfig } from '../adapters/attach';
-import { ADAPTERS } from '../adapters/registry';
+import { adapterKinds, adapterModules } from '../adapters/registry';
 import { ConfigError } from '../engine/errors';
 import { acquireNodeGpu } from '../engine/node-gpu';
 import { ParamPack, type ParamRef } from '../engine/param-pack';
@@ -80,17 +80,15 @@ function expectShape(name: string, t: TensorEntry, shape: readonly number[]): vo
 }
 
 /** The adapter kind and its factory from metadata `adapter`. */
-function factoryFrom(file: SafetensorsFile): AdapterFactory<unknown> {
+function factoryFrom(file: SafetensorsFile): AdapterModule<object> {
   const kind = file.metadata['adapter'];
-  if (kind === undefined) throw new InteropError(`metadata 'adapter' is missing; set it to one of: ${Object.keys(ADAPTERS).join(', ')}`);
-  const f = (ADAPTERS as Record<string, AdapterFactory<unknown> | undefined>)[kind];
-  if (!f || !Object.hasOwn(ADAPTERS, kind)) {
-    throw new InteropError(`unknown adapter '${kind}' (metadata 'adapter'); registered: ${Object.keys(ADAPTERS).join(', ')}`);
-  }
+  if (kind === undefined) throw new InteropError(`metadata 'adapter' is missing; set it to one of: ${adapterKinds().join(', ')}`);
+  const f = adapterModules().find((m) => m.kind === kind);
+  if (!f) throw new InteropError(`unknown adapter '${kind}' (metadata 'adapter'); registered: ${adapterKinds().join(', ')}`);
   return f;
 }
 
-function configFrom(file: SafetensorsFile, factory: AdapterFactory<unknown>): unknown {
+function configFrom(file: SafetensorsFile, factory: AdapterModule<object>): object {
   const text = file.metadata['config'];
   let raw: unknown = undefined;
   if (text !== undefined) {

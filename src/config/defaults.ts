@@ -1,17 +1,28 @@
-/** The configuration a first visit gets (and the base every URL is applied on top of). */
-import type { PlaygroundConfig } from './schema';
+/**
+ * The configuration a first visit gets (and the base every URL is applied on top of): the
+ * default task with its default settings, no adapter (on the Fourier toy the task itself
+ * fine-tunes its model's atoms), every adapter's and task's defaults from their modules, and the
+ * training defaults.
+ */
+import { adapterModules, NO_ADAPTER } from '../adapters/registry';
+import { registryVersion, taskModules } from '../playground/tasks/registry';
+import type { PlaygroundConfig } from '../playground/types';
+import { TRAINING_SETTINGS } from '../train/settings';
 
-export const DEFAULT_CONFIG: PlaygroundConfig = {
-  version: 1,
-  task: 'fourier',
-  adapter: {
-    kind: 'atoms',
-    targets: ['**'],
-    stan: { expansion: 2, k: 16, topk: 'signed' },
-    // train: 'atoms' — the first visit trains the Fourier toy; tuning coefficients there spikes the loss (REPRODUCTION.md).
-    atoms: { atoms: 64, sigma: 'topk', lambda: 0, k: 8, form: 'paper', train: 'atoms', l1: 0 },
-    lora: { rank: 8, alpha: 8 },
-    sora: { rank: 8, alpha: 8, lambda: 0.1 },
-  },
-  training: { lr: 3e-3, steps: 500, batch: 32, seed: 1, schedule: 'cosine', warmup: 20 },
-};
+/** The task a first visit opens on. */
+export const DEFAULT_TASK = 'fourier';
+
+let cached: { version: string; config: PlaygroundConfig } | null = null;
+
+/** A fresh copy of the defaults for the adapters and tasks registered now. */
+export function defaultConfig(): PlaygroundConfig {
+  const version = registryVersion();
+  if (!cached || cached.version !== version) {
+    const tasks: Record<string, Record<string, unknown>> = {};
+    for (const t of taskModules()) tasks[t.id] = { ...t.settings.defaults };
+    const adapter: PlaygroundConfig['adapter'] = { kind: NO_ADAPTER, targets: [] };
+    for (const m of adapterModules()) adapter[m.kind] = { ...m.settings.defaults };
+    cached = { version, config: { version: 1, task: DEFAULT_TASK, tasks, adapter, training: { ...TRAINING_SETTINGS.defaults } } };
+  }
+  return structuredClone(cached.config);
+}

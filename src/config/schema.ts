@@ -1,114 +1,98 @@
 /**
- * The one configuration schema (valibot), shared by the URL, the UI, the CLI and session import.
- * Every rule names its field and allowed range, so an impossible value (k < 1, λ < 0,
- * expansion ≤ 0, an unknown task or adapter) comes back as "<field>: <what is allowed>".
- * Rules that need the model's shapes (k ≤ l, rank ≤ min(m, n)) are checked again by the adapter
- * factories' `validate` when the adapter is attached.
+ * The one configuration schema (valibot), shared by the URL, the page, the CLI and session
+ * import — derived from the registries: task ids and each task's settings from
+ * src/playground/tasks/registry.ts, adapter kinds and each adapter's settings from
+ * src/adapters/registry.ts, the training section from src/train/settings.ts. Every message names
+ * the field by its label and gives the allowed range ("k (active latents) must be ≤ 16384 …").
+ * Rules that need the model's shapes (k ≤ l, rank ≤ min(m, n)) are checked again by the
+ * adapter's `validate` when it is attached.
  */
 import * as v from 'valibot';
+import { adapterModules, NO_ADAPTER } from '../adapters/registry';
+import { settingsSchema } from '../settings/fields';
+import { TRAINING_SETTINGS } from '../train/settings';
+import { offeredAdapters, registryVersion, taskModule, taskModules } from '../playground/tasks/registry';
+import type { PlaygroundConfig } from '../playground/types';
 
-export const TASK_IDS = ['fourier', 'mnist-vae', 'digits', 'regression'] as const;
-export const ADAPTER_KINDS = ['none', 'stan', 'atoms', 'lora', 'sora'] as const;
-export type TaskId = (typeof TASK_IDS)[number];
-export type AdapterChoice = (typeof ADAPTER_KINDS)[number];
-
-const int = (field: string, min: number, max: number) =>
-  v.pipe(v.number(`${field} must be a number`), v.integer(`${field} must be an integer in ${min}…${max}`), v.minValue(min, `${field} must be ≥ ${min} (allowed ${min}…${max})`), v.maxValue(max, `${field} must be ≤ ${max} (allowed ${min}…${max})`));
-const num = (field: string, min: number, max: number, opts: { exclusiveMin?: boolean } = {}) =>
-  v.pipe(
-    v.number(`${field} must be a number`),
-    v.finite(`${field} must be finite`),
-    v.check((x) => (opts.exclusiveMin ? x > min : x >= min), `${field} must be ${opts.exclusiveMin ? '>' : '≥'} ${min} (allowed ${opts.exclusiveMin ? '(' : '['}${min}, ${max}])`),
-    v.maxValue(max, `${field} must be ≤ ${max}`),
-  );
-const oneOf = <T extends readonly [string, ...string[]]>(field: string, options: T) => v.picklist(options, `${field} must be one of ${options.join(', ')}`);
-
-export const StanConfigSchema = v.strictObject({
-  expansion: num('adapter.stan.expansion', 0, 64, { exclusiveMin: true }),
-  k: int('adapter.stan.k', 1, 16384),
-  topk: oneOf('adapter.stan.topk', ['signed', 'abs']),
-});
-
-export const AtomsConfigSchema = v.strictObject({
-  atoms: int('adapter.atoms.atoms', 1, 4096),
-  sigma: oneOf('adapter.atoms.sigma', ['soft', 'relu', 'topk']),
-  lambda: num('adapter.atoms.lambda', 0, 100),
-  k: int('adapter.atoms.k', 1, 4096),
-  form: oneOf('adapter.atoms.form', ['paper', 'simplified']),
-  train: oneOf('adapter.atoms.train', ['atoms', 'coefficients', 'both']),
-  l1: num('adapter.atoms.l1', 0, 100),
-});
-
-export const LoraConfigSchema = v.strictObject({
-  rank: int('adapter.lora.rank', 1, 1024),
-  alpha: num('adapter.lora.alpha', 0, 1e4, { exclusiveMin: true }),
-});
-
-export const SoraConfigSchema = v.strictObject({
-  rank: int('adapter.sora.rank', 1, 1024),
-  alpha: num('adapter.sora.alpha', 0, 1e4, { exclusiveMin: true }),
-  lambda: num('adapter.sora.lambda', 0, 100),
-});
-
-export const TrainingSchema = v.strictObject({
-  lr: num('training.lr', 0, 1, { exclusiveMin: true }),
-  steps: int('training.steps', 1, 1_000_000),
-  batch: int('training.batch', 1, 4096),
-  seed: int('training.seed', 0, 2 ** 32 - 1),
-  schedule: oneOf('training.schedule', ['constant', 'linear', 'cosine']),
-  warmup: int('training.warmup', 0, 1_000_000),
-});
-
-export const PlaygroundConfigSchema = v.pipe(
-  v.strictObject({
-    version: v.literal(1, 'version must be 1'),
-    task: oneOf('task', TASK_IDS),
-    adapter: v.strictObject({
-      kind: oneOf('adapter.kind', ADAPTER_KINDS),
-      targets: v.pipe(v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(200)), 'adapter.targets must be a list of site patterns'), v.maxLength(64, 'adapter.targets: at most 64 patterns')),
-      stan: StanConfigSchema,
-      atoms: AtomsConfigSchema,
-      lora: LoraConfigSchema,
-      sora: SoraConfigSchema,
-    }),
-    training: TrainingSchema,
-  }),
-  v.forward(
-    v.check((c) => c.adapter.atoms.sigma !== 'topk' || c.adapter.atoms.k <= c.adapter.atoms.atoms, 'adapter.atoms.k must be ≤ adapter.atoms.atoms (top-k selects k of the M atoms)'),
-    ['adapter', 'atoms', 'k'] as const,
-  ),
-  v.forward(
-    v.check((c) => c.training.warmup <= c.training.steps, 'training.warmup must be ≤ training.steps'),
-    ['training', 'warmup'] as const,
-  ),
-);
-
-export type PlaygroundConfig = v.InferOutput<typeof PlaygroundConfigSchema>;
+export type { PlaygroundConfig };
 
 export interface ConfigIssue {
+  /** Dot path of the field ('adapter.stan.k', 'tasks.fourier.train', 'training.lr'). */
   field: string;
   message: string;
 }
 
 export type ParseResult = { ok: true; config: PlaygroundConfig } | { ok: false; issues: ConfigIssue[] };
 
+const PATTERN = v.pipe(v.string('each injection-site pattern must be text'), v.minLength(1, 'an injection-site pattern cannot be empty'), v.maxLength(200, 'an injection-site pattern has at most 200 characters'));
+
+function buildSchema(): v.GenericSchema<unknown, PlaygroundConfig> {
+  const tasks = taskModules();
+  const adapters = adapterModules();
+  const taskIds = tasks.map((t) => t.id) as [string, ...string[]];
+  const kinds = [NO_ADAPTER, ...adapters.map((m) => m.kind)] as [string, ...string[]];
+  const taskSettings: Record<string, v.GenericSchema> = {};
+  for (const t of tasks) taskSettings[t.id] = v.optional(settingsSchema(t.settings), { ...t.settings.defaults }) as unknown as v.GenericSchema;
+  const adapterEntries: Record<string, v.GenericSchema> = {
+    kind: v.picklist(kinds, `adapter must be one of ${kinds.join(', ')}`),
+    targets: v.optional(v.pipe(v.array(PATTERN, 'injection sites must be a list of site patterns'), v.maxLength(64, 'injection sites: at most 64 patterns')), []) as unknown as v.GenericSchema,
+  };
+  for (const m of adapters) adapterEntries[m.kind] = v.optional(settingsSchema(m.settings), { ...m.settings.defaults }) as unknown as v.GenericSchema;
+  const object = v.strictObject({
+    version: v.literal(1, 'version must be 1'),
+    task: v.picklist(taskIds, `task must be one of ${taskIds.join(', ')}`),
+    tasks: v.optional(v.strictObject(taskSettings), {}) as unknown as v.GenericSchema,
+    adapter: v.strictObject(adapterEntries),
+    training: settingsSchema(TRAINING_SETTINGS),
+  }) as unknown as v.GenericSchema<unknown, PlaygroundConfig>;
+  const offered = v.forward(
+    v.check((c: Record<string, unknown>) => offeredAdapters(taskModule((c as unknown as PlaygroundConfig).task)).includes((c as unknown as PlaygroundConfig).adapter.kind), 'this task does not offer that adapter'),
+    ['adapter', 'kind'] as never,
+  );
+  const schema = v.pipe(object, offered as never);
+  return schema as unknown as v.GenericSchema<unknown, PlaygroundConfig>;
+}
+
+let cached: { version: string; schema: v.GenericSchema<unknown, PlaygroundConfig> } | null = null;
+
+/** The schema for the adapters and tasks registered now. */
+export function configSchema(): v.GenericSchema<unknown, PlaygroundConfig> {
+  const version = registryVersion();
+  if (!cached || cached.version !== version) cached = { version, schema: buildSchema() };
+  return cached.schema;
+}
+
+/** Fills the task and adapter sections that a config leaves out with their defaults (valibot's optional defaults are shared objects). */
+function complete(c: PlaygroundConfig): PlaygroundConfig {
+  const tasks: Record<string, Record<string, unknown>> = {};
+  for (const t of taskModules()) tasks[t.id] = { ...t.settings.defaults, ...(c.tasks?.[t.id] ?? {}) };
+  const adapter: PlaygroundConfig['adapter'] = { ...c.adapter, targets: [...(c.adapter.targets ?? [])] };
+  for (const m of adapterModules()) adapter[m.kind] = { ...m.settings.defaults, ...((c.adapter[m.kind] as object | undefined) ?? {}) };
+  return { ...c, tasks, adapter, training: { ...c.training } };
+}
+
 /** Validates anything (parsed JSON, a URL's payload, an imported session's config). Never throws. */
 export function parseConfig(input: unknown): ParseResult {
-  const r = v.safeParse(PlaygroundConfigSchema, input);
-  if (r.success) return { ok: true, config: r.output };
+  const r = v.safeParse(configSchema(), input);
+  if (r.success) return { ok: true, config: complete(r.output) };
   const issues: ConfigIssue[] = [];
   const seen = new Set<string>();
   for (const i of r.issues) {
     const field = v.getDotPath(i) ?? '(root)';
-    // valibot reports the type check and the range check separately; keep the most specific line per field.
-    const key = `${field}\u0000${i.message}`;
+    let message = i.message;
+    if (field === 'adapter.kind' && message === 'this task does not offer that adapter') {
+      const c = input as PlaygroundConfig;
+      message = `the ${taskModule(c.task).description.name} task offers ${offeredAdapters(taskModule(c.task)).join(', ')}; '${String(c.adapter.kind)}' attaches to sites this task's model does not have`;
+    }
+    const key = `${field}\u0000${message}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    issues.push({ field, message: i.message });
+    issues.push({ field, message });
   }
   return { ok: false, issues };
 }
 
+/** One line per issue; messages already name their field by its label. */
 export function formatIssues(issues: ConfigIssue[]): string {
-  return issues.map((i) => (i.message.startsWith(i.field) ? i.message : `${i.field}: ${i.message}`)).join('\n');
+  return issues.map((i) => i.message).join('\n');
 }

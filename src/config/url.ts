@@ -1,11 +1,11 @@
 /**
  * The whole configuration in the URL hash, readable like TensorFlow Playground's:
- *   #task=fourier&adapter.kind=stan&adapter.stan.k=8&training.seed=3
+ *   #task=digits&adapter.kind=stan&adapter.stan.k=8&tasks.digits.view=flip&training.seed=3
  * Only fields that differ from the defaults are written. Reading applies the pairs onto the
  * defaults (types follow the defaults: numbers, strings, comma-separated lists), then the schema
  * validates the result. Anything wrong → the defaults plus a list of what was wrong, never a throw.
  */
-import { DEFAULT_CONFIG } from './defaults';
+import { defaultConfig } from './defaults';
 import { parseConfig, type ConfigIssue, type PlaygroundConfig } from './schema';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -20,7 +20,7 @@ function encodeValue(x: Json): string {
   return Array.isArray(x) ? x.map(String).join(',') : String(x);
 }
 
-export function configToHash(config: PlaygroundConfig, defaults: PlaygroundConfig = DEFAULT_CONFIG): string {
+export function configToHash(config: PlaygroundConfig, defaults: PlaygroundConfig = defaultConfig()): string {
   const cur = new Map<string, Json>();
   const def = new Map<string, Json>();
   flatten(config as unknown as Json, '', cur);
@@ -42,7 +42,7 @@ export interface HashResult {
 
 const MAX_HASH_LENGTH = 8192;
 
-export function configFromHash(hash: string, defaults: PlaygroundConfig = DEFAULT_CONFIG): HashResult {
+export function configFromHash(hash: string, defaults: PlaygroundConfig = defaultConfig()): HashResult {
   const text = hash.startsWith('#') ? hash.slice(1) : hash;
   if (text === '') return { config: defaults, issues: [] };
   if (text.length > MAX_HASH_LENGTH) return { config: defaults, issues: [{ field: '(url)', message: `the link's settings are ${text.length} characters long; at most ${MAX_HASH_LENGTH} are read` }] };

@@ -18,7 +18,6 @@
  * to a live model checks kind, base hash, targets, config and every tensor's shape, and reports
  * every mismatch by name before writing anything.
  */
-import type { Adapter, AdapterKind } from '../adapters/adapter';
 import type { ParamPack, ParamRef } from '../engine/param-pack';
 import { isPlainRecord, JsonGuardError, parseGuardedJson } from './json-guard';
 import { parseSafetensors, SafetensorsError, serializeSafetensors, toFloat32 } from './safetensors';
@@ -29,11 +28,32 @@ export const PEFT_PREFIX = 'base_model.model.';
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
 export const ADAPTER_MODEL_FILE = 'adapter_model.safetensors';
 
-const PEFT_TYPE: Record<AdapterKind, string> = { stan: 'STAN', atoms: 'ATOMS', lora: 'LORA', sora: 'SORA' };
-const KIND_OF: Record<string, AdapterKind> = { STAN: 'stan', ATOMS: 'atoms', LORA: 'lora', SORA: 'sora' };
-const CONFIG_KEYS = new Set(['peft_type', 'format', 'base_model_name_or_path', 'base_model_hash', 'target_modules', 'adapter_config', 'inference_mode', 'r', 'lora_alpha']);
+const BASE_CONFIG_KEYS = ['peft_type', 'format', 'base_model_name_or_path', 'base_model_hash', 'target_modules', 'adapter_config', 'inference_mode'];
 const HASH = /^(none|sha256:[0-9a-f]{64})$/;
 const MODULE_PATH = /^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$/;
+
+/**
+ * How each adapter kind is written (from the adapter registry — this file knows no adapter):
+ * its PEFT type and the settings PEFT keeps at the top level of adapter_config.json
+ * (`mirrors`: PEFT key → our setting, e.g. LoRA's r → rank).
+ */
+export interface AdapterFormat {
+  kind: string;
+  peftType: string;
+  mirrors: Readonly<Record<string, string>>;
+}
+
+/** Live adapters as the file sees them: kind, module path, and the parameters they declared. */
+export interface AdapterLike {
+  readonly kind: string;
+  readonly path: string;
+}
+
+function formatOfKind(formats: readonly AdapterFormat[], kind: string): AdapterFormat {
+  const f = formats.find((x) => x.kind === kind);
+  if (!f) throw new AdapterFileError('kind', `no adapter file format for kind '${kind}'; known: ${formats.map((x) => x.kind).join(', ')}`);
+  return f;
+}
 
 export type AdapterFileErrorCode = 'safetensors' | 'config' | 'tensor' | 'kind' | 'base' | 'targets' | 'shape';
 
@@ -50,7 +70,7 @@ export class AdapterFileError extends Error {
 
 /** What an adapter file describes. */
 export interface AdapterDescription {
-  kind: AdapterKind;
+  kind: string;
   /** The adapter factory's config (JSON values only). */
   config: Record<string, string | number | boolean>;
   /** Exact module paths (site paths), in the model's site order. */
@@ -78,7 +98,7 @@ function q(s: string): string {
 }
 
 /** Parameter `name` belongs to the adapter of `kind` at module `path`. */
-function belongsTo(name: string, kind: AdapterKind, path: string): boolean {
+function belongsTo(name: string, kind: string, path: string): boolean {
   return name.startsWith(`${path}.${kind}_`) && !name.slice(path.length + 1).includes('..');
 }
 
@@ -86,18 +106,20 @@ function belongsTo(name: string, kind: AdapterKind, path: string): boolean {
  * Every parameter of the adapters (trainable or frozen, e.g. the fixed half of atoms-only
  * training), found in `packs` by the names the adapters declare.
  */
-export function adapterParams(adapters: readonly Adapter[], packs: readonly ParamPack[]): ParamRef[] {
+export function adapterParams(adapters: readonly AdapterLike[], packs: readonly ParamPack[]): ParamRef[] {
   const out: ParamRef[] = [];
   for (const a of adapters) for (const pack of packs) for (const p of pack.params) if (belongsTo(p.name, a.kind, a.path)) out.push(p);
   return out;
 }
 
-function configJson(d: AdapterDescription): string {
+function configJson(d: AdapterDescription, formats: readonly AdapterFormat[]): string {
   const c = d.config;
-  const mirrors: Record<string, unknown> = d.kind === 'lora' || d.kind === 'sora' ? { r: c.rank, lora_alpha: c.alpha } : {};
+  const format = formatOfKind(formats, d.kind);
+  const mirrors: Record<string, unknown> = {};
+  for (const [peftKey, ours] of Object.entries(format.mirrors)) mirrors[peftKey] = c[ours];
   return JSON.stringify(
     {
-      peft_type: PEFT_TYPE[d.kind],
+      peft_type: format.peftType,
       format: ADAPTER_FORMAT,
       base_model_name_or_path: d.base.id,
       base_model_hash: d.base.hash,
@@ -112,10 +134,10 @@ function configJson(d: AdapterDescription): string {
 }
 
 /** The two files (the safetensors one also carries the config). */
-export function encodeAdapter(d: AdapterDescription, tensors: readonly AdapterTensor[]): AdapterFiles {
-  const config = configJson(d);
+export function encodeAdapter(d: AdapterDescription, tensors: readonly AdapterTensor[], formats: readonly AdapterFormat[]): AdapterFiles {
+  const config = configJson(d, formats);
   // Validate what we write with the reader's rules, so an export always imports.
-  describeFrom(parseConfigText(config));
+  describeFrom(parseConfigText(config), formats);
   for (const t of tensors) {
     if (!d.targets.some((p) => belongsTo(t.name, d.kind, p))) throw new AdapterFileError('tensor', `tensor ${q(t.name)} belongs to none of the target modules`);
   }
@@ -127,13 +149,14 @@ export function encodeAdapter(d: AdapterDescription, tensors: readonly AdapterTe
 }
 
 /** Reads the adapters' parameters from the GPU and encodes them. */
-export async function exportAdapter(d: AdapterDescription, adapters: readonly Adapter[], packs: readonly ParamPack[]): Promise<AdapterFiles> {
+export async function exportAdapter(d: AdapterDescription, adapters: readonly AdapterLike[], packs: readonly ParamPack[], formats: readonly AdapterFormat[]): Promise<AdapterFiles> {
   const refs = adapterParams(adapters, packs);
   const values = new Map<ParamPack, Map<string, Float32Array>>();
   for (const r of refs) if (!values.has(r.pack)) values.set(r.pack, await r.pack.readAll());
   return encodeAdapter(
     d,
     refs.map((r) => ({ name: r.name, shape: [...r.shape], data: values.get(r.pack)!.get(r.name)! })),
+    formats,
   );
 }
 
@@ -149,12 +172,15 @@ function parseConfigText(text: string): Record<string, unknown> {
   return raw;
 }
 
-function describeFrom(raw: Record<string, unknown>): AdapterDescription {
+function describeFrom(raw: Record<string, unknown>, formats: readonly AdapterFormat[]): AdapterDescription {
   const bad = (msg: string) => new AdapterFileError('config', `${ADAPTER_CONFIG_FILE}: ${msg}`);
-  for (const k of Object.keys(raw)) if (!CONFIG_KEYS.has(k)) throw bad(`unknown key ${q(k)}; known: ${[...CONFIG_KEYS].join(', ')}`);
+  const mirrorKeys = [...new Set(formats.flatMap((f) => Object.keys(f.mirrors)))];
+  const configKeys = new Set([...BASE_CONFIG_KEYS, ...mirrorKeys]);
+  for (const k of Object.keys(raw)) if (!configKeys.has(k)) throw bad(`unknown key ${q(k)}; known: ${[...configKeys].join(', ')}`);
   if (raw.format !== ADAPTER_FORMAT) throw bad(`'format' must be ${q(ADAPTER_FORMAT)}`);
-  const kind = typeof raw.peft_type === 'string' ? KIND_OF[raw.peft_type] : undefined;
-  if (!kind || !Object.hasOwn(KIND_OF, raw.peft_type as string)) throw bad(`'peft_type' must be one of ${Object.keys(KIND_OF).join(', ')}, got ${JSON.stringify(raw.peft_type)?.slice(0, 40)}`);
+  const format = typeof raw.peft_type === 'string' ? formats.find((f) => f.peftType === raw.peft_type) : undefined;
+  if (!format) throw bad(`'peft_type' must be one of ${formats.map((f) => f.peftType).join(', ')}, got ${JSON.stringify(raw.peft_type)?.slice(0, 40)}`);
+  const kind = format.kind;
   const id = raw.base_model_name_or_path;
   const hash = raw.base_model_hash;
   if (typeof id !== 'string' || id.length > 300) throw bad(`'base_model_name_or_path' must be a string of at most 300 characters`);
@@ -172,10 +198,15 @@ function describeFrom(raw: Record<string, unknown>): AdapterDescription {
     if (!(typeof v === 'string' && v.length <= 100) && !(typeof v === 'number' && Number.isFinite(v)) && typeof v !== 'boolean') throw bad(`'adapter_config'.${k} must be a number, a short string or a boolean`);
     config[k] = v as string | number | boolean;
   }
-  if (kind === 'lora' || kind === 'sora') {
-    if (raw.r !== undefined && raw.r !== config.rank) throw bad(`'r' (${String(raw.r)}) differs from adapter_config.rank (${String(config.rank)})`);
-    if (raw.lora_alpha !== undefined && raw.lora_alpha !== config.alpha) throw bad(`'lora_alpha' (${String(raw.lora_alpha)}) differs from adapter_config.alpha (${String(config.alpha)})`);
-  } else if (raw.r !== undefined || raw.lora_alpha !== undefined) throw bad(`'r' and 'lora_alpha' belong to LORA/SORA adapters, not ${PEFT_TYPE[kind]}`);
+  for (const key of mirrorKeys) {
+    if (raw[key] === undefined) continue;
+    const ours = format.mirrors[key];
+    if (ours === undefined) {
+      const owners = formats.filter((f) => Object.hasOwn(f.mirrors, key)).map((f) => f.peftType);
+      throw bad(`'${key}' belongs to ${owners.join('/')} adapters, not ${format.peftType}`);
+    }
+    if (raw[key] !== config[ours]) throw bad(`'${key}' (${String(raw[key])}) differs from adapter_config.${ours} (${String(config[ours])})`);
+  }
   return { kind, config, targets: targets as string[], base: { id, hash } };
 }
 
@@ -188,7 +219,7 @@ export interface DecodedAdapter {
  * Decodes an adapter from its safetensors bytes and, optionally, the adapter_config.json text
  * (without it, the config embedded in the safetensors metadata is used). Throws AdapterFileError.
  */
-export function decodeAdapter(model: Uint8Array | ArrayBuffer, configText?: string): DecodedAdapter {
+export function decodeAdapter(model: Uint8Array | ArrayBuffer, configText: string | undefined, formats: readonly AdapterFormat[]): DecodedAdapter {
   let file;
   try {
     file = parseSafetensors(model);
@@ -203,8 +234,9 @@ export function decodeAdapter(model: Uint8Array | ArrayBuffer, configText?: stri
   if (configText === undefined && embedded === undefined) {
     throw new AdapterFileError('config', `${ADAPTER_MODEL_FILE} has no embedded adapter_config: import it together with its ${ADAPTER_CONFIG_FILE}`);
   }
-  const description = describeFrom(parseConfigText(configText ?? embedded!));
-  if (configText !== undefined && embedded !== undefined && JSON.stringify(describeFrom(parseConfigText(embedded))) !== JSON.stringify(description)) {
+  const description = describeFrom(parseConfigText(configText ?? embedded!), formats);
+  const peftType = formatOfKind(formats, description.kind).peftType;
+  if (configText !== undefined && embedded !== undefined && JSON.stringify(describeFrom(parseConfigText(embedded), formats)) !== JSON.stringify(description)) {
     throw new AdapterFileError('config', `${ADAPTER_CONFIG_FILE} and the config embedded in ${ADAPTER_MODEL_FILE} differ: they are not from the same export`);
   }
   const tensors: AdapterTensor[] = [];
@@ -212,7 +244,7 @@ export function decodeAdapter(model: Uint8Array | ArrayBuffer, configText?: stri
     if (!t.name.startsWith(PEFT_PREFIX)) throw new AdapterFileError('tensor', `tensor ${q(t.name)}: adapter keys start with ${q(PEFT_PREFIX)}`);
     const name = t.name.slice(PEFT_PREFIX.length);
     if (!description.targets.some((p) => belongsTo(name, description.kind, p))) {
-      throw new AdapterFileError('tensor', `tensor ${q(t.name)} is not a ${PEFT_TYPE[description.kind]} parameter of any target module (expected ${PEFT_PREFIX}<module>.${description.kind}_…)`);
+      throw new AdapterFileError('tensor', `tensor ${q(t.name)} is not a ${peftType} parameter of any target module (expected ${PEFT_PREFIX}<module>.${description.kind}_…)`);
     }
     if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16') throw new AdapterFileError('tensor', `tensor ${q(t.name)} is ${t.dtype}; adapter weights must be F32, F16 or BF16`);
     if (t.shape.length < 1 || t.shape.length > 4) throw new AdapterFileError('tensor', `tensor ${q(t.name)} has rank ${t.shape.length}; adapter weights have rank 1 to 4`);
@@ -228,11 +260,13 @@ export function decodeAdapter(model: Uint8Array | ArrayBuffer, configText?: stri
  */
 export function applyAdapter(
   decoded: DecodedAdapter,
-  live: { description: AdapterDescription; adapters: readonly Adapter[]; packs: readonly ParamPack[] },
+  live: { description: AdapterDescription; adapters: readonly AdapterLike[]; packs: readonly ParamPack[] },
+  formats: readonly AdapterFormat[],
 ): void {
   const f = decoded.description;
   const m = live.description;
-  if (f.kind !== m.kind) throw new AdapterFileError('kind', `the file holds a ${PEFT_TYPE[f.kind]} adapter; this model has ${PEFT_TYPE[m.kind]} adapters`);
+  const peft = (kind: string) => formats.find((x) => x.kind === kind)?.peftType ?? kind;
+  if (f.kind !== m.kind) throw new AdapterFileError('kind', `the file holds a ${peft(f.kind)} adapter; this model has ${peft(m.kind)} adapters`);
   // A base built in the page has no file to hash ('none'): its id (task + seed) identifies it.
   if (f.base.hash !== m.base.hash || (f.base.hash === 'none' && f.base.id !== m.base.id)) {
     const show = (b: BaseRef) => `'${b.id}'${b.hash === 'none' ? '' : ` (${b.hash.slice(0, 19)}…)`}`;

@@ -16,15 +16,13 @@
  *
  * Decoding trusts nothing: the strict safetensors reader first, then every metadata key is
  * known, JSON is size- and depth-limited with `__proto__` keys refused, the config goes through
- * the one schema (parseConfig), names and counts are bounded, every tensor the layout names is
+ * the caller's schema (ConfigCheck), names and counts are bounded, every tensor the layout names is
  * present with the right dtype and rank, no tensor is left over, and sizes are taken from the
  * checked tensors, never from the metadata. Every failure is a SessionFileError whose `code`
  * says what kind and whose message names the key/tensor and what was expected.
  */
-import { formatIssues, parseConfig, type PlaygroundConfig } from '../config/schema';
 import type { MetricRow } from '../engine/metric-ring';
 import type { ParamPack } from '../engine/param-pack';
-import type { Checkpoint } from '../train/trainer';
 import { isPlainRecord, JsonGuardError, parseGuardedJson } from './json-guard';
 import { parseSafetensors, SafetensorsError, serializeSafetensors, toBigInt64, toFloat32, type TensorEntry, type TensorInput } from './safetensors';
 
@@ -76,8 +74,27 @@ export interface MetricHistory {
   rows: MetricRow[];
 }
 
+/** A trainer's whole state (what src/train/trainer.ts's checkpoint() returns; structural, so this file needs no trainer). */
+export interface TrainerState {
+  step: number;
+  params: Map<string, Float32Array>[];
+  optimizer: { m: Float32Array[]; v: Float32Array[] };
+}
+
+/** A session's configuration: a JSON object the caller's schema validates. */
+export type SessionConfig = object;
+
+/**
+ * Checks a session's configuration: null when valid, else the issues as text. Files hold
+ * whatever configuration the application defines; the playground passes its schema
+ * (src/persistence/session-checkpoint.ts). Default: any JSON object.
+ */
+export type ConfigCheck = (config: unknown) => string | null;
+
+const anyObject: ConfigCheck = (c) => (isPlainRecord(c) ? null : 'the config must be a JSON object');
+
 export interface Session {
-  config: PlaygroundConfig;
+  config: SessionConfig;
   base: BaseRef;
   step: number;
   packs: SessionPack[];
@@ -115,9 +132,9 @@ function checkName(kind: string, name: unknown, re: RegExp, where: string, code:
 // Encoding
 
 /** The session as one safetensors file. Validates what it writes, so a decode of it never fails. */
-export function encodeSession(s: Session): Uint8Array {
-  const cfg = parseConfig(s.config);
-  if (!cfg.ok) throw new SessionFileError('config', `session config is invalid:\n${formatIssues(cfg.issues)}`);
+export function encodeSession(s: Session, checkConfig: ConfigCheck = anyObject): Uint8Array {
+  const issues = checkConfig(s.config);
+  if (issues !== null) throw new SessionFileError('config', `session config is invalid:\n${issues}`);
   if (!Number.isSafeInteger(s.step) || s.step < 0) throw new SessionFileError('metadata', `step must be a non-negative integer, got ${s.step}`);
   if (typeof s.base.id !== 'string' || s.base.id.length > 300 || !HASH.test(s.base.hash)) {
     throw new SessionFileError('metadata', `base must be {id: string ≤ 300 characters, hash: 'none' | 'sha256:<64 hex>'}, got ${q(JSON.stringify(s.base))}`);
@@ -147,7 +164,7 @@ export function encodeSession(s: Session): Uint8Array {
   for (const k of extraKeys) checkName('extra', k, FIELD_NAME, 'encodeSession', 'metadata');
   const metadata: Record<string, string> = {
     format: SESSION_FORMAT,
-    config: JSON.stringify(cfg.config),
+    config: JSON.stringify(s.config),
     base: JSON.stringify({ id: s.base.id, hash: s.base.hash }),
     step: String(s.step),
     layout: JSON.stringify(layout),
@@ -196,7 +213,7 @@ function f32(file: Map<string, TensorEntry>, name: string, rank: number | null, 
 }
 
 /** Decodes and validates a session file; throws SessionFileError, nothing else. */
-export function decodeSession(bytes: Uint8Array | ArrayBuffer): Session {
+export function decodeSession(bytes: Uint8Array | ArrayBuffer, checkConfig: ConfigCheck = anyObject): Session {
   let file;
   try {
     file = parseSafetensors(bytes);
@@ -212,8 +229,9 @@ export function decodeSession(bytes: Uint8Array | ArrayBuffer): Session {
   for (const k of Object.keys(meta)) if (!(META_KEYS as readonly string[]).includes(k)) throw new SessionFileError('metadata', `unknown metadata key ${q(k)}; a session has ${META_KEYS.join(', ')}`);
   for (const k of REQUIRED_META) if (!Object.hasOwn(meta, k)) throw new SessionFileError('metadata', `metadata ${q(k)} is missing`);
 
-  const cfg = parseConfig(json(meta, 'config'));
-  if (!cfg.ok) throw new SessionFileError('config', `the session's config is invalid:\n${formatIssues(cfg.issues)}`);
+  const config = json(meta, 'config');
+  const issues = checkConfig(config);
+  if (issues !== null) throw new SessionFileError('config', `the session's config is invalid:\n${issues}`);
 
   const baseRaw = json(meta, 'base');
   if (!isPlainRecord(baseRaw) || Object.keys(baseRaw).sort().join(',') !== 'hash,id' || typeof baseRaw.id !== 'string' || baseRaw.id.length > 300 || typeof baseRaw.hash !== 'string' || !HASH.test(baseRaw.hash)) {
@@ -279,7 +297,7 @@ export function decodeSession(bytes: Uint8Array | ArrayBuffer): Session {
       extra[k] = val;
     }
   }
-  return { config: cfg.config, base, step, packs, metrics, ...(validation ? { validation } : {}), extra };
+  return { config: config as SessionConfig, base, step, packs, metrics, ...(validation ? { validation } : {}), extra };
 }
 
 /**
@@ -323,9 +341,9 @@ function readHistory(tensors: Map<string, TensorEntry>, meta: Record<string, str
 
 /** A session from a trainer checkpoint and the packs it was taken from. */
 export function sessionFromCheckpoint(
-  c: Checkpoint,
+  c: TrainerState,
   packs: readonly ParamPack[],
-  info: { config: PlaygroundConfig; base: BaseRef; metrics: MetricHistory; extra?: Record<string, string> },
+  info: { config: SessionConfig; base: BaseRef; metrics: MetricHistory; extra?: Record<string, string> },
 ): Session {
   return {
     config: info.config,
@@ -347,7 +365,7 @@ export function sessionFromCheckpoint(
  * name, in order), each with exactly the same parameters and shapes, moments of the pack's
  * length. Throws SessionFileError('mismatch') listing every difference by name.
  */
-export function checkpointFromSession(s: Session, packs: readonly ParamPack[]): Checkpoint {
+export function checkpointFromSession(s: Session, packs: readonly ParamPack[]): TrainerState {
   const problems: string[] = [];
   if (s.packs.length !== packs.length || s.packs.some((p, i) => p.name !== packs[i]!.name)) {
     problems.push(`the session has packs [${s.packs.map((p) => p.name).join(', ')}], this model has [${packs.map((p) => p.name).join(', ')}]`);

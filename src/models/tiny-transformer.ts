@@ -12,7 +12,7 @@ import { LayerNorm } from '../nn/layernorm';
 import { Linear } from '../nn/linear';
 import { declareParam, type Activation, type BuildContext } from '../nn/module';
 import type { ParamRef } from '../engine/param-pack';
-import { linearParams, sitePath, type AdaptableModel, type Site } from '../nn/site';
+import { blockSiteRefs, linearParams, sitePath, type AdaptableModel, type Site, type SiteRef } from '../nn/site';
 
 export interface TinyTransformerConfig {
   inDim: number;
@@ -26,6 +26,14 @@ export interface TinyTransformerConfig {
   causal?: boolean;
   /** Freeze everything (the base under an adapter). */
   frozen?: boolean;
+}
+
+/** What TinyTransformer.sites() returns for `layers` blocks, without building it (paths and kinds). */
+export function tinyTransformerSiteRefs(layers: number): SiteRef[] {
+  const out: SiteRef[] = [];
+  for (let i = 0; i < layers; i++) out.push(...blockSiteRefs(`blocks.${i}`));
+  out.push({ path: 'head', kind: 'linear' });
+  return out;
 }
 
 export class TinyTransformer implements AdaptableModel {

@@ -36,3 +36,18 @@ export function sitePath(modelName: string, moduleName: string): string {
   const prefix = `${modelName}.`;
   return moduleName.startsWith(prefix) ? moduleName.slice(prefix.length) : moduleName;
 }
+
+/** A site's path and kind without the layer: what a model offers, known before it is built. */
+export interface SiteRef {
+  path: string;
+  kind: SiteKind;
+}
+
+/**
+ * The sites of a pre-LN transformer block at `path` (`blocks.0`), in forward order: the q, k, v, o
+ * projections, the attention output (when `attentionOutput`), the MLP's fc1 and fc2.
+ */
+export function blockSiteRefs(path: string, attentionOutput = true): SiteRef[] {
+  const lin = (p: string): SiteRef => ({ path: `${path}.${p}`, kind: 'linear' });
+  return [lin('attn.q_proj'), lin('attn.k_proj'), lin('attn.v_proj'), lin('attn.o_proj'), ...(attentionOutput ? [{ path: `${path}.attn`, kind: 'attention-output' as const }] : []), lin('mlp.fc1'), lin('mlp.fc2')];
+}

@@ -12,6 +12,7 @@ import type { GpuContext } from '../engine/gpu';
 import type { ParamPack } from '../engine/param-pack';
 import { GpuRuntime } from '../engine/runtime';
 import { checkpointFromSession, decodeSession, type Session } from '../io/session-file';
+import { checkPlaygroundConfig } from './session-checkpoint';
 import type { Trainer } from '../train/trainer';
 import type { MetricPoint, SessionInfo, ValidationPoint } from '../playground/types';
 
@@ -76,7 +77,7 @@ export async function recoverSession<T extends { trainer: Trainer; packs: readon
   autosave: Uint8Array,
   build: (rt: GpuRuntime, session: Session) => Promise<T> | T,
 ): Promise<Rebuilt<T>> {
-  const session = decodeSession(autosave);
+  const session = decodeSession(autosave, checkPlaygroundConfig);
   const ctx = await acquire();
   const rt = new GpuRuntime(ctx);
   const watch = new DeviceWatch(ctx);

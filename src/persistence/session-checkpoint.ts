@@ -5,7 +5,14 @@
  * base reference goes alongside. Used by autosave, "export session" and device-loss recovery.
  */
 import type { MetricPoint, SessionCheckpoint, ValidationPoint } from '../playground/types';
-import { decodeSession, encodeSession, SessionFileError, type BaseRef, type Session } from '../io/session-file';
+import { decodeSession, encodeSession, SessionFileError, type BaseRef, type ConfigCheck, type Session } from '../io/session-file';
+import { formatIssues, parseConfig, type PlaygroundConfig } from '../config/schema';
+
+/** The playground's config check for session files: the one schema (derived from the registries). */
+export const checkPlaygroundConfig: ConfigCheck = (raw) => {
+  const r = parseConfig(raw);
+  return r.ok ? null : formatIssues(r.issues);
+};
 
 /** What encoding needs from each trainable pack (a ParamPack fits). */
 export interface PackLayout {
@@ -21,12 +28,19 @@ function extraKeys<P>(points: readonly P[], pick: (p: P) => Record<string, numbe
   return [...keys].sort();
 }
 
+/** The config of a decoded session, defaults filled in (it passed checkPlaygroundConfig). */
+function parsedConfig(raw: unknown): PlaygroundConfig {
+  const r = parseConfig(raw);
+  if (!r.ok) throw new SessionFileError('config', `the session's config is invalid:\n${formatIssues(r.issues)}`);
+  return r.config;
+}
+
 export function sessionFromCheckpointState(cp: SessionCheckpoint, packs: readonly PackLayout[], base: BaseRef, extra: Record<string, string> = {}): Session {
   if (cp.params.length !== packs.length) throw new SessionFileError('mismatch', `the checkpoint has ${cp.params.length} parameter packs, the session ${packs.length}`);
   const trainExtra = extraKeys(cp.history.train, (p: MetricPoint) => p.extra);
   const valKeys = extraKeys(cp.history.validation, (p: ValidationPoint) => p.metrics);
   return {
-    config: cp.config,
+    config: { ...cp.config },
     base,
     step: cp.step,
     packs: packs.map((pack, i) => ({
@@ -50,12 +64,12 @@ export function sessionFromCheckpointState(cp: SessionCheckpoint, packs: readonl
 
 /** The session file for a playground checkpoint. */
 export function encodeSessionCheckpoint(cp: SessionCheckpoint, packs: readonly PackLayout[], base: BaseRef, extra: Record<string, string> = {}): Uint8Array {
-  return encodeSession(sessionFromCheckpointState(cp, packs, base, extra));
+  return encodeSession(sessionFromCheckpointState(cp, packs, base, extra), checkPlaygroundConfig);
 }
 
 /** The playground checkpoint in a session file (strictly decoded), its base reference and extra state. */
 export function decodeSessionCheckpoint(bytes: Uint8Array | ArrayBuffer): { checkpoint: SessionCheckpoint; base: BaseRef; extra: Record<string, string>; session: Session } {
-  const s = decodeSession(bytes);
+  const s = decodeSession(bytes, checkPlaygroundConfig);
   for (const f of TRAIN_FIELDS) if (!s.metrics.fields.includes(f)) throw new SessionFileError('metrics', `metadata 'metric_fields' must include '${f}'`);
   const train: MetricPoint[] = s.metrics.rows.map((r) => {
     const { loss, grad_norm, non_finite, ...extra } = r.values;
@@ -67,7 +81,7 @@ export function decodeSessionCheckpoint(bytes: Uint8Array | ArrayBuffer): { chec
   });
   const checkpoint: SessionCheckpoint = {
     format: 'sparse-adapter-playground/session@1',
-    config: s.config,
+    config: parsedConfig(s.config),
     step: s.step,
     params: s.packs.map((p) => Object.fromEntries(p.params.map((t) => [t.name, t.data]))),
     optimizer: { m: s.packs.map((p) => p.m), v: s.packs.map((p) => p.v) },

@@ -19,6 +19,7 @@ import type { PlaygroundSession } from '../playground/session';
 import type { SessionCheckpoint } from '../playground/types';
 import type { TaskAssets } from '../playground/tasks/task';
 import { taskModule } from '../playground/tasks/registry';
+import { adapterFileFormats } from '../adapters/registry';
 
 /** The part of AutosaveStore this needs. */
 export interface AutosaveBackend {
@@ -57,7 +58,7 @@ export class SessionPersistence {
 
   /** The base reference of a config's task: its shipped checkpoint path and the file's SHA-256 ('none' when built in the page). */
   async baseRef(config: PlaygroundConfig): Promise<BaseRef> {
-    const path = taskModule(config.task).description.baseCheckpoint;
+    const path = taskModule(config.task).baseCheckpoint;
     if (!path) return { id: `${config.task}:built-in(seed ${config.training.seed})`, hash: 'none' };
     let h = this.baseHashes.get(path);
     if (!h) {
@@ -188,7 +189,7 @@ export class SessionPersistence {
   async exportAdapter(session: PlaygroundSession): Promise<AdapterFiles> {
     const d = await this.describeAdapters(session);
     await session.pause();
-    return exportAdapter(d, session.task.adapters, session.task.graph.packs);
+    return exportAdapter(d, session.task.adapters, session.task.graph.packs, adapterFileFormats());
   }
 
   /**
@@ -196,18 +197,23 @@ export class SessionPersistence {
    * settings and exact target modules. Settings the schema does not know are refused.
    */
   configForAdapter(current: PlaygroundConfig, d: AdapterDescription): PlaygroundConfig {
-    const schemaFields = current.adapter[d.kind] as Record<string, unknown>;
+    const schemaFields = (current.adapter[d.kind] ?? {}) as Record<string, unknown>;
     const settings: Record<string, unknown> = { ...schemaFields };
     for (const [k, v] of Object.entries(d.config)) {
       if (!Object.hasOwn(schemaFields, k)) throw new AdapterFileError('config', `adapter_config.${k} is not a setting of ${d.kind} adapters in this playground (known: ${Object.keys(schemaFields).join(', ')})`);
       settings[k] = v;
     }
-    return { ...current, adapter: { ...current.adapter, kind: d.kind, targets: [...d.targets], [d.kind]: settings } } as PlaygroundConfig;
+    return { ...current, adapter: { ...current.adapter, kind: d.kind, targets: [...d.targets], [d.kind]: settings } };
+  }
+
+  /** Decodes adapter files (the safetensors bytes, and optionally adapter_config.json's text) for the registered adapter kinds. */
+  decodeAdapterFiles(model: Uint8Array | ArrayBuffer, configText?: string): ReturnType<typeof decodeAdapter> {
+    return decodeAdapter(model, configText, adapterFileFormats());
   }
 
   /** Writes a decoded adapter into a session built with configForAdapter (checks base, targets, shapes). */
   async applyAdapterTo(session: PlaygroundSession, decoded: ReturnType<typeof decodeAdapter>): Promise<void> {
-    applyAdapter(decoded, { description: await this.describeAdapters(session), adapters: session.task.adapters, packs: session.task.graph.packs });
+    applyAdapter(decoded, { description: await this.describeAdapters(session), adapters: session.task.adapters, packs: session.task.graph.packs }, adapterFileFormats());
     session.task.invalidate?.(); // parameters changed outside a step: drop cached views
   }
 }

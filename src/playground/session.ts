@@ -18,9 +18,10 @@
  */
 import { summarizeLatents } from '../analysis/latent-stats';
 import { formatIssues, parseConfig, type PlaygroundConfig } from '../config/schema';
+import { buildConfigOf } from '../config/resolve';
 import { ConfigError } from '../engine/errors';
 import type { GpuRuntime } from '../engine/runtime';
-import { taskModule } from './tasks/registry';
+import { taskModule, taskSummary } from './tasks/registry';
 import type { TaskAssets, TaskInstance } from './tasks/task';
 import type { LrSchedule } from '../train/schedule';
 import { Trainer } from '../train/trainer';
@@ -62,13 +63,16 @@ export function validateConfig(raw: unknown): PlaygroundConfig {
   throw err;
 }
 
-/** Adapter factories name their own fields ('k', 'targets'); the page needs the config's dot path. */
+/** Adapters and tasks name their own fields ('k', 'targets', 'batch'); the page needs the config's dot path. */
 function configField(field: string, config: PlaygroundConfig): string {
-  if (/^(task|adapter|training)(\.|$)/.test(field)) return field;
+  if (/^(task|tasks|adapter|training)(\.|$)/.test(field)) return field;
   if (field === 'targets') return 'adapter.targets';
   if (field === 'kind') return 'adapter.kind';
   const kind = config.adapter.kind;
-  if (kind !== 'none' && field in (config.adapter[kind] as object)) return `adapter.${kind}.${field}`;
+  const settings = config.adapter[kind];
+  if (settings && typeof settings === 'object' && field in settings) return `adapter.${kind}.${field}`;
+  if (field in (config.tasks[config.task] ?? {})) return `tasks.${config.task}.${field}`;
+  if (field in config.training) return `training.${field}`;
   return field;
 }
 
@@ -128,12 +132,9 @@ export class PlaygroundSession {
   static async create(rt: GpuRuntime, rawConfig: unknown, opts: SessionOptions): Promise<PlaygroundSession> {
     const config = validateConfig(rawConfig);
     const module = taskModule(config.task);
-    if (!module.description.adapters.includes(config.adapter.kind)) {
-      throw new ConfigError('adapter.kind', `the ${config.task} task offers ${module.description.adapters.join(', ')}; got ${config.adapter.kind}`);
-    }
     let task: TaskInstance;
     try {
-      task = await module.build(rt, config, opts.assets, {
+      task = await module.build(rt, buildConfigOf(config), opts.assets, {
         small: opts.small ?? false,
         onProgress: (label, done, total) => opts.onEvent?.({ type: 'progress', label, done, total }),
         ...(opts.signal ? { signal: opts.signal } : {}),
@@ -183,7 +184,7 @@ export class PlaygroundSession {
     const t = this.task;
     return {
       config: this.config,
-      task: taskModule(this.config.task).description,
+      task: taskSummary(taskModule(this.config.task)),
       step: this.trainer.step,
       parameters: t.parameters,
       groups: [...t.groups],

@@ -5,7 +5,9 @@
  * (src/tasks/task.ts) produce the view/inspection parts; the session (src/playground/session.ts)
  * adds metrics, statistics and checkpoints; the worker protocol (src/worker/protocol.ts) carries them.
  */
-import type { AdapterChoice, PlaygroundConfig, TaskId } from '../config/schema';
+import type { UnitLabel } from '../adapters/adapter';
+import type { SiteKind, SiteRef } from '../nn/site';
+import type { TrainingSettings } from '../train/settings';
 
 /**
  * Something the page draws: a 1-D signal, a grey image (values in [0, 1]; `signed` images —
@@ -16,19 +18,54 @@ export type Drawable =
   | { kind: 'image'; side: number; pixels: Float32Array; signed?: boolean }
   | { kind: 'vector'; values: number[] };
 
+/**
+ * The whole configuration of a playground session — the page's state, the URL hash, a session
+ * file's config. Validated by src/config/schema.ts (derived from the adapter and task registries).
+ *  - `tasks.<id>`: each task's own settings; `adapter.<kind>`: each adapter's settings (all kept,
+ *    so switching back and forth keeps what was set).
+ *  - `adapter.targets`: site patterns; empty = the task's default targets for the adapter's site kind.
+ */
+export interface PlaygroundConfig {
+  version: 1;
+  task: string;
+  tasks: Record<string, Record<string, unknown>>;
+  adapter: AdapterSection;
+  training: TrainingSettings;
+}
+
+export interface AdapterSection {
+  /** A registered adapter kind, or 'none'. */
+  kind: string;
+  targets: string[];
+  /** Per registered kind: its settings. */
+  [kind: string]: unknown;
+}
+
 /** What the page shows about a task (static: from the module, before anything is built). */
 export interface TaskDescription {
-  id: TaskId;
+  /** Short name for choices and legends: 'Fourier toy'. */
+  name: string;
   title: string;
+  /** What the task is, in two or three plain sentences. */
+  what: string;
   /** What the paper claims about this toy, in a few plain sentences. */
   claim: string;
   /** What to look for in the views, one hint per item. */
   lookFor: string[];
-  /** Adapter kinds this task offers (always includes 'none'). */
-  adapters: AdapterChoice[];
-  /** Default target patterns per adapter kind (the config's `adapter.targets` when switching kind). */
-  defaultTargets: Partial<Record<AdapterChoice, string[]>>;
-  /** The shipped base checkpoint (path under public/, e.g. 'checkpoints/fourier-sparse.safetensors'); null: the base is built in the page. */
+  /** What we measured (numbers from REPRODUCTION.md / docs/base-models.md, with where they come from). */
+  measured: string[];
+}
+
+/** One adapter site a task's model offers: its PEFT-style path and its kind. */
+export type SiteInfo = SiteRef;
+
+/** What SessionInfo says about the built session's task (plain data from its module). */
+export interface TaskSummary extends TaskDescription {
+  id: string;
+  /** Adapter kinds offered (always 'none' first), from the sites and the adapter registry. */
+  adapters: string[];
+  sites: SiteInfo[];
+  defaultTargets: Partial<Record<SiteKind, string[]>>;
   baseCheckpoint: string | null;
 }
 
@@ -41,8 +78,9 @@ export interface LatentGroupInfo {
   group: number;
   /** Site path, e.g. 'decoder.blocks.1.attn' or 'blocks.0.mlp.fc1'. */
   path: string;
-  kind: 'stan' | 'atoms' | 'lora' | 'sora' | 'fourier-atoms';
-  label: 'latent' | 'atom' | 'rank';
+  /** The adapter kind ('stan', 'lora', …), or the task's own group name (the Fourier model's 'fourier-atoms'). */
+  kind: string;
+  label: UnitLabel;
   count: number;
   /** Configured k of a k-sparse group (the k / ρ slider's maximum); null when there is no top-k. */
   k: number | null;
@@ -161,7 +199,7 @@ export interface ParameterCounts {
 /** What `configure` (and `restore`/`reset`) answers: everything static about the built session. */
 export interface SessionInfo {
   config: PlaygroundConfig;
-  task: TaskDescription;
+  task: TaskSummary;
   step: number;
   parameters: ParameterCounts;
   groups: LatentGroupInfo[];
@@ -204,3 +242,4 @@ export interface SessionCheckpoint {
   optimizer: { m: Float32Array[]; v: Float32Array[] };
   history: { train: MetricPoint[]; validation: ValidationPoint[] };
 }
+export type { IdentifiabilityReport } from '../analysis/identifiability';

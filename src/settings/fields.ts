@@ -13,6 +13,8 @@ interface FieldBase {
   label: string;
   /** One sentence shown as the control's hint. */
   help?: string;
+  /** Shown under "advanced" in the page (engine choices and rarely changed options). */
+  advanced?: boolean;
   /** Whether the field applies given the other settings (hidden in the page otherwise). Default: always. */
   visible?: (settings: Readonly<Record<string, unknown>>) => boolean;
 }

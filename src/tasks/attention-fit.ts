@@ -21,7 +21,7 @@
  * see AtomsAdapter.writesDprobs). With `inputGrad` the full block backward runs.
  * Batches cycle through the dataset in a seeded order (a pure function of the epoch).
  */
-import type { Adapter, AdapterFactory } from '../adapters/adapter';
+import type { Adapter, AdapterMath } from '../adapters/adapter';
 import { attentionAtomsForward, type AtomsAdapterCpu } from '../adapters/atoms-reference';
 import { ParamPack } from '../engine/param-pack';
 import { Rng } from '../engine/rng';
@@ -80,7 +80,7 @@ export interface AttentionFit {
   destroy(): void;
 }
 
-export function buildAttentionFit<C>(rt: GpuRuntime, factory: AdapterFactory<C>, config: C, cfg: AttentionFitConfig): AttentionFit {
+export function buildAttentionFit<C extends object>(rt: GpuRuntime, factory: AdapterMath<C>, config: C, cfg: AttentionFitConfig): AttentionFit {
   let adapter: Adapter | null = null;
   const { value, scope } = rt.scoped(`attention-fit(${factory.kind})`, () =>
     build(rt, factory, config, cfg, (a) => {
@@ -96,7 +96,7 @@ export function buildAttentionFit<C>(rt: GpuRuntime, factory: AdapterFactory<C>,
   };
 }
 
-function build<C>(rt: GpuRuntime, factory: AdapterFactory<C>, config: C, cfg: AttentionFitConfig, onAdapter: (a: Adapter) => void): Omit<AttentionFit, 'destroy'> {
+function build<C extends object>(rt: GpuRuntime, factory: AdapterMath<C>, config: C, cfg: AttentionFitConfig, onAdapter: (a: Adapter) => void): Omit<AttentionFit, 'destroy'> {
   const { batch, seq, dim, heads } = cfg;
   const rows = batch * seq;
   const path = cfg.path ?? 'attn';

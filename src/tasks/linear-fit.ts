@@ -5,11 +5,11 @@
  * and "sparse" — each input switches on only some of them). At step 0 an adapter whose delta is
  * zero has loss E‖Δ*(x)‖²/out; a good fit drives it towards 0.
  *
- * Used by the adapter tests and the `stan-linear` benchmark; any AdapterFactory that attaches to
+ * Used by the adapter tests and the `stan-linear` benchmark; any AdapterMath that attaches to
  * a 'linear' site works. Batches cycle through a fixed dataset of `samples` rows in a seeded
  * order (a pure function of the epoch, so a resumed run sees the same batches).
  */
-import type { Adapter, AdapterFactory } from '../adapters/adapter';
+import type { Adapter, AdapterMath } from '../adapters/adapter';
 import { ParamPack } from '../engine/param-pack';
 import { Rng } from '../engine/rng';
 import { EpochOrder } from '../data/epoch-order';
@@ -68,7 +68,7 @@ export function makeLinearFitTargetDelta(cfg: LinearFitConfig): { A: Float32Arra
   return { A, B, hidden };
 }
 
-export function buildLinearFit<C>(rt: GpuRuntime, factory: AdapterFactory<C>, config: C, cfg: LinearFitConfig): LinearFit {
+export function buildLinearFit<C extends object>(rt: GpuRuntime, factory: AdapterMath<C>, config: C, cfg: LinearFitConfig): LinearFit {
   const { value, scope } = rt.scoped(`linear-fit(${factory.kind})`, () => build(rt, factory, config, cfg));
   return {
     ...value,
@@ -79,7 +79,7 @@ export function buildLinearFit<C>(rt: GpuRuntime, factory: AdapterFactory<C>, co
   };
 }
 
-function build<C>(rt: GpuRuntime, factory: AdapterFactory<C>, config: C, cfg: LinearFitConfig): Omit<LinearFit, 'destroy'> {
+function build<C extends object>(rt: GpuRuntime, factory: AdapterMath<C>, config: C, cfg: LinearFitConfig): Omit<LinearFit, 'destroy'> {
   const { rows, inDim, outDim } = cfg;
   const samples = cfg.samples ?? rows;
   if (!(Number.isInteger(rows) && rows >= 1)) throw new Error(`linear-fit: rows must be an integer ≥ 1, got ${rows}`);

@@ -8,7 +8,7 @@ import { IdentifiabilityPanel, LatentViewPanel, ScatterPanel } from './component
 import { BaseModelPanel, LossPanel, SessionIoSlot, TrainingPanel } from './components/SessionPanels';
 import { TaskViewPanel } from './components/TaskViewPanel';
 import { connectEngine } from './engine-connection';
-import { FIRST_VISIT_STEPS } from './explanations';
+import { FIRST_VISIT_STEPS } from './guide';
 import { usePlayground } from './store';
 import { startUrlSync } from './url-sync';
 

@@ -8,9 +8,9 @@
  * The worker client itself lives outside the store (engine-connection.ts): it is not data.
  */
 import { create } from 'zustand';
-import { DEFAULT_CONFIG } from '../config/defaults';
+import { defaultConfig } from '../config/defaults';
 import { parseConfig, type ConfigIssue, type PlaygroundConfig } from '../config/schema';
-import type { IdentifiabilityReport } from '../analysis/identifiability';
+import type { IdentifiabilityReport } from '../playground/types';
 import type { AdapterSummary, InferenceOverrides, LatentInspection, LatentStatsSummary, LimitsSummary, SessionInfo, TaskView, WorkerErrorCode } from '../worker/protocol';
 
 export type { PlaygroundConfig };
@@ -137,7 +137,7 @@ function appendAfter(old: LossPoint[], add: LossPoint[]): LossPoint[] {
 let nextRunId = 1;
 
 export const usePlayground = create<PlaygroundState>()((set, get) => ({
-  config: DEFAULT_CONFIG,
+  config: defaultConfig(),
   configIssues: [],
   urlIssues: [],
   powerPreference: 'high-performance',
@@ -169,22 +169,4 @@ export const usePlayground = create<PlaygroundState>()((set, get) => ({
   setInspection: (patch) => set((s) => ({ inspection: { ...s.inspection, ...patch } })),
 }));
 
-/** A short label for a run, e.g. "fourier · stan k=16 · lr 0.003 · seed 1". */
-export function runLabel(c: PlaygroundConfig): string {
-  const a = c.adapter;
-  const adapter =
-    c.task === 'fourier' && a.kind === 'atoms'
-      ? `atoms (train ${a.atoms.train})`
-      : c.task === 'fourier' && a.kind === 'none'
-        ? 'full fine-tune'
-        : a.kind === 'stan'
-      ? `stan k=${a.stan.k} ×${a.stan.expansion}`
-      : a.kind === 'atoms'
-        ? `atoms M=${a.atoms.atoms}${a.atoms.sigma === 'topk' ? ` k=${a.atoms.k}` : ` λ=${a.atoms.lambda}`} ${a.atoms.train}`
-        : a.kind === 'lora'
-          ? `lora r=${a.lora.rank}`
-          : a.kind === 'sora'
-            ? `sora r=${a.sora.rank} λ=${a.sora.lambda}`
-            : 'no adapter';
-  return `${c.task} · ${adapter} · lr ${c.training.lr} · seed ${c.training.seed}`;
-}
+export { runLabel } from '../config/resolve';

@@ -11,7 +11,6 @@ import type { TaskAssets } from '../playground/tasks/task';
 import type { Handlers, ReplyOf, StreamOptions, WorkerToUi } from './protocol';
 import { answer, limitsSummary, toErrorReply, WorkerFailure } from './replies';
 import { AutosaveStore } from '../io/autosave-store';
-import { decodeAdapter } from '../io/adapter-file';
 import { SessionPersistence } from '../persistence/session-persistence';
 import { BENCH_PRESETS, BenchCancelled, benchResult, runBench } from '../bench/run-bench';
 import type { SessionCheckpoint } from '../playground/types';
@@ -267,7 +266,7 @@ const handlers: Handlers = {
   },
   'import-adapter': async (msg) => {
     const p = await persistence();
-    const decoded = decodeAdapter(msg.model, msg.config);
+    const decoded = p.decodeAdapterFiles(msg.model, msg.config);
     const current = state.session?.config ?? null;
     if (!current) throw new WorkerFailure('not-configured', 'No playground session yet.', 'Configure a session on the task the adapter was trained for, then import.');
     const config = p.configForAdapter(current, decoded.description);

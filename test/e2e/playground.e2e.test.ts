@@ -8,7 +8,7 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { TASK_IDS } from '../../src/config/schema';
+import { taskIds } from '../../src/playground/tasks/registry';
 import { launchChromium, screenshot, serveStatic, watchPage, type StaticServer } from './helpers/browser';
 
 const READY_MS = 90_000;
@@ -238,7 +238,7 @@ describe('playground', () => {
     const { page, errors } = await openPage('#task=regression&adapter.kind=none&training.batch=2');
     const tried: string[] = [];
     let identifiabilityChecked: string | null = null;
-    for (const task of TASK_IDS) {
+    for (const task of taskIds()) {
       await page.evaluate((h) => void (window.location.hash = h), `#task=${task}&adapter.kind=none&training.batch=2`);
       await expect.poll(() => page.getByTestId(`task-${task}`).isChecked()).toBe(true);
       const runsBefore = await runCount(page);

@@ -2,7 +2,7 @@
  * A frozen random Linear + one adapter + MSE against a fixed synthetic target, as a TrainGraph
  * (one full batch, uploaded once). For the LoRA/SoRA tests; works for any Linear-site factory.
  */
-import type { AdapterFactory, Adapter } from '../../src/adapters/adapter';
+import type { AdapterMath, Adapter } from '../../src/adapters/adapter';
 import { ParamPack } from '../../src/engine/param-pack';
 import { Rng } from '../../src/engine/rng';
 import { CommandList, type AllocationScope, type GpuRuntime } from '../../src/engine/runtime';
@@ -12,8 +12,8 @@ import { Linear } from '../../src/nn/linear';
 import type { BuildContext } from '../../src/nn/module';
 import type { TrainGraph } from '../../src/train/trainer';
 
-export interface LinearFitOptions<C> {
-  factory: AdapterFactory<C>;
+export interface LinearFitOptions<C extends object> {
+  factory: AdapterMath<C>;
   config: C;
   n: number;
   m: number;
@@ -41,7 +41,7 @@ export interface LinearFit {
   destroy(): void;
 }
 
-export function buildLinearFit<C>(rt: GpuRuntime, o: LinearFitOptions<C>): LinearFit {
+export function buildLinearFit<C extends object>(rt: GpuRuntime, o: LinearFitOptions<C>): LinearFit {
   const { value, scope } = rt.scoped('linear-fit', () => {
     const trainable = new ParamPack(rt, 'adapter', true);
     const frozen = new ParamPack(rt, 'base', false);

@@ -1,59 +1,63 @@
 /**
  * The labelled STAN task (src/tasks/digits.ts) as a playground task: the shipped digit
  * transformer (pre-trained on upright digits, frozen) is fine-tuned on digits rotated 90°
- * clockwise, which it mostly gets wrong. 'none' fine-tunes every base parameter; an adapter
+ * clockwise (or mirrored: setting `view`), which it mostly gets wrong. 'none' fine-tunes every base parameter; an adapter
  * trains alone on the frozen base. A second, frozen copy of the base answers the views' "base"
- * column. Held-out probe: the first test digits (256; 64 with `small`), in the rotated view.
+ * column. Held-out probe: a seeded sample of the test digits (256; 64 with `small`), in the trained view.
  */
 import type { Adapter } from '../../adapters/adapter';
 import { baseParameterCount, listSites, type AdapterSpec } from '../../adapters/attach';
 import type { IdentifiabilityReport } from '../../analysis/identifiability';
 import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
-import type { PlaygroundConfig } from '../../config/schema';
 import { ConfigError } from '../../engine/errors';
 import type { AllocationScope, GpuRuntime } from '../../engine/runtime';
-import type { InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../types';
+import type { InferenceOverrides, LatentGroupInfo, LatentInspection, TaskView } from '../types';
+import { choice } from '../../settings/fields';
+import { tinyTransformerSiteRefs } from '../../models/tiny-transformer';
 import type { TrainGraph } from '../../train/trainer';
 import { buildDigitsTask, probeIndices, digitsConfigFromMetadata, DIGITS_CHECKPOINT_FILE, DIGITS_DEFAULTS, digitsDataFromBytes, topActivating, viewImage, type DigitView, type DigitsTask } from '../../tasks/digits';
 import { MNIST_PIXELS, MNIST_SIDE, MNIST_URL, type MnistSet } from '../../data/mnist';
-import { decoderColumn, stanReport } from './regression';
+import { decoderColumn, stanReport } from './helpers';
 import { adapterGroups, withOverrides } from './helpers';
-import type { TaskAssets, TaskBuildOptions, TaskInstance, TaskModule } from './task';
+import type { TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule } from './task';
 import { baseCheckpointMetadata } from '../../io/base-checkpoint';
 
 const MAX_BATCH = 256;
-const TRAIN_VIEW: DigitView = 'rot90';
 const CHECKPOINT = `checkpoints/${DIGITS_CHECKPOINT_FILE}`;
 const CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
-export const DIGITS_DESCRIPTION: TaskDescription = {
-  id: 'digits',
-  title: 'Rotated digits: STAN on a labelled task (STAN paper §4.3, §4.4, App. F)',
-  claim:
-    'A small patch transformer (16 tokens of 7×7 pixels, 2 blocks, width 64) was pre-trained on upright MNIST digits and is frozen; here it must read digits rotated 90°, which it mostly gets wrong. ' +
-    'STAN adds (1/k)·D·topk(E·x) to the chosen projections. The paper claims small k works as well as dense latents (Table 8), that STAN forgets less than LoRA (Table 9), and that its latents specialise on classes (App. F: low label entropy).',
-  lookFor: [
-    'Validation accuracy on rotated digits rising from the frozen base\'s level.',
-    'The App. F scatter: latents with low label entropy (class-specific) vs frequent, shared ones; the class bars and top-activating digits of a latent.',
-    'Lower k at inference or switch latents off and watch which digits the adapted model loses.',
-  ],
-  adapters: ['none', 'stan', 'lora', 'sora'],
-  defaultTargets: { none: ['**'], stan: ['blocks.*.attn.{q,v}_proj'], lora: ['blocks.*.attn.{q,v}_proj'], sora: ['blocks.*.attn.{q,v}_proj'] },
-  baseCheckpoint: CHECKPOINT,
-};
-
-interface Built {
-  task: DigitsTask;
-  scope: AllocationScope;
+export interface DigitsSettings {
+  /** The view the adapter is fine-tuned on (never seen in pre-training). */
+  view: 'rot90' | 'flip';
 }
 
-export const digitsTask: TaskModule = {
-  description: DIGITS_DESCRIPTION,
-  async build(rt: GpuRuntime, config: PlaygroundConfig, assets: TaskAssets, opts: TaskBuildOptions = {}): Promise<TaskInstance> {
+export const digitsTask: TaskModule<DigitsSettings> = {
+  id: 'digits',
+  description: {
+    name: 'Rotated digits',
+    title: 'Rotated digits: STAN on a labelled task (STAN paper §4.3, §4.4, App. F)',
+    what: 'A small digit transformer pre-trained on upright MNIST digits is the frozen base; the adapter is fine-tuned on the same digits rotated 90° (or mirrored). Every example has a label, so each latent gets per-class activation statistics.',
+    claim:
+      'A small patch transformer (16 tokens of 7×7 pixels, 2 blocks, width 64) was pre-trained on upright MNIST digits and is frozen; here it must read digits rotated 90°, which it mostly gets wrong. ' +
+      'STAN adds (1/k)·D·topk(E·x) to the chosen projections. The paper claims small k works as well as dense latents (Table 8), that STAN forgets less than LoRA (Table 9), and that its latents specialise on classes (App. F: low label entropy).',
+    lookFor: [
+      "Validation accuracy on rotated digits rising from the frozen base's level.",
+      'The App. F scatter: latents with low label entropy (class-specific) vs frequent, shared ones; the class bars and top-activating digits of a latent.',
+      'Lower k at inference or switch latents off and watch which digits the adapted model loses.',
+    ],
+    measured: ['Shipped base (digit-transformer.safetensors): test accuracy 94.9 % upright, 17.0 % rotated 90°, 37.5 % mirrored — the gap the adapter has to close (docs/base-models.md).'],
+  },
+  settings: {
+    fields: { view: choice('fine-tune on', ['rot90', 'flip'], { optionLabels: { rot90: 'digits rotated 90°', flip: 'mirrored digits' }, help: 'The view the base never saw; validation and the views use it too.' }) },
+    defaults: { view: 'rot90' },
+  },
+  sites: tinyTransformerSiteRefs(2),
+  defaultTargets: { linear: ['blocks.*.attn.{q,v}_proj'] },
+  baseCheckpoint: CHECKPOINT,
+  runLabel: (s) => s.view,
+  async build(rt: GpuRuntime, config: TaskBuildConfig<DigitsSettings>, assets: TaskAssets, opts: TaskBuildOptions = {}): Promise<TaskInstance> {
     const batch = config.training.batch;
     if (batch > MAX_BATCH) throw new ConfigError('training.batch', `the digits task runs at most ${MAX_BATCH} digits per step, got ${batch}`);
-    const kind = config.adapter.kind;
-    if (kind !== 'none' && !DIGITS_DESCRIPTION.adapters.includes(kind)) throw new ConfigError('adapter.kind', `the digits task offers ${DIGITS_DESCRIPTION.adapters.join(', ')}, got '${kind}'`);
     opts.onProgress?.('loading digits and the base', 0, 2);
     const mnist = digitsDataFromBytes(await assets.bytes(MNIST_URL));
     const baseBytes = await assets.bytes(CHECKPOINT);
@@ -61,8 +65,9 @@ export const digitsTask: TaskModule = {
     opts.signal?.throwIfAborted();
     const metadata = baseCheckpointMetadata(baseBytes);
     const model = { ...digitsConfigFromMetadata(metadata), batch };
-    const cfg = { ...DIGITS_DEFAULTS, model, view: TRAIN_VIEW, seed: config.training.seed };
-    const spec: AdapterSpec | undefined = kind === 'none' ? undefined : { kind, config: config.adapter[kind], targets: config.adapter.targets };
+    const view: DigitView = config.settings.view;
+    const cfg = { ...DIGITS_DEFAULTS, model, view, seed: config.training.seed };
+    const spec = config.adapter;
     const build = (adapters: AdapterSpec[], frozen: boolean): Built => {
       const { value, scope } = rt.scoped('digits', () => buildDigitsTask(rt, mnist, { ...cfg, model: { ...model, frozen } }, { adapters, base: baseBytes }));
       return { task: value, scope };
@@ -76,9 +81,14 @@ export const digitsTask: TaskModule = {
       throw e;
     }
     const probe = probeIndices(adapted.task.testIndices, opts.small ? 64 : 256);
-    return new DigitsInstance(rt, mnist, adapted, base, probe, { source: CHECKPOINT, metadata });
+    return new DigitsInstance(rt, mnist, adapted, base, probe, view, { source: CHECKPOINT, metadata });
   },
 };
+
+interface Built {
+  task: DigitsTask;
+  scope: AllocationScope;
+}
 
 class DigitsInstance implements TaskInstance {
   readonly graph: TrainGraph;
@@ -94,6 +104,7 @@ class DigitsInstance implements TaskInstance {
     private readonly adapted: Built,
     private readonly baseModel: Built,
     private readonly probe: number[],
+    private readonly trainView: DigitView,
     readonly base: { source: string; metadata: Record<string, string> },
   ) {
     const t = adapted.task;
@@ -105,7 +116,7 @@ class DigitsInstance implements TaskInstance {
   }
 
   async validate(): Promise<{ loss: number; metrics: Record<string, number> }> {
-    const e = await this.adapted.task.evaluate(TRAIN_VIEW, this.probe);
+    const e = await this.adapted.task.evaluate(this.trainView, this.probe);
     return { loss: e.loss, metrics: { accuracy: e.accuracy } };
   }
 
@@ -131,18 +142,18 @@ class DigitsInstance implements TaskInstance {
 
   private pixels(img: number): Float32Array {
     const out = new Float32Array(MNIST_PIXELS);
-    viewImage(this.mnist.pixels.subarray(img * MNIST_PIXELS, (img + 1) * MNIST_PIXELS), TRAIN_VIEW, out);
+    viewImage(this.mnist.pixels.subarray(img * MNIST_PIXELS, (img + 1) * MNIST_PIXELS), this.trainView, out);
     return out;
   }
 
   async view(o: InferenceOverrides): Promise<TaskView> {
-    const base = await this.baseModel.task.logits(TRAIN_VIEW, this.probe);
-    const ad = await withOverrides(this.adapters, this.groups, o, () => this.adapted.task.logits(TRAIN_VIEW, this.probe));
+    const base = await this.baseModel.task.logits(this.trainView, this.probe);
+    const ad = await withOverrides(this.adapters, this.groups, o, () => this.adapted.task.logits(this.trainView, this.probe));
     const shown = this.probe.slice(0, 12);
     return {
       kind: 'digits',
       side: MNIST_SIDE,
-      view: TRAIN_VIEW,
+      view: this.trainView,
       images: shown.map((img, i) => ({ label: this.mnist.labels[img]!, pixels: this.pixels(img), base: this.probs(base, i), adapted: this.probs(ad, i) })),
       accuracy: { base: this.accuracy(base, this.probe), adapted: this.accuracy(ad, this.probe) },
     };
@@ -152,7 +163,7 @@ class DigitsInstance implements TaskInstance {
     const info = this.groups[group];
     if (!info?.stats) throw new ConfigError('group', `inspection applies to STAN latents; group ${group} is ${info?.kind ?? 'missing'}`);
     if (!Number.isInteger(unit) || unit < 0 || unit >= info.count) throw new ConfigError('unit', `must be in 0…${info.count - 1}, got ${unit}`);
-    const acts = await withOverrides(this.adapters, this.groups, o, () => this.adapted.task.imageActivations(TRAIN_VIEW, this.probe));
+    const acts = await withOverrides(this.adapters, this.groups, o, () => this.adapted.task.imageActivations(this.trainView, this.probe));
     const pa = acts.perAdapter.find((p) => p.adapter === this.adapters[group])!;
     const C = CLASSES.length;
     const classSum = new Float64Array(C);
@@ -175,7 +186,7 @@ class DigitsInstance implements TaskInstance {
       label: info.label,
       examples: topActivating(pa.acts, pa.l, unit, 8).map((t) => ({ activation: t.activation, label: this.mnist.labels[acts.images[t.image]!]!, drawable: { kind: 'image' as const, side: MNIST_SIDE, pixels: this.pixels(acts.images[t.image]!) } })),
       classBars: CLASSES.map((label, c) => ({ label, value: classCount[c]! > 0 ? classSum[c]! / classCount[c]! : 0 })),
-      decoder: { kind: 'vector', values: await decoderColumn(this.rt, this.adapters[group]!, unit) },
+      decoder: { kind: 'vector', values: await decoderColumn(this.adapters[group]!, unit) },
       // Per image: active when the latent fired on any of its tokens (max over tokens > 0).
       frequency: acts.images.length ? fired / acts.images.length : 0,
       meanActivation: fired ? sum / fired : 0,
@@ -185,7 +196,7 @@ class DigitsInstance implements TaskInstance {
   async latentStats(group: number, step: number): Promise<LatentStatsSnapshot | null> {
     const info = this.groups[group];
     if (!info?.stats) return null;
-    const all = await this.adapted.task.latentStats(TRAIN_VIEW, this.probe);
+    const all = await this.adapted.task.latentStats(this.trainView, this.probe);
     const s = all.find((x) => x.adapter === this.adapters[group])?.stats;
     if (!s) return null;
     return { ...s, lastFired: s.lastFired.map((f) => (f >= 0 ? step : -1)) };

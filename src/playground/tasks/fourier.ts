@@ -1,10 +1,8 @@
 /**
- * The Fourier toy as a playground task (model, data and checkpoints: fourier.ts). The shipped
- * sparse base (pre-trained on the low band) is fine-tuned on the high band; its atoms D are the
- * model's own, so the "atoms" adapter here is the paper's fine-tuning of atoms, coefficients or
- * both (config.adapter.atoms.train), and 'none' is full fine-tuning (every parameter but the
- * frozen lift — on this model the same set as 'both'). STAN / LoRA / SoRA do not apply (the model
- * has no Linear sites). The other atoms fields (M, σ, k, λ) are the base's and cannot change.
+ * The Fourier toy as a playground task (model, data and checkpoints: src/models/fourier.ts). The
+ * shipped sparse base (pre-trained on the low band) is fine-tuned on the high band; its atoms D
+ * are the model's own, so fine-tuning is the paper's choice of what moves — atoms, coefficients
+ * or both (the task setting `train`). The model offers no adapter sites (no adapter is added).
  *
  * Inference overrides act at the read-out: at an unobserved sample the output is linear in the
  * final code, ŷ_t = Σ_m S_tm·d_m(t), so switching atom m off removes exactly its term
@@ -15,7 +13,7 @@
  */
 import type { IdentifiabilityReport } from '../../analysis/identifiability';
 import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
-import type { PlaygroundConfig } from '../../config/schema';
+import { choice } from '../../settings/fields';
 import { ConfigError } from '../../engine/errors';
 import { parseSafetensors } from '../../io/safetensors';
 import type { GpuRuntime } from '../../engine/runtime';
@@ -33,38 +31,38 @@ import {
   type FourierTrain,
 } from '../../models/fourier';
 import { checkOverrides, parameterCount, snapshotFromCodes, topIndices } from './helpers';
-import type { TaskAssets, TaskBuildOptions, TaskInstance, TaskModule } from './task';
+import type { TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule } from './task';
 
 const BASE_PATH = 'checkpoints/fourier-sparse.safetensors';
 const MAX_BATCH = 64;
 const VIEW_SIGNALS = 4;
 
-export const FOURIER_DESCRIPTION: TaskDescription = {
-  id: 'fourier',
+export interface FourierTaskSettings {
+  /** What fine-tuning to the high band moves: the atoms D, the coefficients (W_q, W_k, W_s), or both. */
+  train: 'atoms' | 'coefficients' | 'both';
+}
+
+const FOURIER_DESCRIPTION: TaskDescription = {
+  name: 'Fourier toy',
   title: 'Fourier toy: atoms learn the new frequencies',
+  what: 'Signals of 64 samples made of 5 Fourier bases; 16 samples are observed and the model reconstructs the rest. The base was pre-trained on the low band (frequencies 0–24); fine-tuning moves it to the high band (25–32). The model\'s own atoms are what fine-tuning changes here.',
   claim:
     'The atoms paper (§3.3, Fig. 2) pre-trains a small attention model to reconstruct length-64 signals, each a sum of 5 Fourier bases, from 16 observed samples — low frequencies only. ' +
     'Fine-tuning it on high frequencies works by changing the atoms D (the output directions), not the attention coefficients: updating the atoms alone recovers the high band, updating only the coefficients cannot.',
   lookFor: [
-    'Train with "atoms" and then with "coefficients" (adapter → atoms → train): the validation loss of atoms-only drops far below coefficients-only.',
+    'Train with "fine-tune: atoms" and then with "coefficients": the validation loss of atoms-only drops far below coefficients-only.',
     'In the reconstruction view the base misses the fast oscillations; the adapted curve follows them through the unobserved samples.',
     'Click an atom: its time profile d_m(t) turns into a high-frequency wave after fine-tuning.',
     'Switch atoms off or lower k: the few atoms carrying the new band take the reconstruction with them.',
   ],
-  adapters: ['none', 'atoms'],
-  defaultTargets: { none: ['**'], atoms: ['**'] },
-  baseCheckpoint: BASE_PATH,
+  measured: [
+    'High-band NMSE of the sparse base 1.243; after 500 steps tuning atoms only 0.945, coefficients only 1.027, both 0.581 (copying the observations: 0.750).',
+    'Atoms used for 95 % of the reconstruction: 30 of 32 for both the dense and the sparse base — the 9-vs-100 claim did not reproduce here (REPRODUCTION.md).',
+  ],
 };
 
-function fourierTrainOf(config: PlaygroundConfig): FourierTrain {
-  const kind = config.adapter.kind;
-  if (kind === 'none') return 'all';
-  if (kind === 'atoms') return config.adapter.atoms.train as FourierTrain;
-  throw new ConfigError('adapter.kind', `the Fourier task offers none or atoms (its model has no Linear sites for ${kind}); choose atoms`);
-}
-
 /** The model config the shipped checkpoint was trained with, at the playground's batch and seed. */
-function configFromCheckpoint(metadata: Record<string, string>, config: PlaygroundConfig, small: boolean): FourierConfig {
+function configFromCheckpoint(metadata: Record<string, string>, config: TaskBuildConfig<FourierTaskSettings>, small: boolean): FourierConfig {
   let stored: Partial<FourierConfig> = {};
   try {
     stored = JSON.parse(metadata.config ?? '{}') as Partial<FourierConfig>;
@@ -79,10 +77,20 @@ function configFromCheckpoint(metadata: Record<string, string>, config: Playgrou
   return cfg;
 }
 
-export const fourierTask: TaskModule = {
+export const fourierTask: TaskModule<FourierTaskSettings> = {
+  id: 'fourier',
   description: FOURIER_DESCRIPTION,
-  async build(rt: GpuRuntime, config: PlaygroundConfig, assets: TaskAssets, opts: TaskBuildOptions = {}): Promise<TaskInstance> {
-    const train = fourierTrainOf(config);
+  settings: {
+    fields: { train: choice('fine-tune', ['atoms', 'coefficients', 'both'], { optionLabels: { atoms: 'atoms D only', coefficients: 'coefficients only', both: 'atoms and coefficients' }, help: 'What fine-tuning to the high band moves (the paper: atoms only adapts, coefficients only fails).' }) },
+    defaults: { train: 'atoms' },
+  },
+  // The block's atoms are the model's own (what fine-tuning moves): it offers no site for an added adapter.
+  sites: [],
+  defaultTargets: {},
+  baseCheckpoint: BASE_PATH,
+  runLabel: (s) => `train ${s.train}`,
+  async build(rt: GpuRuntime, config: TaskBuildConfig<FourierTaskSettings>, assets: TaskAssets, opts: TaskBuildOptions = {}): Promise<TaskInstance> {
+    const train: FourierTrain = config.settings.train;
     if (config.training.batch > MAX_BATCH) throw new ConfigError('training.batch', `the Fourier task runs at most ${MAX_BATCH} signals per step, got ${config.training.batch}`);
     opts.onProgress?.('loading the Fourier base', 0, 1);
     const bytes = await assets.bytes(BASE_PATH);

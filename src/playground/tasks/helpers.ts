@@ -3,10 +3,10 @@
  * applied around one submit, parameter counts, and turning a snapshot of codes into App. F
  * statistics.
  */
-import type { Adapter, AdapterSite } from '../../adapters/adapter';
-import { attachToSites, factoryOf, type AdapterSpec } from '../../adapters/attach';
-import type { BuildContext } from '../../nn/module';
+import type { Adapter } from '../../adapters/adapter';
 import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
+import { identifiabilityReport, readStanMatrices, type IdentifiabilityReport } from '../../analysis/identifiability';
+import type { Tensor } from '../../engine/tensor';
 import { ConfigError } from '../../engine/errors';
 import type { ParamRef } from '../../engine/param-pack';
 import type { GpuRuntime } from '../../engine/runtime';
@@ -185,11 +185,17 @@ export async function withOverrides<T>(adapters: readonly Adapter[], groups: rea
   }
 }
 
-/**
- * Attaches `spec` to the sites its kind can take (a pattern such as `**` then means "every
- * compatible site"; attachToSites still reports a pattern that matches none of them).
- */
-export function attachCompatible(ctx: BuildContext, sites: readonly AdapterSite[], spec: AdapterSpec): Adapter[] {
-  const kinds = factoryOf(spec.kind).sites;
-  return attachToSites(ctx, sites.filter((s) => kinds.includes(s.kind)), spec);
+/** The unit's decoder direction (what it writes: STAN D[:, i], atoms D[m, :], LoRA/SoRA B[:, r]), read back; [] when the adapter has none. */
+export async function decoderColumn(a: Adapter, unit: number): Promise<number[]> {
+  return a.unitDirection ? Array.from(await a.unitDirection(unit)) : [];
+}
+
+/** App. A for a STAN group (blockScale 1/k: the forward's (1/k)·D). */
+export async function stanReport(rt: GpuRuntime, a: Adapter | undefined): Promise<IdentifiabilityReport | null> {
+  if (!a || a.kind !== 'stan') return null;
+  const st = a as Adapter & { E: { value: Tensor; shape: readonly number[] }; D: { value: Tensor; shape: readonly number[] }; k: number };
+  const { E, D } = await readStanMatrices(rt, st as never);
+  const [l, n] = st.E.shape as [number, number];
+  const m = st.D.shape[0]!;
+  return identifiabilityReport(E, D, { l, n, m }, { blockScale: 1 / st.k });
 }

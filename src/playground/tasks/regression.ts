@@ -8,10 +8,9 @@
  * off" can be compared with the base model itself.
  */
 import type { Adapter } from '../../adapters/adapter';
-import { baseParameterCount, listSites, trainableParameterCount, type AdapterSpec } from '../../adapters/attach';
-import { identifiabilityReport, readStanMatrices, type IdentifiabilityReport } from '../../analysis/identifiability';
+import { attachToSites, baseParameterCount, listSites, trainableParameterCount, type AdapterSpec } from '../../adapters/attach';
+import type { IdentifiabilityReport } from '../../analysis/identifiability';
 import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
-import type { PlaygroundConfig } from '../../config/schema';
 import { ConfigError } from '../../engine/errors';
 import { ParamPack } from '../../engine/param-pack';
 import { Rng } from '../../engine/rng';
@@ -19,21 +18,22 @@ import { EpochOrder } from '../../data/epoch-order';
 import { CommandList, type AllocationScope, type GpuRuntime } from '../../engine/runtime';
 import type { Tensor } from '../../engine/tensor';
 import { recordMseLoss } from '../../kernels/loss';
-import { TinyTransformer, type TinyTransformerConfig } from '../../models/tiny-transformer';
+import { TinyTransformer, tinyTransformerSiteRefs, type TinyTransformerConfig } from '../../models/tiny-transformer';
 import type { BuildContext } from '../../nn/module';
 import type { InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../types';
 import { Trainer, type TrainGraph } from '../../train/trainer';
-import { adapterGroups, attachCompatible, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides } from './helpers';
+import { adapterGroups, decoderColumn, perExampleActivation, readUnitCodes, snapshotFromCodes, stanReport, topIndices, withOverrides } from './helpers';
 import { makeRegressionData, type SyntheticRegressionConfig } from '../../tasks/synthetic-regression';
-import type { TaskAssets, TaskBuildOptions, TaskInstance, TaskModule } from './task';
+import type { TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule } from './task';
 
 const MAX_BATCH = 256;
 /** The base's own target (a different draw of the same family). */
 const BASE_DATA_SEED = 7;
 
-export const REGRESSION_DESCRIPTION: TaskDescription = {
-  id: 'regression',
+const REGRESSION_DESCRIPTION: TaskDescription = {
+  name: 'Sequence regression',
   title: 'Sequence regression: the smallest end-to-end case',
+  what: 'A 1-block transformer learns a synthetic sequence regression, yₜ = tanh(xₜA)B + mean(x)C; the base learned one (A, B, C) and fine-tuning moves it to another. Fast on any GPU: the quickest way to see the loss fall.',
   claim:
     'Not a paper experiment: a tiny transformer (1 block, width 32) maps 8-token sequences to per-token outputs y_t = tanh(x_t·A)·B + mean(x)·C. ' +
     'The base learned one (A, B, C); fine-tuning moves it to another. Every adapter applies, so it is the quickest place to compare STAN, atoms, LoRA and SoRA side by side.',
@@ -42,9 +42,7 @@ export const REGRESSION_DESCRIPTION: TaskDescription = {
     'The prediction view: the base misses the new target, the adapted outputs follow it.',
     'STAN latents: the App. F scatter separates rare strong latents from frequent weak ones; lowering k degrades the fit gradually.',
   ],
-  adapters: ['none', 'stan', 'atoms', 'lora', 'sora'],
-  defaultTargets: { none: ['**'], stan: ['blocks.*.mlp.fc1'], atoms: ['blocks.*.attn'], lora: ['blocks.*.attn.{q,v}_proj'], sora: ['blocks.*.attn.{q,v}_proj'] },
-  baseCheckpoint: null,
+  measured: ['Full fine-tuning of the in-page base, 300 steps in headless Chromium on SwiftShader (31 ms/step over the last steps): training loss 0.84 → 0.012, validation 0.092 → 0.013 (test/e2e/playground.e2e.test.ts, the regression test).'],
 };
 
 interface Shapes {
@@ -54,7 +52,7 @@ interface Shapes {
   baseSteps: number;
 }
 
-function shapes(config: PlaygroundConfig, small: boolean): Shapes {
+function shapes(config: TaskBuildConfig, small: boolean): Shapes {
   const batch = config.training.batch;
   if (batch > MAX_BATCH) throw new ConfigError('training.batch', `the regression task runs at most ${MAX_BATCH} sequences per step, got ${batch}`);
   return {
@@ -89,7 +87,7 @@ function buildModel(rt: GpuRuntime, s: Shapes, opts: { frozen: boolean; initSeed
     const frozen = new ParamPack(rt, 'model.frozen', false);
     const ctx: BuildContext = { rt, trainable, frozen, rng: new Rng(opts.initSeed) };
     const model = new TinyTransformer(ctx, 'model', { ...s.model, frozen: opts.frozen });
-    const adapters = opts.adapter ? attachCompatible(ctx, listSites(model), opts.adapter) : [];
+    const adapters = opts.adapter ? attachToSites(ctx, listSites(model), opts.adapter) : [];
     trainable.finalize();
     frozen.finalize();
     const rows = s.model.batch * s.model.seq;
@@ -168,16 +166,20 @@ function loadInto(b: Built, values: Map<string, Float32Array>): void {
   b.packs.frozen.writeAll(values, { partial: true });
 }
 
-export const regressionTask: TaskModule = {
+export const regressionTask: TaskModule<Record<string, never>> = {
+  id: 'regression',
   description: REGRESSION_DESCRIPTION,
-  async build(rt: GpuRuntime, config: PlaygroundConfig, _assets: TaskAssets, opts: TaskBuildOptions = {}): Promise<TaskInstance> {
+  settings: { fields: {}, defaults: {} },
+  sites: tinyTransformerSiteRefs(1),
+  defaultTargets: { linear: ['blocks.*.attn.{q,v}_proj'], 'attention-output': ['blocks.*.attn'] },
+  baseCheckpoint: null,
+  async build(rt: GpuRuntime, config: TaskBuildConfig<Record<string, never>>, _assets: TaskAssets, opts: TaskBuildOptions = {}): Promise<TaskInstance> {
     const s = shapes(config, opts.small ?? false);
-    const kind = config.adapter.kind;
-    const spec: AdapterSpec | undefined = kind === 'none' ? undefined : { kind, config: config.adapter[kind], targets: config.adapter.targets };
+    const spec = config.adapter;
     const baseValues = await pretrainBase(rt, s, opts);
     const seed = config.training.seed;
     const all = makeRegressionData(dataCfg(s, seed, s.train + s.val));
-    const adapted = buildModel(rt, s, { frozen: kind !== 'none', initSeed: seed, ...(spec ? { adapter: spec } : {}) });
+    const adapted = buildModel(rt, s, { frozen: spec !== null, initSeed: seed, ...(spec ? { adapter: spec } : {}) });
     let base: Built | null = null;
     try {
       loadInto(adapted, baseValues);
@@ -313,7 +315,7 @@ class RegressionInstance implements TaskInstance {
         drawable: { kind: 'signal' as const, values: Array.from({ length: this.s.model.seq }, (_, t) => this.data.y[(n0 + i) * this.yPer + t * outDim]!) },
       })),
       classBars: null,
-      decoder: { kind: 'vector', values: await decoderColumn(this.rt, this.adapters[group]!, unit) },
+      decoder: { kind: 'vector', values: await decoderColumn(this.adapters[group]!, unit) },
       frequency: rows ? fired / rows : 0,
       meanActivation: fired ? sum / fired : 0,
     };
@@ -350,30 +352,4 @@ class RegressionInstance implements TaskInstance {
     this.adapted.scope.dispose();
     this.baseModel.scope.dispose();
   }
-}
-
-/** The unit's decoder direction: STAN D[:, i], atoms D[m, :], LoRA/SoRA B[:, r] (read back). */
-export async function decoderColumn(rt: GpuRuntime, a: Adapter, unit: number): Promise<number[]> {
-  const st = a as Adapter & { D?: { value: Tensor; shape: readonly number[] }; dict?: { value: Tensor; shape: readonly number[] } };
-  if (a.kind === 'stan' && st.D) {
-    const [m, l] = st.D.shape as [number, number];
-    const D = await rt.read(st.D.value);
-    return Array.from({ length: m }, (_, r) => D[r * l + unit]!);
-  }
-  if (a.kind === 'atoms' && st.dict) {
-    const [, C] = st.dict.shape as [number, number];
-    const D = await rt.read(st.dict.value);
-    return Array.from(D.subarray(unit * C, (unit + 1) * C));
-  }
-  return [];
-}
-
-/** App. A for a STAN group (blockScale 1/k: the forward's (1/k)·D). */
-export async function stanReport(rt: GpuRuntime, a: Adapter | undefined): Promise<IdentifiabilityReport | null> {
-  if (!a || a.kind !== 'stan') return null;
-  const st = a as Adapter & { E: { value: Tensor; shape: readonly number[] }; D: { value: Tensor; shape: readonly number[] }; k: number };
-  const { E, D } = await readStanMatrices(rt, st as never);
-  const [l, n] = st.E.shape as [number, number];
-  const m = st.D.shape[0]!;
-  return identifiabilityReport(E, D, { l, n, m }, { blockScale: 1 / st.k });
 }

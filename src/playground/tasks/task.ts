@@ -1,8 +1,8 @@
 /**
  * The contract every playground task implements (see registry.ts for the list). A task module
- * is static (title, explanation, which adapters apply, its base checkpoint) and `build`s an
- * instance from a validated PlaygroundConfig: the frozen base (loaded from the shipped
- * checkpoint's bytes), the adapters attached per `config.adapter`, and a TrainGraph for the
+ * is static (description, settings, the sites its model offers, its base checkpoint) and
+ * `build`s an instance from a TaskBuildConfig: the frozen base (loaded from the shipped
+ * checkpoint's bytes), the adapter attached to the selected sites, and a TrainGraph for the
  * Trainer. The instance then answers the page's questions with plain data (src/playground/types.ts):
  * validation loss on a held-out batch, views of the outputs (base vs adapted, with inference
  * overrides), a unit's inspection, latent statistics, and the App. A report where it applies.
@@ -18,9 +18,12 @@
  *  - `destroy` frees every GPU allocation of the instance (build inside rt.scoped/AllocationScope).
  */
 import type { Adapter } from '../../adapters/adapter';
-import type { PlaygroundConfig } from '../../config/schema';
+import type { AdapterSpec } from '../../adapters/attach';
 import type { GpuRuntime } from '../../engine/runtime';
-import type { InferenceOverrides, LatentGroupInfo, LatentInspection, ParameterCounts, TaskDescription, TaskView } from '../types';
+import type { SiteKind } from '../../nn/site';
+import type { SettingsSpec } from '../../settings/fields';
+import type { TrainingSettings } from '../../train/settings';
+import type { InferenceOverrides, LatentGroupInfo, LatentInspection, ParameterCounts, SiteInfo, TaskDescription, TaskView } from '../types';
 import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
 import type { IdentifiabilityReport } from '../../analysis/identifiability';
 import type { TrainGraph } from '../../train/trainer';
@@ -79,12 +82,43 @@ export interface TaskInstance {
   destroy(): void;
 }
 
-export interface TaskModule {
-  readonly description: TaskDescription;
+/** What a task is built from: its own settings, the adapter to attach (resolved), the training settings. */
+export interface TaskBuildConfig<S extends object = Record<string, unknown>> {
+  settings: S;
   /**
-   * Builds the instance. Throws ConfigError (src/engine/errors.ts) naming the config field for
-   * anything the schema could not check (an adapter kind this task does not offer, k > l, a
-   * target that matches no site …).
+   * The adapter: kind, its full settings, and target patterns (never empty: the session fills in
+   * the task's defaults). null = no adapter ('none'; what then trains is the task's choice).
    */
-  build(rt: GpuRuntime, config: PlaygroundConfig, assets: TaskAssets, opts?: TaskBuildOptions): Promise<TaskInstance>;
+  adapter: AdapterSpec | null;
+  training: TrainingSettings;
+}
+
+/**
+ * A playground task: one module (one file) holds everything about it — what the page says about
+ * it, its settings, the adapter sites its model offers, and how to build it. Registered with one
+ * line in registry.ts; the page reads the module before anything is built.
+ */
+export interface TaskModule<S extends object = Record<string, unknown>> {
+  /** The id in the config and the URL (`#task=digits`). */
+  readonly id: string;
+  readonly description: TaskDescription;
+  /** The task's own options (config `tasks.<id>.<field>`, URL `tasks.<id>.<field>=…`). */
+  readonly settings: SettingsSpec<S>;
+  /**
+   * The adapter sites its model offers, in forward order: path and kind, known without building
+   * (a test checks them against the built model). An adapter is offered wherever its site kind exists.
+   */
+  readonly sites: readonly SiteInfo[];
+  /** Target patterns used when the config's targets are empty, per site kind (e.g. linear → q and v projections). */
+  readonly defaultTargets: Partial<Readonly<Record<SiteKind, readonly string[]>>>;
+  /** The shipped base checkpoint (path under public/), or null when the base is built in the page. */
+  readonly baseCheckpoint: string | null;
+  /** Legend text for the task's own settings (e.g. 'train atoms'); empty when they don't tell runs apart. */
+  runLabel?(settings: S): string;
+  /**
+   * Builds the instance. Throws ConfigError naming the field for anything the schema could not
+   * check (k > l on this model, a target that matches no site, a batch above the task's cap …);
+   * the session maps adapter fields to their config path.
+   */
+  build(rt: GpuRuntime, config: TaskBuildConfig<S>, assets: TaskAssets, opts?: TaskBuildOptions): Promise<TaskInstance>;
 }

@@ -3,34 +3,49 @@
  * counts) and the Training hyperparameters. Every control edits the one config in the store;
  * schema issues show next to the field.
  */
-import { ADAPTER_KINDS, TASK_IDS, type AdapterChoice, type TaskId } from '../../config/schema';
-import { ADAPTER_EXPLANATIONS, TASK_EXPLANATIONS } from '../explanations';
+import { adapterModule, adapterModules, NO_ADAPTER } from '../../adapters/registry';
+import { effectiveTargets } from '../../config/resolve';
+import { offeredAdapters, taskModule, taskModules } from '../../playground/tasks/registry';
+import { TRAINING_SETTINGS } from '../../train/settings';
 import { usePlayground } from '../store';
-import { NumberField, SelectField, TextListField } from './fields';
+import { SettingsFields, TextListField } from './fields';
+
+/** What 'none' means, under the adapter choices. */
+const NO_ADAPTER_TEXT = {
+  name: 'No adapter',
+  formula: 'h = W₀·x',
+  sentences: ["No adapter is added: what trains is the task's own choice (its settings say which), and the base-vs-adapted views compare against the frozen base."],
+};
 
 export function TaskPanel({ disabled }: { disabled?: boolean }) {
   const task = usePlayground((s) => s.config.task);
+  const settings = usePlayground((s) => s.config.tasks[s.config.task] ?? {});
   const updateConfig = usePlayground((s) => s.updateConfig);
+  const module = taskModule(task);
+  const chooseTask = (id: string) =>
+    updateConfig((c) => {
+      c.task = id;
+      // An adapter the new task does not offer gives way to 'none' (its settings are kept for later).
+      if (!offeredAdapters(taskModule(id)).includes(c.adapter.kind)) c.adapter.kind = NO_ADAPTER;
+      c.adapter.targets = [];
+    });
   return (
     <section className="panel" aria-labelledby="task-heading" data-testid="task-panel">
       <h2 id="task-heading">Task</h2>
       <div role="radiogroup" aria-labelledby="task-heading" className="choices">
-        {TASK_IDS.map((id) => (
-          <label key={id} className={`choice${id === task ? ' selected' : ''}`}>
-            <input
-              type="radio"
-              name="task"
-              value={id}
-              checked={id === task}
-              disabled={disabled}
-              data-testid={`task-${id}`}
-              onChange={() => updateConfig((c) => void (c.task = id as TaskId))}
-            />
-            {TASK_EXPLANATIONS[id].name}
+        {taskModules().map((m) => (
+          <label key={m.id} className={`choice${m.id === task ? ' selected' : ''}`}>
+            <input type="radio" name="task" value={m.id} checked={m.id === task} disabled={disabled} data-testid={`task-${m.id}`} onChange={() => chooseTask(m.id)} />
+            {m.description.name}
           </label>
         ))}
       </div>
-      <p className="note">{TASK_EXPLANATIONS[task].what}</p>
+      <p className="note">{module.description.what}</p>
+      {Object.keys(module.settings.fields).length > 0 && (
+        <div className="fields" data-testid="task-settings">
+          <SettingsFields path={`tasks.${task}`} fields={module.settings.fields} values={settings} disabled={disabled} onChange={(k, v) => updateConfig((c) => void ((c.tasks[c.task] ??= {})[k] = v))} />
+        </div>
+      )}
     </section>
   );
 }
@@ -40,92 +55,44 @@ function fmtCount(n: number | null | undefined): string {
 }
 
 export function AdapterConfigPanel({ disabled, trainable, base }: { disabled?: boolean; trainable: number | null; base: number | null }) {
-  const adapter = usePlayground((s) => s.config.adapter);
-  const task = usePlayground((s) => s.config.task);
-  const info = usePlayground((s) => s.session.info);
+  const config = usePlayground((s) => s.config);
   const updateConfig = usePlayground((s) => s.updateConfig);
+  const adapter = config.adapter;
   const kind = adapter.kind;
-  const ex = ADAPTER_EXPLANATIONS[kind];
-  // What the task offers is known once a session of this task was built (its description).
-  const described = info && info.task.id === task ? info.task : null;
-  const offered = described?.adapters ?? null;
-  // The Fourier task's atoms are its own model's: their count, σ and k are the base checkpoint's.
-  const baseOwnsAtoms = task === 'fourier';
-  const chooseKind = (k: AdapterChoice) =>
+  const task = taskModule(config.task);
+  const offered = offeredAdapters(task);
+  const module = kind === NO_ADAPTER ? null : adapterModule(kind);
+  const ex = module ? { name: module.title, formula: module.formula, sentences: module.explanation } : NO_ADAPTER_TEXT;
+  const chooseKind = (k: string) =>
     updateConfig((c) => {
       c.adapter.kind = k;
-      const targets = described?.defaultTargets[k];
-      if (targets) c.adapter.targets = [...targets];
+      c.adapter.targets = []; // the task's default sites for this adapter
     });
   return (
-    <section className="panel" aria-labelledby="adapter-config-heading" data-testid="adapter-config-panel" data-offered={offered?.join(',') ?? ''}>
+    <section className="panel" aria-labelledby="adapter-config-heading" data-testid="adapter-config-panel" data-offered={offered.join(',')}>
       <h2 id="adapter-config-heading">Adapter</h2>
       <div role="radiogroup" aria-labelledby="adapter-config-heading" className="choices">
-        {ADAPTER_KINDS.map((k) => (
-          <label key={k} className={`choice${k === kind ? ' selected' : ''}`}>
-            <input
-              type="radio"
-              name="adapter-kind"
-              value={k}
-              checked={k === kind}
-              disabled={disabled || (offered !== null && !offered.includes(k))}
-              data-testid={`adapter-${k}`}
-              onChange={() => chooseKind(k)}
-            />
-            {k === 'none' ? 'none' : k === 'stan' ? 'STAN' : k === 'atoms' ? 'atoms' : k === 'lora' ? 'LoRA' : 'SoRA'}
+        {[NO_ADAPTER, ...adapterModules().map((m) => m.kind)].map((k) => (
+          <label key={k} className={`choice${k === kind ? ' selected' : ''}${offered.includes(k) ? '' : ' unavailable'}`} title={offered.includes(k) ? undefined : `the ${task.description.name} task has no site this adapter attaches to`}>
+            <input type="radio" name="adapter-kind" value={k} checked={k === kind} disabled={disabled || !offered.includes(k)} data-testid={`adapter-${k}`} onChange={() => chooseKind(k)} />
+            {k === NO_ADAPTER ? 'none' : adapterModule(k).label}
           </label>
         ))}
       </div>
+      {offered.length === 1 && <p className="note">{task.description.name}: its model offers no site for an added adapter — fine-tuning is set in the Task panel.</p>}
       <p className="formula" data-testid="adapter-formula">
         <strong>{ex.name}</strong>: <code>{ex.formula}</code>
       </p>
       <div className="fields">
-        {kind === 'stan' && (
-          <>
-            <NumberField field="adapter.stan.expansion" label="expansion l/n" value={adapter.stan.expansion} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.stan.expansion = v))} />
-            <NumberField field="adapter.stan.k" label="k (active latents)" value={adapter.stan.k} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.stan.k = v))} />
-            <SelectField field="adapter.stan.topk" label="top-k by" value={adapter.stan.topk} options={['signed', 'abs'] as const} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.stan.topk = v))} />
-          </>
+        {module && (
+          <SettingsFields path={`adapter.${kind}`} fields={module.settings.fields} values={(adapter[kind] ?? {}) as Record<string, unknown>} disabled={disabled} onChange={(k, v) => updateConfig((c) => void ((c.adapter[c.adapter.kind] as Record<string, unknown>)[k] = v))} />
         )}
-        {offered && !offered.includes(kind) && (
-          <p className="field-error wide" role="alert">
-            The {described!.title} task offers {offered.join(', ')}; choose one of those.
-          </p>
-        )}
-        {kind === 'atoms' && baseOwnsAtoms && <p className="note wide">On the Fourier toy the atoms are the base model's own (M, σ and k come from its checkpoint); choose what fine-tuning moves.</p>}
-        {kind === 'atoms' && (
-          <>
-            <NumberField field="adapter.atoms.atoms" label="atoms M" value={adapter.atoms.atoms} disabled={disabled || baseOwnsAtoms} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.atoms = v))} />
-            <SelectField field="adapter.atoms.sigma" label="σ (sparsifier)" value={adapter.atoms.sigma} options={['topk', 'soft', 'relu'] as const} disabled={disabled || baseOwnsAtoms} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.sigma = v))} />
-            {adapter.atoms.sigma === 'topk' ? (
-              <NumberField field="adapter.atoms.k" label="k (active atoms)" value={adapter.atoms.k} disabled={disabled || baseOwnsAtoms} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.k = v))} />
-            ) : (
-              <NumberField field="adapter.atoms.lambda" label="λ (threshold)" value={adapter.atoms.lambda} disabled={disabled || baseOwnsAtoms} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.lambda = v))} />
-            )}
-            <SelectField field="adapter.atoms.form" label="form" value={adapter.atoms.form} options={['paper', 'simplified'] as const} disabled={disabled || baseOwnsAtoms} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.form = v))} />
-            <SelectField field="adapter.atoms.train" label="train" value={adapter.atoms.train} options={['both', 'atoms', 'coefficients'] as const} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.train = v))} />
-            <NumberField field="adapter.atoms.l1" label="L1 on codes" value={adapter.atoms.l1} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.atoms.l1 = v))} />
-          </>
-        )}
-        {kind === 'lora' && (
-          <>
-            <NumberField field="adapter.lora.rank" label="rank r" value={adapter.lora.rank} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.lora.rank = v))} />
-            <NumberField field="adapter.lora.alpha" label="α" value={adapter.lora.alpha} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.lora.alpha = v))} />
-          </>
-        )}
-        {kind === 'sora' && (
-          <>
-            <NumberField field="adapter.sora.rank" label="rank r" value={adapter.sora.rank} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.sora.rank = v))} />
-            <NumberField field="adapter.sora.alpha" label="α" value={adapter.sora.alpha} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.sora.alpha = v))} />
-            <NumberField field="adapter.sora.lambda" label="λ (gate L1)" value={adapter.sora.lambda} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.adapter.sora.lambda = v))} />
-          </>
-        )}
-        {kind !== 'none' && (
+        {module && (
           <TextListField
             field="adapter.targets"
             label="injection sites"
             value={adapter.targets}
-            hint="comma-separated site patterns; ** = every site the adapter supports, e.g. decoder.blocks.*.attn"
+            hint={`comma-separated site patterns; empty = this task's default for ${module.label}: ${effectiveTargets({ ...config, adapter: { ...adapter, targets: [] } }).join(', ')}; ** = every site ${module.label} can take`}
             onChange={(v) => updateConfig((c) => void (c.adapter.targets = v))}
           />
         )}
@@ -148,12 +115,7 @@ export function TrainingFields({ disabled }: { disabled?: boolean }) {
   const updateConfig = usePlayground((s) => s.updateConfig);
   return (
     <div className="fields">
-      <NumberField field="training.lr" label="learning rate" value={t.lr} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.training.lr = v))} />
-      <NumberField field="training.batch" label="batch" value={t.batch} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.training.batch = v))} />
-      <NumberField field="training.steps" label="steps" value={t.steps} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.training.steps = v))} />
-      <NumberField field="training.seed" label="seed" value={t.seed} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.training.seed = v))} />
-      <SelectField field="training.schedule" label="schedule" value={t.schedule} options={['cosine', 'linear', 'constant'] as const} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.training.schedule = v))} />
-      <NumberField field="training.warmup" label="warm-up steps" value={t.warmup} disabled={disabled} onChange={(v) => updateConfig((c) => void (c.training.warmup = v))} />
+      <SettingsFields path="training" fields={TRAINING_SETTINGS.fields} values={t as unknown as Record<string, unknown>} disabled={disabled} onChange={(k, v) => updateConfig((c) => void ((c.training as unknown as Record<string, unknown>)[k] = v))} />
     </div>
   );
 }
@@ -183,7 +145,7 @@ export function UrlIssuesBanner() {
 
 export function ExplainPanel() {
   const task = usePlayground((s) => s.config.task);
-  const t = TASK_EXPLANATIONS[task];
+  const t = taskModule(task).description;
   return (
     <section className="panel explain" aria-labelledby="explain-heading" data-testid="explain-panel">
       <h2 id="explain-heading">{t.name}: what to look for</h2>

@@ -4,6 +4,7 @@
  * it and linked with aria-describedby.
  */
 import { useId, useState, useEffect, type ReactNode } from 'react';
+import type { FieldSpec } from '../../settings/fields';
 import { usePlayground } from '../store';
 
 /** The issue messages for one dotted config path. */
@@ -134,5 +135,80 @@ export function TextListField({ field, label, value, onChange, hint }: { field: 
       {hint && <span className="field-hint">{hint}</span>}
       <FieldError id={`${id}-err`} messages={issues} />
     </label>
+  );
+}
+
+/** A checkbox bound to one config field. */
+export function CheckField({ field, label, value, onChange, disabled, hint }: { field: string; label: ReactNode; value: boolean; onChange(v: boolean): void; disabled?: boolean; hint?: string }) {
+  const id = useId();
+  const issues = useFieldIssues(field);
+  return (
+    <label className={`field check${issues.length ? ' invalid' : ''}`} htmlFor={id}>
+      <input id={id} type="checkbox" data-field={field} checked={value} disabled={disabled} title={hint} onChange={(e) => onChange(e.target.checked)} />
+      <span className="field-label">{label}</span>
+      <FieldError id={`${id}-err`} messages={issues} />
+    </label>
+  );
+}
+
+/**
+ * The controls of one settings section (an adapter's, a task's, the training one), rendered from
+ * its field declarations (src/settings/fields.ts): label, type, options, help, when it applies.
+ * `path` is the section's dot path ('adapter.stan'); `advanced` fields sit in a closed <details>.
+ */
+export function SettingsFields({
+  path,
+  fields,
+  values,
+  onChange,
+  disabled,
+  locked,
+}: {
+  path: string;
+  fields: Readonly<Record<string, FieldSpec>>;
+  values: Readonly<Record<string, unknown>>;
+  onChange(key: string, value: unknown): void;
+  disabled?: boolean;
+  /** Keys shown but not editable here (e.g. set by the base checkpoint). */
+  locked?: readonly string[];
+}) {
+  const render = (key: string, f: FieldSpec) => {
+    const field = `${path}.${key}`;
+    const off = disabled || (locked?.includes(key) ?? false);
+    const hint = f.help;
+    const v = values[key];
+    switch (f.type) {
+      case 'int':
+      case 'number':
+        return <NumberField key={key} field={field} label={f.label} value={typeof v === 'number' ? v : NaN} disabled={off} {...(hint ? { hint } : {})} step={f.type === 'int' ? 1 : 'any'} onChange={(n) => onChange(key, n)} />;
+      case 'choice':
+        return (
+          <SelectField
+            key={key}
+            field={field}
+            label={f.label}
+            value={String(v)}
+            options={f.options.map((o) => ({ value: o, label: f.optionLabels?.[o] ?? o }))}
+            disabled={off}
+            onChange={(o) => onChange(key, o)}
+          />
+        );
+      case 'boolean':
+        return <CheckField key={key} field={field} label={f.label} value={v === true} disabled={off} {...(hint ? { hint } : {})} onChange={(b) => onChange(key, b)} />;
+    }
+  };
+  const shown = Object.entries(fields).filter(([, f]) => !f.visible || f.visible(values));
+  const basic = shown.filter(([, f]) => !f.advanced);
+  const advanced = shown.filter(([, f]) => f.advanced);
+  return (
+    <>
+      {basic.map(([k, f]) => render(k, f))}
+      {advanced.length > 0 && (
+        <details className="advanced wide">
+          <summary>advanced</summary>
+          <div className="fields">{advanced.map(([k, f]) => render(k, f))}</div>
+        </details>
+      )}
+    </>
   );
 }
