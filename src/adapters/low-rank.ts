@@ -17,9 +17,8 @@ import { ConfigError } from '../engine/errors';
 import type { ParamRef } from '../engine/param-pack';
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
-import { grid1d } from '../kernels/grid';
 import { recordMatmul } from '../kernels/matmul';
-import { shader } from '../kernels/shader-sources';
+import { recordColDotGrad, recordScaleCols } from '../kernels/low-rank';
 import type { Linear } from '../nn/linear';
 import { declareParam, isTrainable, type BuildContext } from '../nn/module';
 import { int, num } from '../settings/fields';
@@ -158,12 +157,7 @@ export class LowRankAdapter implements Adapter {
 
   /** dst = src ⊙ s (s = mask, or gate ⊙ mask). */
   private recordScale(list: CommandList, src: Tensor, dst: Tensor, label: string): void {
-    const rt = this.rt;
-    const n = this.rows * this.latentCount;
-    const g = grid1d(n);
-    const u = rt.uniform(new Uint32Array([n, this.latentCount, this.rows, g.x]), `${this.path}.${label}.params`);
-    const pipe = rt.pipeline(shader('low_rank'), 'scale_cols', { HAS_GATE: this.gate ? 1 : 0 });
-    list.push(rt.dispatch(`${this.path}.${label}`, pipe, [u, src, this.gate ? this.gate.value : this.mask, this.mask, dst], [g.x, g.y]));
+    recordScaleCols(this.rt, list, { src, dst, mask: this.mask, ...(this.gate ? { scale: this.gate.value } : {}), rows: this.rows, cols: this.latentCount, label: `${this.path}.${label}` });
   }
 
   /** y += c·((x·Aᵀ) ⊙ s)·Bᵀ */
@@ -182,9 +176,7 @@ export class LowRankAdapter implements Adapter {
     if (isTrainable(this.up)) recordMatmul(rt, list, { a: dy, b: this.u, c: this.up.grad, M: m, N: r, K: rows, transA: true, alpha: this.scale, label: `${path}.${kind}.dB` });
     if (this.gate && isTrainable(this.gate)) {
       // dg_j = mask_j · Σ_i du_ij · h_ij
-      const u = rt.uniform(new Uint32Array([rows * r, r, rows, 0]), `${path}.${kind}.dgate.params`);
-      const pipe = rt.pipeline(shader('low_rank'), 'gate_grad');
-      list.push(rt.dispatch(`${path}.${kind}.dgate`, pipe, [u, this.du, this.h, this.mask, this.gate.grad], [Math.ceil(r / 64)]));
+      recordColDotGrad(rt, list, { a: this.du, b: this.h, mask: this.mask, out: this.gate.grad, rows, cols: r, label: `${path}.${kind}.dgate` });
     }
     this.recordScale(list, this.du, this.dh, `${kind}.dh`);
     // dA = dhᵀ·x   [r, rows]·[rows, n]
