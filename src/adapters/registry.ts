@@ -14,11 +14,12 @@ import { atomsAdapter } from './atoms';
 import { loraAdapter } from './lora';
 import { soraAdapter } from './sora';
 import { stanAdapter } from './stan';
+import { veraAdapter } from './vera';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyAdapterModule = AdapterModule<any>;
 
-const ADAPTER_MODULES: AnyAdapterModule[] = [stanAdapter, atomsAdapter, loraAdapter, soraAdapter];
+const ADAPTER_MODULES: AnyAdapterModule[] = [stanAdapter, atomsAdapter, loraAdapter, soraAdapter, veraAdapter];
 
 /** 'none' (no adapter) is a config choice, not a module. */
 export const NO_ADAPTER = 'none';
