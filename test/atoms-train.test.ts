@@ -16,7 +16,7 @@ import { Trainer } from '../src/train/trainer';
 import { testRuntime } from './helpers/gpu';
 
 const SHAPE = { batch: 8, seq: 8, dim: 16, heads: 1 };
-const TEACHER = teacherData({ samples: 8, teacher: { atoms: 8, sigma: 'topk', k: 3, lambda: 0, form: 'paper' }, seed: 5 });
+const TEACHER = teacherData({ samples: 8, teacher: { atoms: 8, sigma: 'topk', k: 3, topk: 'abs', lambda: 0, form: 'paper' }, seed: 5 });
 
 function fit(rt: GpuRuntime, over: Partial<AtomsConfig>) {
   const cfg: AtomsConfig = { ...ATOMS_DEFAULTS, atoms: 16, k: 4, ...over };

@@ -102,6 +102,18 @@ describe('sites and patterns', () => {
 });
 
 describe('attachAdapters', () => {
+  it('** selects every site the adapter can take: the Linear ones for LoRA, the attention outputs for atoms', async () => {
+    const rt = await testRuntime();
+    const { value, scope } = rt.scoped('t', () => build(rt));
+    const { ctx, model } = value;
+    const lora = attachAdapters(ctx, model, { kind: 'lora', config: { rank: 1 }, targets: ['**'] });
+    expect(lora.map((a) => a.path)).toEqual(listSites(model).filter((x) => x.kind === 'linear').map((x) => x.path));
+    const atoms = attachAdapters(ctx, model, { kind: 'atoms', config: { atoms: 4, k: 2 }, targets: ['**'] });
+    expect(atoms.map((a) => a.path)).toEqual(listSites(model).filter((x) => x.kind === 'attention-output').map((x) => x.path));
+    for (const a of [...lora, ...atoms]) a.destroy();
+    scope.dispose();
+  });
+
   it('rejects impossible specs, naming the field, before declaring any parameter', async () => {
     const rt = await testRuntime();
     const { value, scope } = rt.scoped('t', () => build(rt));
@@ -117,7 +129,7 @@ describe('attachAdapters', () => {
     expect(configError(() => attach({ kind: 'lora', config: { rank: 4 }, targets: ['q_proj', 'head'] })).message).toMatch(/^rank: .*1\.\.2.*head/);
     const e = configError(() => attach({ kind: 'lora', config: {}, targets: ['blocks.0.attn'] }));
     expect(e.field).toBe('targets');
-    expect(e.message).toContain('lora cannot attach to blocks.0.attn: it is an attention-output site and lora attaches to linear sites');
+    expect(e.message).toContain("'blocks.0.attn' matches blocks.0.attn (attention-output), where lora cannot attach: it takes linear sites, e.g. blocks.0.attn.q_proj");
     expect(configError(() => attach({ kind: 'lora', config: {}, targets: ['blocks.0.atn.q_proj'] })).message).toMatch(/matches no site/);
     expect(trainable.params).toHaveLength(0);
     expect(listSites(model).every((s) => (s.kind === 'linear' ? s.layer.adapter === null : s.layer.outputAdapter === null))).toBe(true);

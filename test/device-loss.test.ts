@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AdapterSpec } from '../src/adapters/attach';
 import { defaultConfig } from '../src/config/defaults';
+import { checkPlaygroundConfig } from '../src/persistence/session-checkpoint';
 
 const DEFAULT_CONFIG = defaultConfig();
 import type { PlaygroundConfig } from '../src/config/schema';
@@ -33,7 +34,7 @@ describe('device loss', () => {
     let autosave: Uint8Array | null = null;
     for (let i = 0; i < 2; i++) {
       await t.run(8);
-      autosave = encodeSession(sessionFromCheckpoint(await t.checkpoint(), m.graph.packs, { config: CONFIG, base: await m.base(), metrics: { fields: t.fields, rows } }));
+      autosave = encodeSession(sessionFromCheckpoint(await t.checkpoint(), m.graph.packs, { config: CONFIG, base: await m.base(), metrics: { fields: t.fields, rows } }), checkPlaygroundConfig);
     }
     // Lose the device in the middle of the next stretch.
     const running = t.run(1000, { onStep: (s) => s === 19 && ctx.device.destroy() }).then(

@@ -13,6 +13,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../src/config/defaults';
+import { checkPlaygroundConfig } from '../src/persistence/session-checkpoint';
 import { adapterFileFormats } from '../src/adapters/registry';
 
 const DEFAULT_CONFIG = defaultConfig();
@@ -242,7 +243,7 @@ function applyAll(bytes: Uint8Array, ms: Mutation[]): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Sessions
 
-const CONFIG: PlaygroundConfig = { ...DEFAULT_CONFIG, adapter: { ...DEFAULT_CONFIG.adapter, kind: 'stan' } };
+const CONFIG: PlaygroundConfig = { ...DEFAULT_CONFIG, task: 'regression', adapter: { ...DEFAULT_CONFIG.adapter, kind: 'stan' } };
 
 const paramNameArb = fc.stringMatching(/^[a-z][a-z0-9_.]{0,12}$/).filter((s) => !s.includes('..') && !['constructor', 'prototype'].includes(s));
 
@@ -288,7 +289,7 @@ function checkSession(s: Session): void {
   }
   for (const r of s.metrics.rows) expect(r.step).toBeLessThan(s.step);
   // What decoded encodes again, to a file that decodes the same.
-  expect(decodeSession(encodeSession(s)).packs.map((p) => p.name)).toEqual(s.packs.map((p) => p.name));
+  expect(decodeSession(encodeSession(s, checkPlaygroundConfig), checkPlaygroundConfig).packs.map((p) => p.name)).toEqual(s.packs.map((p) => p.name));
 }
 
 describe('session importer fuzz', () => {
@@ -302,13 +303,13 @@ describe('session importer fuzz', () => {
     ],
     metrics: { fields: ['loss', 'grad_norm', 'non_finite'], rows: [0, 4, 8].map((s) => ({ step: s, values: { loss: 1 / (s + 1), grad_norm: 1, non_finite: 0 } })) },
     extra: { mask: '1,1,0' },
-  });
+  }, checkPlaygroundConfig);
   const metaKeys = Object.keys(parseSafetensors(valid).metadata);
 
   it('random sessions round-trip exactly', () => {
     fc.assert(
       fc.property(sessionArb, (s) => {
-        fuzzOne('session', SessionFileError, () => decodeSession(encodeSession(s)), (back) => {
+        fuzzOne('session', SessionFileError, () => decodeSession(encodeSession(s, checkPlaygroundConfig), checkPlaygroundConfig), (back) => {
           checkSession(back);
           expect(back.packs).toEqual(s.packs);
           expect(back.metrics.rows).toEqual(s.metrics.rows.filter((r) => r.step < s.step).sort((a, b) => a.step - b.step));
@@ -335,7 +336,7 @@ describe('session importer fuzz', () => {
 
   it('random bytes: a SessionFileError', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 256 }), (b) => fuzzOne('session', SessionFileError, () => decodeSession(b), checkSession)),
+      fc.property(fc.uint8Array({ maxLength: 256 }), (b) => fuzzOne('session', SessionFileError, () => decodeSession(b, checkPlaygroundConfig), checkSession)),
       runs(0.1),
     );
   });

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AdapterSpec } from '../src/adapters/attach';
 import { defaultConfig } from '../src/config/defaults';
+import { checkPlaygroundConfig } from '../src/persistence/session-checkpoint';
 
 const DEFAULT_CONFIG = defaultConfig();
 import type { PlaygroundConfig } from '../src/config/schema';
@@ -58,13 +59,13 @@ describe('session file', () => {
   it('resume: train 12 steps, encode → decode → restore into a fresh model/trainer → the next 8 losses equal the uninterrupted run bit for bit', async () => {
     const rt = await testRuntime();
     const a = await sessionAt(rt, 12);
-    const bytes = encodeSession(a.session);
+    const bytes = encodeSession(a.session, checkPlaygroundConfig);
     await a.t.run(8);
     await a.t.drain();
     const uninterrupted = a.rows.filter((r) => r.step >= 12).map((r) => r.values.loss!);
     expect(uninterrupted).toHaveLength(8);
 
-    const decoded = decodeSession(bytes);
+    const decoded = decodeSession(bytes, checkPlaygroundConfig);
     const b = buildAdaptedModel(rt, STAN);
     expect(decoded.base).toEqual(await b.base()); // same seeded base, same fingerprint
     const rowsB: MetricRow[] = [...decoded.metrics.rows];
@@ -89,7 +90,7 @@ describe('session file', () => {
     // A NaN metric value and -0 in a parameter survive bit for bit.
     a.session.metrics.rows[1]!.values.loss = NaN;
     a.session.packs[0]!.params[0]!.data[0] = -0;
-    const back = decodeSession(encodeSession(a.session));
+    const back = decodeSession(encodeSession(a.session, checkPlaygroundConfig), checkPlaygroundConfig);
     expect(back.config).toEqual(CONFIG);
     expect(back.base).toEqual(a.session.base);
     expect(back.step).toBe(6);
@@ -105,7 +106,7 @@ describe('session file', () => {
     expect(bits(q0.v)).toEqual(bits(p0.v));
     expect(Object.is(q0.params[0]!.data[0], -0)).toBe(true);
     // Deterministic bytes: the same session encodes identically.
-    expect(encodeSession(back)).toEqual(encodeSession(a.session));
+    expect(encodeSession(back, checkPlaygroundConfig)).toEqual(encodeSession(a.session, checkPlaygroundConfig));
     a.t.destroy();
     a.m.destroy();
   });
@@ -114,7 +115,7 @@ describe('session file', () => {
     const rt = await testRuntime();
     const a = await sessionAt(rt, 2);
     const wide = buildAdaptedModel(rt, { ...STAN, config: { expansion: 3, k: 4 } });
-    const e = errorOf(() => checkpointFromSession(decodeSession(encodeSession(a.session)), wide.graph.packs));
+    const e = errorOf(() => checkpointFromSession(decodeSession(encodeSession(a.session, checkPlaygroundConfig), checkPlaygroundConfig), wide.graph.packs));
     expect(e.code).toBe('mismatch');
     expect(e.message).toMatch(/tensor 'adapters\/blocks\.0\.attn\.q_proj\.stan_E\.weight' has shape \[32,16\], the model needs \[48,16\]/);
     const lora = buildAdaptedModel(rt, { kind: 'lora', config: { rank: 2, alpha: 2 }, targets: ['q_proj'] });
@@ -128,14 +129,14 @@ describe('session file', () => {
   it('malformed files: each a typed error naming the problem', async () => {
     const rt = await testRuntime();
     const a = await sessionAt(rt, 3);
-    const good = encodeSession(a.session);
+    const good = encodeSession(a.session, checkPlaygroundConfig);
     a.t.destroy();
     a.m.destroy();
     const cases: [string, Uint8Array, SessionFileError['code'], RegExp][] = [
       ['truncated', good.subarray(0, good.length - 3), 'safetensors', /not a valid session file.*(run past|trailing|truncated)/],
       ['not a session', serializeSafetensors([], { format: 'pt' }), 'format', /format is "pt", expected "sparse-adapter-playground\/session@1"/],
       ['unknown key', tamper(good, (m) => (m.evil = 'x')), 'metadata', /unknown metadata key "evil"/],
-      ['k = 0', tamper(good, (m) => (m.config = m.config!.replace('"k":4', '"k":0'))), 'config', /adapter\.stan\.k must be ≥ 1/],
+      ['k = 0', tamper(good, (m) => (m.config = m.config!.replace('"k":4', '"k":0'))), 'config', /k \(active latents\) must be ≥ 1/],
       ['__proto__ in config', tamper(good, (m) => (m.config = m.config!.replace('{', '{"__proto__":{"polluted":1},'))), 'config', /"__proto__" is not allowed/],
       ['deep JSON', tamper(good, (m) => (m.layout = '['.repeat(5000) + ']'.repeat(5000))), 'metadata', /nests deeper than 8/],
       ['bad step', tamper(good, (m) => (m.step = '1e3')), 'metadata', /'step' must be a non-negative integer, got "1e3"/],
@@ -150,12 +151,12 @@ describe('session file', () => {
       ['pack name with a slash', tamper(good, (m) => (m.layout = m.layout!.replace('"name":"adapters"', '"name":"a/b"'))), 'layout', /pack name "a\/b" is not allowed/],
     ];
     for (const [label, bytes, code, re] of cases) {
-      const e = errorOf(() => decodeSession(bytes));
+      const e = errorOf(() => decodeSession(bytes, checkPlaygroundConfig));
       expect([label, e.code]).toEqual([label, code]);
       expect(e.message, label).toMatch(re);
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    expect(decodeSession(good).step).toBe(3);
+    expect(decodeSession(good, checkPlaygroundConfig).step).toBe(3);
     expect(parseSafetensors(good).metadata.format).toBe(SESSION_FORMAT);
   });
 
@@ -168,10 +169,10 @@ describe('session file', () => {
       metrics: { fields: ['loss'], rows: [] },
       extra: {},
     };
-    expect(decodeSession(encodeSession(base)).packs[0]!.params[0]!.name).toBe('w');
-    expect(errorOf(() => encodeSession({ ...base, config: { ...CONFIG, training: { ...CONFIG.training, lr: -1 } } })).code).toBe('config');
-    expect(errorOf(() => encodeSession({ ...base, packs: [{ ...base.packs[0]!, name: '__proto__' }] })).code).toBe('layout');
-    expect(errorOf(() => encodeSession({ ...base, packs: [{ ...base.packs[0]!, m: new Float32Array(1) }] })).code).toBe('layout');
-    expect(errorOf(() => encodeSession({ ...base, step: -1 })).code).toBe('metadata');
+    expect(decodeSession(encodeSession(base, checkPlaygroundConfig), checkPlaygroundConfig).packs[0]!.params[0]!.name).toBe('w');
+    expect(errorOf(() => encodeSession({ ...base, config: { ...CONFIG, training: { ...CONFIG.training, lr: -1 } } }, checkPlaygroundConfig)).code).toBe('config');
+    expect(errorOf(() => encodeSession({ ...base, packs: [{ ...base.packs[0]!, name: '__proto__' }] }, checkPlaygroundConfig)).code).toBe('layout');
+    expect(errorOf(() => encodeSession({ ...base, packs: [{ ...base.packs[0]!, m: new Float32Array(1) }] }, checkPlaygroundConfig)).code).toBe('layout');
+    expect(errorOf(() => encodeSession({ ...base, step: -1 }, checkPlaygroundConfig)).code).toBe('metadata');
   });
 });

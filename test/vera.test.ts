@@ -186,10 +186,10 @@ describe('VeRA on the GPU', () => {
       expect(v0!.A).toBe(q0!.A);
       expect(q1!.B).toBe(q0!.B);
       expect(q0!.A.name).toBe('blocks.0.attn.q_proj.vera_A');
-      // fc1 is 16 → 32 (MLP ratio 2): same A (input 16), its own B [32, 8].
+      // fc1 is 16 → 64 (MLP ratio 4): same A (input 16), its own B [64, 8].
       expect(fc0!.A).toBe(q0!.A);
       expect(fc0!.B).not.toBe(q0!.B);
-      expect(fc0!.B.shape).toEqual([32, 8]);
+      expect(fc0!.B.shape).toEqual([64, 8]);
       const veraFrozen = value.frozen.params.filter((p) => p.name.includes('.vera_'));
       expect(veraFrozen.map((p) => p.name)).toEqual(['blocks.0.attn.q_proj.vera_A', 'blocks.0.attn.q_proj.vera_B', 'blocks.0.mlp.fc1.vera_B']);
     } finally {

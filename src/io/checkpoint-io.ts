@@ -5,7 +5,7 @@
  */
 import type { ParamPack, ParamRef } from '../engine/param-pack';
 import { parseSafetensors, serializeSafetensors, toFloat32, type SafetensorsFile, type TensorEntry } from './safetensors';
-import type { Checkpoint } from '../train/trainer';
+import type { TrainerState as Checkpoint } from './session-file';
 
 export function checkpointToSafetensors(c: Checkpoint, packs: ParamPack[], metadata: Record<string, string> = {}): Uint8Array {
   const tensors: { name: string; shape: number[]; data: Float32Array }[] = [];

@@ -19,7 +19,7 @@ import type { PlaygroundSession } from '../playground/session';
 import type { SessionCheckpoint } from '../playground/types';
 import type { TaskAssets } from '../playground/tasks/task';
 import { taskModule } from '../playground/tasks/registry';
-import { adapterFileFormats } from '../adapters/registry';
+import { adapterFileFormats, adapterModule } from '../adapters/registry';
 
 /** The part of AutosaveStore this needs. */
 export interface AutosaveBackend {
@@ -197,7 +197,7 @@ export class SessionPersistence {
    * settings and exact target modules. Settings the schema does not know are refused.
    */
   configForAdapter(current: PlaygroundConfig, d: AdapterDescription): PlaygroundConfig {
-    const schemaFields = (current.adapter[d.kind] ?? {}) as Record<string, unknown>;
+    const schemaFields = { ...adapterModule(d.kind).settings.defaults, ...((current.adapter[d.kind] ?? {}) as Record<string, unknown>) };
     const settings: Record<string, unknown> = { ...schemaFields };
     for (const [k, v] of Object.entries(d.config)) {
       if (!Object.hasOwn(schemaFields, k)) throw new AdapterFileError('config', `adapter_config.${k} is not a setting of ${d.kind} adapters in this playground (known: ${Object.keys(schemaFields).join(', ')})`);

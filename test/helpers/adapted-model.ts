@@ -8,6 +8,7 @@ import type { Adapter } from '../../src/adapters/adapter';
 import { adapterMetrics, attachAdapters, baseParameters, recordAdaptersAfterOptimizer, type AdapterSpec } from '../../src/adapters/attach';
 import { ParamPack } from '../../src/engine/param-pack';
 import { Rng } from '../../src/engine/rng';
+import { EpochOrder } from '../../src/data/epoch-order';
 import { CommandList, type GpuRuntime } from '../../src/engine/runtime';
 import type { Tensor } from '../../src/engine/tensor';
 import { tensorsFingerprint } from '../../src/io/fingerprint';
@@ -62,8 +63,7 @@ export function buildAdaptedModel(rt: GpuRuntime, spec: AdapterSpec, opts: { bas
   const dataSeed = opts.dataSeed ?? 3;
   const data = makeRegressionData({ ...SMALL_REGRESSION, ...cfg, samples: 32, seed: dataSeed });
   const samples = 32;
-  const batchesPerEpoch = samples / cfg.batch;
-  const order = Array.from({ length: samples }, (_, i) => i);
+  const order = new EpochOrder(samples, dataSeed, cfg.batch);
   const xPer = cfg.seq * cfg.inDim;
   const yPer = cfg.seq * cfg.outDim;
   const xBatch = new Float32Array(rows * cfg.inDim);
@@ -85,15 +85,8 @@ export function buildAdaptedModel(rt: GpuRuntime, spec: AdapterSpec, opts: { bas
       extraMetrics: adapterMetrics(adapters),
       recordAfterOptimizer: (list, sp) => recordAdaptersAfterOptimizer(adapters, list, sp),
       loadBatch(step) {
-        const epoch = Math.floor(step / batchesPerEpoch);
-        for (let i = 0; i < samples; i++) order[i] = i;
-        new Rng(dataSeed * 7919 + epoch).shuffle(order);
-        const b0 = (step % batchesPerEpoch) * cfg.batch;
-        for (let b = 0; b < cfg.batch; b++) {
-          const s = order[b0 + b]!;
-          xBatch.set(data.x.subarray(s * xPer, (s + 1) * xPer), b * xPer);
-          yBatch.set(data.y.subarray(s * yPer, (s + 1) * yPer), b * yPer);
-        }
+        order.gather(step, data.x, xPer, xBatch);
+        order.gather(step, data.y, yPer, yBatch);
         rt.write(model.input.value, step === built.poisonStep ? poison : xBatch);
         rt.write(target, yBatch);
       },
