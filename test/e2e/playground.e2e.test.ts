@@ -63,7 +63,7 @@ describe('playground', () => {
     // The default configuration with fewer steps (CI budget); task, base and adapter are the defaults.
     const { page, errors } = await openPage('#training.steps=30');
     expect(await page.getByTestId('task-fourier').isChecked()).toBe(true);
-    expect(await page.getByTestId('adapter-atoms').isChecked()).toBe(true);
+    expect(await page.getByTestId('adapter-none').isChecked()).toBe(true);
     await page.getByTestId('play').click();
     await page.locator('[data-testid="session-status"][data-phase="training"]').waitFor({ timeout: 60_000 });
     const done = await settled(page, 150_000);
@@ -212,7 +212,7 @@ describe('playground', () => {
     expect(await second.getByTestId('url-issues').count()).toBe(0);
     // An impossible value typed in a field is named next to it, and not written to the URL.
     await second.locator('[data-field="adapter.stan.k"]').fill('0');
-    await expect.poll(() => second.getByTestId('field-error').first().innerText()).toContain('adapter.stan.k must be ≥ 1');
+    await expect.poll(() => second.getByTestId('field-error').first().innerText()).toContain('k (active latents) must be ≥ 1');
     expect(second.url()).toContain('adapter.stan.k=4');
     expect(await second.getByTestId('play').isDisabled()).toBe(true);
     expect([...errors, ...errors2]).toEqual([]);
@@ -227,7 +227,7 @@ describe('playground', () => {
     const text = await alert.innerText();
     for (const field of ['task', 'adapter.stan.k', 'training.lr', 'bogus']) expect(text).toContain(field);
     expect(await page.getByTestId('task-fourier').isChecked()).toBe(true);
-    expect(await page.getByTestId('adapter-atoms').isChecked()).toBe(true);
+    expect(await page.getByTestId('adapter-none').isChecked()).toBe(true);
     expect(await fieldValue(page, 'training.lr')).toBe('0.003');
     await screenshot(page, 'url-issues');
     expect(errors).toEqual([]);
