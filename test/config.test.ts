@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { defaultConfig } from '../src/config/defaults';
 import { offeredAdapters, taskIds, taskModule } from '../src/playground/tasks/registry';
+import { adapterKinds } from '../src/adapters/registry';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Settings = Record<string, any>;
@@ -63,7 +64,9 @@ describe('configuration schema', () => {
 
   it('every task offers none plus exactly the adapters with a site kind its model has', () => {
     expect(offeredAdapters(taskModule('fourier'))).toEqual(['none']);
-    expect(offeredAdapters(taskModule('digits'))).toEqual(['none', 'stan', 'atoms', 'lora', 'sora']);
+    // The digit transformer has Linear and attention-output sites: every registered adapter applies.
+    expect(offeredAdapters(taskModule('digits'))).toEqual(['none', ...adapterKinds()]);
+    expect(adapterKinds()).toEqual(expect.arrayContaining(['stan', 'atoms', 'lora', 'sora', 'vera']));
     for (const id of taskIds()) {
       for (const kind of offeredAdapters(taskModule(id))) {
         const c = clone(DEFAULT_CONFIG);

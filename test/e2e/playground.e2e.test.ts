@@ -89,6 +89,7 @@ describe('playground', () => {
 
     // Click a dot of the scatter: that latent's view opens with its top-activating examples.
     const dot = page.locator('[data-testid="latent-scatter"] .scatterlayer .trace:first-child path.point').first();
+    await dot.scrollIntoViewIfNeeded(); // mouse.click takes viewport coordinates: the dot must be on screen
     const box = (await dot.boundingBox())!;
     await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
     const view = page.getByTestId('latent-view');
