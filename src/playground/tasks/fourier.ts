@@ -56,8 +56,8 @@ const FOURIER_DESCRIPTION: TaskDescription = {
     'Switch atoms off or lower k: the few atoms carrying the new band take the reconstruction with them.',
   ],
   measured: [
-    'High-band NMSE of the sparse base 1.243; after 500 steps tuning atoms only 0.945, coefficients only 1.027, both 0.581 (copying the observations: 0.750).',
-    'Atoms used for 95 % of the reconstruction: 30 of 32 for both the dense and the sparse base — the 9-vs-100 claim did not reproduce here (REPRODUCTION.md).',
+    'Shipped bases (seed 1, 500 steps): low-band NMSE dense 0.114, sparse 0.192 (linear floor 0.310, copying the observations 0.751).',
+    "Atoms used for 95 % of the reconstruction: dense 61 of 64 (49 per signal), sparse 12 of 64 (10 per signal), every used sparse atom ≥ 94 % in the band's 5 frequencies (REPRODUCTION.md).",
   ],
 };
 
