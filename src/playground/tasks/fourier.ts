@@ -111,8 +111,27 @@ export const fourierTask: TaskModule<FourierTaskSettings> = {
       base?.destroy();
       throw e;
     }
+    // k's range: the most non-zero codes any unobserved sample on show uses in the base (a
+    // sparse base: 10–15), so every slider step below its top (= no limit) can change the view.
+    let kRange = cfg.atoms;
+    try {
+      const idx = Array.from({ length: Math.min(VIEW_SIGNALS, valSet.n) }, (_, i) => i);
+      const { codes } = await runFourier(rt, base, valSet, idx);
+      let most = 1;
+      for (let r = 0; r < idx.length * cfg.seq; r++) {
+        if (valSet.masks[idx[Math.floor(r / cfg.seq)]! * cfg.seq + (r % cfg.seq)]) continue;
+        let nz = 0;
+        for (let m = 0; m < cfg.atoms; m++) if (codes[r * cfg.atoms + m] !== 0) nz++;
+        most = Math.max(most, nz);
+      }
+      kRange = Math.min(cfg.atoms, most);
+    } catch (e) {
+      adapted.destroy();
+      base.destroy();
+      throw e;
+    }
     opts.onProgress?.('loading the Fourier base', 1, 1);
-    return new FourierInstance(rt, cfg, adapted, base, trainSet, valSet, metadata);
+    return new FourierInstance(rt, cfg, adapted, base, trainSet, valSet, metadata, kRange);
   },
 };
 
@@ -141,6 +160,7 @@ class FourierInstance implements TaskInstance {
     trainSet: FourierSet,
     private readonly valSet: FourierSet,
     metadata: Record<string, string>,
+    kRange: number,
   ) {
     const graph = model.graph(trainSet);
     const load = graph.loadBatch.bind(graph);
@@ -149,7 +169,7 @@ class FourierInstance implements TaskInstance {
       load(step);
     };
     this.graph = graph;
-    this.groups = [{ group: 0, path: 'fourier', kind: 'fourier-atoms', label: 'atom', count: cfg.atoms, k: cfg.atoms, stats: true, identifiability: false }];
+    this.groups = [{ group: 0, path: 'fourier', kind: 'fourier-atoms', label: 'atom', count: cfg.atoms, k: kRange, stats: true, identifiability: false }];
     this.parameters = { trainable: parameterCount(model.trainable.params), base: parameterCount(model.params) };
     this.base = { source: BASE_PATH, metadata };
   }
@@ -296,10 +316,19 @@ class FourierInstance implements TaskInstance {
 
   async latentStats(group: number, step: number): Promise<LatentStatsSnapshot | null> {
     if (group !== 0) return null;
-    const M = this.cfg.atoms;
-    const { codes } = (await this.adaptedOutputs()).val;
-    return snapshotFromCodes(M, this.valSet.n * this.cfg.seq, (r, emit) => {
-      for (let m = 0; m < M; m++) emit(m, codes[r * M + m]!);
+    // Over the samples the atoms make: the unobserved samples of the signals on show (observed
+    // samples are the observations), so an atom that fires here is one whose toggle changes the
+    // view, and a sparse base shows its few atoms.
+    const { atoms: M, seq: T } = this.cfg;
+    const { codes } = (await this.adaptedOutputs()).view;
+    const idx = this.viewIndices();
+    const rows: number[] = [];
+    idx.forEach((s, b) => {
+      for (let t = 0; t < T; t++) if (!this.valSet.masks[s * T + t]) rows.push(b * T + t);
+    });
+    return snapshotFromCodes(M, rows.length, (r, emit) => {
+      const row = rows[r]!;
+      for (let m = 0; m < M; m++) emit(m, codes[row * M + m]!);
     }, { step, mode: 'abs' });
   }
 
