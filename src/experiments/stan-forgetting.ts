@@ -159,7 +159,7 @@ export async function table9Runs(c: StanCommon, s9: Settings9): Promise<{
 
 export function table9Settings(c: StanCommon, values: ExperimentValues): Settings9 {
   return {
-    stepsB: numberOption(values['steps-b'], 'steps-b', { int: true, min: 1 }) ?? (c.quick ? 8 : 320),
+    stepsB: numberOption(values['steps-b'], 'steps-b', { int: true, min: 1 }) ?? (c.quick ? 8 : 240),
     evalB: numberOption(values['eval-b'], 'eval-b', { int: true, min: 1 }) ?? (c.quick ? 4 : 40),
     refine: c.quick ? 1 : 5,
   };

@@ -80,10 +80,10 @@ export interface ProtocolSettings {
 
 export const FULL_SETTINGS: ProtocolSettings = {
   lrs: [1e-3, 3e-3, 1e-2, 3e-2],
-  cap: 800,
+  cap: 600,
   warmupFraction: 0.06,
   weightDecay: 0.1,
-  evalEvery: 25,
+  evalEvery: 50,
   plateauWindow: 100,
   plateauMinGain: 0.005,
   halvingAt: 100,
