@@ -10,7 +10,7 @@
 import { linePlot, PALETTE, smallMultiples, type Series } from '../analysis/svg-plot';
 import { round, type Experiment, type ExperimentIo, type ExperimentValues } from './experiment';
 import { protocolSummary, pts, STAN_COMMON_OPTIONS, STAN_COMMON_USAGE, stanSetup, writeOutputs } from './stan-common';
-import { baseAccuracy, ensureRun, methodId, selectLearningRate, STAN_TARGETS, TASK_A, type MethodSpec, type RunRecord, type Selection } from './stan-runs';
+import { baseAccuracy, ensureRun, methodId, selectLearningRate, STAN_TARGETS, storedSeconds, TASK_A, type MethodSpec, type RunRecord, type Selection } from './stan-runs';
 import { formatInterval, pairedDifference, signVerdict, tInterval, wilsonInterval, withinVerdict, type Check } from './stats';
 
 type K = number | 'l';
@@ -51,6 +51,7 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
     }
   }
   const seconds = (performance.now() - c.started) / 1000;
+  const runSeconds = storedSeconds(env, [...[...selections.values()].flatMap((s) => s.candidates.map((x) => x.id)), ...[...runs.values()].flat().map((r) => r.id)]);
 
   // 3. cells, intervals, paired differences against k = 8
   const acc = (rs: RunRecord[]) => rs.map((r) => r.test!.accuracy);
@@ -157,6 +158,7 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
     quick: c.quick,
     device: c.device,
     seconds: round(seconds),
+    runSeconds: round(runSeconds),
     setup: {
       task: `${TASK_A} digits (the base was pre-trained upright)`,
       targets: STAN_TARGETS,
@@ -188,7 +190,7 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
   const md = [
     `# STAN k × expansion (STAN paper §4.3, Table 8 analogue) — ${c.quick ? 'quick' : 'full'} run`,
     '',
-    `Device: ${c.device}. Total ${seconds.toFixed(0)} s (including stored runs' time only when they ran in this invocation). STAN on ${STAN_TARGETS.join(', ')} of the frozen digit transformer (n = m = ${n}, 4 sites), fine-tuned on ${TASK_A} digits. Test accuracy (%) on ${baseTest.images} test digits, mean ± 95 % t-interval over seeds ${c.seeds.join(', ')}; in brackets the paired difference against k = 8 (points, 95 % interval). Frozen base: ${pts(baseTest.accuracy)} %.`,
+    `Device: ${c.device}. Training and evaluation of every run in the table (learning-rate candidates included): ${runSeconds.toFixed(0)} s, as measured when each ran. STAN on ${STAN_TARGETS.join(', ')} of the frozen digit transformer (n = m = ${n}, 4 sites), fine-tuned on ${TASK_A} digits. Test accuracy (%) on ${baseTest.images} test digits, mean ± 95 % t-interval over seeds ${c.seeds.join(', ')}; in brackets the paired difference against k = 8 (points, 95 % interval). Frozen base: ${pts(baseTest.accuracy)} %.`,
     '',
     header,
     `|---|${expansions.map(() => '---').join('|')}|`,

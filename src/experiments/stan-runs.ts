@@ -440,6 +440,16 @@ export function readSnapshot(env: RunEnv, id: string, step: number): Snapshot {
   return { step, ckpt: { step, params, optimizer: { m, v } }, stats: full };
 }
 
+/** Training + evaluation seconds of the stored runs `ids` (each counted once), as measured when they ran. */
+export function storedSeconds(env: RunEnv, ids: Iterable<string>): number {
+  let t = 0;
+  for (const id of new Set(ids)) {
+    const r = loadRecord(env, id);
+    if (r) t += r.seconds.train + r.seconds.eval;
+  }
+  return t;
+}
+
 // ---------- learning-rate selection and cells ----------
 
 export interface Selection {
