@@ -21,9 +21,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { reproCommand } from '../src/cli/repro';
 import type { ExperimentIo } from '../src/experiments/experiment';
-import { QUICK_SETTINGS, type RunRecord } from '../src/experiments/stan-runs';
+import { ensureRun, loadRecord, protocolRule, QUICK_SETTINGS, type RunEnv, type RunRecord } from '../src/experiments/stan-runs';
 import { pairedDifference, tInterval } from '../src/experiments/stats';
-import { PlateauRule, retention } from '../src/experiments/training-protocol';
+import { retention } from '../src/experiments/training-protocol';
+import { baseCheckpointMetadata } from '../src/io/base-checkpoint';
+import { digitsConfigFromMetadata } from '../src/tasks/digits';
+import { testRuntime } from './helpers/gpu';
 import { loadMnistNode } from '../src/data/mnist-node';
 import { splitMnist } from '../src/data/mnist';
 import { carveValidation } from '../src/tasks/digits';
@@ -42,6 +45,30 @@ describe('validation split', () => {
     expect(split.test.some((i) => v.has(i))).toBe(false);
     expect(carveValidation(split.train, 500, 2024).validation).toEqual(validation);
     expect(() => carveValidation(split.train, split.train.length, 2024)).toThrow(/validation/);
+  });
+});
+
+describe('stored runs', () => {
+  it('a run stopped by an earlier plateau rule resumes from its snapshots and continues exactly as a fresh run under the current rule', { timeout: 300_000 }, async () => {
+    const rt = await testRuntime();
+    const base = new Uint8Array(readFileSync('public/checkpoints/digit-transformer.safetensors'));
+    const io: ExperimentIo = quietIo;
+    // minGain 1 (100 points): every evaluation is "flat", so patience p stops the run at step window + (p − 1)·evalEvery
+    const flat = { ...QUICK_SETTINGS, plateauMinGain: 1 };
+    const env = (store: string, patience: number): RunEnv => ({ io, rt, mnist: loadMnistNode(), base, model: digitsConfigFromMetadata(baseCheckpointMetadata(base)), settings: { ...flat, plateauPatience: patience }, store, baseCache: new Map() });
+    const spec = { view: 'rot90' as const, method: { kind: 'stan' as const, expansion: 1, k: 8 }, lr: 3e-2, seed: 3 };
+    const a = join(mkdtempSync(join(tmpdir(), 'stan-resume-')), 'runs');
+    const old = await ensureRun(env(a, 1), spec, true);
+    expect(old.stop).toMatchObject({ reason: 'plateau', step: flat.plateauWindow });
+    const resumed = await ensureRun(env(a, 2), spec, true);
+    expect(resumed.stop).toMatchObject({ reason: 'plateau', step: flat.plateauWindow + flat.evalEvery });
+    expect(resumed.curve.slice(0, old.curve.length)).toEqual(old.curve);
+    expect(loadRecord(env(a, 2), resumed.id)!.settings.plateauPatience).toBe(2);
+    const fresh = await ensureRun(env(join(mkdtempSync(join(tmpdir(), 'stan-fresh-')), 'runs'), 2), spec, true);
+    expect(fresh.curve).toEqual(resumed.curve);
+    expect(fresh.test!.accuracy).toBe(resumed.test!.accuracy);
+    // a stored run the current rule agrees with stands as it is
+    expect((await ensureRun(env(a, 2), spec, true)).curve).toEqual(resumed.curve);
   });
 });
 
@@ -67,7 +94,7 @@ describe('STAN protocol, end to end (--quick)', () => {
     for (const run of all) {
       expect(run.curve[0]!.step).toBe(0);
       close(run.curve[0]!.value, r.setup.base.validation);
-      const rule = new PlateauRule({ window: QUICK_SETTINGS.plateauWindow, minGain: QUICK_SETTINGS.plateauMinGain });
+      const rule = protocolRule(QUICK_SETTINGS);
       for (const p of run.curve) rule.observe(p.step, p.value);
       if (run.stop.reason === 'plateau') expect(rule.plateauStep).toBe(run.stop.step);
       else if (run.stop.reason === 'cap') {

@@ -36,6 +36,23 @@ describe('plateau rule: gains < minGain over `window` steps', () => {
     expect(q.best!.step).toBe(300);
   });
 
+  it('with patience 2, one lucky evaluation does not stop a rising run (the STAN run that stopped at step 300)', () => {
+    // LoRA r = 64, seed 2 on rot90, validation every 50 steps: 88.8 at step 200 was lucky
+    const curve = [14.6, 67.0, 77.4, 83.2, 88.8, 86.6, 89.2, 90.4, 90.6, 90.8].map((v, i) => ({ step: 50 * i, value: v / 100 }));
+    const one = new PlateauRule({ window: 100, minGain: 0.005 });
+    const two = new PlateauRule({ window: 100, minGain: 0.005, patience: 2 });
+    for (const p of curve) {
+      one.observe(p.step, p.value);
+      two.observe(p.step, p.value);
+    }
+    expect(one.plateauStep).toBe(300); // 89.2 − 88.8 < 0.5
+    // 350: max(89.2, 90.4) − 88.8 = 1.6; 400: 90.6 − 89.2 = 1.4; 450: max(90.6, 90.8) − 90.4 = 0.4; then it needs one more flat evaluation
+    expect(two.plateauStep).toBe(null);
+    two.observe(500, 0.909); // gain 0.909 − 0.906 = 0.3 → second flat evaluation in a row
+    expect(two.plateauStep).toBe(500);
+    expect(() => new PlateauRule({ patience: 0 })).toThrow(/patience/);
+  });
+
   it('rejects non-increasing steps and non-finite values', () => {
     const r = new PlateauRule();
     r.observe(10, 0.5);

@@ -68,6 +68,8 @@ export interface ProtocolSettings {
   evalEvery: number;
   plateauWindow: number;
   plateauMinGain: number;
+  /** Consecutive flat evaluations before the plateau rule fires (training-protocol.ts). */
+  plateauPatience: number;
   /** Successive halving: every rate runs to this step, the best `halvingKeep` go on. */
   halvingAt: number;
   halvingKeep: number;
@@ -86,6 +88,7 @@ export const FULL_SETTINGS: ProtocolSettings = {
   evalEvery: 50,
   plateauWindow: 100,
   plateauMinGain: 0.005,
+  plateauPatience: 2,
   halvingAt: 100,
   halvingKeep: 2,
   validation: 500,
@@ -102,6 +105,7 @@ export const QUICK_SETTINGS: ProtocolSettings = {
   evalEvery: 4,
   plateauWindow: 8,
   plateauMinGain: 0.005,
+  plateauPatience: 2,
   halvingAt: 8,
   halvingKeep: 1,
   validation: 64,
@@ -255,6 +259,8 @@ export class PlateauRun {
   private trainSeconds = 0;
   private evalSeconds = 0;
   private stoppedBy: 'plateau' | 'cap' | null = null;
+  /** False after a resume: the training statistics restart there, so later snapshots carry none. */
+  private statsValid = true;
 
   constructor(
     readonly env: RunEnv,
@@ -271,7 +277,7 @@ export class PlateauRun {
       ...protocolTrainerOptions(st, spec.lr, st.cap),
       onMetrics: (rows) => this.trainRows.push(...rows.map((r) => ({ step: r.step, loss: r.values.loss!, accuracy: r.values.accuracy! }))),
     });
-    this.rule = new PlateauRule({ window: st.plateauWindow, minGain: st.plateauMinGain });
+    this.rule = protocolRule(st);
   }
 
   /** App. F statistics accumulated over every training batch (recorded into the step after the optimizer: the code is this step's forward). */
@@ -304,8 +310,29 @@ export class PlateauRun {
 
   private async snapshot(step: number): Promise<void> {
     const ckpt = await this.trainer.checkpoint();
-    const stats = this.track ? await Promise.all(this.track.stats.map(async (s) => ({ path: s.adapter.path, s: await s.stats.read() }))) : [];
+    const stats = this.track && this.statsValid ? await Promise.all(this.track.stats.map(async (s) => ({ path: s.adapter.path, s: await s.stats.read() }))) : [];
     this.snaps.push({ step, ckpt, stats });
+  }
+
+  /**
+   * Continues a stored run that stopped under an earlier plateau rule (e.g. without patience)
+   * and would not have stopped under the current one: its stored snapshots come back, the
+   * trainer (parameters, AdamW moments, step) is restored at the stop, the rule replays the
+   * stored curve. Same schedule and batches, so the continuation is the run it would have been.
+   */
+  async resume(rec: RunRecord): Promise<void> {
+    for (const snap of readSnapshots(this.env, rec.id)) this.snaps.push({ step: snap.step, ckpt: snap.ckpt, stats: [...snap.stats].map(([path, st]) => ({ path, s: st })) });
+    for (const p of rec.curve) this.rule.observe(p.step, p.value);
+    if (this.rule.plateaued) throw new Error(`run ${rec.id}: the current plateau rule fires on the stored curve; nothing to resume`);
+    const at = this.snaps.find((x) => x.step === rec.stop.step);
+    const best = this.snaps.find((x) => x.step === rec.best.step);
+    if (!at || !best) throw new Error(`run ${rec.id} has no snapshot at step ${rec.stop.step} / ${rec.best.step}`);
+    this.trainer.restore(at.ckpt);
+    this.bestParams = best.ckpt.params;
+    this.trainRows.push(...rec.train);
+    this.trainSeconds = rec.seconds.train;
+    this.evalSeconds = rec.seconds.eval;
+    this.statsValid = false;
   }
 
   /** Trains until `until` (a multiple of evalEvery, ≤ cap) or the plateau. */
@@ -400,8 +427,14 @@ function writeSnapshots(env: RunEnv, id: string, snaps: { step: number; ckpt: Ch
   }
   const bytes = serializeSafetensors(tensors, { steps: JSON.stringify(snaps.map((s) => s.step)) });
   const p = snapshotPath(env, id);
+  mkdirSync(env.store, { recursive: true });
   writeFileSync(`${p}.tmp`, bytes);
   renameSync(`${p}.tmp`, p);
+}
+
+/** The plateau rule of the protocol's settings. */
+export function protocolRule(st: ProtocolSettings): PlateauRule {
+  return new PlateauRule({ window: st.plateauWindow, minGain: st.plateauMinGain, patience: st.plateauPatience });
 }
 
 export interface Snapshot {
@@ -413,7 +446,17 @@ export interface Snapshot {
 
 /** The stored trainer checkpoint (and training statistics) of run `id` at evaluation step `step`. */
 export function readSnapshot(env: RunEnv, id: string, step: number): Snapshot {
+  return snapshotFrom(parseSafetensors(readFileSync(snapshotPath(env, id))), id, step);
+}
+
+/** Every stored snapshot of run `id`, in step order. */
+export function readSnapshots(env: RunEnv, id: string): Snapshot[] {
   const file = parseSafetensors(readFileSync(snapshotPath(env, id)));
+  const steps = JSON.parse(file.metadata.steps ?? '[]') as number[];
+  return steps.map((step) => snapshotFrom(file, id, step));
+}
+
+function snapshotFrom(file: ReturnType<typeof parseSafetensors>, id: string, step: number): Snapshot {
   const pre = `${step}/`;
   const params: Map<string, Float32Array>[] = [];
   const m: Float32Array[] = [];
@@ -463,14 +506,34 @@ export interface Selection {
   run: RunRecord;
 }
 
-/** Runs a single spec to its plateau (or loads it from the store). */
-export async function ensureRun(env: RunEnv, spec: RunSpec, keepSnapshots: boolean): Promise<RunRecord> {
-  const id = runId(spec, env.settings);
-  const have = loadRecord(env, id);
-  if (have && have.stop.reason !== 'halved' && (!keepSnapshots || (have.snapshots && existsSync(snapshotPath(env, id))))) return have;
-  const run = new PlateauRun(env, spec, keepSnapshots);
+/**
+ * A stored record, made valid under the current settings: a run stopped by an earlier plateau
+ * rule stands when the current rule fires at the same step on its curve, is resumed from its
+ * snapshots when it would have gone on, and is null (run it again) when it has no snapshots.
+ */
+async function upToDate(env: RunEnv, rec: RunRecord, keepSnapshots: boolean): Promise<RunRecord | null> {
+  const st = env.settings;
+  const patience = rec.settings.plateauPatience ?? 1;
+  if (rec.stop.reason === 'halved' || patience === st.plateauPatience) return rec;
+  if (rec.stop.reason === 'plateau') {
+    const rule = protocolRule(st);
+    for (const p of rec.curve) rule.observe(p.step, p.value);
+    if (rule.plateauStep !== rec.stop.step) {
+      if (rule.plateauStep !== null || !rec.snapshots || !existsSync(snapshotPath(env, rec.id))) return null;
+      env.io.log(`  ${rec.id}: stopped at ${rec.stop.step} under plateau patience ${patience}; resuming under patience ${st.plateauPatience}`);
+      const run = new PlateauRun(env, { view: rec.view, method: rec.method, lr: rec.lr, seed: rec.seed }, keepSnapshots || rec.snapshots);
+      await run.resume(rec);
+      return drive(env, run);
+    }
+  }
+  const updated = { ...rec, settings: st };
+  saveRecord(env, updated);
+  return updated;
+}
+
+async function drive(env: RunEnv, run: PlateauRun): Promise<RunRecord> {
+  const { spec } = run;
   const bar = env.io.progress(env.settings.cap, `${spec.view} ${methodId(spec.method)} lr ${spec.lr} seed ${spec.seed}`);
-  await run.start();
   while (!run.done) {
     await run.advance(run.step + env.settings.evalEvery);
     bar.update(run.step, `val ${(100 * run.rule.curve[run.rule.curve.length - 1]!.value).toFixed(1)} %`);
@@ -479,6 +542,19 @@ export async function ensureRun(env: RunEnv, spec: RunSpec, keepSnapshots: boole
   bar.done(`best val ${(100 * rec.best.value).toFixed(1)} % at ${rec.best.step}, stop ${rec.stop.reason} at ${rec.stop.step}, test ${(100 * rec.test!.accuracy).toFixed(1)} %`);
   env.io.log(`  ${rec.id}: best val ${(100 * rec.best.value).toFixed(2)} % (step ${rec.best.step}), ${rec.stop.reason} at ${rec.stop.step}, test ${(100 * rec.test!.accuracy).toFixed(2)} %, ${rec.seconds.train.toFixed(0)} + ${rec.seconds.eval.toFixed(0)} s`);
   return rec;
+}
+
+/** Runs a single spec to its plateau (or loads it from the store). */
+export async function ensureRun(env: RunEnv, spec: RunSpec, keepSnapshots: boolean): Promise<RunRecord> {
+  const id = runId(spec, env.settings);
+  const have = loadRecord(env, id);
+  if (have && have.stop.reason !== 'halved' && (!keepSnapshots || (have.snapshots && existsSync(snapshotPath(env, id))))) {
+    const rec = await upToDate(env, have, keepSnapshots);
+    if (rec) return rec;
+  }
+  const run = new PlateauRun(env, spec, keepSnapshots);
+  await run.start();
+  return drive(env, run);
 }
 
 /**
@@ -516,7 +592,8 @@ export async function selectLearningRate(env: RunEnv, view: DigitView, method: M
       recs.push(rec);
     }
   }
-  const done = recs.map((r) => r!);
+  const done: RunRecord[] = [];
+  for (const r of recs) done.push((await upToDate(env, r!, keepSnapshots)) ?? (await ensureRun(env, { view: r!.view, method: r!.method, lr: r!.lr, seed: r!.seed }, keepSnapshots)));
   const finished = done.filter((r) => r.stop.reason !== 'halved');
   const sel = selectBest(finished.map((r) => ({ key: r.lr, score: r.best.value })));
   const run = finished.find((r) => r.lr === sel.best.key)!;

@@ -18,27 +18,37 @@ export interface PlateauOptions {
   window?: number;
   /** Smallest gain that counts as progress (default 0.005 = half a point of accuracy). */
   minGain?: number;
+  /** The gain must stay below minGain at this many consecutive evaluations (default 1). */
+  patience?: number;
 }
 
 /**
  * "Validation accuracy gains < minGain over `window` steps": after observing a value at step s
- * (with at least one observation at or before s − window), the run has plateaued when
- *     max{ v_t : s − window < t ≤ s } − max{ v_t : t ≤ s − window } < minGain.
- * Maxima rather than end points, so one noisy evaluation neither stops nor prolongs a run by
- * itself. `best` is the first evaluation with the highest value seen (the checkpoint to keep).
+ * (with at least one observation at or before s − window), the gain is
+ *     max{ v_t : s − window < t ≤ s } − max{ v_t : t ≤ s − window },
+ * and the run has plateaued once the gain has been < minGain at `patience` consecutive
+ * evaluations. Maxima rather than end points, so one low evaluation does not stop a run; the
+ * patience is for one lucky high evaluation, which otherwise makes the next window look flat
+ * (with two evaluations per window, seen in the STAN runs: a run still gaining 2–3 points per
+ * 100 steps stopped at half its schedule). `best` is the first evaluation with the highest value
+ * seen (the checkpoint to keep).
  */
 export class PlateauRule {
   readonly window: number;
   readonly minGain: number;
+  readonly patience: number;
   readonly curve: CurvePoint[] = [];
   private bestAt = -1;
+  private flat = 0;
   /** The step at which the rule fired (null while it has not). */
   plateauStep: number | null = null;
 
   constructor(opts: PlateauOptions = {}) {
     this.window = opts.window ?? 100;
     this.minGain = opts.minGain ?? 0.005;
+    this.patience = opts.patience ?? 1;
     if (!(this.window > 0)) throw new Error(`plateau rule: window must be > 0 steps, got ${this.window}`);
+    if (!Number.isInteger(this.patience) || this.patience < 1) throw new Error(`plateau rule: patience must be an integer ≥ 1, got ${this.patience}`);
     if (!(this.minGain >= 0)) throw new Error(`plateau rule: minGain must be ≥ 0, got ${this.minGain}`);
   }
 
@@ -51,7 +61,8 @@ export class PlateauRule {
     if (this.bestAt < 0 || value > this.curve[this.bestAt]!.value) this.bestAt = this.curve.length - 1;
     if (this.plateauStep === null) {
       const g = this.gain(step);
-      if (g !== null && g < this.minGain) this.plateauStep = step;
+      this.flat = g !== null && g < this.minGain ? this.flat + 1 : 0;
+      if (this.flat >= this.patience) this.plateauStep = step;
     }
     return this.plateauStep !== null;
   }
