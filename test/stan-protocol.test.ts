@@ -161,12 +161,19 @@ describe('STAN protocol, end to end (--quick)', () => {
   it('stan-latents: App. F over the training batches and the test set, STAN latents beside LoRA directions', { timeout: 400_000 }, async () => {
     const out = join(root, 'l');
     expect(await reproCommand(['stan-latents', '--quick', '--out', out, '--store', store], quietIo)).toBe(0);
-    const r = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { methods: { id: string; units: number; train: { active: number[] }; test: { active: number[] }; seeds: { train: { units: number } }[] }[]; checks: { id: string; ci95: [number, number] }[] };
+    const r = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
+      methods: { id: string; units: number; train: { active: number[] }; test: { active: number[] }; seeds: { train: { units: number } }[] }[];
+      checks: { id: string; ci95: [number, number] }[];
+      stanShowcase: { identifiability: unknown[]; latents: { classShare: number[] }[] };
+    };
     expect(r.methods.map((m) => m.id)).toEqual(['stan-e1-k8', 'lora-r8-a16']);
     expect(r.methods[0]!.units).toBe(4 * 64);
     expect(r.methods[1]!.units).toBe(4 * 8);
     for (const m of r.methods) for (const a of [...m.train.active, ...m.test.active]) expect(a).toBeGreaterThan(0);
     expect(r.checks.map((c) => c.id)).toEqual(['appF-entropy-paper-test', 'appF-entropy-paper-train']);
-    for (const f of ['latents-scatter.svg', 'latents-entropy-hist.svg']) expect(existsSync(join(out, f)), f).toBe(true);
+    expect(r.stanShowcase.identifiability.length).toBe(4);
+    expect(r.stanShowcase.latents.length).toBeGreaterThan(0);
+    for (const x of r.stanShowcase.latents) close(x.classShare.reduce((a, b) => a + b, 0), 1, 5e-3);
+    for (const f of ['latents-scatter.svg', 'latents-entropy-hist.svg', 'latents-top-digits.svg']) expect(existsSync(join(out, f)), f).toBe(true);
   });
 });

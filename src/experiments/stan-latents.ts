@@ -10,11 +10,20 @@
  *   - test: the adapter at that point over the test split (whole batches).
  * A LoRA direction's sign is arbitrary and h is dense, so "active" (h > 0) holds on about half
  * the rows by construction; entropy is the comparable number.
+ * For STAN (seed 1) also App. A's identifiability check per site and the lowest-entropy latents'
+ * class shares and top-activating test digits.
  */
+import { deflateSync } from 'node:zlib';
 import { labelEntropy, meanActivation, meanFrequency, type LatentStatsSnapshot } from '../analysis/latent-stats';
 import { smallMultiples, type Series } from '../analysis/svg-plot';
 import { round, type Experiment, type ExperimentIo, type ExperimentValues } from './experiment';
-import { pts, STAN_COMMON_OPTIONS, STAN_COMMON_USAGE, stanSetup, writeOutputs } from './stan-common';
+import type { Adapter } from '../adapters/adapter';
+import type { StanAdapter } from '../adapters/stan';
+import { digitRgb, imageGridSvg } from '../analysis/digit-figures';
+import { identifiabilityReport, readStanMatrices } from '../analysis/identifiability';
+import { MNIST_PIXELS } from '../data/mnist';
+import { topActivating, viewImage, type DigitsTask } from '../tasks/digits';
+import { pts, STAN_COMMON_OPTIONS, STAN_COMMON_USAGE, stanSetup, writeOutputs, type StanCommon } from './stan-common';
 import { table9Runs, table9Settings } from './stan-forgetting';
 import { buildTask, methodId, methodLabel, readSnapshot, TASK_A, testIndices, unitCode, type MethodSpec } from './stan-runs';
 import { pairedDifference, signVerdict, tInterval, type Check } from './stats';
@@ -46,6 +55,51 @@ export function summarizeUnits(perSite: LatentStatsSnapshot[]): UnitSummary & { 
   return { units, active: points.length, dense: points.filter((p) => p.freq > 0.5).length, medianEntropy: median, lowEntropyShare: points.length ? points.filter((p) => p.entropy < LOW_ENTROPY).length / points.length : NaN, points };
 }
 
+/**
+ * For STAN (seed 1): App. A's identifiability check per site, and the four lowest-entropy latents
+ * (active on ≥ 1 % of test rows) of the site with the most class-specific latents: their per-class
+ * share of activation mass (eq. 20) and top-activating test digits.
+ */
+async function stanShowcase(c: StanCommon, task: DigitsTask, test: { adapter: Adapter; stats: LatentStatsSnapshot }[]) {
+  const { env } = c;
+  const identifiability = [];
+  for (const a of task.adapters) {
+    const st = a as StanAdapter;
+    const { E, D } = await readStanMatrices(env.rt, st);
+    const n = st.E.shape[1]!;
+    const m = st.D.shape[0]!;
+    const r = identifiabilityReport(E, D, { l: st.l, n, m });
+    identifiability.push({ path: a.path, l: st.l, n, positiveMargins: r.summary.positiveMargins, distinctCarriers: r.summary.distinctCarriers, maxBlockIdentityError: r.summary.maxBlockError === null ? null : round(r.summary.maxBlockError), rowOrthonormalityError: round(r.orthoError), assumptions: [r.summary.assumption1, r.summary.assumption2, r.summary.assumption3] });
+  }
+  const low = (s: LatentStatsSnapshot) => {
+    const f = meanFrequency(s);
+    const h = labelEntropy(s);
+    return Array.from(h, (e, i) => ({ e, i })).filter(({ e, i }) => Number.isFinite(e) && f[i]! >= 0.01 && e < LOW_ENTROPY).length;
+  };
+  const site = test.reduce((a, b) => (low(b.stats) > low(a.stats) ? b : a));
+  const f = meanFrequency(site.stats);
+  const h = labelEntropy(site.stats);
+  const shown = Array.from(h, (e, i) => ({ e, i }))
+    .filter(({ e, i }) => Number.isFinite(e) && f[i]! >= 0.01)
+    .sort((a, b) => a.e - b.e)
+    .slice(0, 4)
+    .map((x) => x.i);
+  const acts = await task.imageActivations(TASK_A, testIndices(env, task));
+  const siteActs = acts.perAdapter.find((p) => p.adapter === site.adapter)!;
+  const latents = shown.map((i) => {
+    const row = Array.from(site.stats.classSums.subarray(i * 10, (i + 1) * 10));
+    const tot = row.reduce((a, b) => a + b, 0) || 1;
+    return {
+      latent: i,
+      freq: round(f[i]!),
+      entropy: round(h[i]!),
+      classShare: row.map((v) => round(v / tot, 3)),
+      top: topActivating(siteActs.acts, siteActs.l, i, 8).map((t) => ({ image: acts.images[t.image]!, label: env.mnist.labels[acts.images[t.image]!]!, activation: round(t.activation) })),
+    };
+  });
+  return { identifiability, site: site.adapter.path, latents };
+}
+
 async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> {
   const c = await stanSetup('stan-latents', values, io);
   const { env } = c;
@@ -53,6 +107,7 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
   const d = t9.directions.find((x) => x.first === TASK_A)!;
   type Row = { method: MethodSpec; seed: number; step: number; valAcc: number; train: ReturnType<typeof summarizeUnits>; test: ReturnType<typeof summarizeUnits> };
   const rows: Row[] = [];
+  let showcase: Awaited<ReturnType<typeof stanShowcase>> | null = null;
   for (const m of t9.methods) {
     for (const seed of c.seeds) {
       const runA = d.runsA.find((r) => methodId(r.method) === methodId(m) && r.seed === seed)!;
@@ -67,6 +122,7 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
         if (!s) throw new Error(`run ${runA.id} has no training statistics for ${a.path}`);
         return s;
       });
+      if (m.kind === 'stan' && seed === c.seeds[0]) showcase = await stanShowcase(c, task, test);
       for (const u of units) u.release();
       task.destroy();
       rows.push({ method: m, seed, step: cross.step, valAcc: cross.value, train: summarizeUnits(trainSnaps), test: summarizeUnits(test.map((t) => t.stats)) });
@@ -111,6 +167,7 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
       seeds: c.seeds,
     },
     checks,
+    stanShowcase: showcase,
     methods: t9.methods.map((m) => ({
       method: methodLabel(m),
       id: methodId(m),
@@ -135,6 +192,22 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
     '',
     ...checks.map((x) => `- ${x.id}: ${x.claim} — measured ${x.measured} nats [${x.ci95![0]}, ${x.ci95![1]}] → ${x.pass === null ? 'undecided' : x.pass ? 'pass' : 'fail'}`),
     '',
+    ...(showcase
+      ? [
+          `STAN (seed 1), App. A identifiability at the same point:`,
+          '',
+          '| site | l | positive singleton margins | distinct carriers | max block-identity error | ‖EEᵀ − I‖_F | assumptions 1 / 2 / 3 hold |',
+          '|---|---|---|---|---|---|---|',
+          ...showcase.identifiability.map((x) => `| ${x.path} | ${x.l} | ${x.positiveMargins} / ${x.n} | ${x.distinctCarriers} | ${x.maxBlockIdentityError} | ${x.rowOrthonormalityError} | ${x.assumptions.map((a) => (a === null ? 'n/a' : a ? 'yes' : 'no')).join(' / ')} |`),
+          '',
+          `Lowest-entropy STAN latents (test set, ${showcase.site}, active on ≥ 1 % of rows):`,
+          '',
+          '| latent | freq | entropy (nats) | dominant digits (share of activation mass) | top-activating digits |',
+          '|---|---|---|---|---|',
+          ...showcase.latents.map((x) => `| ${x.latent} | ${x.freq} | ${x.entropy} | ${x.classShare.map((v, dgt) => ({ v, dgt })).sort((a, b) => b.v - a.v).slice(0, 3).map(({ v, dgt }) => `${dgt} (${(100 * v).toFixed(0)} %)`).join(', ')} | ${x.top.map((t) => t.label).join(' ')} |`),
+          '',
+        ]
+      : []),
   ].join('\n');
   const bins = [0, 0.5, 1, 1.5, 2, Math.log(10) + 1e-9];
   const colors = ['#440154', '#3b528b', '#21918c', '#5ec962', '#fde725'];
@@ -160,6 +233,19 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
       { title: 'Label entropy of active units (x: nats, 0 … ln 10)', columns: 3, legend: false },
     ),
   };
+  if (showcase) {
+    const img = new Float32Array(MNIST_PIXELS);
+    figs['latents-top-digits.svg'] = imageGridSvg(
+      showcase.latents.map((x) => ({
+        label: `latent ${x.latent}\nH ${x.entropy} nats`,
+        panels: x.top.map((t) => {
+          viewImage(env.mnist.pixels.subarray(t.image * MNIST_PIXELS, (t.image + 1) * MNIST_PIXELS), TASK_A, img);
+          return { title: `${t.label} (${t.activation.toFixed(2)})`, rgb: digitRgb(img) };
+        }),
+      })),
+      { title: `STAN: top-activating ${TASK_A} test digits of the lowest-entropy latents (${showcase.site}); caption: label (activation)`, deflate: (raw) => deflateSync(raw) },
+    );
+  }
   writeOutputs(c, results, md, figs);
   c.destroy();
   return 0;

@@ -333,6 +333,7 @@ export class PlateauRun {
     this.trainSeconds = rec.seconds.train;
     this.evalSeconds = rec.seconds.eval;
     this.statsValid = false;
+    if (this.trainer.step >= this.env.settings.cap) this.stoppedBy = 'cap';
   }
 
   /** Trains until `until` (a multiple of evalEvery, ≤ cap) or the plateau. */
@@ -518,6 +519,12 @@ async function upToDate(env: RunEnv, rec: RunRecord, keepSnapshots: boolean): Pr
   if (rec.stop.reason === 'plateau') {
     const rule = protocolRule(st);
     for (const p of rec.curve) rule.observe(p.step, p.value);
+    if (rule.plateauStep !== rec.stop.step && rec.stop.step >= st.cap) {
+      // it stopped at the cap anyway: only the reason changes
+      const relabelled: RunRecord = { ...rec, settings: st, stop: { ...rec.stop, reason: 'cap' } };
+      saveRecord(env, relabelled);
+      return relabelled;
+    }
     if (rule.plateauStep !== rec.stop.step) {
       if (rule.plateauStep !== null || !rec.snapshots || !existsSync(snapshotPath(env, rec.id))) return null;
       env.io.log(`  ${rec.id}: stopped at ${rec.stop.step} under plateau patience ${patience}; resuming under patience ${st.plateauPatience}`);
@@ -535,7 +542,9 @@ async function drive(env: RunEnv, run: PlateauRun): Promise<RunRecord> {
   const { spec } = run;
   const bar = env.io.progress(env.settings.cap, `${spec.view} ${methodId(spec.method)} lr ${spec.lr} seed ${spec.seed}`);
   while (!run.done) {
+    const before = run.step;
     await run.advance(run.step + env.settings.evalEvery);
+    if (run.step === before && !run.done) throw new Error(`run ${run.id} made no progress at step ${before}`);
     bar.update(run.step, `val ${(100 * run.rule.curve[run.rule.curve.length - 1]!.value).toFixed(1)} %`);
   }
   const rec = await run.finish();
