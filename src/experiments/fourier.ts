@@ -10,10 +10,11 @@
  * Hyperparameters (λ, initial step, learning rates, steps) were chosen on validation sets; every
  * number reported here is on held-out test signals (split 'test').
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { barPlot, linePlot, smallMultiples, type Series } from '../analysis/svg-plot';
 import { acquireNodeGpu } from '../engine/node-gpu';
+import { parseSafetensors } from '../io/safetensors';
 import { GpuRuntime } from '../engine/runtime';
 import { bandFrequencies, bandRange, makeFourierSet, nmseOf, signalVariance, type FourierBand, type FourierSet } from '../data/fourier-signals';
 import {
@@ -177,7 +178,8 @@ interface FigureData {
 }
 
 interface RunOptions {
-  untied: boolean;
+  /** yes: the untied form beside the tied one; only: the untied form's base and fine-tuning only (the tied bases are still evaluated). */
+  untied: 'yes' | 'no' | 'only';
   modes: Exclude<FourierTrain, 'all'>[];
   loadBases: string | null;
   writeCheckpoints: string | null;
@@ -193,7 +195,7 @@ async function runSeed(rt: GpuRuntime, cfg: FourierConfig, data: Record<'lowTrai
   const variants: { key: string; form: FourierForm; tie: FourierTie }[] = [
     { key: 'dense', form: 'dense', tie: 'tied' },
     { key: 'sparse', form: 'sparse', tie: 'tied' },
-    ...(opts.untied ? [{ key: 'sparse-untied', form: 'sparse' as const, tie: 'untied' as const }] : []),
+    ...(opts.untied !== 'no' ? [{ key: 'sparse-untied', form: 'sparse' as const, tie: 'untied' as const }] : []),
   ];
   const baseBytes: Record<string, Uint8Array> = {};
   for (const v of variants) {
@@ -202,7 +204,8 @@ async function runSeed(rt: GpuRuntime, cfg: FourierConfig, data: Record<'lowTrai
     let train: FourierTrainResult | null = null;
     let loadedFrom: string | null = null;
     const file = `fourier-${v.key}.safetensors`;
-    if (opts.loadBases) {
+    // --load-bases: a base whose file is in the folder is loaded, the others are pre-trained.
+    if (opts.loadBases && existsSync(join(opts.loadBases, file))) {
       model = buildFourierModel(rt, vcfg, { form: v.form, train: 'all' });
       loadedFrom = join(opts.loadBases, file);
       loadFourierCheckpoint(model, new Uint8Array(readFileSync(loadedFrom)));
@@ -248,7 +251,7 @@ async function runSeed(rt: GpuRuntime, cfg: FourierConfig, data: Record<'lowTrai
     } else model.destroy();
   }
 
-  const tuned = variants.filter((v) => v.form === 'sparse');
+  const tuned = variants.filter((v) => v.form === 'sparse' && (opts.untied !== 'only' || v.tie === 'untied'));
   for (const v of tuned) {
     const vcfg: FourierConfig = { ...cfg, tie: v.tie };
     for (const mode of opts.modes) {
@@ -289,7 +292,7 @@ function boundVerdict(s: Stat, bound: number, side: 'below' | 'above'): boolean 
   return lo >= bound ? true : hi < bound ? false : null;
 }
 
-function checksOf(runs: SeedRun[], base: Record<'low' | 'high', BandBaselines>, cfg: FourierConfig, opts: RunOptions): Check[] {
+function checksOf(runs: SeedRun[], base: Record<'low' | 'high', BandBaselines>, cfg: FourierConfig, opts: Pick<RunOptions, 'modes'>): Check[] {
   const seeds = runs.map((r) => r.seed);
   const of = (f: (r: SeedRun) => number | null | undefined) => runs.map(f).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
   const checks: Check[] = [];
@@ -334,9 +337,10 @@ function checksOf(runs: SeedRun[], base: Record<'low' | 'high', BandBaselines>, 
   }
   for (const mode of opts.modes) {
     const key = `untied.${mode}`;
-    if (!ft(key)) continue;
-    const s = stat(of((r) => r.finetune[key]!.high.nmse));
-    checks.push({ id: `ft-untied-${mode}`, claim: `untied W_s (the other reading): ${mode} only`, measured: s.mean, goal: 'reported, no goal', pass: null, ci95: s.ci95, seeds, note: 'the untied form freezes W_s with the coefficients; see REPRODUCTION.md' });
+    const withKey = runs.filter((r) => r.finetune[key]);
+    if (!withKey.length) continue;
+    const s = stat(withKey.map((r) => r.finetune[key]!.high.nmse));
+    checks.push({ id: `ft-untied-${mode}`, claim: `untied W_s (the other reading): ${mode} only`, measured: s.mean, goal: 'reported, no goal', pass: null, ci95: s.ci95, seeds: withKey.map((r) => r.seed), note: 'the untied form freezes W_s with the coefficients; see REPRODUCTION.md' });
   }
   return checks;
 }
@@ -502,7 +506,166 @@ function seedsFrom(values: ExperimentValues, quick: boolean): number[] {
   return seeds.map(Number);
 }
 
+interface ReportInput {
+  quick: boolean;
+  device: string;
+  seconds: number;
+  seeds: number[];
+  cfg0: FourierConfig;
+  modes: string[];
+  untied: RunOptions['untied'];
+  runs: SeedRun[];
+  baselines: Record<'low' | 'high', BandBaselines>;
+  figs: string[];
+  opts: Pick<RunOptions, 'modes'>;
+  /** Extra fields for results.json (a merged report says where its runs came from). */
+  extra?: Record<string, unknown>;
+}
+
+/** results.json (checks, summary over seeds, every run) and results.md in `out`. */
+function writeReport(io: ExperimentIo, out: string, r: ReportInput): void {
+  const { quick, device, seconds, seeds, cfg0, modes, untied, runs, baselines, figs, opts } = r;
+  const extra = r.extra ?? {};
+  const checks = checksOf(runs, baselines, cfg0, opts);
+
+  // Over the seeds that have the number (a merged report may hold the untied form for fewer seeds: see `values`).
+  const agg = (f: (r: SeedRun) => number | undefined) => {
+    const v = runs.map(f).filter((x): x is number => typeof x === 'number');
+    return v.length ? stat(v) : null;
+  };
+  const keysOf = (f: (r: SeedRun) => Record<string, unknown>) => [...new Set(runs.flatMap((r) => Object.keys(f(r))))];
+  const summaryTable = {
+    bases: Object.fromEntries(keysOf((r) => r.bases).map((k) => [k, {
+      lowNmse: agg((r) => r.bases[k]?.low.nmse),
+      usedAtoms: agg((r) => r.bases[k]?.low.usedAtoms),
+      usedAtomsPerSignal: agg((r) => r.bases[k]?.low.usedAtomsPerSignal),
+      minBandEnergy: agg((r) => r.bases[k]?.minBandEnergy ?? undefined),
+      highBefore: agg((r) => r.bases[k]?.highBefore.nmse),
+    }])),
+    finetune: Object.fromEntries(keysOf((r) => r.finetune).map((k) => [k, {
+      highNmse: agg((r) => r.finetune[k]?.high.nmse),
+      usedAtoms: agg((r) => r.finetune[k]?.high.usedAtoms),
+      trainableParameters: runs.find((r) => r.finetune[k])!.finetune[k]!.trainableParameters,
+      seeds: runs.filter((r) => r.finetune[k]).map((r) => r.seed),
+    }])),
+  };
+  const results = {
+    experiment: 'fourier',
+    paper: 'Chen et al., Sparse Fine-Tuning of Transformers for Generative Tasks, §3.3 Fig. 2, App. C.1 Fig. 9',
+    quick,
+    device,
+    seconds: round(seconds, 4),
+    seeds,
+    config: cfg0,
+    modes,
+    untied,
+    ...extra,
+    evaluatedOn: `test split: ${cfg0.valSamples} signals per band (hyperparameters were chosen on validation signals)`,
+    usageDefinition: 'u_m = mean over test samples of |S^K_tm · d_m(t)| (atom m\'s mean absolute contribution to the reconstruction, d_m its unit-norm time profile); usedAtoms = fewest atoms covering 95 % of sum_m u_m; usedAtomsPerSignal = the same count per signal, averaged (and its max); band energy = share of an atom profile\'s |DFT|² at the band\'s frequencies',
+    baselines,
+    checks,
+    summary: summaryTable,
+    runs,
+  };
+  writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  const md = markdown(results, figs);
+  writeFileSync(join(out, 'results.md'), md);
+  io.print(md);
+  io.log(`wrote ${join(out, 'results.json')}, results.md and ${figs.length} figures in ${seconds.toFixed(0)} s`);
+}
+
+/**
+ * `--merge dir1,dir2,…`: one report from runs made separately (one seed per process, so a long
+ * run resumes per seed, or the untied form added later with `--untied only --load-bases`). The
+ * runs must share the data, the baselines and the config up to the seed; a run whose bases were
+ * loaded from files is checked against the config recorded in those files. Runs of the same seed
+ * are joined (a result present twice is an error). Figures are not redrawn: the report lists the
+ * .svg files already in --out.
+ */
+function mergeReports(sources: string[], out: string, io: ExperimentIo): number {
+  type Loaded = { path: string; r: { experiment: string; quick: boolean; device: string; seconds: number; seeds: number[]; config: FourierConfig; modes: string[]; baselines: Record<'low' | 'high', BandBaselines>; runs: SeedRun[] } };
+  const loaded: Loaded[] = sources.map((src) => {
+    const path = src.endsWith('.json') ? src : join(src, 'results.json');
+    if (!existsSync(path)) throw new Error(`--merge: ${path} does not exist (give folders holding a fourier results.json, comma-separated)`);
+    const r = JSON.parse(readFileSync(path, 'utf8')) as Loaded['r'];
+    if (r.experiment !== 'fourier' || !Array.isArray(r.runs)) throw new Error(`--merge: ${path} is not a results.json of the fourier experiment`);
+    return { path, r };
+  });
+  const differing = (a: FourierConfig, b: FourierConfig) => [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => k !== 'seed' && JSON.stringify((a as unknown as Record<string, unknown>)[k]) !== JSON.stringify((b as unknown as Record<string, unknown>)[k]));
+  const allLoaded = (r: Loaded['r']) => r.runs.every((run) => Object.values(run.bases).every((b) => b.loadedFrom !== null));
+  // The reference config: a source that pre-trained its bases (else the first).
+  const ref = loaded.find((l) => !allLoaded(l.r)) ?? loaded[0]!;
+  const cfg0 = ref.r.config;
+  const provenance: Record<string, unknown>[] = [];
+  for (const l of loaded) {
+    if (l.r.quick !== ref.r.quick) throw new Error(`--merge: ${l.path} is a ${l.r.quick ? 'quick' : 'full'} run, ${ref.path} is not`);
+    if (JSON.stringify(l.r.baselines) !== JSON.stringify(ref.r.baselines)) throw new Error(`--merge: ${l.path} has other baselines than ${ref.path} (different data or sizes)`);
+    const diff = differing(l.r.config, cfg0);
+    const bases: Record<string, unknown>[] = [];
+    if (diff.length) {
+      // Only the pre-training settings may differ, and only where the bases were loaded: check them against the files.
+      const pre = new Set(['pretrainSteps', 'pretrainLr']);
+      if (!allLoaded(l.r) || diff.some((k) => !pre.has(k))) throw new Error(`--merge: ${l.path}'s config differs from ${ref.path}'s in ${diff.join(', ')}`);
+    }
+    for (const run of l.r.runs) {
+      for (const [k, b] of Object.entries(run.bases)) {
+        if (!b.loadedFrom) continue;
+        if (!existsSync(b.loadedFrom)) throw new Error(`--merge: ${l.path} loaded its ${k} base from ${b.loadedFrom}, which is gone: cannot check how it was trained`);
+        const meta = parseSafetensors(new Uint8Array(readFileSync(b.loadedFrom))).metadata;
+        const fileCfg = JSON.parse(meta.config ?? '{}') as FourierConfig;
+        const d = differing(fileCfg, { ...cfg0, tie: b.tie });
+        if (d.length || fileCfg.seed !== run.seed) throw new Error(`--merge: the ${k} base ${b.loadedFrom} (seed ${fileCfg.seed}) was made with another config than ${ref.path}'s (${d.join(', ') || 'seed'})`);
+        bases.push({ base: k, file: b.loadedFrom, steps: Number(meta.steps), device: meta.device });
+      }
+    }
+    provenance.push({ path: l.path, seeds: l.r.seeds, seconds: l.r.seconds, device: l.r.device, ...(bases.length ? { loadedBases: bases } : {}) });
+  }
+  const bySeed = new Map<number, SeedRun>();
+  for (const l of loaded) {
+    for (const run of l.r.runs) {
+      const have = bySeed.get(run.seed);
+      if (!have) {
+        bySeed.set(run.seed, { ...run, bases: { ...run.bases }, finetune: { ...run.finetune } });
+        continue;
+      }
+      for (const [k, b] of Object.entries(run.bases)) {
+        const prev = have.bases[k];
+        // The same base evaluated twice (loaded in a later run) must give the same numbers.
+        if (prev && JSON.stringify(prev.low) !== JSON.stringify(b.low)) throw new Error(`--merge: seed ${run.seed}'s ${k} base differs between the sources (low-band NMSE ${prev.low.nmse} vs ${b.low.nmse})`);
+        if (!prev || (prev.loadedFrom && !b.loadedFrom)) have.bases[k] = b;
+      }
+      for (const [k, f] of Object.entries(run.finetune)) {
+        if (have.finetune[k]) throw new Error(`--merge: seed ${run.seed}'s fine-tuning ${k} is in two sources`);
+        have.finetune[k] = f;
+      }
+      have.seconds = round(have.seconds + run.seconds, 4);
+    }
+  }
+  const runs = [...bySeed.values()].sort((a, b) => a.seed - b.seed);
+  const modes = [...new Set(loaded.flatMap((l) => l.r.modes))];
+  const untied = runs.some((r) => r.bases['sparse-untied']) ? 'yes' : 'no';
+  mkdirSync(out, { recursive: true });
+  const figs = readdirSync(out).filter((f) => f.endsWith('.svg')).sort();
+  writeReport(io, out, {
+    quick: ref.r.quick,
+    device: [...new Set(loaded.map((l) => l.r.device))].join('; '),
+    seconds: loaded.reduce((a, l) => a + l.r.seconds, 0),
+    seeds: runs.map((r) => r.seed),
+    cfg0: { ...cfg0, seed: runs[0]!.seed },
+    modes,
+    untied,
+    runs,
+    baselines: ref.r.baselines,
+    figs,
+    opts: { modes: modes as RunOptions['modes'] },
+    extra: { mergedFrom: provenance },
+  });
+  return 0;
+}
+
 async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> {
+  const mergeRaw = stringOption(values.merge);
+  if (mergeRaw !== undefined) return mergeReports(mergeRaw.split(',').map((x) => x.trim()).filter(Boolean), stringOption(values.out) ?? join('repro-results', 'fourier'), io);
   const quick = values.quick === true;
   const cfg0 = configFrom(values);
   const seeds = seedsFrom(values, quick);
@@ -510,7 +673,7 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
   const modes = modesRaw.split(',').map((m) => m.trim());
   for (const m of modes) if (m !== 'atoms' && m !== 'coefficients' && m !== 'both') throw new Error(`--modes takes atoms, coefficients, both (comma-separated), got '${m}'`);
   const untiedRaw = stringOption(values.untied) ?? (quick ? 'no' : 'yes');
-  if (untiedRaw !== 'yes' && untiedRaw !== 'no') throw new Error(`--untied must be yes or no, got '${untiedRaw}'`);
+  if (untiedRaw !== 'yes' && untiedRaw !== 'no' && untiedRaw !== 'only') throw new Error(`--untied must be yes, no or only, got '${untiedRaw}'`);
   const loadBases = stringOption(values['load-bases']) ?? null;
   const writeCheckpoints = stringOption(values['write-checkpoints']) ?? null;
   if (writeCheckpoints && seeds.length !== 1) throw new Error('--write-checkpoints writes one base per form: give one seed (--seeds 1)');
@@ -522,7 +685,7 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
   const device = `${ctx.info.vendor} ${ctx.info.architecture} ${ctx.info.description}`.trim();
   io.log(`adapter: ${device}`);
   const tAll = performance.now();
-  const opts: RunOptions = { untied: untiedRaw === 'yes', modes: modes as RunOptions['modes'], loadBases, writeCheckpoints, device };
+  const opts: RunOptions = { untied: untiedRaw, modes: modes as RunOptions['modes'], loadBases, writeCheckpoints, device };
 
   // Data (fixed by the data seed) and baselines, on held-out test signals.
   const data = {
@@ -541,58 +704,17 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
     runs.push(await runSeed(rt, cfg, data, opts, io, i === 0 ? figData : null));
   }
   const figs = await writeFigures(rt, out, { ...cfg0, seed: seeds[0]! }, data, baselines, figData, modes);
-  const checks = checksOf(runs, baselines, cfg0, opts);
   const seconds = (performance.now() - tAll) / 1000;
-
-  const agg = (f: (r: SeedRun) => number | undefined) => {
-    const v = runs.map(f).filter((x): x is number => typeof x === 'number');
-    return v.length === runs.length ? stat(v) : null;
-  };
-  const summaryTable = {
-    bases: Object.fromEntries(Object.keys(runs[0]!.bases).map((k) => [k, {
-      lowNmse: agg((r) => r.bases[k]?.low.nmse),
-      usedAtoms: agg((r) => r.bases[k]?.low.usedAtoms),
-      usedAtomsPerSignal: agg((r) => r.bases[k]?.low.usedAtomsPerSignal),
-      minBandEnergy: agg((r) => r.bases[k]?.minBandEnergy ?? undefined),
-      highBefore: agg((r) => r.bases[k]?.highBefore.nmse),
-    }])),
-    finetune: Object.fromEntries(Object.keys(runs[0]!.finetune).map((k) => [k, {
-      highNmse: agg((r) => r.finetune[k]?.high.nmse),
-      usedAtoms: agg((r) => r.finetune[k]?.high.usedAtoms),
-      trainableParameters: runs[0]!.finetune[k]!.trainableParameters,
-    }])),
-  };
-  const results = {
-    experiment: 'fourier',
-    paper: 'Chen et al., Sparse Fine-Tuning of Transformers for Generative Tasks, §3.3 Fig. 2, App. C.1 Fig. 9',
-    quick,
-    device,
-    seconds: round(seconds, 4),
-    seeds,
-    config: cfg0,
-    modes,
-    untied: opts.untied,
-    evaluatedOn: `test split: ${cfg0.valSamples} signals per band (hyperparameters were chosen on validation signals)`,
-    usageDefinition: 'u_m = mean over test samples of |S^K_tm · d_m(t)| (atom m\'s mean absolute contribution to the reconstruction, d_m its unit-norm time profile); usedAtoms = fewest atoms covering 95 % of sum_m u_m; usedAtomsPerSignal = the same count per signal, averaged (and its max); band energy = share of an atom profile\'s |DFT|² at the band\'s frequencies',
-    baselines,
-    checks,
-    summary: summaryTable,
-    runs,
-  };
-  writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-  const md = markdown(results, figs);
-  writeFileSync(join(out, 'results.md'), md);
-  io.print(md);
-  io.log(`wrote ${join(out, 'results.json')}, results.md and ${figs.length} figures in ${seconds.toFixed(0)} s`);
+  writeReport(io, out, { quick, device, seconds, seeds, cfg0, modes, untied: opts.untied, runs, baselines, figs, opts });
   for (const m of Object.values(figData.models)) m.destroy();
   rt.destroy();
   return 0;
 }
 
-function markdown(r: { quick: boolean; device: string; seconds: number; seeds: number[]; config: FourierConfig; baselines: Record<'low' | 'high', BandBaselines>; checks: Check[]; summary: { bases: Record<string, Record<string, Stat | null>>; finetune: Record<string, Record<string, Stat | number | null>> } }, figs: string[]): string {
+function markdown(r: { quick: boolean; device: string; seconds: number; seeds: number[]; config: FourierConfig; baselines: Record<'low' | 'high', BandBaselines>; checks: Check[]; summary: { bases: Record<string, Record<string, Stat | null>>; finetune: Record<string, Record<string, Stat | number | number[] | null>> } }, figs: string[]): string {
   const c = r.config;
   const b = r.baselines;
-  const f = (s: Stat | number | null | undefined, d = 3) => (s === null || s === undefined ? '–' : typeof s === 'number' ? String(s) : s.ci95 ? `${s.mean.toFixed(d)} [${s.ci95[0].toFixed(d)}, ${s.ci95[1].toFixed(d)}]` : s.mean.toFixed(d));
+  const f = (s: Stat | number | number[] | null | undefined, d = 3) => Array.isArray(s) ? s.join(', ') : (s === null || s === undefined ? '–' : typeof s === 'number' ? String(s) : s.ci95 ? `${s.mean.toFixed(d)} [${s.ci95[0].toFixed(d)}, ${s.ci95[1].toFixed(d)}]` : s.mean.toFixed(d));
   const lines = [
     `# Fourier toy (atoms paper §3.3, App. C.1) — ${r.quick ? 'quick' : 'full'} run`,
     '',
@@ -610,9 +732,9 @@ function markdown(r: { quick: boolean; device: string; seconds: number; seeds: n
     '',
     '## Fine-tuning the sparse base to the high band',
     '',
-    '| form · tuned | trainable parameters | high-band NMSE after | atoms for 95 % of usage |',
-    '|---|---|---|---|',
-    ...Object.entries(r.summary.finetune).map(([k, s]) => `| ${k} | ${s.trainableParameters} | ${f(s.highNmse as Stat)} | ${f(s.usedAtoms as Stat, 1)} |`),
+    '| form · tuned | trainable parameters | high-band NMSE after | atoms for 95 % of usage | seeds |',
+    '|---|---|---|---|---|',
+    ...Object.entries(r.summary.finetune).map(([k, s]) => `| ${k} | ${s.trainableParameters} | ${f(s.highNmse as Stat)} | ${f(s.usedAtoms as Stat, 1)} | ${f(s.seeds as number[])} |`),
     '',
     '## Checks',
     '',
@@ -628,7 +750,7 @@ function markdown(r: { quick: boolean; device: string; seconds: number; seeds: n
 
 export const fourierExperiment: Experiment = {
   summary: 'atoms paper §3.3/App. C.1 Fourier toy: dense vs sparse atoms on the low band, then atoms-only / coefficients-only / both fine-tuning to the high band (tied and untied W_s), seeds with 95 % intervals',
-  usage: '[--quick] [--out dir] [--seeds 1,2,3] [--data-seed S] [--modes atoms,coefficients,both] [--untied yes|no] [--pretrain-steps N] [--finetune-steps N] [--pretrain-lr X] [--finetune-lr X] [--lambda X] [--iterations K] [--atoms M] [--batch B] [--load-bases dir] [--write-checkpoints dir]',
+  usage: '[--quick] [--out dir] [--seeds 1,2,3] [--data-seed S] [--modes atoms,coefficients,both] [--untied yes|no|only] [--pretrain-steps N] [--finetune-steps N] [--pretrain-lr X] [--finetune-lr X] [--lambda X] [--iterations K] [--atoms M] [--batch B] [--load-bases dir] [--write-checkpoints dir] [--merge dir1,dir2,… (one report from separate runs)]',
   options: {
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
@@ -646,6 +768,7 @@ export const fourierExperiment: Experiment = {
     batch: { type: 'string' },
     'load-bases': { type: 'string' },
     'write-checkpoints': { type: 'string' },
+    merge: { type: 'string' },
   },
   run,
 };
