@@ -631,7 +631,7 @@ function mergeReports(sources: string[], out: string, io: ExperimentIo): number 
       for (const [k, b] of Object.entries(run.bases)) {
         const prev = have.bases[k];
         // The same base evaluated twice (loaded in a later run) must give the same numbers.
-        if (prev && JSON.stringify(prev.low) !== JSON.stringify(b.low)) throw new Error(`--merge: seed ${run.seed}'s ${k} base differs between the sources (low-band NMSE ${prev.low.nmse} vs ${b.low.nmse})`);
+        if (prev && (Math.abs(prev.low.nmse - b.low.nmse) > 1e-3 || prev.low.usedAtoms !== b.low.usedAtoms)) throw new Error(`--merge: seed ${run.seed}'s ${k} base differs between the sources (low-band NMSE ${prev.low.nmse} vs ${b.low.nmse}, atoms used ${prev.low.usedAtoms} vs ${b.low.usedAtoms})`);
         if (!prev || (prev.loadedFrom && !b.loadedFrom)) have.bases[k] = b;
       }
       for (const [k, f] of Object.entries(run.finetune)) {
