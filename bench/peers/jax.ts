@@ -15,7 +15,10 @@
  *   stan-linear    frozen Linear 128→128 + bias, h = W0·x + b + (1/k)·D·topk(E·x) (signed),
  *                  MSE, Adam on E, D.
  * A step is timed as the mean of `steps` back-to-back calls, synchronised by one final
- * blockUntilReady on the loss (jax-js submits one command buffer per kernel; no readback inside).
+ * blockUntilReady on every step's loss and the final parameters and moments (jax-js submits one
+ * command buffer per kernel; no readback inside). jax-js evaluates lazily: an array nobody waits
+ * on (directly or through a later array) is never computed, so the wait must cover every result
+ * — waiting on the last one only timed one matmul in `reps` and skipped the last step's backward.
  */
 import { nodeGpu } from '../../src/engine/node-gpu';
 
@@ -73,7 +76,8 @@ export async function jaxMatmulMs(M: number, N: number, K: number, reps: number,
   const run = async (n: number) => {
     const outs: JArray[] = [];
     for (let i = 0; i < n; i++) outs.push(f(a.ref, b.ref));
-    await j.blockUntilReady(outs[outs.length - 1]!);
+    // Every output: jax-js is lazy, and waiting on the last one alone runs only the last matmul.
+    await j.blockUntilReady(outs);
     for (const o of outs) o.dispose();
   };
   await run(1); // compile
@@ -155,21 +159,30 @@ function makeStep(loss: (p: Record<string, JArray>, frozen: Record<string, JArra
 async function timeSteps(step: ReturnType<typeof makeStep>, state: AdamState, frozen: Record<string, JArray>, x: JArray, y: JArray, steps: number, warmup: number): Promise<number> {
   const j = need();
   const np = j.numpy;
+  // jax-js is lazy: an array is computed only when something waits on it (or on an array that
+  // depends on it). Waiting on the last loss alone would skip the last step's backward and Adam
+  // (and every earlier step's loss reduction), so every step's loss is kept and the wait covers
+  // all losses and the final parameters and moments: every step does all its work, as ours does.
   let t0 = 0;
-  let last: JArray | null = null;
+  let losses: JArray[] = [];
   for (let s = 1; s <= warmup + steps; s++) {
     if (s === warmup + 1) {
-      if (last) await j.blockUntilReady(last);
+      await j.blockUntilReady([losses, state.params, state.m, state.v]);
+      for (const l of losses) l.dispose();
+      losses = [];
       t0 = performance.now();
     }
     const lrt = np.array(new Float32Array([(1e-3 * Math.sqrt(1 - B2 ** s)) / (1 - B1 ** s)])).reshape([]);
     const out = step(state.params, state.m, state.v, j.tree.ref(frozen), x.ref, y.ref, lrt) as unknown as [JArray, Record<string, JArray>, Record<string, JArray>, Record<string, JArray>];
-    last?.dispose();
-    [last, state.params, state.m, state.v] = out;
+    let loss: JArray;
+    [loss, state.params, state.m, state.v] = out;
+    losses.push(loss);
   }
-  await j.blockUntilReady(last!);
+  await j.blockUntilReady([losses, state.params, state.m, state.v]);
   const ms = (performance.now() - t0) / steps;
-  const lossValue = (await last!.data())[0]!; // data() takes ownership of `last`
+  const last = losses.pop()!;
+  for (const l of losses) l.dispose();
+  const lossValue = (await last.data())[0]!; // data() takes ownership of `last`
   if (!Number.isFinite(lossValue)) throw new Error(`jax-js step produced loss ${lossValue}`);
   return ms;
 }
