@@ -49,7 +49,7 @@ describe('validation split', () => {
 });
 
 describe('stored runs', () => {
-  it('a run stopped by an earlier plateau rule resumes from its snapshots and continues exactly as a fresh run under the current rule', { timeout: 300_000 }, async () => {
+  it('a run stopped by an earlier plateau rule, or at a first-task target, resumes from its snapshots and continues exactly as a fresh run under the current rule', { timeout: 300_000 }, async () => {
     const rt = await testRuntime();
     const base = new Uint8Array(readFileSync('public/checkpoints/digit-transformer.safetensors'));
     const io: ExperimentIo = quietIo;
@@ -69,6 +69,15 @@ describe('stored runs', () => {
     expect(fresh.test!.accuracy).toBe(resumed.test!.accuracy);
     // a stored run the current rule agrees with stands as it is
     expect((await ensureRun(env(a, 2), spec, true)).curve).toEqual(resumed.curve);
+    // a run stopped at a first-task target (Table 9 --first-target) is continued to its plateau exactly
+    const c = join(mkdtempSync(join(tmpdir(), 'stan-target-')), 'runs');
+    const atTarget = await ensureRun(env(c, 2), spec, true, 0);
+    expect(atTarget.stop).toMatchObject({ reason: 'target', step: flat.evalEvery });
+    expect((await ensureRun(env(c, 2), spec, true, 0)).stop.step).toBe(flat.evalEvery); // reached: stands
+    const continued = await ensureRun(env(c, 2), spec, true);
+    expect(continued.stop).toMatchObject({ reason: 'plateau', step: fresh.stop.step });
+    expect(continued.curve).toEqual(fresh.curve);
+    expect(continued.test!.accuracy).toBe(fresh.test!.accuracy);
   });
 });
 

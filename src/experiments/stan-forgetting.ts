@@ -75,6 +75,12 @@ interface Settings9 {
   stepsB: number;
   evalB: number;
   refine: number;
+  /**
+   * A first-task target fixed in advance (--first-target): first-task runs stop when they reach it
+   * on validation instead of running to their plateau (they stay resumable to it). It is the shared
+   * target when every run reaches it; otherwise the default rule (lowest best − MATCH_BELOW) applies.
+   */
+  firstTarget?: number;
 }
 
 async function switchRun(c: StanCommon, s9: Settings9, runA: RunRecord, target: number, second: DigitView): Promise<SwitchRecord> {
@@ -132,7 +138,7 @@ export async function table9Runs(c: StanCommon, s9: Settings9): Promise<{
   budgets: Budget[];
   methods: MethodSpec[];
   lrs: Map<string, { lr: number; atEdge: boolean; candidates: { lr: number; score: number; halved: boolean; id: string }[] }>;
-  directions: { first: DigitView; second: DigitView; target: number; runsA: RunRecord[]; switches: SwitchRecord[] }[];
+  directions: { first: DigitView; second: DigitView; target: number; fixedTarget: boolean; runsA: RunRecord[]; switches: SwitchRecord[] }[];
 }> {
   const { env } = c;
   const budgets = c.quick ? BUDGETS.filter((b) => b.id === 'paper') : BUDGETS;
@@ -147,12 +153,13 @@ export async function table9Runs(c: StanCommon, s9: Settings9): Promise<{
   const directions = [];
   for (const [first, second] of dirs) {
     const runsA: RunRecord[] = [];
-    for (const m of methods) for (const seed of c.seeds) runsA.push(await ensureRun(env, { view: first, method: m, lr: lrs.get(methodId(m))!.lr, seed }, true));
-    const target = sharedTarget(runsA.map((r) => r.best.value), MATCH_BELOW);
-    c.io.log(`${first} → ${second}: shared first-task target ${pts(target, 2)} % (validation; lowest best ${pts(target + MATCH_BELOW, 2)} %)`);
+    for (const m of methods) for (const seed of c.seeds) runsA.push(await ensureRun(env, { view: first, method: m, lr: lrs.get(methodId(m))!.lr, seed }, true, s9.firstTarget));
+    const fixed = s9.firstTarget !== undefined && runsA.every((r) => r.best.value >= s9.firstTarget!);
+    const target = fixed ? s9.firstTarget! : sharedTarget(runsA.map((r) => r.best.value), MATCH_BELOW);
+    c.io.log(`${first} → ${second}: shared first-task target ${pts(target, 2)} % (validation; ${fixed ? 'fixed by --first-target, reached by every run' : `lowest best ${pts(target + MATCH_BELOW, 2)} %`})`);
     const switches: SwitchRecord[] = [];
     for (const r of runsA) switches.push(await switchRun(c, s9, r, target, second));
-    directions.push({ first, second, target, runsA, switches });
+    directions.push({ first, second, target, fixedTarget: fixed, runsA, switches });
   }
   return { budgets, methods, lrs, directions };
 }
@@ -162,7 +169,14 @@ export function table9Settings(c: StanCommon, values: ExperimentValues): Setting
     stepsB: numberOption(values['steps-b'], 'steps-b', { int: true, min: 1 }) ?? (c.quick ? 8 : 240),
     evalB: numberOption(values['eval-b'], 'eval-b', { int: true, min: 1 }) ?? (c.quick ? 4 : 40),
     refine: c.quick ? 1 : 5,
+    firstTarget: firstTargetOption(values['first-target']),
   };
+}
+
+function firstTargetOption(v: string | boolean | undefined): number | undefined {
+  const x = numberOption(v, 'first-target', { min: 0, exclusiveMin: true });
+  if (x !== undefined && x >= 1) throw new Error(`--first-target is a validation accuracy as a fraction in (0, 1), got ${x}`);
+  return x;
 }
 
 const iv95 = (xs: number[]) => {
@@ -270,7 +284,8 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
       budgets: t9.budgets.map((b) => ({ id: b.id, label: b.label, stan: methodLabel(b.stan), lora: methodLabel(b.lora) })),
       seeds: c.seeds,
       learningRates: Object.fromEntries([...t9.lrs.entries()].map(([k, v]) => [k, { lr: v.lr, atEdge: v.atEdge, candidates: v.candidates.map((x) => ({ lr: x.lr, bestVal: round(x.score), halved: x.halved })) }])),
-      firstTask: `the method's plateau run; shared target = lowest best-validation accuracy of all runs in the direction − ${100 * MATCH_BELOW} points; continued from the last evaluation below it with a validation evaluation every ${s9.refine} steps until reached`,
+      firstTask: `the method's plateau run; shared target = lowest best-validation accuracy of all runs in the direction − ${100 * MATCH_BELOW} points${s9.firstTarget !== undefined ? ` (with --first-target ${s9.firstTarget}: first-task runs stop on reaching ${pts(s9.firstTarget, 2)} % on validation, and that is the target where every run reached it — directions: ${t9.directions.map((d) => `${d.first} → ${d.second} ${d.fixedTarget ? 'fixed' : 'lowest best − 2'}`).join(', ')})` : ''}; continued from the last evaluation below it with a validation evaluation every ${s9.refine} steps until reached`,
+      firstTaskRuns: t9.directions.flatMap((d) => d.runsA.map((r) => ({ view: r.view, method: methodId(r.method), seed: r.seed, stop: r.stop.reason, stopStep: r.stop.step, bestVal: round(r.best.value), bestStep: r.best.step }))),
       secondTask: `${s9.stepsB} steps, fresh AdamW, same rate, ${Math.round(100 * env.settings.warmupFraction)} % warm-up, cosine to 0; validation accuracy of both tasks every ${s9.evalB} steps`,
       protocol: protocolSummary(env.settings),
       baseTest: Object.fromEntries([...base.entries()].map(([k, v]) => [k, round(v)])),
@@ -314,7 +329,7 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
 
 export const stanForgettingExperiment: Experiment = {
   summary: 'STAN paper §4.4 Table 9 on digits: first task to a shared validation target, then the second for a fixed number of steps; drop, retention, A at matched B; STAN vs LoRA (matched parameters; the paper\'s r = 8) both directions, seeds, intervals',
-  usage: `${STAN_COMMON_USAGE} [--steps-b N] [--eval-b N]`,
-  options: { ...STAN_COMMON_OPTIONS, 'steps-b': { type: 'string' }, 'eval-b': { type: 'string' } },
+  usage: `${STAN_COMMON_USAGE} [--steps-b N] [--eval-b N] [--first-target fraction]`,
+  options: { ...STAN_COMMON_OPTIONS, 'steps-b': { type: 'string' }, 'eval-b': { type: 'string' }, 'first-target': { type: 'string' } },
   run,
 };

@@ -253,7 +253,7 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
 
 export const stanLatentsExperiment: Experiment = {
   summary: 'STAN paper App. F on digits, on Table 9\'s runs at matched first-task accuracy: per-unit frequency × mean activation coloured by label entropy, over the training batches and the test set, STAN\'s latents beside LoRA\'s directions (Fig. 4)',
-  usage: `${STAN_COMMON_USAGE} [--steps-b N] [--eval-b N]`,
-  options: { ...STAN_COMMON_OPTIONS, 'steps-b': { type: 'string' }, 'eval-b': { type: 'string' } },
+  usage: `${STAN_COMMON_USAGE} [--steps-b N] [--eval-b N] [--first-target fraction]`,
+  options: { ...STAN_COMMON_OPTIONS, 'steps-b': { type: 'string' }, 'eval-b': { type: 'string' }, 'first-target': { type: 'string' } },
   run,
 };

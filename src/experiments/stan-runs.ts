@@ -152,7 +152,8 @@ export interface RunRecord {
   curve: CurvePoint[];
   /** Training loss and batch accuracy as streamed (every 10 steps). */
   train: { step: number; loss: number; accuracy: number }[];
-  stop: { step: number; reason: 'plateau' | 'cap' | 'halved'; lrScale: number };
+  /** 'target': stopped on reaching a first-task target (Table 9); continued to its plateau when asked for one. */
+  stop: { step: number; reason: 'plateau' | 'cap' | 'halved' | 'target'; lrScale: number };
   best: CurvePoint;
   /** Test split at the best validation checkpoint (absent for runs dropped by halving). */
   test: EvalResult | null;
@@ -258,7 +259,7 @@ export class PlateauRun {
   private readonly track: StatsTrack | null;
   private trainSeconds = 0;
   private evalSeconds = 0;
-  private stoppedBy: 'plateau' | 'cap' | null = null;
+  private stoppedBy: 'plateau' | 'cap' | 'target' | null = null;
   /** False after a resume: the training statistics restart there, so later snapshots carry none. */
   private statsValid = true;
 
@@ -266,6 +267,8 @@ export class PlateauRun {
     readonly env: RunEnv,
     readonly spec: RunSpec,
     readonly keepSnapshots: boolean,
+    /** Stop as soon as validation accuracy reaches this (a first-task target); the run stays resumable to its plateau. */
+    readonly stopAt?: number,
   ) {
     const st = env.settings;
     this.id = runId(spec, st);
@@ -356,6 +359,7 @@ export class PlateauRun {
       if (this.keepSnapshots) await this.snapshot(step);
       if (plateaued) this.stoppedBy = 'plateau';
       else if (step >= st.cap) this.stoppedBy = 'cap';
+      else if (this.stopAt !== undefined && v.accuracy >= this.stopAt) this.stoppedBy = 'target';
     }
   }
 
@@ -374,7 +378,7 @@ export class PlateauRun {
     return this.finishRecord(this.stoppedBy!, test);
   }
 
-  private finishRecord(reason: 'plateau' | 'cap' | 'halved', test: EvalResult | null): RunRecord {
+  private finishRecord(reason: 'plateau' | 'cap' | 'halved' | 'target', test: EvalResult | null): RunRecord {
     const st = this.env.settings;
     const step = this.trainer.step;
     const sched = protocolTrainerOptions(st, this.spec.lr, st.cap).schedule;
@@ -553,15 +557,27 @@ async function drive(env: RunEnv, run: PlateauRun): Promise<RunRecord> {
   return rec;
 }
 
-/** Runs a single spec to its plateau (or loads it from the store). */
-export async function ensureRun(env: RunEnv, spec: RunSpec, keepSnapshots: boolean): Promise<RunRecord> {
+/**
+ * Runs a single spec to its plateau (or loads it from the store). With `stopAt`, the run stops as
+ * soon as its validation accuracy reaches stopAt (or at its plateau or the cap, whichever comes
+ * first); a run stored that way is continued from its snapshots when asked for more (its
+ * plateau, or a higher stopAt) — the same schedule and batches, so it is the run it would have been.
+ */
+export async function ensureRun(env: RunEnv, spec: RunSpec, keepSnapshots: boolean, stopAt?: number): Promise<RunRecord> {
   const id = runId(spec, env.settings);
   const have = loadRecord(env, id);
   if (have && have.stop.reason !== 'halved' && (!keepSnapshots || (have.snapshots && existsSync(snapshotPath(env, id))))) {
-    const rec = await upToDate(env, have, keepSnapshots);
-    if (rec) return rec;
+    const rec = have.stop.reason === 'target' ? have : await upToDate(env, have, keepSnapshots);
+    if (rec && rec.stop.reason !== 'target') return rec;
+    if (rec && stopAt !== undefined && rec.best.value >= stopAt) return rec;
+    if (rec && rec.snapshots && existsSync(snapshotPath(env, id))) {
+      env.io.log(`  ${id}: stopped at its target (step ${rec.stop.step}); continuing ${stopAt === undefined ? 'to its plateau' : `to ${(100 * stopAt).toFixed(2)} %`}`);
+      const run = new PlateauRun(env, spec, true, stopAt);
+      await run.resume(rec);
+      return drive(env, run);
+    }
   }
-  const run = new PlateauRun(env, spec, keepSnapshots);
+  const run = new PlateauRun(env, spec, keepSnapshots, stopAt);
   await run.start();
   return drive(env, run);
 }
