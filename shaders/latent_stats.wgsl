@@ -70,3 +70,171 @@ fn accumulate(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
     kahan_add(i, l + i, s);
   }
 }
+
+// ---------- windowed statistics (the last W steps, one slot per step) ----------
+// Each training step writes its own slot (step % W) — overwriting what the step W steps earlier
+// left there — and `window_reduce` sums the W slots in a fixed order when the totals are read.
+// slots_u (u32): [W][l + 1]: count per latent, then the step's rows.
+// slots_f (f32): [W][F], F = l + l·C + 2: sum per latent | class sums [l·C] | Σ‖ΔO‖² | Σ‖O‖².
+// totals (f32): count[l] | rows | sum[l] | class sums [l·C] | Σ‖ΔO‖² | Σ‖O‖²  (counts exact below 2^24).
+
+struct WParams {
+  l: u32,
+  k: u32,        // sparse: slots per row; dense: unused
+  rows: u32,
+  classes: u32,
+  abs_mode: u32,
+  row_stride: u32,
+  slots: u32,    // W
+  width: u32,    // norms: elements per row of ΔO / O; reduce: total outputs
+  has_labels: u32,
+  _w0: u32,
+  _w1: u32,
+  _w2: u32,
+}
+
+@group(0) @binding(0) var<uniform> wp: WParams;
+@group(0) @binding(1) var<uniform> wsp: StepParams;
+@group(0) @binding(2) var<storage, read> w_start: array<u32>;
+@group(0) @binding(3) var<storage, read> w_pairs: array<u32>;
+@group(0) @binding(4) var<storage, read> w_values: array<f32>;
+@group(0) @binding(5) var<storage, read> w_labels: array<f32>;
+@group(0) @binding(6) var<storage, read_write> w_slots_u: array<u32>;
+@group(0) @binding(7) var<storage, read_write> w_slots_f: array<f32>;
+
+fn w_floats() -> u32 { return wp.l + wp.l * wp.classes + 2u; }
+
+fn w_activation(v: f32) -> f32 {
+  if (wp.abs_mode != 0u) { return abs(v); }
+  return v;
+}
+
+// One invocation per latent: its bucket of (row, slot) pairs (recordBucketSort), in pair order.
+@compute @workgroup_size(64)
+fn window_sparse(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wg.y * wp.row_stride + wg.x) * 64u + lid;
+  let l = wp.l;
+  let C = wp.classes;
+  let slot = wsp.step % wp.slots;
+  let su = slot * (l + 1u);
+  let sf = slot * w_floats();
+  if (i == 0u) { w_slots_u[su + l] = wp.rows; }
+  if (i >= l) { return; }
+  for (var c = 0u; c < C; c++) { w_slots_f[sf + l + i * C + c] = 0.0; }
+  var count = 0u;
+  var s = 0.0;
+  let end = w_start[i + 1u];
+  for (var q = w_start[i]; q < end; q++) {
+    let pair = w_pairs[q];
+    let a = w_activation(w_values[pair]);
+    if (a > 0.0) {
+      count++;
+      s += a;
+      if (C > 0u && wp.has_labels != 0u) {
+        let lab = w_labels[pair / wp.k];
+        if (lab >= 0.0 && lab < f32(C)) {
+          let at = sf + l + i * C + u32(lab);
+          w_slots_f[at] = w_slots_f[at] + a;
+        }
+      }
+    }
+  }
+  w_slots_u[su + i] = count;
+  w_slots_f[sf + i] = s;
+}
+
+@group(0) @binding(2) var<storage, read> wd_values: array<f32>;
+@group(0) @binding(3) var<storage, read> wd_labels: array<f32>;
+@group(0) @binding(4) var<storage, read_write> wd_slots_u: array<u32>;
+@group(0) @binding(5) var<storage, read_write> wd_slots_f: array<f32>;
+
+// Dense codes [rows, l] (atoms' S): one invocation per unit walks the rows in order.
+@compute @workgroup_size(64)
+fn window_dense(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wg.y * wp.row_stride + wg.x) * 64u + lid;
+  let l = wp.l;
+  let C = wp.classes;
+  let slot = wsp.step % wp.slots;
+  let su = slot * (l + 1u);
+  let sf = slot * w_floats();
+  if (i == 0u) { wd_slots_u[su + l] = wp.rows; }
+  if (i >= l) { return; }
+  for (var c = 0u; c < C; c++) { wd_slots_f[sf + l + i * C + c] = 0.0; }
+  var count = 0u;
+  var s = 0.0;
+  for (var r = 0u; r < wp.rows; r++) {
+    let a = w_activation(wd_values[r * l + i]);
+    if (a > 0.0) {
+      count++;
+      s += a;
+      if (C > 0u && wp.has_labels != 0u) {
+        let lab = wd_labels[r];
+        if (lab >= 0.0 && lab < f32(C)) {
+          let at = sf + l + i * C + u32(lab);
+          wd_slots_f[at] = wd_slots_f[at] + a;
+        }
+      }
+    }
+  }
+  wd_slots_u[su + i] = count;
+  wd_slots_f[sf + i] = s;
+}
+
+@group(0) @binding(2) var<storage, read> wn_delta: array<f32>;
+@group(0) @binding(3) var<storage, read> wn_out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> wn_slots_f: array<f32>;
+
+var<workgroup> wn_sd: array<f32, 256>;
+var<workgroup> wn_so: array<f32, 256>;
+
+// Σ‖ΔO‖² and Σ‖O‖² of the step into its slot: one workgroup, strided partial sums, then a tree.
+@compute @workgroup_size(256)
+fn window_norms(@builtin(local_invocation_index) lid: u32) {
+  let n = wp.rows * wp.width;
+  var sd = 0.0;
+  var so = 0.0;
+  for (var j = lid; j < n; j += 256u) {
+    let d = wn_delta[j];
+    let o = wn_out[j];
+    sd += d * d;
+    so += o * o;
+  }
+  wn_sd[lid] = sd;
+  wn_so[lid] = so;
+  workgroupBarrier();
+  for (var h = 128u; h > 0u; h >>= 1u) {
+    if (lid < h) {
+      wn_sd[lid] += wn_sd[lid + h];
+      wn_so[lid] += wn_so[lid + h];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    let sf = (wsp.step % wp.slots) * w_floats();
+    wn_slots_f[sf + wp.l + wp.l * wp.classes] = wn_sd[0];
+    wn_slots_f[sf + wp.l + wp.l * wp.classes + 1u] = wn_so[0];
+  }
+}
+
+@group(0) @binding(1) var<storage, read> wr_slots_u: array<u32>;
+@group(0) @binding(2) var<storage, read> wr_slots_f: array<f32>;
+@group(0) @binding(3) var<storage, read_write> wr_totals: array<f32>;
+
+// totals[j] = Σ over the W slots in slot order (counts summed as u32, then converted).
+@compute @workgroup_size(64)
+fn window_reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let j = (wg.y * wp.row_stride + wg.x) * 64u + lid;
+  let l = wp.l;
+  let F = w_floats();
+  if (j >= l + 1u + F) { return; }
+  if (j <= l) {
+    var c = 0u;
+    for (var w = 0u; w < wp.slots; w++) { c += wr_slots_u[w * (l + 1u) + j]; }
+    wr_totals[j] = f32(c);
+    return;
+  }
+  let f = j - l - 1u;
+  var s = 0.0;
+  for (var w = 0u; w < wp.slots; w++) { s += wr_slots_f[w * F + f]; }
+  wr_totals[j] = s;
+}

@@ -3,7 +3,7 @@
  * recorded once into one CommandList and replayed with one encoder and one submit per step.
  * Metrics come back through the MetricRing every `metricInterval` steps, asynchronously.
  */
-import { MetricRing, type MetricRow } from '../engine/metric-ring';
+import { MetricRing, type MetricRow, type RingSnapshot, type SnapshotRow } from '../engine/metric-ring';
 import type { ParamPack } from '../engine/param-pack';
 import { CommandList, diffCounters, type AllocationScope, type Counters, type GpuRuntime } from '../engine/runtime';
 import { StepParams } from '../engine/step-params';
@@ -25,6 +25,12 @@ export interface TrainGraph {
   extraMetrics?: { name: string; tensor: Tensor }[];
   /** Uploads the batch for `step` (queue.writeBuffer from preallocated arrays only). */
   loadBatch(step: number): void;
+  /**
+   * Recorded right after the backward, before the optimizer (parameters still the ones the
+   * forward used, the forward's activations and codes still in place): statistics of the step
+   * (the playground's latent windows). Called once, at construction.
+   */
+  recordAfterBackward?(list: CommandList, stepParams: StepParams): void;
   /** Optional hook after the optimizer (e.g. SoRA's proximal gate step). */
   afterOptimizer?: CommandList;
   /**
@@ -42,6 +48,9 @@ export interface TrainerOptions {
   metricInterval?: number;
   /** Called with each batch of metric rows as they arrive. */
   onMetrics?: (rows: MetricRow[]) => void;
+  /** Tensors read back with every metric flush (MetricRing snapshots), and their receiver. */
+  snapshots?: readonly RingSnapshot[];
+  onSnapshots?: (s: SnapshotRow) => void;
 }
 
 export interface Checkpoint {
@@ -72,7 +81,7 @@ export class Trainer {
     this.scope = rt.openScope('trainer');
     try {
       this.fields = ['loss', 'grad_norm', 'non_finite', ...(graph.extraMetrics ?? []).map((m) => m.name)];
-      this.ring = new MetricRing(rt, this.fields, opts.metricInterval ?? 10);
+      this.ring = new MetricRing(rt, this.fields, opts.metricInterval ?? 10, 3, opts.snapshots ?? []);
       this.stepParams = new StepParams(rt);
       this.optimizer = new AdamW(rt, graph.packs, opts.adamw ?? {});
       const list = this.stepList;
@@ -80,6 +89,7 @@ export class Trainer {
       list.append(graph.forward);
       list.append(graph.loss);
       list.append(graph.backward);
+      graph.recordAfterBackward?.(list, this.stepParams);
       this.optimizer.record(list, this.stepParams);
       if (graph.afterOptimizer) list.append(graph.afterOptimizer);
       graph.recordAfterOptimizer?.(list, this.stepParams);
@@ -96,6 +106,7 @@ export class Trainer {
       rt.closeScope(this.scope);
     }
     if (opts.onMetrics) this.ring.onMetrics(opts.onMetrics);
+    if (opts.onSnapshots) this.ring.onSnapshots(opts.onSnapshots);
   }
 
   lrAt(step: number): number {
