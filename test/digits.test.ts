@@ -176,7 +176,7 @@ describe('digits playground task (src/tasks/digits-task.ts) through a session', 
     if (off.kind !== 'digits') throw new Error('view kind');
     expect(off.accuracy.adapted).toBe(off.accuracy.base);
     await s.view({}); // the session keeps the last overrides; inspect below runs with every latent on
-    const stats = await s.stats();
+    const stats = await s.stats({ source: 'held-out' });
     expect(stats.length).toBe(4);
     expect(stats[0]!.samples).toBe(64 * 16);
     expect(stats[0]!.entropy.some((e) => e !== null)).toBe(true);

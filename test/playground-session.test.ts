@@ -197,7 +197,7 @@ describe('inference overrides and inspection', () => {
         expect(back).toEqual(full);
 
         // The most used unit of the group on the probe set.
-        const stats = await s.stats();
+        const stats = await s.stats({ source: 'held-out' });
         const st = stats.find((x) => x.group === 0)!;
         expect(st.log10Freq.length).toBe(g.count);
         expect(st.dead + st.log10Freq.filter((f) => f !== null).length).toBe(g.count);

@@ -55,6 +55,18 @@ export interface Adapter {
   readonly code?: SparseCode;
   /** What unit `unit` writes onto the output (STAN: column i of D; atoms: atom m; LoRA: column r of B, scaled as in the forward), read back. */
   unitDirection?(unit: number): Promise<Float32Array>;
+  /**
+   * ‖what unit i writes per unit of activation‖ for every unit (STAN ‖D[:, i]‖/k, atoms ‖D_m‖),
+   * read back once: the page's "effect" column (mean ‖a_i·d_i‖ per row = Σa_i/N × this).
+   */
+  unitNorms?(): Promise<Float32Array>;
+  /**
+   * Records into `list` the adapter's contribution ΔO [rows, width] for the last forward into a
+   * scratch tensor it owns (allocated here, once) and returns it with the site's output O (after
+   * the adapter): the output share ‖ΔO‖/‖O‖ of the latent window. Record it before the optimizer
+   * (the parameters the forward used). Optional.
+   */
+  recordDelta?(list: CommandList): { delta: Tensor; out: Tensor; width: number };
   /** Extra per-step work after the optimizer (SoRA's proximal gate step). */
   recordAfterOptimizer?(list: CommandList, stepParams: StepParams): void;
   /** Extra scalar metrics written during the step (e.g. an L1 penalty), each a [1] tensor. */

@@ -216,6 +216,9 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
   private readonly dZ: Tensor | null;
   private readonly dAbar: Tensor | null;
   private contribScratch: Tensor | null = null;
+  private deltaScratch: Tensor | null = null;
+  /** The forward's output and attention map (captured at record time, for recordDelta). */
+  private recorded: { out: Tensor; A: Tensor } | null = null;
   private destroyed = false;
 
   constructor(ctx: BuildContext, site: AttentionSite, config: AtomsConfig) {
@@ -287,6 +290,30 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
     return D.slice(unit * this.dim, (unit + 1) * this.dim);
   }
 
+  /** ‖D_m‖ per atom (what atom m writes per unit of code). */
+  async unitNorms(): Promise<Float32Array> {
+    const D = await this.rt.read(this.dict.value);
+    const C = this.dim;
+    return Float32Array.from({ length: this.latentCount }, (_, m) => {
+      let ss = 0;
+      for (let c = 0; c < C; c++) ss += D[m * C + c]! * D[m * C + c]!;
+      return Math.sqrt(ss);
+    });
+  }
+
+  /** ΔO of the last forward into a scratch [rows, C]: S·D (paper) or Ā·(S·D) (simplified, from the forward's Z). */
+  recordDelta(list: CommandList): { delta: Tensor; out: Tensor; width: number } {
+    const rec = this.recorded;
+    if (!rec) throw new Error(`${this.path}: recordDelta needs the forward recorded first`);
+    const { batch: B, seq: T, dim: C, rows, path } = this;
+    this.scoped('delta', () => {
+      this.deltaScratch ??= this.rt.tensor([rows, C], `${path}.atoms.delta`);
+      if (this.config.form === 'paper') recordMatmul(this.rt, list, { a: this.codes, b: this.dict.value, c: this.deltaScratch, M: rows, N: C, K: this.latentCount, label: `${path}.atoms.delta` });
+      else recordMatmul(this.rt, list, { a: rec.A, b: this.z!, c: this.deltaScratch, M: T, N: C, K: T, batch: B, strideA: T * T, strideB: T * C, strideC: T * C, label: `${path}.atoms.delta` });
+    });
+    return { delta: this.deltaScratch!, out: rec.out, width: C };
+  }
+
   setMask(mask: Float32Array | null): void {
     const M = this.latentCount;
     if (mask === null) {
@@ -337,6 +364,7 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
       const { sigma, form, k } = this.config;
       if (this.abar) recordHeadMean(rt, list, { probs: io.probs, abar: this.abar, batch: B, heads: H, seq: T });
       const A = this.abarOf(io.probs);
+      this.recorded = { out: io.out, A };
       const pre = this.pre;
       if (form === 'paper') {
         recordMatmul(rt, list, { a: A, b: io.x, c: this.pAX!, M: T, N: C, K: T, batch: B, strideA: T * T, strideB: T * C, strideC: T * C, label: `${path}.atoms.P` });

@@ -197,9 +197,13 @@ export const stanAdapter: AdapterModule<StanConfig> = {
     }
     const dcodeRaw = dense ? own(rt.tensor([rows, l], `${path}.stan.dcode.raw`)) : null;
     const dcode = dense ? own(rt.tensor([rows, l], `${path}.stan.dcode`)) : null;
+    /** The site output the forward adds onto (captured at record time, for recordDelta). */
+    let siteOut: Tensor | null = null;
+    let deltaScratch: Tensor | null = null;
 
     layer.adapter = dense ? {
       recordForward(list: CommandList, x: Tensor, y: Tensor): void {
+        siteOut = y;
         recordMatmul(rt, list, { a: x, b: E.value, c: z, M: rows, N: l, K: n, transB: true, label: `${path}.stan.encode` });
         recordMaskColumns(rt, list, { x: z, mask, out: values, rows, l, label: `${path}.stan.code` });
         recordMatmul(rt, list, { a: values, b: D.value, c: y, M: rows, N: m, K: l, transB: true, alpha: 1 / l, accumulate: true, label: `${path}.stan.decode` });
@@ -213,6 +217,7 @@ export const stanAdapter: AdapterModule<StanConfig> = {
       },
     } : {
       recordForward(list: CommandList, x: Tensor, y: Tensor): void {
+        siteOut = y;
         if (Dt) recordTranspose(rt, list, { src: D.value, dst: Dt, rows: m, cols: l, label: `${path}.stan_D` });
         recordMatmul(rt, list, { a: x, b: E.value, c: z, M: rows, N: l, K: n, transB: true, label: `${path}.stan.encode` });
         recordTopK(rt, list, { x: z, rows, l, k, indices, values, mode, mask, kOverride, variant, label: `${path}.stan.topk` });
@@ -265,6 +270,28 @@ export const stanAdapter: AdapterModule<StanConfig> = {
         if (!Number.isInteger(unit) || unit < 0 || unit >= l) throw new ConfigError('unit', `must be in 0…${l - 1}, got ${unit}`);
         const d = await rt.read(D.value);
         return Float32Array.from({ length: m }, (_, r) => d[r * l + unit]!);
+      },
+      async unitNorms(): Promise<Float32Array> {
+        const d = await rt.read(D.value);
+        const out = new Float32Array(l);
+        for (let i = 0; i < l; i++) {
+          let ss = 0;
+          for (let r = 0; r < m; r++) ss += d[r * l + i]! * d[r * l + i]!;
+          out[i] = Math.sqrt(ss) / activeK;
+        }
+        return out;
+      },
+      recordDelta(list: CommandList): { delta: Tensor; out: Tensor; width: number } {
+        if (!siteOut) throw new Error(`${path}: recordDelta needs the forward recorded first`);
+        deltaScratch ??= own(rt.tensor([rows, m], `${path}.stan.delta`));
+        const dst = deltaScratch;
+        if (dense) {
+          recordMatmul(rt, list, { a: values, b: D.value, c: dst, M: rows, N: m, K: l, transB: true, alpha: 1 / l, label: `${path}.stan.delta` });
+          return { delta: dst, out: siteOut, width: m };
+        }
+        list.push({ kind: 'clear', label: `${path}.stan.delta.clear`, buffer: dst.buffer, offset: dst.offset, size: dst.byteLength });
+        recordSparseDecode(rt, list, { indices, values, rows, l, k, m, D: D.value, ...(Dt ? { Dt } : {}), y: dst, kOverride, label: `${path}.stan.delta` });
+        return { delta: dst, out: siteOut, width: m };
       },
       setMask(next: Float32Array | null): void {
         if (next === null) maskHost.fill(1);

@@ -12,6 +12,11 @@ export interface StreamOptions {
   validateEvery?: number;
   /** Latent-statistics snapshot (App. F) every this many steps (0: never). Default 25. */
   statsEvery?: number;
+  /**
+   * Rows in the training-statistics window (default 16384): the window keeps the last
+   * W = round(statsWindow / rows per step) steps (at least 1), so it holds W × rows per step rows.
+   */
+  statsWindow?: number;
 }
 
 /** Event: metric rows as they come back from the GPU (every few steps); `extra` holds task/adapter metrics. */

@@ -16,13 +16,15 @@
  * A non-finite loss or gradient (AdamW skips that update and flags it) pauses the run and the
  * `training-stopped` event names the step.
  */
-import { summarizeLatents } from '../analysis/latent-stats';
+import { labelEntropy, meanActivation, meanFrequency, type LatentStatsSnapshot } from '../analysis/latent-stats';
+import { siteMetrics } from '../analysis/latent-metrics';
+import { LatentWindow, MAX_WINDOW_ROWS, MAX_WINDOW_SLOTS, type LatentWindowSnapshot } from '../analysis/latent-window';
 import { formatIssues, parseConfig, type PlaygroundConfig } from '../config/schema';
 import { buildConfigOf } from '../config/resolve';
 import { ConfigError } from '../engine/errors';
 import type { GpuRuntime } from '../engine/runtime';
 import { taskModule, taskSummary } from './tasks/registry';
-import type { TaskAssets, TaskInstance } from './tasks/task';
+import type { GroupStatsSource, TaskAssets, TaskInstance } from './tasks/task';
 import type { LrSchedule } from '../train/schedule';
 import { Trainer } from '../train/trainer';
 import type { LatentStatsEvent, MetricsEvent, ProgressEvent, StreamOptions, TrainingStoppedEvent, ValidationEvent } from './events';
@@ -94,6 +96,44 @@ function log10OrNull(x: number): number | null {
   return x > 0 && Number.isFinite(x) ? Math.log10(x) : null;
 }
 
+/** Default rows of the training-statistics window (StreamOptions.statsWindow). */
+export const DEFAULT_STATS_WINDOW = 16384;
+
+/** The session's window of one group: what it records, and the latest totals read back. */
+interface GroupWindow {
+  source: GroupStatsSource;
+  window: LatentWindow;
+  name: string;
+  latest: { step: number; snap: LatentWindowSnapshot } | null;
+}
+
+/** A summary (App. F per unit + the site's standard metrics) from counts over `samples` rows. */
+export function summarizeStats(
+  group: number,
+  source: 'training' | 'held-out',
+  s: LatentStatsSnapshot,
+  extra: { window: LatentStatsSummary['window']; sqDelta?: number; sqOut?: number; unitNorms?: Float32Array | null },
+): LatentStatsSummary {
+  const freq = meanFrequency(s);
+  const act = meanActivation(s);
+  const ent = labelEntropy(s);
+  const metrics = siteMetrics({ count: s.count, rows: s.samples, ...(extra.sqDelta !== undefined ? { sqDelta: extra.sqDelta, sqOut: extra.sqOut ?? 0 } : {}) });
+  const norms = extra.unitNorms ?? null;
+  return {
+    group,
+    source,
+    samples: s.samples,
+    window: extra.window,
+    log10Freq: Array.from(freq, log10OrNull),
+    log10MeanAct: Array.from(act, log10OrNull),
+    entropy: Array.from(ent, (h) => (Number.isFinite(h) && s.classes > 0 ? h : null)),
+    dead: metrics.dead,
+    dense: metrics.dense,
+    metrics,
+    effect: norms ? Array.from(s.sum, (v, i) => (s.samples > 0 ? (v / s.samples) * norms[i]! : 0)) : null,
+  };
+}
+
 export class PlaygroundSession {
   readonly trainer: Trainer;
   private readonly history: { train: MetricPoint[]; validation: ValidationPoint[] } = { train: [], validation: [] };
@@ -107,6 +147,8 @@ export class PlaygroundSession {
   private nextMetricStep = 0;
   private destroyed = false;
   private readonly stream: Required<StreamOptions>;
+  /** Training-statistics windows, one per group the task offers (recorded into the step). */
+  private readonly windows: GroupWindow[] = [];
 
   private constructor(
     readonly rt: GpuRuntime,
@@ -114,18 +156,47 @@ export class PlaygroundSession {
     readonly task: TaskInstance,
     private readonly opts: SessionOptions,
   ) {
-    this.stream = { metricEvery: 5, validateEvery: 50, statsEvery: 25, ...(opts.stream ?? {}) };
+    this.stream = { metricEvery: 5, validateEvery: 50, statsEvery: 25, statsWindow: DEFAULT_STATS_WINDOW, ...(opts.stream ?? {}) };
     for (const [k, v] of Object.entries(this.stream)) {
-      if (!Number.isInteger(v) || v < 0 || (k === 'metricEvery' && v < 1)) throw new ConfigError(`stream.${k}`, `must be an integer ≥ ${k === 'metricEvery' ? 1 : 0}, got ${v}`);
+      const min = k === 'metricEvery' || k === 'statsWindow' ? 1 : 0;
+      if (!Number.isInteger(v) || v < min) throw new ConfigError(`stream.${k}`, `must be an integer ≥ ${min}, got ${v}`);
     }
     const t = config.training;
-    this.trainer = new Trainer(rt, task.graph, {
-      lr: t.lr,
-      schedule: { kind: t.schedule as LrSchedule['kind'], warmupSteps: t.warmup, totalSteps: t.steps, minRatio: 0.05 },
-      adamw: { clipNorm: 1 },
-      metricInterval: this.stream.metricEvery,
-      onMetrics: (rows) => this.onMetrics(rows),
-    });
+    try {
+      for (const source of task.statsSources ?? []) {
+        const info = task.groups[source.group]!;
+        const rows = source.code.kind === 'sparse' ? source.code.code.rows : source.code.rows;
+        const slots = Math.min(MAX_WINDOW_SLOTS, Math.floor(MAX_WINDOW_ROWS / rows), Math.max(1, Math.round(this.stream.statsWindow / rows)));
+        const window = new LatentWindow(rt, { l: info.count, slots, rows, classes: source.labels ? source.classes : 0, mode: source.mode, label: `window(${info.path})` });
+        this.windows.push({ source, window, name: `window.${source.group}`, latest: null });
+      }
+      const graph = this.windows.length
+        ? {
+            ...task.graph,
+            recordAfterBackward: (list: Parameters<NonNullable<typeof task.graph.recordAfterBackward>>[0], sp: Parameters<NonNullable<typeof task.graph.recordAfterBackward>>[1]) => {
+              task.graph.recordAfterBackward?.(list, sp);
+              for (const w of this.windows) w.window.record(list, w.source.code, w.source.labels, sp, w.source.adapter?.recordDelta?.(list) ?? null);
+            },
+          }
+        : task.graph;
+      this.trainer = new Trainer(rt, graph, {
+        lr: t.lr,
+        schedule: { kind: t.schedule as LrSchedule['kind'], warmupSteps: t.warmup, totalSteps: t.steps, minRatio: 0.05 },
+        adamw: { clipNorm: 1 },
+        metricInterval: this.stream.metricEvery,
+        onMetrics: (rows) => this.onMetrics(rows),
+        snapshots: this.windows.map((w) => ({ name: w.name, tensor: w.window.totals, prepare: w.window.reduceList })),
+        onSnapshots: (snap) => {
+          for (const w of this.windows) {
+            const data = snap.data.get(w.name);
+            if (data && (!w.latest || snap.step >= w.latest.step)) w.latest = { step: snap.step, snap: w.window.decode(data) };
+          }
+        },
+      });
+    } catch (e) {
+      for (const w of this.windows.splice(0)) w.window.destroy();
+      throw e;
+    }
   }
 
   /** Validates `rawConfig`, builds the task (base loaded, adapters attached) and the trainer. */
@@ -270,8 +341,9 @@ export class PlaygroundSession {
         await this.exclusive(() => this.trainer.run(1));
         const step = this.trainer.step;
         if (s.validateEvery > 0 && step % s.validateEvery === 0) await this.validate();
-        if (s.statsEvery > 0 && step % s.statsEvery === 0 && this.task.groups.some((g) => g.stats)) {
-          const groups = await this.stats();
+        if (s.statsEvery > 0 && step % s.statsEvery === 0 && this.windows.length) {
+          // The windows as last read back with the metrics (they may lag a metric interval or two; window.lastStep says).
+          const groups = this.windows.map((w) => this.windowSummary(w, null)).filter((x): x is LatentStatsSummary => x !== null);
           this.emit({ type: 'latent-stats', step, groups });
         }
         await yieldToEventLoop();
@@ -354,24 +426,55 @@ export class PlaygroundSession {
     }
   }
 
-  /** App. F statistics of every collecting group, at the current parameters. */
-  async stats(): Promise<LatentStatsSummary[]> {
+  /** The training window of a group: its raw totals as last read back with the metrics (null before the first flush). */
+  windowSnapshot(group: number): { step: number; snap: LatentWindowSnapshot; slots: number; rowsPerStep: number } | null {
+    const w = this.windows.find((x) => x.source.group === group);
+    return w?.latest ? { ...w.latest, slots: w.window.slots, rowsPerStep: w.window.rows } : null;
+  }
+
+  private windowSummary(w: GroupWindow, norms: Float32Array | null): LatentStatsSummary | null {
+    if (!w.latest) return null;
+    const { step, snap } = w.latest;
+    const stats: LatentStatsSnapshot = { l: snap.l, classes: snap.classes, samples: snap.rows, count: snap.count, sum: snap.sum, classSums: snap.classSums, lastFired: snap.count.map((c) => (c > 0 ? step : -1)) };
+    const steps = Math.round(snap.rows / w.window.rows);
+    return summarizeStats(w.source.group, 'training', stats, {
+      window: { steps, slots: w.window.slots, rowsPerStep: w.window.rows, lastStep: step },
+      ...(w.source.adapter?.recordDelta ? { sqDelta: snap.sqDelta, sqOut: snap.sqOut } : {}),
+      unitNorms: norms,
+    });
+  }
+
+  /** Unit norms of a group's adapter (read back), for the effect column; null when it has none. */
+  private async unitNorms(group: number): Promise<Float32Array | null> {
+    const a = this.task.statsSources?.find((s) => s.group === group)?.adapter ?? this.task.adapters[group];
+    if (!a?.unitNorms) return null;
+    return this.exclusive(() => a.unitNorms!());
+  }
+
+  /**
+   * Latent statistics of every collecting group. 'training' (default): the training window as last
+   * read back with the metrics — no GPU work, except the unit norms for the effect column when
+   * `effect` is set; a group whose window has no rows yet is left out. 'held-out': the task's
+   * probe set at the current parameters (a forward pass per batch, on demand).
+   */
+  async stats(opts: { source?: 'training' | 'held-out'; effect?: boolean } = {}): Promise<LatentStatsSummary[]> {
     const out: LatentStatsSummary[] = [];
+    const source = opts.source ?? 'training';
+    const effect = opts.effect ?? true;
+    if (source === 'training') {
+      if (this.trainer.step > 0 && !this.playing) await this.exclusive(() => this.trainer.drain());
+      for (const w of this.windows) {
+        const s = this.windowSummary(w, effect ? await this.unitNorms(w.source.group) : null);
+        if (s) out.push(s);
+      }
+      return out;
+    }
     for (const g of this.task.groups) {
       if (!g.stats) continue;
       const step = this.trainer.step;
       const snap = await this.exclusive(() => this.task.latentStats(g.group, step));
       if (!snap) continue;
-      const s = summarizeLatents(snap, { step, deadWindow: 1, denseThreshold: 0.5 });
-      out.push({
-        group: g.group,
-        samples: s.samples,
-        log10Freq: Array.from(s.meanFreq, log10OrNull),
-        log10MeanAct: Array.from(s.meanAct, log10OrNull),
-        entropy: Array.from(s.entropy, (h) => (Number.isFinite(h) && snap.classes > 0 ? h : null)),
-        dead: s.dead,
-        dense: s.dense,
-      });
+      out.push(summarizeStats(g.group, 'held-out', snap, { window: null, unitNorms: effect ? await this.unitNorms(g.group) : null }));
     }
     return out;
   }
@@ -415,6 +518,11 @@ export class PlaygroundSession {
     if (problems.length) throw new ConfigError('params', `the checkpoint does not fit this session: ${problems.join('; ')}`);
     this.trainer.restore({ step: cp.step, params: cp.params.map((o) => new Map(Object.entries(o))), optimizer: cp.optimizer });
     this.task.invalidate?.();
+    // The window's rows came from the old run: start it afresh.
+    for (const w of this.windows) {
+      w.window.reset();
+      w.latest = null;
+    }
     this.nextMetricStep = cp.step;
     this.history.train = cp.history.train.slice();
     this.history.validation = cp.history.validation.slice();
@@ -426,6 +534,7 @@ export class PlaygroundSession {
     this.stopRequested = true;
     this.destroyed = true;
     this.trainer.destroy();
+    for (const w of this.windows.splice(0)) w.window.destroy();
     this.task.destroy();
   }
 }

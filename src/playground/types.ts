@@ -6,6 +6,7 @@
  * adds metrics, statistics and checkpoints; the worker protocol (src/worker/protocol.ts) carries them.
  */
 import type { UnitLabel } from '../adapters/adapter';
+import type { SiteMetrics } from '../analysis/latent-metrics';
 import type { SiteKind, SiteRef } from '../nn/site';
 import type { TrainingSettings } from '../train/settings';
 
@@ -178,16 +179,136 @@ export interface LatentInspection {
   meanActivation: number;
 }
 
-/** App. F statistics of one group, summarised (log10 of 0 is reported as null). */
+/** How an example's positions map onto what is drawn (a unit's dashboard, src/playground/dashboard.ts). */
+export type PositionLayout =
+  /** Image patches: position p ≥ offset is patch (p − offset) of a grid × grid of patch×patch pixels (side = grid·patch). */
+  | { kind: 'patches'; side: number; patch: number; grid: number; offset: number }
+  /** Samples of a signal: position p is sample p. */
+  | { kind: 'samples' }
+  /** Tokens of a sequence. */
+  | { kind: 'tokens' };
+
+/** One example on a unit's dashboard. */
+export interface DashboardExample {
+  example: number;
+  /** The example's largest activation of the unit. */
+  activation: number;
+  label: number | null;
+  drawable: Drawable;
+  /** The unit's activation at each position of the example. */
+  positions: number[];
+}
+
+/** A unit's dashboard: statistics, examples, where it fires, what it writes, what switching it off does (src/playground/dashboard.ts). */
+export interface LatentDashboard {
+  group: number;
+  unit: number;
+  step: number;
+  /** What the examples are ('held-out digits'). */
+  set: string;
+  examples: number;
+  rows: number;
+  /** Rows where it fired / rows. */
+  frequency: number;
+  /** Mean activation over the rows where it fired (0 if none). */
+  meanActivation: number;
+  /** Label entropy (nats) of its activation mass; null without labels or activation. */
+  entropy: number | null;
+  /** Activations over the rows where it fired: equal bins from 0 to the largest. */
+  histogram: { edges: number[]; counts: number[] };
+  top: DashboardExample[];
+  /** Lowest group first: each with its share of the ranked firing examples and activation range. */
+  quantiles: { from: number; to: number; minActivation: number; maxActivation: number; examples: DashboardExample[] }[];
+  layout: PositionLayout;
+  classBars: { label: string; value: number }[] | null;
+  /** What it writes (decoder direction, rendered). */
+  decoder: Drawable;
+  /** The units most often active on the same rows: Jaccard overlap, P(other | this), shared rows. */
+  coactive: { unit: number; jaccard: number; given: number; rows: number }[];
+  effect: {
+    lossName: string;
+    lossOn: number;
+    lossOff: number;
+    /** lossOff − lossOn: how much worse the model gets without it (negative: better). */
+    deltaLoss: number;
+    /** Per view example: output with the unit on − off; `maxAbs` its largest |difference|, the drawable scaled to [−1, 1]. */
+    examples: { label: string; maxAbs: number; diff: number[]; drawable: Drawable }[];
+  };
+}
+
+/** The user's own input: a grey image (values in [0, 1], row-major) or observed samples of a signal. */
+export type OwnInput = { kind: 'image'; side: number; pixels: number[] } | { kind: 'observations'; points: { t: number; v: number }[] };
+
+/** What the model makes of the user's input. */
+export interface OwnInputResult {
+  /** The input as the model sees it. */
+  input: Drawable;
+  base: Drawable;
+  /** With the overrides applied; null without an adapter. */
+  adapted: Drawable | null;
+  /** One line each, e.g. 'predicts 3 (62 %)'. */
+  summary: { base: string; adapted: string | null };
+  /** Per group: the units that fire on the input, largest activation first, with where (per position). */
+  firing: { group: number; units: { unit: number; activation: number; positions: number[] }[] }[];
+  layout: PositionLayout;
+}
+
+/** Encode observations with the current atoms (ISTA, min ½‖x − S·D‖² + λ‖S‖₁ over the observed samples). */
+export interface EncodeRequest {
+  points: { t: number; v: number }[];
+  /** λ ≥ 0. */
+  lambda: number;
+  /** FISTA iterations (default 300, at most 5000). */
+  iterations?: number;
+}
+
+export interface EncodeResult {
+  /** One coefficient per atom. */
+  code: number[];
+  /** Σ_m code_m · d_m(t) over every sample t. */
+  reconstruction: number[];
+  /** Units with a non-zero coefficient. */
+  active: number;
+  /** ½‖x − S·D‖² + λ‖S‖₁ after each iteration. */
+  objective: number[];
+  /** Root-mean-square error on the observed samples. */
+  rmsObserved: number;
+  lambda: number;
+  iterations: number;
+}
+
+/**
+ * Latent statistics of one group, summarised (log10 of 0 is reported as null): App. F's
+ * per-unit frequency, mean activation and label entropy, and the site's standard metrics.
+ * `source` says which rows: the training window (the last N training rows, accumulated on the
+ * GPU inside the step) or the task's held-out probe set (computed on demand).
+ */
 export interface LatentStatsSummary {
   group: number;
+  source: 'training' | 'held-out';
+  /** Rows the statistics cover (N). */
   samples: number;
+  /**
+   * Training window: the `steps` steps up to `lastStep` (inclusive), `rowsPerStep` rows each
+   * (`steps` = `slots` once the window is full); null for held-out.
+   */
+  window: { steps: number; slots: number; rowsPerStep: number; lastStep: number } | null;
   log10Freq: (number | null)[];
   log10MeanAct: (number | null)[];
-  /** Label entropy per unit (nats); null where a unit never fired or the task has no labels. */
+  /** Label entropy per unit (nats); null where a unit never fired or the rows have no labels. */
   entropy: (number | null)[];
+  /** Units that never fired in the rows (= metrics.dead). */
   dead: number;
+  /** Units firing on more than metrics.denseThreshold of the rows (= metrics.dense). */
   dense: number;
+  /** L0, dead/dense fractions, density histogram, output share. */
+  metrics: SiteMetrics;
+  /**
+   * Per unit: mean ‖a_i·d_i‖ per row — what it writes onto the site's output on average (mean
+   * activation × frequency × the norm of its direction). Null in streamed events (it needs the
+   * decoder read back); filled when the page asks for the statistics.
+   */
+  effect: (number | null)[] | null;
 }
 
 /** Parameter counts shown next to each other in the Adapter panel. */

@@ -124,6 +124,8 @@ export interface DigitsTask {
   setTrainView(view: DigitView): void;
   /** Class logits [indices.length, classes] of images `indices` in `view` (one submit and readback per batch). */
   logits(view: DigitView, indices: readonly number[]): Promise<Float32Array>;
+  /** Class logits [n, classes] of raw images [n, 784] (no view applied: the pixels are what the model sees), n ≤ batch. */
+  logitsOfPixels(pixels: Float32Array, n: number): Promise<Float32Array>;
   /** Accuracy and loss on `indices` (default: the test split) in `view` (default: the training view). */
   evaluate(view?: DigitView, indices?: readonly number[]): Promise<DigitsEval>;
   /**
@@ -275,6 +277,20 @@ export function buildDigitsTask(rt: GpuRuntime, mnist: MnistSet, cfg: DigitsTask
         at += idx.length;
       }
       return out;
+    },
+    async logitsOfPixels(pixels, n) {
+      if (!Number.isInteger(n) || n < 1 || n > batch) throw new ConfigError('images', `1…${batch} images per call, got ${n}`);
+      if (pixels.length < n * N) throw new ConfigError('pixels', `${n} images need ${n * N} pixels, got ${pixels.length}`);
+      imgHost.fill(0);
+      imgHost.set(pixels.subarray(0, n * N));
+      yHost.fill(-1);
+      patchifyImages(imgHost, batch, MNIST_SIDE, cfg.model.patch, patchHost);
+      tokYHost.fill(-1);
+      rt.write(model.input.value, patchHost);
+      rt.write(labels, yHost);
+      rt.write(tokenLabels, tokYHost);
+      rt.submit([evalList]);
+      return (await rt.read(model.logits.value)).slice(0, n * cfg.model.classes);
     },
     async evaluate(view = trainView, indices = testIndices) {
       const C = cfg.model.classes;

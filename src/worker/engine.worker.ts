@@ -185,9 +185,9 @@ const handlers: Handlers = {
     const inspection = await s.inspect(msg.group, msg.unit);
     return { step: s.step, inspection };
   },
-  stats: async () => {
+  stats: async (msg) => {
     const s = requireSession();
-    const groups = await s.stats();
+    const groups = await s.stats({ source: msg.source ?? 'training' });
     return { step: s.step, groups };
   },
   identifiability: async (msg) => {

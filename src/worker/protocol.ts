@@ -97,8 +97,8 @@ export interface Protocol {
   /** Top-k (density ρ = k / count) override of a group for inference (null: configured k); replies with the new view. */
   'set-k': { body: { group: number; k: number | null }; reply: ViewResult };
   'inspect-latent': { body: { group: number; unit: number }; reply: { step: number; inspection: LatentInspection } };
-  /** The latest latent statistics of every group that collects them. */
-  stats: { body: NoBody; reply: { step: number; groups: LatentStatsSummary[] } };
+  /** Latent statistics of every group that collects them: the training window (default) or the held-out probe set. */
+  stats: { body: { source?: 'training' | 'held-out' }; reply: { step: number; groups: LatentStatsSummary[] } };
   identifiability: { body: { group: number }; reply: { step: number; group: number; report: IdentifiabilityReport } };
   /** The whole session state (config, params, optimizer, step, history). */
   checkpoint: { body: NoBody; reply: { checkpoint: SessionCheckpoint } };

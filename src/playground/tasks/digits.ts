@@ -11,15 +11,15 @@ import type { IdentifiabilityReport } from '../../analysis/identifiability';
 import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
 import { ConfigError } from '../../engine/errors';
 import type { AllocationScope, GpuRuntime } from '../../engine/runtime';
-import type { InferenceOverrides, LatentGroupInfo, LatentInspection, TaskView } from '../types';
+import type { InferenceOverrides, LatentGroupInfo, LatentInspection, OwnInput, OwnInputResult, PositionLayout, TaskView } from '../types';
 import { choice } from '../../settings/fields';
 import { tinyTransformerSiteRefs } from '../../models/tiny-transformer';
 import type { TrainGraph } from '../../train/trainer';
 import { buildDigitsTask, probeIndices, digitsConfigFromMetadata, DIGITS_CHECKPOINT_FILE, DIGITS_DEFAULTS, digitsDataFromBytes, topActivating, viewImage, type DigitView, type DigitsTask } from '../../tasks/digits';
 import { MNIST_PIXELS, MNIST_SIDE, MNIST_URL, type MnistSet } from '../../data/mnist';
 import { decoderColumn, stanReport } from './helpers';
-import { adapterGroups, withOverrides } from './helpers';
-import type { TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule } from './task';
+import { activationMode, adapterGroups, adapterStatsSources, fillActivations, firingUnits, readUnitCodes, softmaxRow, withOverrides } from './helpers';
+import type { GroupStatsSource, TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule, UnitActivationSet, ViewOutputs } from './task';
 import { baseCheckpointMetadata } from '../../io/base-checkpoint';
 
 const MAX_BATCH = 256;
@@ -97,6 +97,7 @@ class DigitsInstance implements TaskInstance {
   readonly parameters;
   readonly sites: string[];
   readonly classes = CLASSES;
+  readonly statsSources: GroupStatsSource[];
 
   constructor(
     private readonly rt: GpuRuntime,
@@ -111,6 +112,8 @@ class DigitsInstance implements TaskInstance {
     this.graph = t.graph;
     this.adapters = t.adapters;
     this.groups = adapterGroups(this.adapters);
+    // Training rows are tokens, each labelled with its digit (tokenLabels, written by loadBatch).
+    this.statsSources = adapterStatsSources(this.adapters, t.tokenLabels, CLASSES.length);
     this.parameters = { trainable: t.trainableParameters, base: baseParameterCount(t.model.body) };
     this.sites = listSites(t.model.body).map((s) => s.path);
   }
@@ -204,6 +207,97 @@ class DigitsInstance implements TaskInstance {
 
   async identifiability(group: number): Promise<IdentifiabilityReport | null> {
     return stanReport(this.rt, this.adapters[group]);
+  }
+
+  /** Tokens are the 7×7 patches of the image as the model sees it, row-major over the 4×4 grid. */
+  private get layout(): PositionLayout {
+    const m = this.adapted.task.model;
+    const patch = this.adapted.task.cfg.model.patch;
+    const grid = MNIST_SIDE / patch;
+    return { kind: 'patches', side: MNIST_SIDE, patch, grid, offset: m.tokens - grid * grid };
+  }
+
+  private statsGroup(group: number): LatentGroupInfo {
+    const info = this.groups[group];
+    if (!info?.stats) throw new ConfigError('group', `inspection applies to STAN latents; group ${group} is ${info?.kind ?? 'missing'}`);
+    return info;
+  }
+
+  async unitActivations(group: number, o: InferenceOverrides): Promise<UnitActivationSet> {
+    const info = this.statsGroup(group);
+    const a = this.adapters[group]!;
+    const T = this.adapted.task.model.tokens;
+    const B = this.adapted.task.cfg.model.batch;
+    const probe = this.probe;
+    const acts = new Float32Array(probe.length * T * info.count);
+    const mode = activationMode(a);
+    await withOverrides(this.adapters, this.groups, o, async () => {
+      for (let s = 0; s < probe.length; s += B) {
+        const chunk = probe.slice(s, s + B);
+        await this.adapted.task.logits(this.trainView, chunk);
+        const codes = await readUnitCodes(this.rt, a);
+        if (codes) fillActivations(codes, acts, s, chunk.length, T, mode);
+      }
+    });
+    return {
+      set: `held-out digits (${this.trainView === 'rot90' ? 'rotated 90°' : 'mirrored'})`,
+      examples: probe.length,
+      positions: T,
+      units: info.count,
+      acts,
+      labels: probe.map((i) => this.mnist.labels[i]!),
+      classes: CLASSES,
+      layout: this.layout,
+      drawable: (e) => ({ kind: 'image', side: MNIST_SIDE, pixels: this.pixels(probe[e]!) }),
+    };
+  }
+
+  /** Cross-entropy over the held-out probe; outputs: the class probabilities of the 12 digits the view shows. */
+  async viewOutputs(o: InferenceOverrides): Promise<ViewOutputs> {
+    const lg = await withOverrides(this.adapters, this.groups, o, () => this.adapted.task.logits(this.trainView, this.probe));
+    const C = CLASSES.length;
+    let nll = 0;
+    this.probe.forEach((img, i) => {
+      nll -= Math.log(Math.max(1e-30, softmaxRow(lg, i, C)[this.mnist.labels[img]!]!));
+    });
+    return {
+      lossName: 'cross-entropy',
+      loss: nll / this.probe.length,
+      examples: this.probe.slice(0, 12).map((img, i) => ({ output: Float32Array.from(softmaxRow(lg, i, C)), render: { kind: 'vector' as const }, label: `digit ${this.mnist.labels[img]}` })),
+    };
+  }
+
+  /** A drawn (or edited) 28×28 image, as the model sees it: base and adapted class probabilities and the latents that fire. */
+  async ownInput(input: OwnInput, o: InferenceOverrides): Promise<OwnInputResult> {
+    if (input.kind !== 'image') throw new ConfigError('input.kind', `the digits task takes an image, got '${input.kind}'`);
+    if (input.side !== MNIST_SIDE || input.pixels.length !== MNIST_PIXELS) throw new ConfigError('input.pixels', `needs a ${MNIST_SIDE}×${MNIST_SIDE} image (${MNIST_PIXELS} values), got side ${input.side} with ${input.pixels.length} values`);
+    const px = Float32Array.from(input.pixels, (v) => (Number.isFinite(v) ? Math.min(1, Math.max(0, v)) : 0));
+    const C = CLASSES.length;
+    const describe = (p: number[]) => {
+      const best = p.indexOf(Math.max(...p));
+      return `predicts ${CLASSES[best]} (${(100 * p[best]!).toFixed(0)} %)`;
+    };
+    const base = softmaxRow(await this.baseModel.task.logitsOfPixels(px, 1), 0, C);
+    const T = this.adapted.task.model.tokens;
+    const firing: OwnInputResult['firing'] = [];
+    const adapted = await withOverrides(this.adapters, this.groups, o, async () => {
+      const p = softmaxRow(await this.adapted.task.logitsOfPixels(px, 1), 0, C);
+      for (const g of this.groups) {
+        if (!g.stats) continue;
+        const codes = await readUnitCodes(this.rt, this.adapters[g.group]!);
+        if (codes) firing.push({ group: g.group, units: firingUnits(codes, T, activationMode(this.adapters[g.group]!)) });
+      }
+      return p;
+    });
+    return {
+      input: { kind: 'image', side: MNIST_SIDE, pixels: px },
+      base: { kind: 'vector', values: base },
+      // 'none' fine-tunes the whole model: its outputs are the adapted ones too.
+      adapted: { kind: 'vector', values: adapted },
+      summary: { base: describe(base), adapted: describe(adapted) },
+      firing,
+      layout: this.layout,
+    };
   }
 
   destroy(): void {

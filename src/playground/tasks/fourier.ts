@@ -31,7 +31,7 @@ import {
   type FourierTrain,
 } from '../../models/fourier';
 import { checkOverrides, parameterCount, snapshotFromCodes, topIndices } from './helpers';
-import type { TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule } from './task';
+import type { GroupStatsSource, TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule } from './task';
 
 const BASE_PATH = 'checkpoints/fourier-sparse.safetensors';
 const MAX_BATCH = 64;
@@ -143,6 +143,8 @@ class FourierInstance implements TaskInstance {
   readonly sites = ['fourier'];
   readonly classes = null;
   readonly base;
+  /** The training window records the final code S [batch·seq, atoms] of every step (active = non-zero). */
+  readonly statsSources: GroupStatsSource[];
   private baseNmse: number | null = null;
   private baseView: { prediction: Float32Array; codes: Float32Array } | null = null;
   /**
@@ -170,6 +172,7 @@ class FourierInstance implements TaskInstance {
     };
     this.graph = graph;
     this.groups = [{ group: 0, path: 'fourier', kind: 'fourier-atoms', label: 'atom', count: cfg.atoms, k: kRange, stats: true, identifiability: false }];
+    this.statsSources = [{ group: 0, code: { kind: 'dense', values: model.codes, rows: cfg.batch * cfg.seq }, mode: 'abs', labels: null, classes: 0 }];
     this.parameters = { trainable: parameterCount(model.trainable.params), base: parameterCount(model.params) };
     this.base = { source: BASE_PATH, metadata };
   }

@@ -11,6 +11,7 @@ import { ConfigError } from '../../engine/errors';
 import type { ParamRef } from '../../engine/param-pack';
 import type { GpuRuntime } from '../../engine/runtime';
 import type { InferenceOverrides, LatentGroupInfo } from '../types';
+import type { GroupStatsSource } from './task';
 
 export function parameterCount(params: readonly ParamRef[]): number {
   return params.reduce((s, p) => s + p.size, 0);
@@ -32,9 +33,31 @@ export function adapterGroups(adapters: readonly Adapter[]): LatentGroupInfo[] {
     label: a.latentLabel,
     count: a.latentCount,
     k: configuredK(a),
-    stats: a.code !== undefined,
+    stats: a.code !== undefined || denseCodes(a) !== null,
     identifiability: a.kind === 'stan',
   }));
+}
+
+/** An adapter's dense codes [rows, units] (atoms' S, every σ), or null. */
+function denseCodes(a: Adapter): { values: Tensor; rows: number } | null {
+  const d = a as Adapter & { codes?: Tensor; rows?: number };
+  return a.kind === 'atoms' && d.codes && typeof d.rows === 'number' ? { values: d.codes, rows: d.rows } : null;
+}
+
+/**
+ * The training-window sources of the adapters' groups: STAN's sparse code (active = value > 0, or
+ * |value| > 0 with top-k on |E·x|), atoms' dense S (active = non-zero). `labels`: f32 class id per
+ * code row of the training batch (same rows for every adapter), or null.
+ */
+export function adapterStatsSources(adapters: readonly Adapter[], labels: Tensor | null = null, classes = 0): GroupStatsSource[] {
+  const out: GroupStatsSource[] = [];
+  adapters.forEach((a, group) => {
+    const dense = denseCodes(a);
+    const lab = labels && classes > 0 ? { labels, classes } : { labels: null, classes: 0 };
+    if (dense) out.push({ group, code: { kind: 'dense', values: dense.values, rows: dense.rows }, mode: 'abs', ...lab, adapter: a });
+    else if (a.code) out.push({ group, code: { kind: 'sparse', code: a.code }, mode: (a as { mode?: string }).mode === 'abs' ? 'abs' : 'signed', ...lab, adapter: a });
+  });
+  return out;
 }
 
 /** Checks overrides against the groups (ConfigError naming the field). */
@@ -198,4 +221,48 @@ export async function stanReport(rt: GpuRuntime, a: Adapter | undefined): Promis
   const [l, n] = st.E.shape as [number, number];
   const m = st.D.shape[0]!;
   return identifiabilityReport(E, D, { l, n, m }, { blockScale: 1 / st.k });
+}
+
+/** How a group's code value becomes an activation (as the training window counts it): STAN value > 0 (|value| with top-k on |E·x|), atoms |value|. */
+export function activationMode(a: Adapter): 'signed' | 'abs' {
+  if (a.kind === 'atoms') return 'abs';
+  return (a as { mode?: string }).mode === 'abs' ? 'abs' : 'signed';
+}
+
+/**
+ * Writes codes of `examples` examples (rows grouped `positions` per example, in order) into the
+ * dense activations `out` [*, positions, units] from example `first` on; inactive entries stay 0.
+ */
+export function fillActivations(codes: UnitCodes, out: Float32Array, first: number, examples: number, positions: number, mode: 'signed' | 'abs'): void {
+  const U = codes.units;
+  for (let r = 0; r < examples * positions; r++) {
+    const base = (first * positions + r) * U;
+    codes.forEachRow(r, (u, v) => {
+      const a = mode === 'abs' ? Math.abs(v) : v;
+      if (a > 0) out[base + u] = a;
+    });
+  }
+}
+
+/** The units of one example that fire (rows `first`…`first + positions` of `codes`), largest activation first. */
+export function firingUnits(codes: UnitCodes, positions: number, mode: 'signed' | 'abs', firstRow = 0): { unit: number; activation: number; positions: number[] }[] {
+  const acts = new Float32Array(positions * codes.units);
+  const shifted: UnitCodes = { rows: positions, units: codes.units, forEachRow: (r, emit) => codes.forEachRow(firstRow + r, emit) };
+  fillActivations(shifted, acts, 0, 1, positions, mode);
+  const out: { unit: number; activation: number; positions: number[] }[] = [];
+  for (let u = 0; u < codes.units; u++) {
+    const pos = Array.from({ length: positions }, (_, p) => acts[p * codes.units + u]!);
+    const max = Math.max(...pos);
+    if (max > 0) out.push({ unit: u, activation: max, positions: pos });
+  }
+  return out.sort((a, b) => b.activation - a.activation || a.unit - b.unit);
+}
+
+/** Softmax of logits row `i` ([*, C]). */
+export function softmaxRow(logits: ArrayLike<number>, i: number, C: number): number[] {
+  let mx = -Infinity;
+  for (let c = 0; c < C; c++) mx = Math.max(mx, logits[i * C + c]!);
+  const ex = Array.from({ length: C }, (_, c) => Math.exp(logits[i * C + c]! - mx));
+  const s = ex.reduce((a, b) => a + b, 0);
+  return ex.map((v) => v / s);
 }

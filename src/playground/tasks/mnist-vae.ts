@@ -27,8 +27,8 @@ import type { TrainGraph } from '../../train/trainer';
 import { MNIST_PIXELS, MNIST_SIDE, MNIST_URL, parseMnist, splitMnist, type MnistSet } from '../../data/mnist';
 import { buildMnistVaeTask, MNIST_VAE_DEFAULTS, type MnistVaeTask } from '../../tasks/mnist-vae';
 import { decoderColumn, stanReport } from './helpers';
-import { adapterGroups, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides, withUnitOff, type UnitCodes } from './helpers';
-import type { TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule } from './task';
+import { adapterGroups, adapterStatsSources, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides, withUnitOff, type UnitCodes } from './helpers';
+import type { GroupStatsSource, TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule } from './task';
 
 const BASE_PATH = 'checkpoints/mnist-vae-5to9.safetensors';
 const DIGIT = 3;
@@ -146,6 +146,8 @@ class VaeInstance implements TaskInstance {
   readonly groups: LatentGroupInfo[];
   readonly parameters;
   readonly classes = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+  /** Training batches are all 3s: the window's rows carry no useful labels (label entropy comes from the held-out probe). */
+  readonly statsSources: GroupStatsSource[];
   private readonly viewIdx: number[];
   private readonly valIdx: number[];
   /** A labelled probe of every digit (statistics, inspection). */
@@ -173,6 +175,7 @@ class VaeInstance implements TaskInstance {
       recordAfterOptimizer: (list, sp) => adapters.forEach((a) => a.recordAfterOptimizer?.(list, sp)),
     };
     this.groups = adapterGroups(adapters);
+    this.statsSources = adapterStatsSources(adapters);
     const baseCount = task.vae.parameters().reduce((s, p) => s + p.size, 0);
     this.parameters = { trainable: full ? baseCount : trainableParameterCount(adapters), base: baseCount };
     // Small (tests): one batch of view images, two maps, one probe image per digit.

@@ -22,9 +22,9 @@ import { TinyTransformer, tinyTransformerSiteRefs, type TinyTransformerConfig } 
 import type { BuildContext } from '../../nn/module';
 import type { InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../types';
 import { Trainer, type TrainGraph } from '../../train/trainer';
-import { adapterGroups, decoderColumn, perExampleActivation, readUnitCodes, snapshotFromCodes, stanReport, topIndices, withOverrides } from './helpers';
+import { adapterGroups, adapterStatsSources, decoderColumn, perExampleActivation, readUnitCodes, snapshotFromCodes, stanReport, topIndices, withOverrides } from './helpers';
 import { makeRegressionData, type SyntheticRegressionConfig } from '../../tasks/synthetic-regression';
-import type { TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule } from './task';
+import type { GroupStatsSource, TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule } from './task';
 
 const MAX_BATCH = 256;
 /** The base's own target (a different draw of the same family). */
@@ -202,6 +202,7 @@ class RegressionInstance implements TaskInstance {
   readonly sites: string[];
   readonly classes = null;
   readonly base = null;
+  readonly statsSources: GroupStatsSource[];
   private readonly xPer: number;
   private readonly yPer: number;
 
@@ -216,6 +217,7 @@ class RegressionInstance implements TaskInstance {
     this.graph = graphOf(rt, adapted, s, data, s.train, seed);
     this.adapters = adapted.adapters;
     this.groups = adapterGroups(this.adapters);
+    this.statsSources = adapterStatsSources(this.adapters);
     const trainable = this.adapters.length ? trainableParameterCount(this.adapters) : adapted.packs.trainable.params.reduce((a, p) => a + p.size, 0);
     this.parameters = { trainable, base: baseParameterCount(adapted.model) };
     this.sites = listSites(adapted.model).map((x) => x.path);

@@ -23,8 +23,10 @@ import type { GpuRuntime } from '../../engine/runtime';
 import type { SiteKind } from '../../nn/site';
 import type { SettingsSpec } from '../../settings/fields';
 import type { TrainingSettings } from '../../train/settings';
-import type { InferenceOverrides, LatentGroupInfo, LatentInspection, ParameterCounts, SiteInfo, TaskDescription, TaskView } from '../types';
-import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
+import type { Drawable, EncodeRequest, EncodeResult, InferenceOverrides, LatentGroupInfo, LatentInspection, OwnInput, OwnInputResult, ParameterCounts, PositionLayout, SiteInfo, TaskDescription, TaskView } from '../types';
+import type { ActivationMode, LatentStatsSnapshot } from '../../analysis/latent-stats';
+import type { WindowCode } from '../../analysis/latent-window';
+import type { Tensor } from '../../engine/tensor';
 import type { IdentifiabilityReport } from '../../analysis/identifiability';
 import type { TrainGraph } from '../../train/trainer';
 
@@ -46,8 +48,54 @@ export interface TaskBuildOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * What the session's training window records for one group (src/analysis/latent-window.ts):
+ * the code the training forward writes, how a value becomes an activation, the per-row labels of
+ * the training batch, and the adapter (its ΔO for the output share, its unit norms).
+ */
+export interface GroupStatsSource {
+  group: number;
+  code: WindowCode;
+  mode: ActivationMode;
+  /** f32 class id per code row of the training batch (written by graph.loadBatch), or null. */
+  labels: Tensor | null;
+  /** Classes of `labels` (0 without). */
+  classes: number;
+  adapter?: Adapter;
+}
+
+/**
+ * A group's activations over a set of examples (plain arrays; `drawable` renders example e): what
+ * a unit's dashboard is built from (src/playground/dashboard.ts).
+ */
+export interface UnitActivationSet {
+  /** What the examples are ('held-out digits', 'validation signals'). */
+  set: string;
+  examples: number;
+  positions: number;
+  units: number;
+  /** [examples, positions, units]: the activation (0 = inactive; the group's activation rule applied). */
+  acts: Float32Array;
+  /** Class per example, or null. */
+  labels: readonly number[] | null;
+  classes: readonly string[] | null;
+  layout: PositionLayout;
+  drawable(example: number): Drawable;
+}
+
+/** The task's outputs on the view batch with some overrides, for the effect of switching a unit off. */
+export interface ViewOutputs {
+  /** The loss the task trains with, on the view batch ('cross-entropy', 'MSE', 'NMSE'). */
+  lossName: string;
+  loss: number;
+  /** Per shown example: its output (flat) and how to draw a difference of two of them. */
+  examples: { output: Float32Array; render: { kind: 'image'; side: number } | { kind: 'signal' } | { kind: 'vector' }; label: string }[];
+}
+
 export interface TaskInstance {
   readonly graph: TrainGraph;
+  /** The groups whose statistics the session accumulates over training (absent: none). */
+  readonly statsSources?: readonly GroupStatsSource[];
   /** The attached adapters in site order (empty for 'none' and for the Fourier task's own atoms). */
   readonly adapters: readonly Adapter[];
   /** Inspectable unit groups (one per adapter; the Fourier task's atoms form one group). */
@@ -79,6 +127,14 @@ export interface TaskInstance {
   invalidate?(): void;
   /** App. A report of a STAN group (null where it does not apply). */
   identifiability(group: number): Promise<IdentifiabilityReport | null>;
+  /** Group `group`'s activations over the held-out probe set, per example and position (overrides applied). */
+  unitActivations?(group: number, overrides: InferenceOverrides): Promise<UnitActivationSet>;
+  /** The adapted model's outputs and loss on the view batch (overrides applied): a unit's effect is on − off. */
+  viewOutputs?(overrides: InferenceOverrides): Promise<ViewOutputs>;
+  /** The user's own input (a drawn digit, placed observations): base and adapted outputs and the units that fire. */
+  ownInput?(input: OwnInput, overrides: InferenceOverrides): Promise<OwnInputResult>;
+  /** Encodes observations with the current atoms by ISTA on the GPU (tasks whose units are atoms over a signal). */
+  encodeWithAtoms?(request: EncodeRequest): Promise<EncodeResult>;
   destroy(): void;
 }
 
