@@ -140,3 +140,113 @@ describe("adapters' ΔO equals the output difference made by masking them", () =
     });
   }
 });
+
+describe('dashboards through the session', () => {
+  test('regression × STAN: the ablation effect equals the output difference made by masking the unit', async () => {
+    const s = await open(cfg('regression', 'stan', { k: 3 }));
+    try {
+      await s.stepN(6);
+      const held = await s.stats({ source: 'held-out' });
+      const freqs = held[0]!.log10Freq.map((f) => f ?? -Infinity);
+      const unit = freqs.indexOf(Math.max(...freqs));
+      const d = await s.dashboard(0, unit);
+      expect(d.top.length).toBeGreaterThan(0);
+      expect(d.histogram.counts.reduce((a, b) => a + b, 0)).toBe(Math.round(d.frequency * d.rows));
+      expect(d.quantiles.length).toBeGreaterThan(0);
+      expect(d.top[0]!.positions.length).toBe(8);
+      expect(d.coactive.length).toBeGreaterThan(0);
+      // The same through view(): adapted outputs with the unit on and off.
+      const on = await s.view({});
+      const off = await s.setMask(0, Array.from({ length: s.info().groups[0]!.count }, (_, i) => (i === unit ? 0 : 1)));
+      if (on.kind !== 'regression' || off.kind !== 'regression') throw new Error('view kind');
+      const diff = on.adapted!.flat().map((v, i) => v - off.adapted!.flat()[i]!);
+      expect(Math.max(...diff.map(Math.abs))).toBeGreaterThan(0);
+      expect(d.effect.examples[0]!.diff.length).toBe(diff.length);
+      d.effect.examples[0]!.diff.forEach((v, i) => expect(v).toBeCloseTo(diff[i]!, 6));
+      expect(d.effect.lossOn).toBeCloseTo(on.mse.adapted!, 9);
+      expect(d.effect.lossOff).toBeCloseTo(off.mse.adapted!, 9);
+      // The dashboard ran with the overrides in force then (none) and left them as they were.
+      expect(s.currentOverrides.masks?.[0]?.[unit]).toBe(0);
+      await expect(s.dashboard(0, 10_000)).rejects.toThrow(/unit/);
+    } finally {
+      s.destroy();
+    }
+  });
+
+  test('fourier: the atom dashboard, the ablation effect on the reconstructions, and ISTA recovering a known sparse code from the page request', async () => {
+    const s = await open(cfg('fourier', 'none', {}, { batch: 4 }));
+    try {
+      await s.stepN(3);
+      const d = await s.dashboard(0, 1);
+      expect(d.layout).toEqual({ kind: 'samples' });
+      expect(d.decoder.kind).toBe('signal');
+      const on = await s.view({});
+      const off = await s.setMask(0, Array.from({ length: s.info().groups[0]!.count }, (_, i) => (i === 1 ? 0 : 1)));
+      if (on.kind !== 'fourier' || off.kind !== 'fourier') throw new Error('view kind');
+      on.signals.forEach((sig, b) => sig.adapted!.forEach((v, t) => expect(d.effect.examples[b]!.diff[t]).toBeCloseTo(v - off.signals[b]!.adapted![t]!, 5)));
+      expect(d.effect.deltaLoss).toBeCloseTo(off.nmse.adapted! - on.nmse.adapted!, 6);
+      await s.setMask(0, null);
+
+      // A known code on three atoms, observed at every sample: FISTA with a tiny λ finds it.
+      const T = on.seq;
+      const atoms = on.atoms;
+      const truth = new Array<number>(atoms.length).fill(0);
+      truth[2] = 1.5;
+      truth[9] = -0.8;
+      truth[20] = 0.6;
+      const signal = Array.from({ length: T }, (_, t) => truth.reduce((a, c, m) => a + c * atoms[m]!.profile[t]!, 0));
+      const r = await s.encode({ points: signal.map((v, t) => ({ t, v })), lambda: 1e-5, iterations: 3000 });
+      expect(r.code.length).toBe(atoms.length);
+      const err = Math.max(...r.code.map((c, m) => Math.abs(c - truth[m]!)));
+      expect(err).toBeLessThan(0.05);
+      expect(r.rmsObserved).toBeLessThan(0.01);
+      expect(r.objective.length).toBe(3000);
+      expect(r.objective[2999]!).toBeLessThanOrEqual(r.objective[0]!);
+      // A larger λ gives a sparser code.
+      const sparse = await s.encode({ points: signal.map((v, t) => ({ t, v })), lambda: 0.5, iterations: 300 });
+      expect(sparse.active).toBeLessThan(atoms.length);
+      await expect(s.encode({ points: [{ t: 99, v: 0 }], lambda: 0.1 })).rejects.toThrow(/0…/);
+      await expect(s.encode({ points: [{ t: 1, v: 0 }], lambda: -1 })).rejects.toThrow(/λ/);
+
+      // Placed observations: outputs and firing atoms.
+      const own = await s.ownInput({ kind: 'observations', points: [{ t: 3, v: 1 }, { t: 20, v: -0.5 }, { t: 40, v: 0.7 }] });
+      expect(own.base.kind).toBe('signal');
+      expect(own.firing[0]!.units.length).toBeGreaterThan(0);
+    } finally {
+      s.destroy();
+    }
+  });
+});
+
+describe('digits: the training window carries labels; dashboard patches; your own drawing', () => {
+  test('digits × STAN', async () => {
+    const s = await open(cfg('digits', 'stan', { k: 4, expansion: 1 }, { batch: 8 }), { stream: { metricEvery: 2, validateEvery: 0, statsEvery: 0, statsWindow: 256 } });
+    try {
+      await s.stepN(4);
+      const [w] = await s.stats();
+      // 8 digits × 16 tokens per step; a 2-step window.
+      expect(w!.samples).toBe(2 * 8 * 16);
+      expect(w!.entropy.some((e) => e !== null)).toBe(true);
+      expect(w!.metrics.l0).toBeGreaterThan(0);
+      const unit = w!.log10Freq.findIndex((f) => f !== null);
+      const d = await s.dashboard(0, unit);
+      expect(d.layout).toMatchObject({ kind: 'patches', side: 28, patch: 7, grid: 4 });
+      expect(d.top[0]!.positions.length).toBe(16);
+      expect(d.classBars!.length).toBe(10);
+      expect(d.effect.lossName).toBe('cross-entropy');
+      // Your own input: a blank canvas and a drawn stroke fire different latents.
+      const blank = new Array<number>(784).fill(0);
+      const stroke = blank.slice();
+      for (let y = 4; y < 24; y++) for (let x = 12; x < 16; x++) stroke[y * 28 + x] = 1;
+      const a = await s.ownInput({ kind: 'image', side: 28, pixels: blank });
+      const b = await s.ownInput({ kind: 'image', side: 28, pixels: stroke });
+      const units = (r: typeof a) => r.firing[0]!.units.map((u) => u.unit).sort((x, y) => x - y).join(',');
+      expect(units(a)).not.toBe(units(b));
+      expect(b.adapted!.kind).toBe('vector');
+      expect(b.summary.base).toMatch(/predicts \d/);
+      await expect(s.ownInput({ kind: 'image', side: 27, pixels: blank })).rejects.toThrow(/28×28/);
+    } finally {
+      s.destroy();
+    }
+  });
+});

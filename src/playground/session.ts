@@ -28,7 +28,8 @@ import type { GroupStatsSource, TaskAssets, TaskInstance } from './tasks/task';
 import type { LrSchedule } from '../train/schedule';
 import { Trainer } from '../train/trainer';
 import type { LatentStatsEvent, MetricsEvent, ProgressEvent, StreamOptions, TrainingStoppedEvent, ValidationEvent } from './events';
-import type { InferenceOverrides, LatentInspection, LatentStatsSummary, MetricPoint, SessionCheckpoint, SessionInfo, TaskView, ValidationPoint } from './types';
+import type { EncodeRequest, EncodeResult, InferenceOverrides, LatentDashboard, LatentInspection, LatentStatsSummary, MetricPoint, OwnInput, OwnInputResult, SessionCheckpoint, SessionInfo, TaskView, ValidationPoint } from './types';
+import { buildDashboard, unitOff } from './dashboard';
 import type { IdentifiabilityReport } from '../analysis/identifiability';
 
 export type SessionEvent = MetricsEvent | ValidationEvent | LatentStatsEvent | TrainingStoppedEvent | ProgressEvent;
@@ -418,6 +419,45 @@ export class PlaygroundSession {
   async inspect(group: number, unit: number): Promise<LatentInspection> {
     this.checkGroup(group);
     return this.exclusive(() => this.task.inspect(group, unit, this.overrides));
+  }
+
+  /**
+   * A unit's dashboard over the task's held-out probe (src/playground/dashboard.ts), with the
+   * current overrides: activation histogram, top and quantile examples with where they fire,
+   * class bars, what it writes, co-active units, and the effect of switching it off on the view
+   * batch (loss and outputs with it on − off).
+   */
+  async dashboard(group: number, unit: number): Promise<LatentDashboard> {
+    this.checkGroup(group);
+    const info = this.task.groups[group]!;
+    if (!Number.isInteger(unit) || unit < 0 || unit >= info.count) throw new ConfigError('unit', `must be an integer in 0…${info.count - 1} (${info.count} ${info.label}s in group ${group}), got ${unit}`);
+    const t = this.task;
+    if (!t.unitActivations || !t.viewOutputs) throw new ConfigError('task', `the ${this.config.task} task has no ${info.label} dashboard`);
+    return this.exclusive(async () => {
+      const o = this.overrides;
+      const set = await t.unitActivations!(group, o);
+      const on = await t.viewOutputs!(o);
+      const off = await t.viewOutputs!(unitOff(o, group, unit, info.count));
+      const adapter = t.adapters[group];
+      const decoder = t.unitDecoder ? await t.unitDecoder(group, unit, o) : { kind: 'vector' as const, values: adapter?.unitDirection ? Array.from(await adapter.unitDirection(unit)) : [] };
+      return buildDashboard({ group, unit, step: this.trainer.step, set, decoder, on, off });
+    });
+  }
+
+  /** The user's own input through base and adapted model (current overrides): outputs and the units that fire. */
+  async ownInput(input: OwnInput): Promise<OwnInputResult> {
+    const t = this.task;
+    if (!t.ownInput) throw new ConfigError('input', `the ${this.config.task} task takes no input of your own`);
+    if (!input || typeof input !== 'object') throw new ConfigError('input', 'must be an object with a kind');
+    return this.exclusive(() => t.ownInput!(input, this.overrides));
+  }
+
+  /** Encodes observations with the task's current atoms (ISTA on the GPU). */
+  async encode(request: EncodeRequest): Promise<EncodeResult> {
+    const t = this.task;
+    if (!t.encodeWithAtoms) throw new ConfigError('task', `the ${this.config.task} task has no atoms to encode with`);
+    if (!request || typeof request !== 'object') throw new ConfigError('request', 'must be an object with points and lambda');
+    return this.exclusive(() => t.encodeWithAtoms!(request));
   }
 
   private checkGroup(group: number): void {

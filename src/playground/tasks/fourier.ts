@@ -17,8 +17,9 @@ import { choice } from '../../settings/fields';
 import { ConfigError } from '../../engine/errors';
 import { parseSafetensors } from '../../io/safetensors';
 import type { GpuRuntime } from '../../engine/runtime';
-import type { FourierSignalView, InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../types';
+import type { EncodeRequest, EncodeResult, FourierSignalView, InferenceOverrides, LatentGroupInfo, LatentInspection, OwnInput, OwnInputResult, TaskDescription, TaskView } from '../types';
 import { makeFourierSet, mseOf, signalVariance, type FourierSet } from '../../data/fourier-signals';
+import { sparseEncode } from '../../kernels/ista';
 import {
   atomProfiles,
   buildFourierModel,
@@ -31,7 +32,7 @@ import {
   type FourierTrain,
 } from '../../models/fourier';
 import { checkOverrides, parameterCount, snapshotFromCodes, topIndices } from './helpers';
-import type { GroupStatsSource, TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule } from './task';
+import type { GroupStatsSource, TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule, UnitActivationSet, ViewOutputs } from './task';
 
 const BASE_PATH = 'checkpoints/fourier-sparse.safetensors';
 const MAX_BATCH = 64;
@@ -337,6 +338,152 @@ class FourierInstance implements TaskInstance {
 
   async identifiability(): Promise<IdentifiabilityReport | null> {
     return null;
+  }
+
+  // ---------- inspection: dashboard, own input, ISTA encoding (issue 15) ----------
+
+  /** |S| of the final code per row with the overrides applied as the read-out applies them (mask; k largest |S|). */
+  private overriddenActs(codes: Float32Array, rows: number, o: InferenceOverrides): Float32Array {
+    checkOverrides(this.groups, o);
+    const M = this.cfg.atoms;
+    const mask = o.masks?.[0] ?? null;
+    const k = o.k?.[0] ?? null;
+    const out = new Float32Array(rows * M);
+    for (let r = 0; r < rows; r++) {
+      const mags = Array.from({ length: M }, (_, m) => (mask && !mask[m] ? -1 : Math.abs(codes[r * M + m]!)));
+      const keep = k !== null && k < M ? new Set(topIndices(mags, k)) : null;
+      for (let m = 0; m < M; m++) if (mags[m]! > 0 && (!keep || keep.has(m))) out[r * M + m] = mags[m]!;
+    }
+    return out;
+  }
+
+  /** The validation signals, per sample (rows are time steps). */
+  async unitActivations(group: number, o: InferenceOverrides): Promise<UnitActivationSet> {
+    if (group !== 0) throw new ConfigError('group', `the Fourier task has one group (0), got ${group}`);
+    const { seq: T, atoms: M } = this.cfg;
+    const { codes } = (await this.adaptedOutputs()).val;
+    const n = this.valSet.n;
+    return {
+      set: 'validation signals (high band)',
+      examples: n,
+      positions: T,
+      units: M,
+      acts: this.overriddenActs(codes, n * T, o),
+      labels: null,
+      classes: null,
+      layout: { kind: 'samples' },
+      drawable: (e) => ({ kind: 'signal', values: Array.from(this.valSet.signals.subarray(e * T, (e + 1) * T)) }),
+    };
+  }
+
+  /** NMSE over the validation set (as the view reports it); outputs: the view's reconstructions. */
+  async viewOutputs(o: InferenceOverrides): Promise<ViewOutputs> {
+    checkOverrides(this.groups, o);
+    const T = this.cfg.seq;
+    const { view, val, prof } = await this.adaptedOutputs();
+    const idx = this.viewIndices();
+    const pred = this.readout(val.codes, prof, this.valSet.n * T, o);
+    const shown = this.readout(view.codes, prof, idx.length * T, o);
+    return {
+      lossName: 'NMSE',
+      loss: mseOf(pred, this.valSet.signals) / signalVariance(this.valSet),
+      examples: idx.map((s, b) => ({ output: shown.slice(b * T, (b + 1) * T), render: { kind: 'signal' as const }, label: `signal ${s}` })),
+    };
+  }
+
+  /** Atom m drawn: its time profile d_m(t). */
+  async unitDecoder(group: number, unit: number): Promise<import('../types').Drawable> {
+    const { seq: T, atoms: M } = this.cfg;
+    if (group !== 0 || !Number.isInteger(unit) || unit < 0 || unit >= M) throw new ConfigError('unit', `atom index must be in 0…${M - 1}, got ${unit}`);
+    const prof = (await this.adaptedOutputs()).prof;
+    return { kind: 'signal', values: Array.from(prof.subarray(unit * T, (unit + 1) * T)) };
+  }
+
+  /** Observations placed by the user → a one-signal set (unobserved samples 0), checked. */
+  private observationSet(points: readonly { t: number; v: number }[]): { set: FourierSet; ts: number[]; vs: number[] } {
+    const T = this.cfg.seq;
+    if (!Array.isArray(points) || points.length < 1 || points.length > T) throw new ConfigError('points', `place between 1 and ${T} observations, got ${Array.isArray(points) ? points.length : 'none'}`);
+    const byT = new Map<number, number>();
+    for (const p of points) {
+      if (!Number.isInteger(p.t) || p.t < 0 || p.t >= T) throw new ConfigError('points.t', `sample positions are integers in 0…${T - 1}, got ${p.t}`);
+      if (!Number.isFinite(p.v) || Math.abs(p.v) > 100) throw new ConfigError('points.v', `values are finite numbers within ±100, got ${p.v}`);
+      byT.set(p.t, p.v); // the last point placed at a sample wins
+    }
+    const ts = [...byT.keys()].sort((a, b) => a - b);
+    const vs = ts.map((t) => byT.get(t)!);
+    const signals = new Float32Array(T);
+    const masks = new Float32Array(T);
+    ts.forEach((t, i) => {
+      signals[t] = vs[i]!;
+      masks[t] = 1;
+    });
+    const set: FourierSet = { ...this.valSet, n: 1, signals, masks, observed: signals.slice(), freqs: [[]] };
+    return { set, ts, vs };
+  }
+
+  /** Observations placed with the mouse: base and adapted reconstructions and the atoms that fire (|S| > 0) per sample. */
+  async ownInput(input: OwnInput, o: InferenceOverrides): Promise<OwnInputResult> {
+    if (input.kind !== 'observations') throw new ConfigError('input.kind', `the Fourier task takes observations, got '${input.kind}'`);
+    const { seq: T, atoms: M } = this.cfg;
+    const { set } = this.observationSet(input.points);
+    checkOverrides(this.groups, o);
+    const base = await this.forwardMany(this.baseModel, set, [0]);
+    const ad = await this.forwardMany(this.model, set, [0]);
+    const prof = (await this.adaptedOutputs()).prof;
+    const adapted = this.readout(ad.codes, prof, T, o);
+    const acts = this.overriddenActs(ad.codes, T, o);
+    const units: OwnInputResult['firing'][number]['units'] = [];
+    for (let m = 0; m < M; m++) {
+      const positions = Array.from({ length: T }, (_, t) => acts[t * M + m]!);
+      const max = Math.max(...positions);
+      if (max > 0) units.push({ unit: m, activation: max, positions });
+    }
+    units.sort((a, b) => b.activation - a.activation || a.unit - b.unit);
+    const describe = (y: ArrayLike<number>) => {
+      let se = 0;
+      let n = 0;
+      for (let t = 0; t < T; t++) if (set.masks[t]) ((se += (y[t]! - set.signals[t]!) ** 2), n++);
+      return `RMS error on the observed samples ${Math.sqrt(se / n).toPrecision(3)}`;
+    };
+    return {
+      input: { kind: 'signal', values: Array.from(set.signals) },
+      base: { kind: 'signal', values: Array.from(base.prediction.subarray(0, T)) },
+      adapted: { kind: 'signal', values: Array.from(adapted) },
+      summary: { base: describe(base.prediction), adapted: describe(adapted) },
+      firing: [{ group: 0, units }],
+      layout: { kind: 'samples' },
+    };
+  }
+
+  /**
+   * "Encode this signal with the atoms": one code s over the atoms' time profiles d_m(t) (the
+   * current dictionary) fitted to the observed samples only, min_s ½Σ_{t observed}(x_t − Σ_m s_m·d_m(t))² + λ‖s‖₁,
+   * by FISTA on the GPU (src/kernels/ista.ts); the reconstruction Σ_m s_m·d_m(t) covers every sample.
+   */
+  async encodeWithAtoms(req: EncodeRequest): Promise<EncodeResult> {
+    const { seq: T, atoms: M } = this.cfg;
+    const { ts, vs } = this.observationSet(req.points);
+    const lambda = req.lambda;
+    if (typeof lambda !== 'number' || !Number.isFinite(lambda) || lambda < 0) throw new ConfigError('lambda', `λ must be a finite number ≥ 0, got ${String(lambda)}`);
+    const iterations = req.iterations ?? 300;
+    if (!Number.isInteger(iterations) || iterations < 1 || iterations > 5000) throw new ConfigError('iterations', `must be an integer in 1…5000, got ${iterations}`);
+    const prof = (await this.adaptedOutputs()).prof;
+    const nObs = ts.length;
+    const dict = new Float32Array(M * nObs);
+    for (let m = 0; m < M; m++) ts.forEach((t, j) => (dict[m * nObs + j] = prof[m * T + t]!));
+    const dictionary = this.rt.tensor([M, nObs], 'encode.dictionary', dict);
+    const x = this.rt.tensor([1, nObs], 'encode.x', Float32Array.from(vs));
+    try {
+      const r = await sparseEncode(this.rt, { dictionary, x, atoms: M, dim: nObs, signals: 1, lambda, iterations, withObjective: true });
+      const code = Array.from(r.codes);
+      const reconstruction = Array.from({ length: T }, (_, t) => code.reduce((acc, c, m) => acc + c * prof[m * T + t]!, 0));
+      let se = 0;
+      ts.forEach((t, j) => (se += (reconstruction[t]! - vs[j]!) ** 2));
+      return { code, reconstruction, active: code.filter((c) => c !== 0).length, objective: Array.from(r.objective ?? []), rmsObserved: Math.sqrt(se / nObs), lambda, iterations };
+    } finally {
+      this.rt.release(dictionary);
+      this.rt.release(x);
+    }
   }
 
   destroy(): void {

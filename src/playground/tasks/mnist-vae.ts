@@ -21,14 +21,14 @@ import { ConfigError } from '../../engine/errors';
 import type { AllocationScope, GpuRuntime } from '../../engine/runtime';
 import { loadVaeCheckpoint, VAE_BASE_CONFIG, vaeConfigFromMetadata, type TransformerVae } from '../../models/vae';
 import type { BuildContext } from '../../nn/module';
-import type { ContributionMap, InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../types';
+import type { ContributionMap, InferenceOverrides, LatentGroupInfo, LatentInspection, PositionLayout, TaskDescription, TaskView } from '../types';
 import { baseCheckpointMetadata } from '../../io/base-checkpoint';
 import type { TrainGraph } from '../../train/trainer';
 import { MNIST_PIXELS, MNIST_SIDE, MNIST_URL, parseMnist, splitMnist, type MnistSet } from '../../data/mnist';
 import { buildMnistVaeTask, MNIST_VAE_DEFAULTS, type MnistVaeTask } from '../../tasks/mnist-vae';
 import { decoderColumn, stanReport } from './helpers';
-import { adapterGroups, adapterStatsSources, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides, withUnitOff, type UnitCodes } from './helpers';
-import type { GroupStatsSource, TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule } from './task';
+import { activationMode, adapterGroups, adapterStatsSources, fillActivations, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides, withUnitOff, type UnitCodes } from './helpers';
+import type { GroupStatsSource, TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule, UnitActivationSet, ViewOutputs } from './task';
 
 const BASE_PATH = 'checkpoints/mnist-vae-5to9.safetensors';
 const DIGIT = 3;
@@ -359,6 +359,47 @@ class VaeInstance implements TaskInstance {
 
   async identifiability(group: number): Promise<IdentifiabilityReport | null> {
     return stanReport(this.rt, this.adapters[group]);
+  }
+
+  /** The labelled probe (every digit), per decoder token: the 7×7 patches after any lead tokens. */
+  async unitActivations(group: number, o: InferenceOverrides): Promise<UnitActivationSet> {
+    const info = this.groups[group];
+    if (!info?.stats) throw new ConfigError('group', `inspection applies to STAN latents and atoms; group ${group} is ${info?.kind ?? 'missing'}`);
+    const chunks = await this.probeCodes(group, o);
+    const per = chunks.length ? chunks[0]!.codes.rows / this.batch : 1;
+    const n = this.probeIdx.length;
+    const acts = new Float32Array(n * per * info.count);
+    const mode = activationMode(this.adapters[group]!);
+    for (const { start, count, codes } of chunks) fillActivations(codes, acts, start, count, per, mode);
+    const grid = 4;
+    const layout: PositionLayout = per >= grid * grid ? { kind: 'patches', side: MNIST_SIDE, patch: MNIST_SIDE / grid, grid, offset: per - grid * grid } : { kind: 'tokens' };
+    return {
+      set: 'held-out digits 0–9',
+      examples: n,
+      positions: per,
+      units: info.count,
+      acts,
+      labels: this.probeIdx.map((i) => this.mnist.labels[i]!),
+      classes: this.classes,
+      layout,
+      drawable: (e) => {
+        const i = this.probeIdx[e]!;
+        return { kind: 'image', side: MNIST_SIDE, pixels: this.mnist.pixels.slice(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS) };
+      },
+    };
+  }
+
+  /** Pixel MSE of the view images' reconstructions against the clean digits; outputs: the reconstructions. */
+  async viewOutputs(o: InferenceOverrides): Promise<ViewOutputs> {
+    const r = await withOverrides(this.adapters, this.groups, o, () => this.task.reconstruct(this.viewIdx));
+    let se = 0;
+    const n = this.viewIdx.length * MNIST_PIXELS;
+    for (let p = 0; p < n; p++) se += (r.recon[p]! - r.clean[p]!) ** 2;
+    return {
+      lossName: 'pixel MSE',
+      loss: se / n,
+      examples: this.viewIdx.map((i, j) => ({ output: this.image(r.recon, j), render: { kind: 'image' as const, side: MNIST_SIDE }, label: `digit ${this.mnist.labels[i]}` })),
+    };
   }
 
   destroy(): void {

@@ -22,9 +22,9 @@ import { TinyTransformer, tinyTransformerSiteRefs, type TinyTransformerConfig } 
 import type { BuildContext } from '../../nn/module';
 import type { InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../types';
 import { Trainer, type TrainGraph } from '../../train/trainer';
-import { adapterGroups, adapterStatsSources, decoderColumn, perExampleActivation, readUnitCodes, snapshotFromCodes, stanReport, topIndices, withOverrides } from './helpers';
+import { activationMode, adapterGroups, adapterStatsSources, decoderColumn, fillActivations, perExampleActivation, readUnitCodes, snapshotFromCodes, stanReport, topIndices, withOverrides } from './helpers';
 import { makeRegressionData, type SyntheticRegressionConfig } from '../../tasks/synthetic-regression';
-import type { GroupStatsSource, TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule } from './task';
+import type { GroupStatsSource, TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule, UnitActivationSet, ViewOutputs } from './task';
 
 const MAX_BATCH = 256;
 /** The base's own target (a different draw of the same family). */
@@ -346,6 +346,41 @@ class RegressionInstance implements TaskInstance {
 
   async identifiability(group: number): Promise<IdentifiabilityReport | null> {
     return stanReport(this.rt, this.adapters[group]);
+  }
+
+  /** Every held-out sequence, per token. */
+  async unitActivations(group: number, o: InferenceOverrides): Promise<UnitActivationSet> {
+    const info = this.groups[group];
+    if (!info?.stats) throw new ConfigError('group', `inspection applies to STAN latents and atoms; group ${group} is ${info?.kind ?? 'missing'}`);
+    const { batch: B, seq: T, outDim } = this.s.model;
+    const n = this.s.val;
+    const acts = new Float32Array(n * T * info.count);
+    const mode = activationMode(this.adapters[group]!);
+    for (const { batch: i0, codes } of await this.codesOver(group, o)) fillActivations(codes, acts, i0, Math.min(B, n - i0), T, mode);
+    const n0 = this.s.train;
+    return {
+      set: 'held-out sequences',
+      examples: n,
+      positions: T,
+      units: info.count,
+      acts,
+      labels: null,
+      classes: null,
+      layout: { kind: 'tokens' },
+      // The example's target, first output channel over its tokens.
+      drawable: (e) => ({ kind: 'signal', values: Array.from({ length: T }, (_, t) => this.data.y[(n0 + e) * this.yPer + t * outDim]!) }),
+    };
+  }
+
+  /** MSE on the view batch (the first held-out batch); outputs: each sequence's [seq, outDim] prediction. */
+  async viewOutputs(o: InferenceOverrides): Promise<ViewOutputs> {
+    const ad = await withOverrides(this.adapters, this.groups, o, () => this.run(this.adapted, 0));
+    const { batch: B } = this.s.model;
+    return {
+      lossName: 'MSE',
+      loss: this.mse(ad.out),
+      examples: Array.from({ length: Math.min(B, this.s.val) }, (_, i) => ({ output: ad.out.slice(i * this.yPer, (i + 1) * this.yPer), render: { kind: 'vector' as const }, label: `sequence ${i}` })),
+    };
   }
 
   destroy(): void {

@@ -129,6 +129,8 @@ export interface TaskInstance {
   identifiability(group: number): Promise<IdentifiabilityReport | null>;
   /** Group `group`'s activations over the held-out probe set, per example and position (overrides applied). */
   unitActivations?(group: number, overrides: InferenceOverrides): Promise<UnitActivationSet>;
+  /** What unit `unit` writes, drawn (an atom's time profile, a contribution map); absent: the raw decoder direction. */
+  unitDecoder?(group: number, unit: number, overrides: InferenceOverrides): Promise<Drawable>;
   /** The adapted model's outputs and loss on the view batch (overrides applied): a unit's effect is on − off. */
   viewOutputs?(overrides: InferenceOverrides): Promise<ViewOutputs>;
   /** The user's own input (a drawn digit, placed observations): base and adapted outputs and the units that fire. */
