@@ -4,6 +4,7 @@ import { inspectCommand } from './inspect';
 import { interopCommand, INTEROP_USAGE } from './interop';
 import { reproCommand, REPRO_USAGE } from './repro';
 import { pretrainCommand, PRETRAIN_USAGE } from './pretrain';
+import { latentsCommand, LATENTS_USAGE } from './latents';
 
 const commands: Record<string, { usage: string; run: (argv: string[]) => Promise<number> }> = {
   train: { usage: TRAIN_USAGE, run: trainCommand },
@@ -11,6 +12,7 @@ const commands: Record<string, { usage: string; run: (argv: string[]) => Promise
   interop: { usage: INTEROP_USAGE, run: interopCommand },
   repro: { usage: REPRO_USAGE, run: reproCommand },
   pretrain: { usage: PRETRAIN_USAGE, run: pretrainCommand },
+  latents: { usage: LATENTS_USAGE, run: latentsCommand },
 };
 
 function usage(): string {

@@ -195,6 +195,21 @@ const handlers: Handlers = {
     const report = await s.identifiability(msg.group);
     return { step: s.step, group: msg.group, report };
   },
+  dashboard: async (msg) => {
+    const s = requireSession();
+    const dashboard = await s.dashboard(msg.group, msg.unit);
+    return { step: s.step, dashboard };
+  },
+  'own-input': async (msg) => {
+    const s = requireSession();
+    const result = await s.ownInput(msg.input);
+    return { step: s.step, result };
+  },
+  encode: async (msg) => {
+    const s = requireSession();
+    const result = await s.encode(msg.request);
+    return { step: s.step, result };
+  },
   checkpoint: async () => ({ checkpoint: await requireSession().checkpoint() }),
   cancel: () => {
     const building = state.building;

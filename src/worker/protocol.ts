@@ -26,7 +26,7 @@ import type { DeviceRecoveredEvent } from '../persistence/device-recovery';
 import type { AutosaveEvent } from '../persistence/session-persistence';
 import type { StreamOptions } from '../playground/events';
 import type { SessionEvent } from '../playground/session';
-import type { InferenceOverrides, LatentInspection, LatentStatsSummary, MetricPoint, SessionCheckpoint, SessionInfo, TaskView, ValidationPoint } from '../playground/types';
+import type { EncodeRequest, EncodeResult, InferenceOverrides, LatentDashboard, LatentInspection, LatentStatsSummary, MetricPoint, OwnInput, OwnInputResult, SessionCheckpoint, SessionInfo, TaskView, ValidationPoint } from '../playground/types';
 
 export type { AdapterSummary, AutosaveSummary, AutosaveEvent, BenchEvent, BenchPreset, BenchResult, BenchRow, DeviceRecoveredEvent, SessionEvent, TrainStepRow };
 export type * from '../playground/types';
@@ -100,6 +100,12 @@ export interface Protocol {
   /** Latent statistics of every group that collects them: the training window (default) or the held-out probe set. */
   stats: { body: { source?: 'training' | 'held-out' }; reply: { step: number; groups: LatentStatsSummary[] } };
   identifiability: { body: { group: number }; reply: { step: number; group: number; report: IdentifiabilityReport } };
+  /** A unit's dashboard over the held-out probe, with the current overrides (src/playground/dashboard.ts). */
+  dashboard: { body: { group: number; unit: number }; reply: { step: number; dashboard: LatentDashboard } };
+  /** The user's own input (a drawn digit, placed observations) through base and adapted model. */
+  'own-input': { body: { input: OwnInput }; reply: { step: number; result: OwnInputResult } };
+  /** Encodes placed observations with the task's current atoms (ISTA on the GPU). */
+  encode: { body: { request: EncodeRequest }; reply: { step: number; result: EncodeResult } };
   /** The whole session state (config, params, optimizer, step, history). */
   checkpoint: { body: NoBody; reply: { checkpoint: SessionCheckpoint } };
   /** Rebuilds the session from a checkpoint's config and loads its state. */
