@@ -263,6 +263,7 @@ export class PlaygroundSession {
       sites: [...t.sites],
       classes: t.classes ? [...t.classes] : null,
       dispatchesPerStep: this.trainer.stepList.dispatchCount,
+      inspect: { dashboard: !!(t.unitActivations && t.viewOutputs), ownInput: t.ownInput ? (t.ownInputKind ?? null) : null, encode: !!t.encodeWithAtoms },
       base: t.base,
     };
   }

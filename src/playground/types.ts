@@ -329,6 +329,8 @@ export interface SessionInfo {
   /** Class names when the task has labels (label entropy, class bars); null otherwise. */
   classes: string[] | null;
   dispatchesPerStep: number;
+  /** What the inspection views can ask of this session: unit dashboards, your own input (its kind), ISTA encoding with the atoms. */
+  inspect: { dashboard: boolean; ownInput: OwnInput['kind'] | null; encode: boolean };
   /** Base checkpoint's metadata summary (steps, recorded metrics), when one was loaded. */
   base: { source: string; metadata: Record<string, string> } | null;
 }

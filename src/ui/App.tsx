@@ -7,6 +7,9 @@ import { PersistencePanel } from './components/PersistencePanel';
 import { IdentifiabilityPanel, LatentViewPanel, ScatterPanel } from './components/InspectPanels';
 import { BaseModelPanel, LossPanel, SessionIoSlot, TrainingPanel } from './components/SessionPanels';
 import { TaskViewPanel } from './components/TaskViewPanel';
+import { SiteMetricsPanel } from './components/SiteMetricsPanel';
+import { LatentTablePanel } from './components/LatentTable';
+import { OwnInputPanel } from './components/OwnInputPanel';
 import { connectEngine } from './engine-connection';
 import { FIRST_VISIT_STEPS } from './guide';
 import { usePlayground } from './store';
@@ -70,8 +73,11 @@ export function App() {
             )}
             <LossPanel />
             <TaskViewPanel />
+            <SiteMetricsPanel />
             <ScatterPanel />
             <LatentViewPanel />
+            <LatentTablePanel />
+            <OwnInputPanel />
             <IdentifiabilityPanel />
             <ExplainPanel />
             {engine.phase === 'ready' && <AdapterPanel adapter={engine.adapter} limits={engine.limits} features={engine.features} />}

@@ -7,6 +7,7 @@
 import type { InferenceOverrides, MetricPoint, SessionInfo, StreamOptions, TaskView, ValidationPoint } from '../worker/protocol';
 import { EngineClient, WorkerError } from '../worker/client';
 import { EMPTY_INSPECTION, runLabel, usePlayground, type LossPoint } from './store';
+import { openDashboard } from './inspect-actions';
 
 let client: EngineClient | null = null;
 
@@ -259,16 +260,9 @@ export async function refreshInspection(): Promise<void> {
   }
 }
 
-/** Opens a unit's view: top-activating examples, class bars, decoder direction. */
+/** Opens a unit's view: its dashboard (src/ui/inspect-actions.ts). */
 export async function openLatent(group: number, unit: number): Promise<void> {
-  usePlayground.getState().setInspection({ selected: { group, unit } });
-  try {
-    const r = await engineClient().request({ type: 'inspect-latent', group, unit });
-    const cur = usePlayground.getState().inspection.selected;
-    if (cur && cur.group === group && cur.unit === unit) usePlayground.getState().setInspection({ latent: r.inspection, latentStep: r.step });
-  } catch (e) {
-    sessionError(e, 'ready');
-  }
+  await openDashboard(group, unit);
 }
 
 /** Switches units on/off for inference; the view re-renders from the reply. */

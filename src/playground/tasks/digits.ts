@@ -98,6 +98,7 @@ class DigitsInstance implements TaskInstance {
   readonly sites: string[];
   readonly classes = CLASSES;
   readonly statsSources: GroupStatsSource[];
+  readonly ownInputKind = 'image' as const;
 
   constructor(
     private readonly rt: GpuRuntime,

@@ -146,6 +146,7 @@ class FourierInstance implements TaskInstance {
   readonly base;
   /** The training window records the final code S [batch·seq, atoms] of every step (active = non-zero). */
   readonly statsSources: GroupStatsSource[];
+  readonly ownInputKind = 'observations' as const;
   private baseNmse: number | null = null;
   private baseView: { prediction: Float32Array; codes: Float32Array } | null = null;
   /**

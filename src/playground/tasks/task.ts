@@ -133,6 +133,8 @@ export interface TaskInstance {
   unitDecoder?(group: number, unit: number, overrides: InferenceOverrides): Promise<Drawable>;
   /** The adapted model's outputs and loss on the view batch (overrides applied): a unit's effect is on − off. */
   viewOutputs?(overrides: InferenceOverrides): Promise<ViewOutputs>;
+  /** What `ownInput` takes (absent: no input of the user's own). */
+  readonly ownInputKind?: OwnInput['kind'];
   /** The user's own input (a drawn digit, placed observations): base and adapted outputs and the units that fire. */
   ownInput?(input: OwnInput, overrides: InferenceOverrides): Promise<OwnInputResult>;
   /** Encodes observations with the current atoms by ISTA on the GPU (tasks whose units are atoms over a signal). */

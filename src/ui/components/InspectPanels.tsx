@@ -1,21 +1,22 @@
 /**
- * Inspection: the App. F scatter of the current group (click a dot → its view), the latent/atom
- * view (top-activating examples, per-class activation bars, decoder direction, on/off), and the
- * App. A identifiability report of STAN groups.
+ * Inspection: the App. F scatter of the current group (click a dot → its dashboard), the unit's
+ * dashboard (LatentDashboard.tsx), and the App. A identifiability report of STAN groups. The site
+ * metrics, the latent table and your own input have their own panels.
  */
-import { computeIdentifiability, openLatent, setMask } from '../engine-connection';
+import { computeIdentifiability, openLatent } from '../engine-connection';
 import { usePlayground } from '../store';
-import { DrawableView } from './Drawable';
+import { LatentDashboardPanel } from './LatentDashboard';
 import { LatentScatter, OpenUnitForm } from './LatentScatter';
+import { useShownStats } from './SiteMetricsPanel';
 
 export function ScatterPanel() {
   const info = usePlayground((s) => s.session.info);
   const groupIndex = usePlayground((s) => s.inspection.group);
-  const stats = usePlayground((s) => s.inspection.stats);
   const selected = usePlayground((s) => s.inspection.selected);
+  const { summary } = useShownStats();
   const group = info?.groups[groupIndex];
   if (!info || !group) return null;
-  const g = stats?.groups.find((x) => x.group === group.group) ?? null;
+  const g = summary ? { ...summary, denseThreshold: summary.metrics.denseThreshold } : null;
   return (
     <section className="panel" aria-labelledby="scatter-heading" data-testid="scatter-panel">
       <h2 id="scatter-heading" className="visually-hidden">
@@ -40,101 +41,8 @@ export function ScatterPanel() {
   );
 }
 
-function ClassBars({ bars }: { bars: { label: string; value: number }[] }) {
-  const max = Math.max(1e-12, ...bars.map((b) => Math.abs(b.value)));
-  return (
-    <div className="class-bars" role="img" aria-label={`mean activation per class: ${bars.map((b) => `${b.label} ${b.value.toFixed(3)}`).join(', ')}`} data-testid="class-bars">
-      {bars.map((b) => (
-        <div key={b.label} className="class-bar">
-          <span className="bar-label">{b.label}</span>
-          <span className="bar" style={{ width: `${(100 * Math.abs(b.value)) / max}%` }} />
-          <span className="bar-value">{b.value.toFixed(3)}</span>
-        </div>
-      ))}
-    </div>
-  );
-}
-
-export function LatentViewPanel() {
-  const selected = usePlayground((s) => s.inspection.selected);
-  const latent = usePlayground((s) => s.inspection.latent);
-  const latentStep = usePlayground((s) => s.inspection.latentStep);
-  const overrides = usePlayground((s) => s.inspection.overrides);
-  const info = usePlayground((s) => s.session.info);
-  const setInspection = usePlayground((s) => s.setInspection);
-  if (!selected) return null;
-  const group = info?.groups[selected.group];
-  const mask = overrides.masks?.[selected.group] ?? null;
-  const isOn = !mask || mask[selected.unit] !== 0;
-  const l = latent && latent.group === selected.group && latent.unit === selected.unit ? latent : null;
-  return (
-    <section className="panel" aria-labelledby="latent-heading" data-testid="latent-view" data-unit={selected.unit}>
-      <h2 id="latent-heading">
-        {group?.label ?? 'latent'} {selected.unit}
-        {group ? ` · ${group.path}` : ''}
-        {latentStep !== null ? ` (step ${latentStep})` : ''}
-      </h2>
-      <div className="controls">
-        <button
-          type="button"
-          data-testid="latent-toggle"
-          aria-pressed={!isOn}
-          onClick={() => {
-            if (!group) return;
-            const next = Array.from({ length: group.count }, (_, i) => (mask ? (mask[i] ?? 1) : 1));
-            next[selected.unit] = isOn ? 0 : 1;
-            void setMask(selected.group, next.every((x) => x === 1) ? null : next);
-          }}
-        >
-          {isOn ? `Switch this ${group?.label ?? 'unit'} off` : `Switch it back on`}
-        </button>
-        <button type="button" onClick={() => selected.unit > 0 && void openLatent(selected.group, selected.unit - 1)} disabled={selected.unit === 0}>
-          ← previous
-        </button>
-        <button type="button" onClick={() => group && selected.unit < group.count - 1 && void openLatent(selected.group, selected.unit + 1)} disabled={!group || selected.unit >= group.count - 1}>
-          next →
-        </button>
-        <button type="button" onClick={() => setInspection({ selected: null, latent: null })}>
-          Close
-        </button>
-      </div>
-      {!l && <p aria-busy="true">Reading this {group?.label ?? 'unit'} from the GPU…</p>}
-      {l && (
-        <>
-          <p className="status">
-            fires on {(100 * l.frequency).toFixed(2)} % of rows · mean activation {l.meanActivation.toPrecision(3)}
-          </p>
-          <h3>Top-activating examples</h3>
-          {l.examples.length === 0 ? (
-            <p className="note">It fired on none of the examples searched (a dead {l.label}).</p>
-          ) : (
-            <div className="thumbs" data-testid="latent-examples" data-count={l.examples.length}>
-              {l.examples.map((ex, i) => (
-                <figure key={i}>
-                  <DrawableView drawable={ex.drawable} label={`example ${i}${ex.label !== null ? `, class ${ex.label}` : ''}, activation ${ex.activation.toFixed(3)}`} />
-                  <figcaption>
-                    {ex.label !== null ? `${ex.label} · ` : ''}
-                    {ex.activation.toFixed(3)}
-                  </figcaption>
-                </figure>
-              ))}
-            </div>
-          )}
-          {l.classBars && (
-            <>
-              <h3>Mean activation per class</h3>
-              <ClassBars bars={l.classBars} />
-            </>
-          )}
-          <h3>What it writes (decoder direction)</h3>
-          <div data-testid="latent-decoder">
-            <DrawableView drawable={l.decoder} label={`decoder direction of ${l.label} ${l.unit}`} signed />
-          </div>
-        </>
-      )}
-    </section>
-  );
-}
+/** The open unit's dashboard. */
+export const LatentViewPanel = LatentDashboardPanel;
 
 export function IdentifiabilityPanel() {
   const info = usePlayground((s) => s.session.info);

@@ -1,8 +1,9 @@
 /**
- * The STAN paper's App. F scatter, live: one dot per latent/atom, x = log10 activation frequency,
- * y = log10 mean activation, colour = label entropy (when the task has labels). Dead units (never
- * fired) sit on the left edge as crosses. Clicking a dot — or choosing its number in the box,
- * for keyboard users — opens that unit's view.
+ * The STAN paper's App. F scatter, live: one dot per latent/atom, x = activation density on a fixed
+ * log axis from 1e-6 to 1 (so units that fire on 85 % of rows look dense, not spread out), y = mean
+ * activation (log), colour = label entropy (when the rows have labels), the dense threshold dotted.
+ * Dead units (never fired) sit in a column left of 1e-6 as crosses; the open unit is ringed in
+ * red. Clicking a dot — or choosing its number in the box, for keyboard users — opens that unit.
  */
 import Plotly from 'plotly.js-dist-min';
 import { useEffect, useId, useRef, useState } from 'react';
@@ -16,7 +17,12 @@ export interface ScatterStats {
   dead: number;
   dense: number;
   samples: number;
+  /** Share of rows above which a unit counts as dense (a dotted line). */
+  denseThreshold?: number;
 }
+
+/** Where dead units are drawn: a column left of the axis' 1e-6. */
+const DEAD_X = 10 ** -6.6;
 
 export function LatentScatter({ stats, label, selected, onSelect }: { stats: ScatterStats | null; label: string; selected: number | null; onSelect(unit: number): void }) {
   const el = useRef<HTMLDivElement>(null);
@@ -31,26 +37,22 @@ export function LatentScatter({ stats, label, selected, onSelect }: { stats: Sca
     const ys: number[] = [];
     const colours: number[] = [];
     const units: number[] = [];
-    const deadX: number[] = [];
     const deadUnits: number[] = [];
-    let minX = 0;
     if (stats) {
-      for (const f of stats.log10Freq) if (f !== null) minX = Math.min(minX, f);
       stats.log10Freq.forEach((f, i) => {
         if (f === null || stats.log10MeanAct[i] === null) {
           deadUnits.push(i);
-          deadX.push(minX - 0.5);
           return;
         }
-        xs.push(f);
-        ys.push(stats.log10MeanAct[i]!);
+        xs.push(10 ** f);
+        ys.push(10 ** stats.log10MeanAct[i]!);
         colours.push(stats.entropy[i] ?? 0);
         units.push(i);
       });
     }
     const hasEntropy = !!stats && stats.entropy.some((e) => e !== null);
     const sel = selected !== null ? units.indexOf(selected) : -1;
-    const yFloor = ys.length ? Math.min(...ys) : 0;
+    const yFloor = ys.length ? Math.min(...ys) : 1;
     const traces: PlotlyData[] = [
       {
         x: xs,
@@ -59,19 +61,20 @@ export function LatentScatter({ stats, label, selected, onSelect }: { stats: Sca
         type: 'scatter',
         mode: 'markers',
         name: `${label}s`,
-        hovertemplate: `${label} %{customdata}<br>log10 freq %{x:.2f}<br>log10 mean act %{y:.2f}${hasEntropy ? '<br>entropy %{marker.color:.2f}' : ''}<extra></extra>`,
+        hovertemplate: `${label} %{customdata}<br>density %{x:.2e}<br>mean activation %{y:.3g}${hasEntropy ? '<br>entropy %{marker.color:.2f} nats' : ''}<extra></extra>`,
         marker: {
           size: 9,
           color: hasEntropy ? colours : '#2563eb',
           colorscale: 'Viridis',
           showscale: hasEntropy,
           colorbar: hasEntropy ? { title: { text: 'label entropy' }, thickness: 12 } : undefined,
-          line: { width: units.map((_, i) => (i === sel ? 3 : 0.5)), color: units.map((_, i) => (i === sel ? '#dc2626' : '#fff')) },
+          line: { width: 0.5, color: '#fff' },
         },
       },
       {
-        x: deadX,
-        y: deadX.map(() => yFloor),
+        // Units that never fired: a column left of the axis' 1e-6.
+        x: deadUnits.map(() => DEAD_X),
+        y: deadUnits.map(() => yFloor),
         customdata: deadUnits,
         type: 'scatter',
         mode: 'markers',
@@ -79,7 +82,19 @@ export function LatentScatter({ stats, label, selected, onSelect }: { stats: Sca
         hovertemplate: `${label} %{customdata}: never fired<extra></extra>`,
         marker: { symbol: 'x', size: 7, color: '#888' },
       },
+      {
+        // The selected unit, ringed.
+        x: sel >= 0 ? [xs[sel]!] : selected !== null && deadUnits.includes(selected) ? [DEAD_X] : [],
+        y: sel >= 0 ? [ys[sel]!] : selected !== null && deadUnits.includes(selected) ? [yFloor] : [],
+        customdata: selected !== null ? [selected] : [],
+        type: 'scatter',
+        mode: 'markers',
+        name: 'selected',
+        hovertemplate: `${label} %{customdata} (open)<extra></extra>`,
+        marker: { symbol: 'circle-open', size: 18, color: '#dc2626', line: { width: 3, color: '#dc2626' } },
+      },
     ];
+    const dense = stats?.denseThreshold ?? null;
     // Drawn in the next frame: a click's own DOM update (labels, buttons) paints first, the chart follows.
     const node = el.current;
     const frame = requestAnimationFrame(() => {
@@ -89,8 +104,16 @@ export function LatentScatter({ stats, label, selected, onSelect }: { stats: Sca
         {
           height: 320,
           margin: { l: 60, r: 20, t: 10, b: 45 },
-          xaxis: { title: { text: 'log10 activation frequency' } },
-          yaxis: { title: { text: 'log10 mean activation' } },
+          // Fixed axes: density from 1e-6 to 1 (dead units left of it), so dense and sparse read as what they are.
+          xaxis: {
+            title: { text: 'activation density (share of rows it fires on, log scale)' },
+            type: 'log',
+            range: [Math.log10(DEAD_X) - 0.3, 0.05],
+            tickvals: [DEAD_X, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1],
+            ticktext: ['dead', '1e-6', '1e-5', '1e-4', '0.001', '0.01', '0.1', '1'],
+          },
+          yaxis: { title: { text: 'mean activation when active (log)' }, type: 'log' },
+          shapes: dense !== null ? [{ type: 'line', xref: 'x', yref: 'paper', x0: dense, x1: dense, y0: 0, y1: 1, line: { color: '#dc2626', dash: 'dot', width: 1 } }] : [],
           showlegend: false,
           hovermode: 'closest',
           clickmode: 'event',
@@ -122,7 +145,7 @@ export function LatentScatter({ stats, label, selected, onSelect }: { stats: Sca
       <div className="chart-head">
         <h3>{label === 'atom' ? 'Atoms' : label === 'rank' ? 'Rank dimensions' : 'Latents'} (App. F)</h3>
         <span className="status" data-testid="latent-counts">
-          {stats ? `${count} ${label}s · ${alive} fired · ${stats.dead} dead · ${stats.dense} dense · over ${stats.samples.toLocaleString('en-US')} rows` : 'statistics appear after the first training steps'}
+          {stats ? `${count} ${label}s · ${alive} fired · ${stats.dead} dead · ${stats.dense} dense${stats.denseThreshold !== undefined ? ` (> ${(100 * stats.denseThreshold).toFixed(0)} % of rows)` : ''} · over ${stats.samples.toLocaleString('en-US')} rows` : 'statistics appear after the first training steps'}
         </span>
       </div>
       <div ref={el} data-testid="latent-scatter" data-points={alive} role="img" aria-label={`scatter of ${count} ${label}s: activation frequency against mean activation`} />
