@@ -24,7 +24,7 @@ import { buildConfigOf } from '../config/resolve';
 import { ConfigError } from '../engine/errors';
 import type { GpuRuntime } from '../engine/runtime';
 import { taskModule, taskSummary } from './tasks/registry';
-import type { GroupStatsSource, TaskAssets, TaskInstance } from './tasks/task';
+import type { GroupStatsSource, TaskAssets, TaskInstance, UnitActivationSet, ViewOutputs } from './tasks/task';
 import type { LrSchedule } from '../train/schedule';
 import { Trainer } from '../train/trainer';
 import type { LatentStatsEvent, MetricsEvent, ProgressEvent, StreamOptions, TrainingStoppedEvent, ValidationEvent } from './events';
@@ -148,6 +148,9 @@ export class PlaygroundSession {
   private nextMetricStep = 0;
   private destroyed = false;
   private readonly stream: Required<StreamOptions>;
+  /** Bumped when the parameters change outside training (restore): cached inspection data is stale. */
+  private generation = 0;
+  private dashCache: { key: string; sets: Map<number, UnitActivationSet>; on: ViewOutputs | null } | null = null;
   /** Training-statistics windows, one per group the task offers (recorded into the step). */
   private readonly windows: GroupWindow[] = [];
 
@@ -436,8 +439,17 @@ export class PlaygroundSession {
     if (!t.unitActivations || !t.viewOutputs) throw new ConfigError('task', `the ${this.config.task} task has no ${info.label} dashboard`);
     return this.exclusive(async () => {
       const o = this.overrides;
-      const set = await t.unitActivations!(group, o);
-      const on = await t.viewOutputs!(o);
+      // Every unit of a group shares the activations and the "on" outputs: cached until the next step, restore or override change.
+      const key = JSON.stringify([this.trainer.step, this.generation, o]);
+      if (this.dashCache?.key !== key) this.dashCache = { key, sets: new Map(), on: null };
+      const cache = this.dashCache;
+      let set = cache.sets.get(group);
+      if (!set) {
+        set = await t.unitActivations!(group, o);
+        cache.sets.set(group, set);
+      }
+      cache.on ??= await t.viewOutputs!(o);
+      const on = cache.on;
       const off = await t.viewOutputs!(unitOff(o, group, unit, info.count));
       const adapter = t.adapters[group];
       const decoder = t.unitDecoder ? await t.unitDecoder(group, unit, o) : { kind: 'vector' as const, values: adapter?.unitDirection ? Array.from(await adapter.unitDirection(unit)) : [] };
@@ -559,6 +571,8 @@ export class PlaygroundSession {
     if (problems.length) throw new ConfigError('params', `the checkpoint does not fit this session: ${problems.join('; ')}`);
     this.trainer.restore({ step: cp.step, params: cp.params.map((o) => new Map(Object.entries(o))), optimizer: cp.optimizer });
     this.task.invalidate?.();
+    this.generation++;
+    this.dashCache = null;
     // The window's rows came from the old run: start it afresh.
     for (const w of this.windows) {
       w.window.reset();

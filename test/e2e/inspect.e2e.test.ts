@@ -37,7 +37,7 @@ afterAll(async () => {
 async function openPage(hash: string): Promise<{ page: Page; errors: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   const { errors } = watchPage(page);
-  await page.goto(server.url + hash);
+  await page.goto(server.url + hash, { timeout: 90_000 });
   await page.locator('[data-testid="engine-phase"][data-phase="ready"]').waitFor({ timeout: 90_000 });
   return { page, errors };
 }
@@ -60,129 +60,135 @@ const firing = (page: Page) => page.getByTestId('own-firing').getAttribute('data
 describe('inspection in the page', () => {
   test('digits × STAN: metrics, a latent dashboard, co-active link, table sort, drawing changes the firing latents', async () => {
     const { page, errors } = await openPage('#task=digits&adapter.kind=stan&adapter.stan.k=4&adapter.stan.expansion=1&training.batch=8&training.steps=30');
-    await timed(
-      'build + 10 steps',
-      () => page.getByTestId('step-10').click(),
-      () => settled(page, 10),
-    );
-    // The metrics panel: the training window's L0 / dead / dense and the histogram.
-    const metrics = page.getByTestId('metrics-panel');
-    await metrics.getByTestId('metric-l0').waitFor({ timeout: 60_000 });
-    expect(Number(await metrics.getByTestId('metric-l0').innerText())).toBeGreaterThan(0);
-    expect(await metrics.getByTestId('metric-dead').innerText()).toMatch(/% \(\d+ of 64\)/);
-    expect(await metrics.getByTestId('metric-dense').innerText()).toMatch(/%/);
-    expect(Number(await page.getByTestId('density-histogram').getAttribute('data-bins'))).toBe(24);
-    expect(Number(await page.getByTestId('density-histogram').getAttribute('data-units'))).toBe(64);
-    expect(Number(await page.getByTestId('metrics-rows').getAttribute('data-rows'))).toBeGreaterThan(0);
-    await timed(
-      'step → metrics',
-      () => page.getByTestId('step').click(),
-      () => settled(page, 11),
-    );
-
-    // A latent's dashboard from a scatter dot.
-    const dot = page.locator('[data-testid="latent-scatter"] .scatterlayer .trace:first-child path.point').first();
-    await expect.poll(() => page.locator('[data-testid="latent-scatter"] .scatterlayer .trace:first-child path.point').count(), { timeout: 30_000 }).toBeGreaterThan(0);
-    await timed(
-      'open a latent',
-      () => dot.click({ force: true }),
-      () => page.locator('[data-testid="latent-view"][data-busy="0"] [data-testid="activation-histogram"]').waitFor({ timeout: 60_000 }),
-    );
-    const view = page.getByTestId('latent-view');
-    expect(Number(await view.getByTestId('activation-histogram').getAttribute('data-bins'))).toBe(20);
-    expect(Number(await view.getByTestId('latent-examples').getAttribute('data-count'))).toBeGreaterThan(0);
-    expect(Number(await view.getByTestId('latent-quantiles').getAttribute('data-groups'))).toBeGreaterThan(0);
-    expect(await view.getByTestId('firing-positions').first().getAttribute('data-kind')).toBe('patches');
-    expect(Number(await view.getByTestId('firing-positions').first().getAttribute('data-firing'))).toBeGreaterThan(0);
-    expect(await view.getByTestId('latent-effect').getAttribute('data-delta-loss')).toMatch(/^-?\d/);
-    expect(Number(await view.getByTestId('latent-coactive').getAttribute('data-count'))).toBeGreaterThan(0);
-    expect(await view.getByTestId('class-bars').count()).toBe(1);
-    // The selected dot is ringed.
-    expect(await page.locator('[data-testid="latent-scatter"] .scatterlayer .trace:nth-child(3) path.point').count()).toBe(1);
-    await screenshot(page, 'inspect-digits-dashboard');
-    const first = Number(await view.getAttribute('data-unit'));
-    await timed(
-      'open a co-active latent',
-      () => view.getByTestId('coactive-link').first().click(),
-      () => page.locator(`[data-testid="latent-view"][data-busy="0"]:not([data-unit="${first}"]) [data-testid="activation-histogram"]`).waitFor({ timeout: 60_000 }),
-    );
-
-    // The table sorts by effect (filled once training is paused).
-    await page.getByTestId('sort-effect').click();
-    expect(Number(await page.getByTestId('latent-table').getAttribute('data-rows'))).toBe(64);
-
-    // Your own drawing: a stroke, then another: the set of firing latents changes.
-    const canvas = page.getByTestId('digit-canvas');
-    await canvas.scrollIntoViewIfNeeded();
-    const box = (await canvas.boundingBox())!;
-    const stroke = async (x0: number, y0: number, x1: number, y1: number) => {
-      await page.mouse.move(box.x + x0 * box.width, box.y + y0 * box.height);
-      await page.mouse.down();
-      for (let i = 1; i <= 6; i++) await page.mouse.move(box.x + (x0 + ((x1 - x0) * i) / 6) * box.width, box.y + (y0 + ((y1 - y0) * i) / 6) * box.height);
-      await page.mouse.up();
-    };
-    let last: string | null = null;
-    const strokes: [number, number, number, number][] = [
-      [0.5, 0.15, 0.5, 0.85],
-      [0.2, 0.5, 0.8, 0.5],
-      [0.2, 0.2, 0.8, 0.8],
-    ];
-    const seen = new Set<string>();
-    for (const s of strokes) {
-      const before = last;
+    try {
       await timed(
-        'stroke → firing latents',
-        () => stroke(...s),
-        () => expect.poll(() => firing(page), { timeout: 60_000 }).not.toBe(before),
+        'build + 10 steps',
+        () => page.getByTestId('step-10').click(),
+        () => settled(page, 10),
       );
-      last = await firing(page);
-      seen.add(last!);
+      // The metrics panel: the training window's L0 / dead / dense and the histogram.
+      const metrics = page.getByTestId('metrics-panel');
+      await metrics.getByTestId('metric-l0').waitFor({ timeout: 60_000 });
+      expect(Number(await metrics.getByTestId('metric-l0').innerText())).toBeGreaterThan(0);
+      expect(await metrics.getByTestId('metric-dead').innerText()).toMatch(/% \(\d+ of 64\)/);
+      expect(await metrics.getByTestId('metric-dense').innerText()).toMatch(/%/);
+      expect(Number(await page.getByTestId('density-histogram').getAttribute('data-bins'))).toBe(24);
+      expect(Number(await page.getByTestId('density-histogram').getAttribute('data-units'))).toBe(64);
+      expect(Number(await page.getByTestId('metrics-rows').getAttribute('data-rows'))).toBeGreaterThan(0);
+      await timed(
+        'step → metrics',
+        () => page.getByTestId('step').click(),
+        () => settled(page, 11),
+      );
+
+      // A latent's dashboard from a scatter dot.
+      const dot = page.locator('[data-testid="latent-scatter"] .scatterlayer .trace:first-child path.point').first();
+      await expect.poll(() => page.locator('[data-testid="latent-scatter"] .scatterlayer .trace:first-child path.point').count(), { timeout: 30_000 }).toBeGreaterThan(0);
+      await timed(
+        'open a latent',
+        () => dot.click({ force: true }),
+        () => page.locator('[data-testid="latent-view"][data-busy="0"] [data-testid="activation-histogram"]').waitFor({ timeout: 60_000 }),
+      );
+      const view = page.getByTestId('latent-view');
+      expect(Number(await view.getByTestId('activation-histogram').getAttribute('data-bins'))).toBe(20);
+      expect(Number(await view.getByTestId('latent-examples').getAttribute('data-count'))).toBeGreaterThan(0);
+      expect(Number(await view.getByTestId('latent-quantiles').getAttribute('data-groups'))).toBeGreaterThan(0);
+      expect(await view.getByTestId('firing-positions').first().getAttribute('data-kind')).toBe('patches');
+      expect(Number(await view.getByTestId('firing-positions').first().getAttribute('data-firing'))).toBeGreaterThan(0);
+      expect(await view.getByTestId('latent-effect').getAttribute('data-delta-loss')).toMatch(/^-?\d/);
+      expect(Number(await view.getByTestId('latent-coactive').getAttribute('data-count'))).toBeGreaterThan(0);
+      expect(await view.getByTestId('class-bars').count()).toBe(1);
+      // The selected dot is ringed.
+      expect(await page.locator('[data-testid="latent-scatter"] .scatterlayer .trace:nth-child(3) path.point').count()).toBe(1);
+      await screenshot(page, 'inspect-digits-dashboard');
+      const first = Number(await view.getAttribute('data-unit'));
+      await timed(
+        'open a co-active latent',
+        () => view.getByTestId('coactive-link').first().click(),
+        () => page.locator(`[data-testid="latent-view"][data-busy="0"]:not([data-unit="${first}"]) [data-testid="activation-histogram"]`).waitFor({ timeout: 60_000 }),
+      );
+
+      // The table sorts by effect (filled once training is paused).
+      await page.getByTestId('sort-effect').click();
+      expect(Number(await page.getByTestId('latent-table').getAttribute('data-rows'))).toBe(64);
+
+      // Your own drawing: a stroke, then another: the set of firing latents changes.
+      const canvas = page.getByTestId('digit-canvas');
+      await canvas.scrollIntoViewIfNeeded();
+      const box = (await canvas.boundingBox())!;
+      const stroke = async (x0: number, y0: number, x1: number, y1: number) => {
+        await page.mouse.move(box.x + x0 * box.width, box.y + y0 * box.height);
+        await page.mouse.down();
+        for (let i = 1; i <= 6; i++) await page.mouse.move(box.x + (x0 + ((x1 - x0) * i) / 6) * box.width, box.y + (y0 + ((y1 - y0) * i) / 6) * box.height);
+        await page.mouse.up();
+      };
+      let last: string | null = null;
+      const strokes: [number, number, number, number][] = [
+        [0.5, 0.15, 0.5, 0.85],
+        [0.2, 0.5, 0.8, 0.5],
+        [0.2, 0.2, 0.8, 0.8],
+      ];
+      const seen = new Set<string>();
+      for (const s of strokes) {
+        const before = last;
+        await timed(
+          'stroke → firing latents',
+          () => stroke(...s),
+          () => expect.poll(() => firing(page), { timeout: 60_000 }).not.toBe(before),
+        );
+        last = await firing(page);
+        seen.add(last!);
+      }
+      expect(seen.size).toBeGreaterThan(1);
+      expect(await page.getByTestId('own-summary').innerText()).toMatch(/predicts \d/);
+      await screenshot(page, 'inspect-digits-own-input');
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
     }
-    expect(seen.size).toBeGreaterThan(1);
-    expect(await page.getByTestId('own-summary').innerText()).toMatch(/predicts \d/);
-    await screenshot(page, 'inspect-digits-own-input');
-    expect(errors).toEqual([]);
-    await page.close();
   });
 
   test('fourier: placed observations, firing atoms, ISTA encoding with the atoms', async () => {
     const { page, errors } = await openPage('#task=fourier&training.steps=20');
-    await timed(
-      'build + 1 step',
-      () => page.getByTestId('step').click(),
-      () => settled(page, 1),
-    );
-    await page.getByTestId('adapted-output').waitFor({ timeout: 60_000 });
-    await page.getByTestId('metric-l0').waitFor({ timeout: 60_000 });
-    await timed(
-      'load observations → outputs',
-      () => page.getByTestId('placer-load').click(),
-      () => page.getByTestId('own-firing').waitFor({ timeout: 60_000 }),
-    );
-    const placer = page.getByTestId('fourier-placer');
-    const n0 = Number(await placer.getAttribute('data-points'));
-    expect(n0).toBeGreaterThan(0);
-    const box = (await placer.boundingBox())!;
-    const before = await firing(page);
-    await timed(
-      'place a point → outputs',
-      () => page.mouse.click(box.x + box.width * 0.37, box.y + box.height * 0.2),
-      () => expect.poll(() => firing(page), { timeout: 60_000 }).not.toBe(before),
-    );
-    expect(Number(await placer.getAttribute('data-points'))).toBe(n0 + 1);
-    for (const lambda of ['0.05', '0.5']) {
-      await page.getByTestId('encode-lambda').fill(lambda);
+    try {
       await timed(
-        'encode with the atoms',
-        () => page.getByTestId('encode-button').click(),
-        () => page.locator('[data-testid="encode-result"]').waitFor({ timeout: 60_000 }).then(() => expect.poll(() => page.getByTestId('encode-button').isEnabled(), { timeout: 60_000 }).toBe(true)),
+        'build + 1 step',
+        () => page.getByTestId('step').click(),
+        () => settled(page, 1),
       );
+      await page.getByTestId('adapted-output').waitFor({ timeout: 60_000 });
+      await page.getByTestId('metric-l0').waitFor({ timeout: 60_000 });
+      await timed(
+        'load observations → outputs',
+        () => page.getByTestId('placer-load').click(),
+        () => page.getByTestId('own-firing').waitFor({ timeout: 60_000 }),
+      );
+      const placer = page.getByTestId('fourier-placer');
+      const n0 = Number(await placer.getAttribute('data-points'));
+      expect(n0).toBeGreaterThan(0);
+      const box = (await placer.boundingBox())!;
+      const before = await firing(page);
+      await timed(
+        'place a point → outputs',
+        () => page.mouse.click(box.x + box.width * 0.37, box.y + box.height * 0.2),
+        () => expect.poll(() => firing(page), { timeout: 60_000 }).not.toBe(before),
+      );
+      expect(Number(await placer.getAttribute('data-points'))).toBe(n0 + 1);
+      for (const lambda of ['0.05', '0.5']) {
+        await page.getByTestId('encode-lambda').fill(lambda);
+        await timed(
+          'encode with the atoms',
+          () => page.getByTestId('encode-button').click(),
+          () => page.locator('[data-testid="encode-result"]').waitFor({ timeout: 60_000 }).then(() => expect.poll(() => page.getByTestId('encode-button').isEnabled(), { timeout: 60_000 }).toBe(true)),
+        );
+      }
+      expect(Number(await page.getByTestId('encode-result').getAttribute('data-active'))).toBeGreaterThan(0);
+      await page.getByTestId('encode-code').waitFor();
+      await page.getByTestId('encode-reconstruction').waitFor();
+      await screenshot(page, 'inspect-fourier-encode');
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
     }
-    expect(Number(await page.getByTestId('encode-result').getAttribute('data-active'))).toBeGreaterThan(0);
-    await page.getByTestId('encode-code').waitFor();
-    await page.getByTestId('encode-reconstruction').waitFor();
-    await screenshot(page, 'inspect-fourier-encode');
-    expect(errors).toEqual([]);
-    await page.close();
   });
 });

@@ -55,7 +55,7 @@ export function LatentTablePanel() {
   }, [rows, table]);
   if (!info || !group?.stats || !s) return null;
   const header = (key: SortKey, label: string) => (
-    <th aria-sort={table.sort === key ? (table.descending ? 'descending' : 'ascending') : 'none'}>
+    <th key={key} aria-sort={table.sort === key ? (table.descending ? 'descending' : 'ascending') : 'none'}>
       <button type="button" onClick={() => set({ table: { ...table, sort: key, descending: table.sort === key ? !table.descending : key !== 'unit' } })} data-testid={`sort-${key}`}>
         {label}
         {table.sort === key ? (table.descending ? ' ▼' : ' ▲') : ''}
