@@ -209,9 +209,19 @@ describe('dashboards through the session', () => {
       await expect(s.encode({ points: [{ t: 1, v: 0 }], lambda: -1 })).rejects.toThrow(/λ/);
 
       // Placed observations: outputs and firing atoms.
-      const own = await s.ownInput({ kind: 'observations', points: [{ t: 3, v: 1 }, { t: 20, v: -0.5 }, { t: 40, v: 0.7 }] });
+      // Placed observations (the model takes exactly its number of observed samples): outputs and firing atoms.
+      const points = on.signals[0]!.observed.map((o) => ({ t: o.t, v: o.v }));
+      const own = await s.ownInput({ kind: 'observations', points });
       expect(own.base.kind).toBe('signal');
       expect(own.firing[0]!.units.length).toBeGreaterThan(0);
+      // The adapted output keeps the observations and equals the view's reconstruction of the same signal.
+      const adaptedOwn = (own.adapted as { values: number[] }).values;
+      adaptedOwn.forEach((v, t) => expect(v).toBeCloseTo(on.signals[0]!.adapted![t]!, 4));
+      // Moving one observation changes the output.
+      const moved = points.map((p, i) => (i === 0 ? { t: p.t, v: p.v + 1 } : p));
+      const own2 = await s.ownInput({ kind: 'observations', points: moved });
+      expect(Math.max(...(own2.adapted as { values: number[] }).values.map((v, t) => Math.abs(v - adaptedOwn[t]!)))).toBeGreaterThan(1e-3);
+      await expect(s.ownInput({ kind: 'observations', points: points.slice(1) })).rejects.toThrow(/exactly \d+ observed/);
     } finally {
       s.destroy();
     }

@@ -144,7 +144,11 @@ class FourierInstance implements TaskInstance {
   readonly sites = ['fourier'];
   readonly classes = null;
   readonly base;
-  /** The training window records the final code S [batch·seq, atoms] of every step (active = non-zero). */
+  /**
+   * The training window records the final code S of every step (active = non-zero) in the model's
+   * compact layout [batch·(observed + 1), atoms]: one row per observed token and one for the
+   * unobserved rest of each signal (which shares one code), so window rows are compact tokens.
+   */
   readonly statsSources: GroupStatsSource[];
   readonly ownInputKind = 'observations' as const;
   private baseNmse: number | null = null;
@@ -174,7 +178,8 @@ class FourierInstance implements TaskInstance {
     };
     this.graph = graph;
     this.groups = [{ group: 0, path: 'fourier', kind: 'fourier-atoms', label: 'atom', count: cfg.atoms, k: kRange, stats: true, identifiability: false }];
-    this.statsSources = [{ group: 0, code: { kind: 'dense', values: model.codes, rows: cfg.batch * cfg.seq }, mode: 'abs', labels: null, classes: 0 }];
+    // The model's code is compact: per signal its observed tokens plus one row for the pooled unobserved rest.
+    this.statsSources = [{ group: 0, code: { kind: 'dense', values: model.codes, rows: cfg.batch * model.tc }, mode: 'abs', labels: null, classes: 0 }];
     this.parameters = { trainable: parameterCount(model.trainable.params), base: parameterCount(model.params) };
     this.base = { source: BASE_PATH, metadata };
   }
@@ -206,7 +211,7 @@ class FourierInstance implements TaskInstance {
    * The output with the overrides applied at the read-out (see the file comment) for the
    * validation signals `idx` (codes [idx.length·T, M]): observed samples stay their observations.
    */
-  private readout(codes: Float32Array, prof: Float64Array, idx: readonly number[], o: InferenceOverrides): Float32Array {
+  private readout(codes: Float32Array, prof: Float64Array, idx: readonly number[], o: InferenceOverrides, set: FourierSet = this.valSet): Float32Array {
     const { atoms: M, seq: T } = this.cfg;
     const mask = o.masks?.[0] ?? null;
     const k = o.k?.[0] ?? null;
@@ -216,8 +221,8 @@ class FourierInstance implements TaskInstance {
     for (let r = 0; r < rows; r++) {
       const t = r % T;
       const at = idx[Math.floor(r / T)]! * T + t;
-      if (this.valSet.masks[at]) {
-        out[r] = this.valSet.values[at]!;
+      if (set.masks[at]) {
+        out[r] = set.values[at]!;
         continue;
       }
       keep.fill(1);
@@ -383,8 +388,8 @@ class FourierInstance implements TaskInstance {
     const T = this.cfg.seq;
     const { view, val, prof } = await this.adaptedOutputs();
     const idx = this.viewIndices();
-    const pred = this.readout(val.codes, prof, this.valSet.n * T, o);
-    const shown = this.readout(view.codes, prof, idx.length * T, o);
+    const pred = this.readout(val.codes, prof, Array.from({ length: this.valSet.n }, (_, i) => i), o);
+    const shown = this.readout(view.codes, prof, idx, o);
     return {
       lossName: 'NMSE',
       loss: mseOf(pred, this.valSet.signals) / signalVariance(this.valSet),
@@ -400,8 +405,12 @@ class FourierInstance implements TaskInstance {
     return { kind: 'signal', values: Array.from(prof.subarray(unit * T, (unit + 1) * T)) };
   }
 
-  /** Observations placed by the user → a one-signal set (unobserved samples 0), checked. */
-  private observationSet(points: readonly { t: number; v: number }[]): { set: FourierSet; ts: number[]; vs: number[] } {
+  /**
+   * Observations placed by the user → a one-signal set (unobserved samples 0), checked. The model
+   * runs exactly `cfg.observed` observations per signal (its compact attention weighs the
+   * unobserved rest by seq − observed), so `forModel` asks for that many distinct samples.
+   */
+  private observationSet(points: readonly { t: number; v: number }[], forModel: boolean): { set: FourierSet; ts: number[]; vs: number[] } {
     const T = this.cfg.seq;
     if (!Array.isArray(points) || points.length < 1 || points.length > T) throw new ConfigError('points', `place between 1 and ${T} observations, got ${Array.isArray(points) ? points.length : 'none'}`);
     const byT = new Map<number, number>();
@@ -412,13 +421,15 @@ class FourierInstance implements TaskInstance {
     }
     const ts = [...byT.keys()].sort((a, b) => a - b);
     const vs = ts.map((t) => byT.get(t)!);
+    const O = this.cfg.observed;
+    if (forModel && ts.length !== O) throw new ConfigError('points', `the model reconstructs from exactly ${O} observed samples (at distinct positions); ${ts.length} placed — ${ts.length < O ? 'place more' : 'remove some'}`);
     const signals = new Float32Array(T);
     const masks = new Float32Array(T);
     ts.forEach((t, i) => {
       signals[t] = vs[i]!;
       masks[t] = 1;
     });
-    const set: FourierSet = { ...this.valSet, n: 1, signals, masks, observed: signals.slice(), freqs: [[]] };
+    const set: FourierSet = { ...this.valSet, n: 1, observed: ts.length, signals, masks, values: signals.slice(), positions: Int32Array.from(ts), freqs: [[]] };
     return { set, ts, vs };
   }
 
@@ -426,12 +437,12 @@ class FourierInstance implements TaskInstance {
   async ownInput(input: OwnInput, o: InferenceOverrides): Promise<OwnInputResult> {
     if (input.kind !== 'observations') throw new ConfigError('input.kind', `the Fourier task takes observations, got '${input.kind}'`);
     const { seq: T, atoms: M } = this.cfg;
-    const { set } = this.observationSet(input.points);
+    const { set } = this.observationSet(input.points, true);
     checkOverrides(this.groups, o);
     const base = await this.forwardMany(this.baseModel, set, [0]);
     const ad = await this.forwardMany(this.model, set, [0]);
     const prof = (await this.adaptedOutputs()).prof;
-    const adapted = this.readout(ad.codes, prof, T, o);
+    const adapted = this.readout(ad.codes, prof, [0], o, set);
     const acts = this.overriddenActs(ad.codes, T, o);
     const units: OwnInputResult['firing'][number]['units'] = [];
     for (let m = 0; m < M; m++) {
@@ -463,7 +474,7 @@ class FourierInstance implements TaskInstance {
    */
   async encodeWithAtoms(req: EncodeRequest): Promise<EncodeResult> {
     const { seq: T, atoms: M } = this.cfg;
-    const { ts, vs } = this.observationSet(req.points);
+    const { ts, vs } = this.observationSet(req.points, false);
     const lambda = req.lambda;
     if (typeof lambda !== 'number' || !Number.isFinite(lambda) || lambda < 0) throw new ConfigError('lambda', `λ must be a finite number ≥ 0, got ${String(lambda)}`);
     const iterations = req.iterations ?? 300;

@@ -199,11 +199,13 @@ function FourierInput() {
   const encodeBusy = useInspect((s) => s.encodeBusy);
   const info = usePlayground((s) => s.session.info);
   const T = view?.kind === 'fourier' ? view.seq : 64;
+  // The model reconstructs from a fixed number of observed samples (those of the view's signals).
+  const need = view?.kind === 'fourier' ? (view.signals[0]?.observed.length ?? 0) : 0;
   const x = (t: number) => 6 + (t / Math.max(1, T - 1)) * (FW - 12);
   const y = (v: number) => FH / 2 - (v / V_RANGE) * (FH / 2 - 6);
   const update = (next: { t: number; v: number }[]) => {
     setPoints(next);
-    if (next.length) void runOwnInput({ kind: 'observations', points: next });
+    if (next.length && next.length === need) void runOwnInput({ kind: 'observations', points: next });
   };
   const r = own?.input.kind === 'observations' ? own.result : null;
   const line = (values: number[], colour: string, dash?: boolean) => <polyline fill="none" stroke={colour} strokeWidth={1.5} strokeDasharray={dash ? '4 3' : undefined} points={values.map((v, t) => `${x(t).toFixed(1)},${y(Math.max(-V_RANGE, Math.min(V_RANGE, v))).toFixed(1)}`).join(' ')} />;
@@ -217,7 +219,7 @@ function FourierInput() {
           data-testid="fourier-placer"
           data-points={points.length}
           role="img"
-          aria-label="place observations: click to add a sample, click on one to remove it"
+          aria-label="place observations: click to add a sample (once all are placed, a click moves the nearest one there), click on one to remove it"
           style={{ border: '1px solid var(--border)', cursor: 'crosshair' }}
           onClick={(e) => {
             const b = e.currentTarget.getBoundingClientRect();
@@ -225,7 +227,14 @@ function FourierInput() {
             const v = ((FH / 2 - (e.clientY - b.top)) / (FH / 2 - 6)) * V_RANGE;
             if (t < 0 || t >= T) return;
             const hit = points.find((p) => p.t === t && Math.abs(y(p.v) - (e.clientY - b.top)) < 8);
-            update(hit ? points.filter((p) => p !== hit) : [...points.filter((p) => p.t !== t), { t, v: Math.round(v * 100) / 100 }]);
+            const placed = { t, v: Math.round(v * 100) / 100 };
+            if (hit) update(points.filter((p) => p !== hit));
+            else if (points.some((p) => p.t === t) || points.length < need || !need) update([...points.filter((p) => p.t !== t), placed]);
+            else {
+              // All observations placed: the nearest one (in time) moves to the click.
+              const near = points.reduce((a, p) => (Math.abs(p.t - t) < Math.abs(a.t - t) ? p : a));
+              update([...points.filter((p) => p !== near), placed]);
+            }
           }}
         >
           <line x1={0} x2={FW} y1={y(0)} y2={y(0)} stroke="#8886" />
@@ -246,7 +255,10 @@ function FourierInput() {
             </button>
           )}
         </div>
-        <p className="note">Black: your observations · grey dashed: base · red: adapted · green: encoded with the atoms.</p>
+        <p className="note" data-testid="placer-need" data-need={need}>
+          {need > 0 && points.length !== need ? `The model reconstructs from exactly ${need} observed samples: ${points.length} placed. ` : ''}
+          Black: your observations · grey dashed: base · red: adapted · green: encoded with the atoms.
+        </p>
       </div>
       <div>
         {r && (
