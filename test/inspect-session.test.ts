@@ -109,6 +109,8 @@ describe('the training window equals the reference over the same rows', () => {
 describe("adapters' ΔO equals the output difference made by masking them", () => {
   for (const spec of [
     { kind: 'stan', config: { ...stanAdapter.settings.defaults, expansion: 2, k: 3 }, targets: ['blocks.0.attn.q_proj'] },
+    // k = l: the dense path (no selection), ΔO by a matmul.
+    { kind: 'stan', config: { ...stanAdapter.settings.defaults, expansion: 0.25, k: 4 }, targets: ['blocks.0.attn.q_proj'] },
     { kind: 'atoms', config: { atoms: 6, sigma: 'topk', lambda: 0, k: 2, form: 'paper', train: 'both' }, targets: ['blocks.0.attn'] },
     { kind: 'atoms', config: { atoms: 5, sigma: 'soft', lambda: 0.01, k: 1, form: 'simplified', train: 'both' }, targets: ['blocks.0.attn'] },
   ]) {
