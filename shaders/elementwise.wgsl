@@ -6,6 +6,10 @@ struct Params {
   row_stride: u32, // workgroups per grid row (x extent of the dispatch)
   alpha: f32,
   beta: f32,
+  period: u32,     // broadcast_add: length of the added vector
+  _p0: u32,
+  _p1: u32,
+  _p2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -45,11 +49,9 @@ fn axpby(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
 }
 
 // y[i] += alpha * x[i % period]   (add a [period] vector to every row; e.g. position embeddings)
-// `beta` carries the period as f32-bitcast u32.
 @compute @workgroup_size(256)
 fn broadcast_add(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = flat_index(wg, lid);
   if (i >= p.n) { return; }
-  let period = bitcast<u32>(p.beta);
-  y[i] = y[i] + p.alpha * x[i % period];
+  y[i] = y[i] + p.alpha * x[i % p.period];
 }

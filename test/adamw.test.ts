@@ -4,7 +4,7 @@ import { CommandList, type GpuRuntime } from '../src/engine/runtime';
 import { StepParams } from '../src/engine/step-params';
 import { shader } from '../src/kernels/shader-sources';
 import { FINAL_MAX, foldPasses, stridedThreads } from '../src/kernels/reduce';
-import { AdamW, adamwCpu, NORM_MAX_THREADS, NORM_PER_THREAD, type AdamWOptions } from '../src/train/adamw';
+import { AdamW, adamwCpu, NORM_MAX_THREADS, NORM_PER_THREAD, type AdamWOptions } from '../src/kernels/adamw';
 import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
 
 // A rejected dispatch (validation error) must fail the test, not just log.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CommandList } from '../src/engine/runtime';
-import { geluBackwardCpu, geluCpu, recordAxpby, recordGeluBackward, recordGeluForward } from '../src/kernels/elementwise';
+import { broadcastAddCpu, geluBackwardCpu, geluCpu, recordAxpby, recordBroadcastAdd, recordGeluBackward, recordGeluForward } from '../src/kernels/elementwise';
 import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
 
 describe('elementwise kernels vs CPU', () => {
@@ -33,4 +33,24 @@ describe('elementwise kernels vs CPU', () => {
     const expected = Array.from(xs, (v, i) => 2 * v + 0.5 * ys[i]!);
     expect(maxRelError(await rt.read(y), expected)).toBeLessThan(1e-6);
   });
+  for (const [period, rows] of [
+    [1, 1],
+    [3, 7],
+    [5, 103], // 515 elements: three workgroups, the last partial
+    [257, 2],
+  ] as const) {
+    it(`broadcast_add, period ${period} × ${rows} rows`, async () => {
+      const rt = await testRuntime();
+      const xs = randomArray(period, period + 5);
+      const ys = randomArray(period * rows, rows + 9);
+      const x = rt.tensor([period], 'x', xs);
+      const y = rt.tensor([period * rows], 'y', ys);
+      const list = new CommandList('t');
+      recordBroadcastAdd(rt, list, x, y, -1.5);
+      rt.submit([list]);
+      expect(maxRelError(await rt.read(y), broadcastAddCpu(xs, ys, -1.5))).toBeLessThan(1e-6);
+      rt.release(x);
+      rt.release(y);
+    });
+  }
 });

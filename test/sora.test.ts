@@ -8,7 +8,8 @@ import { ConfigError } from '../src/engine/errors';
 import { CommandList } from '../src/engine/runtime';
 import { StepParams } from '../src/engine/step-params';
 import { shader } from '../src/kernels/shader-sources';
-import { SoraAdapter, soraAdapter, soraBackwardCpu, soraForwardCpu, soraProxCpu } from '../src/adapters/sora';
+import { SoraAdapter, soraAdapter, soraBackwardCpu, soraForwardCpu } from '../src/adapters/sora';
+import { soraProxCpu } from '../src/kernels/sora-prox';
 import { Trainer } from '../src/train/trainer';
 import { checkGradient, randn64 } from './helpers/finite-diff';
 import { maxRelError, testRuntime } from './helpers/gpu';
@@ -49,7 +50,10 @@ describe('SoRA float64 reference', () => {
   });
 
   it('soft threshold: |g| ≤ ξ → 0, others shrink by ξ', () => {
-    expect(Array.from(soraProxCpu([0.5, -0.5, 0.1, -0.1, 0, 0.2], { lr: 0.1, lambda: 2 }))).toEqual([0.5 - 0.2, -0.5 + 0.2, 0, 0, 0, 0]);
+    const r = soraProxCpu([0.5, -0.5, 0.1, -0.1, 0, 0.2], { lr: 0.1, lambda: 2 }); // ξ = f32(0.2): 0.2 itself is cut
+    const s = Math.fround(0.5 - Math.fround(0.2));
+    expect(Array.from(r.gate)).toEqual([s, -s, 0, 0, 0, 0]);
+    expect(r.nonzero).toBe(2);
   });
 });
 
@@ -146,7 +150,7 @@ describe('SoRA on the GPU', () => {
       ad.recordAfterOptimizer(list, sp);
       rt.submit([list]);
       const out = await rt.read(ad.gate!.value);
-      const expected = soraProxCpu(g, { lr, lrScale, lambda });
+      const expected = soraProxCpu(g, { lr, lrScale, lambda }).gate;
       for (let j = 0; j < r; j++) {
         const v = g[j]!;
         if (Math.abs(v) <= xi) expect(out[j], `gate ${j}`).toBe(0);

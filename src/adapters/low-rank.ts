@@ -290,12 +290,3 @@ export function lowRankBackwardCpu(a: LowRankCpuArgs & { dy: ArrayLike<number> }
   return { dA, dB, dgate, dx };
 }
 
-/** T_ξ(x) of SoRA's eq. 17, elementwise: x − ξ (x > ξ), 0 (|x| ≤ ξ), x + ξ (x < −ξ). */
-export function softThresholdCpu(g: ArrayLike<number>, xi: number): Float64Array {
-  const out = new Float64Array(g.length);
-  for (let j = 0; j < g.length; j++) {
-    const v = g[j]!;
-    out[j] = v > xi ? v - xi : v < -xi ? v + xi : 0;
-  }
-  return out;
-}

@@ -10,7 +10,7 @@
  * g ← T_{η·λ}(g − η·∇g). Here the gate is a parameter of the trainable pack like any other, so
  * the trainer's AdamW moves it first (g ← g − η·m̂/(√v̂ + ε)), and then `recordAfterOptimizer`
  * applies g ← T_{η·λ}(g) with η = lr·lr_scale of the step (StepParams) and λ from the config
- * (shaders/sora_prox.wgsl). That is the proximal operator of η·λ‖g‖₁ applied after an Adam step,
+ * (src/kernels/sora-prox.ts). That is the proximal operator of η·λ‖g‖₁ applied after an Adam step,
  * as in the SoRA authors' `sparse_optimizer_multiply_lr.py` (their default optimizer thresholds by
  * λ alone, not η·λ). Two consequences:
  *   - Adam's step is about η per coordinate whatever the gradient's size, while the threshold is
@@ -29,11 +29,11 @@ import { ConfigError } from '../engine/errors';
 import type { CommandList } from '../engine/runtime';
 import type { StepParams } from '../engine/step-params';
 import type { Tensor } from '../engine/tensor';
-import { shader } from '../kernels/shader-sources';
+import { recordSoraProx } from '../kernels/sora-prox';
 import { isTrainable, type BuildContext } from '../nn/module';
 import { num } from '../settings/fields';
 import type { Adapter, AdapterModule, AdapterSite } from './adapter';
-import { LOW_RANK_FIELDS, LowRankAdapter, lowRankBackwardCpu, lowRankForwardCpu, softThresholdCpu, validateLowRank, type LowRankCpuArgs } from './low-rank';
+import { LOW_RANK_FIELDS, LowRankAdapter, lowRankBackwardCpu, lowRankForwardCpu, validateLowRank, type LowRankCpuArgs } from './low-rank';
 
 export interface SoraConfig {
   rank: number;
@@ -66,12 +66,7 @@ export class SoraAdapter extends LowRankAdapter {
   /** g ← T_{lr·lr_scale·λ}(g), then counts the non-zero gates. One dispatch. */
   recordAfterOptimizer(list: CommandList, stepParams: StepParams): void {
     if (!isTrainable(this.gate!)) return; // a frozen gate (BuildContext.freeze) is never thresholded
-    const rt = this.rt;
-    const buf = new ArrayBuffer(16);
-    new Uint32Array(buf, 0, 1)[0] = this.latentCount;
-    new Float32Array(buf, 4, 1)[0] = this.lambda;
-    const params = rt.uniform(buf, `${this.path}.sora_prox.params`);
-    list.push(rt.dispatch(`${this.path}.sora_prox`, rt.pipeline(shader('sora_prox'), 'main'), [stepParams.buffer, params, this.gate!.value, this.nonzeroGates], [1]));
+    recordSoraProx(this.rt, list, { stepParams, gate: this.gate!.value, nonzero: this.nonzeroGates, rank: this.latentCount, lambda: this.lambda, label: `${this.path}.sora_prox` });
   }
 
   override destroy(): void {
@@ -112,9 +107,4 @@ export function soraBackwardCpu(
 ): { dA: Float64Array; dB: Float64Array; dgate: Float64Array; dx: Float64Array } {
   const g = lowRankBackwardCpu({ ...a, scale: a.alpha / a.r });
   return { dA: g.dA, dB: g.dB, dgate: g.dgate!, dx: g.dx };
-}
-
-/** The proximal step of one training step: T_{lr·lrScale·λ}(g), float64. */
-export function soraProxCpu(gate: ArrayLike<number>, a: { lr: number; lrScale?: number; lambda: number }): Float64Array {
-  return softThresholdCpu(gate, a.lr * (a.lrScale ?? 1) * a.lambda);
 }

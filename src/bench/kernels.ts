@@ -7,7 +7,7 @@ import { recordGeluForward } from '../kernels/elementwise';
 import { recordLayerNormBackward, recordLayerNormForward } from '../kernels/layernorm';
 import { recordMseLoss, recordSoftmaxCrossEntropy } from '../kernels/loss';
 import { recordReduce } from '../kernels/reduce';
-import { AdamW } from '../train/adamw';
+import { AdamW } from '../kernels/adamw';
 import type { BenchRow } from './types';
 
 type TimeList = (rt: GpuRuntime, list: CommandList, reps: number) => Promise<number>;

@@ -17,6 +17,7 @@
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
+import { defineParams, opt, type ParamsValues } from '../engine/uniform-params';
 import { grid1d } from './grid';
 import { shader } from './shader-sources';
 
@@ -26,27 +27,12 @@ const HAS_MASK = 2;
 const HAS_WEIGHTS = 4;
 const SLOTS = 8;
 
-interface P {
-  rows?: number;
-  atoms?: number;
-  cols?: number;
-  k?: number;
-  heads?: number;
-  tt?: number;
-  n?: number;
-  rowStride?: number;
-  flags?: number;
-  atom?: number;
-  coef?: number;
-}
-
-function params(q: P): ArrayBuffer {
-  const buf = new ArrayBuffer(48);
-  const u = new Uint32Array(buf);
-  u.set([q.rows ?? 0, q.atoms ?? 0, q.cols ?? 0, q.k ?? 0, q.heads ?? 0, q.tt ?? 0, q.n ?? 0, q.rowStride ?? 0, q.flags ?? 0, q.atom ?? 0]);
-  new Float32Array(buf, 40, 1)[0] = q.coef ?? 0;
-  return buf;
-}
+const SPEC = {
+  rows: opt('u32'), atoms: opt('u32'), cols: opt('u32'), k: opt('u32'), heads: opt('u32'), tt: opt('u32'),
+  n: opt('u32'), row_stride: opt('u32'), flags: opt('u32'), atom: opt('u32'), coef: opt('f32'), _pad: 'u32',
+} as const;
+const PARAMS = defineParams({ shaders: ['atoms'], struct: 'Params' }, SPEC);
+type P = ParamsValues<typeof SPEC>;
 
 function pos(what: string, name: string, v: number): void {
   if (!Number.isInteger(v) || v < 1) throw new Error(`${what}: ${name}=${v} must be a positive integer`);
@@ -62,7 +48,7 @@ function distinct(what: string, out: Tensor, inputs: (Tensor | undefined)[]): vo
 
 function push(rt: GpuRuntime, list: CommandList, what: string, entry: string, q: P, n: number, resources: Tensor[]): void {
   const g = grid1d(n, WG);
-  const u = rt.uniform(params({ ...q, n, rowStride: g.x }), `${entry}.params`);
+  const u = rt.uniform(PARAMS.pack({ ...q, n, row_stride: g.x }), `${entry}.params`);
   list.push(rt.dispatch(what, rt.pipeline(shader('atoms'), entry), [u, ...resources], [g.x, g.y]));
 }
 
@@ -191,7 +177,7 @@ export function recordAtomPenalty(rt: GpuRuntime, list: CommandList, a: { absSum
   need(what, 'norms', a.norms, a.atoms);
   need(what, 'out', a.out, 1);
   distinct(what, a.out, [a.absSum, a.norms]);
-  const u = rt.uniform(params({ atoms: a.atoms, coef: a.coef }), 'atom_penalty.params');
+  const u = rt.uniform(PARAMS.pack({ atoms: a.atoms, coef: a.coef }), 'atom_penalty.params');
   list.push(rt.dispatch(what, rt.pipeline(shader('atoms'), 'atom_penalty'), [u, a.absSum, a.norms, a.out], [1]));
 }
 

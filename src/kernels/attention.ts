@@ -23,6 +23,7 @@
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
+import { defineParams } from '../engine/uniform-params';
 import { grid1d } from './grid';
 import { recordMatmul } from './matmul';
 import { shader } from './shader-sources';
@@ -170,13 +171,13 @@ function check(what: string, name: string, t: Tensor, n: number): void {
   if (t.size !== n) throw new Error(`${what}: ${name} (${t.name}) has ${t.size} elements, expected ${n}`);
 }
 
+const PARAMS = defineParams(
+  { shaders: ['attention'], struct: 'Params' },
+  { batch: 'u32', seq: 'u32', heads: 'u32', head_dim: 'u32', scale: 'f32', causal: 'u32', accumulate: 'u32', flags: 'u32', row_stride: 'u32', _pad0: 'u32', _pad1: 'u32', _pad2: 'u32' },
+);
+
 function params(s: Resolved, rowStride: number, accumulate: boolean, flags: number): ArrayBuffer {
-  const buf = new ArrayBuffer(48);
-  const u = new Uint32Array(buf);
-  u.set([s.batch, s.seq, s.heads, s.headDim]);
-  new Float32Array(buf, 16, 1)[0] = s.scale;
-  u.set([s.causal ? 1 : 0, accumulate ? 1 : 0, flags, rowStride], 5);
-  return buf;
+  return PARAMS.pack({ batch: s.batch, seq: s.seq, heads: s.heads, head_dim: s.headDim, scale: s.scale, causal: s.causal, accumulate, flags, row_stride: rowStride });
 }
 
 function tokenSize(s: Resolved): number {

@@ -11,6 +11,7 @@
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
+import { defineParams } from '../engine/uniform-params';
 import { grid1d } from './grid';
 import { shader } from './shader-sources';
 
@@ -52,8 +53,13 @@ export function checkConvShape(what: string, s: ConvShape): { ho: number; wo: nu
   return o;
 }
 
-function params(s: ConvShape, o: { ho: number; wo: number }, n: number, rowStride: number, accumulate: boolean): Uint32Array {
-  return new Uint32Array([n, rowStride, s.batch, s.height, s.width, s.channels, s.kernelH, s.kernelW, s.stride, s.pad, o.ho, o.wo, accumulate ? 1 : 0, 0, 0, 0]);
+const PARAMS = defineParams(
+  { shaders: ['conv'], struct: 'Params' },
+  { n: 'u32', row_stride: 'u32', batch: 'u32', h: 'u32', w: 'u32', c: 'u32', kh: 'u32', kw: 'u32', stride: 'u32', pad: 'u32', ho: 'u32', wo: 'u32', accumulate: 'u32', _p0: 'u32', _p1: 'u32', _p2: 'u32' },
+);
+
+function params(s: ConvShape, o: { ho: number; wo: number }, n: number, rowStride: number, accumulate: boolean): ArrayBuffer {
+  return PARAMS.pack({ n, row_stride: rowStride, batch: s.batch, h: s.height, w: s.width, c: s.channels, kh: s.kernelH, kw: s.kernelW, stride: s.stride, pad: s.pad, ho: o.ho, wo: o.wo, accumulate });
 }
 
 function need(what: string, t: Tensor, n: number): void {

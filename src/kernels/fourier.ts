@@ -18,6 +18,7 @@
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
+import { defineParams, opt } from '../engine/uniform-params';
 import { grid1d } from './grid';
 import { shader } from './shader-sources';
 
@@ -31,12 +32,10 @@ const ETA = 16;
 
 type Arr = ArrayLike<number>;
 
-function params(q: { n: number; cols?: number; seq?: number; tc?: number; rowStride?: number; flags?: number; atoms?: number; mult?: number }): ArrayBuffer {
-  const buf = new ArrayBuffer(32);
-  new Uint32Array(buf, 0, 7).set([q.n, q.cols ?? 0, q.seq ?? 0, q.tc ?? 0, q.rowStride ?? 0, q.flags ?? 0, q.atoms ?? 0]);
-  new Float32Array(buf, 28, 1)[0] = q.mult ?? 0;
-  return buf;
-}
+const PARAMS = defineParams(
+  { shaders: ['fourier'], struct: 'Params' },
+  { n: 'u32', cols: opt('u32'), seq: opt('u32'), tc: opt('u32'), row_stride: opt('u32'), flags: opt('u32'), atoms: opt('u32'), mult: opt('f32') },
+);
 
 function need(what: string, name: string, t: Tensor, n: number): void {
   if (t.size < n) throw new Error(`${what}: ${name} (${t.name}) has ${t.size} elements, needs ${n}`);
@@ -61,9 +60,9 @@ function checkCompact(what: string, s: CompactShape): void {
   if (s.tc - 1 > s.seq) throw new Error(`${what}: ${s.tc - 1} observed tokens exceed seq=${s.seq}`);
 }
 
-function run(rt: GpuRuntime, list: CommandList, label: string, entry: string, n: number, p: Parameters<typeof params>[0], res: Tensor[]): void {
+function run(rt: GpuRuntime, list: CommandList, label: string, entry: string, n: number, p: Parameters<typeof PARAMS.pack>[0], res: Tensor[]): void {
   const g = grid1d(n, WG);
-  const u = rt.uniform(params({ ...p, rowStride: g.x }), `fourier.${entry}.params`);
+  const u = rt.uniform(PARAMS.pack({ ...p, row_stride: g.x }), `fourier.${entry}.params`);
   list.push(rt.dispatch(label, rt.pipeline(SHADER, entry), [u, ...res], [g.x, g.y]));
 }
 
@@ -172,7 +171,7 @@ export function recordTiedBackward(rt: GpuRuntime, list: CommandList, a: { g: Te
   if (a.ddn) need(what, 'ddn', a.ddn, a.n);
   if (!a.ddn && !a.dlogEta) throw new Error(`${what}: nothing to compute (neither ddn nor dlogEta)`);
   const flags = (a.ddn ? ATOMS : 0) | (a.dlogEta ? ETA : 0);
-  const u = rt.uniform(params({ n: a.n, flags }), 'fourier.tied_backward.params');
+  const u = rt.uniform(PARAMS.pack({ n: a.n, flags }), 'fourier.tied_backward.params');
   const ddn = a.ddn ?? rt.sharedTensor('fourier.noddn', [1]);
   const dlog = a.dlogEta ?? rt.sharedTensor('fourier.nodlog', [1]);
   list.push(rt.dispatch(what, rt.pipeline(SHADER, 'tied_backward'), [u, a.g, a.dn, a.logEta, ddn, dlog], [1]));

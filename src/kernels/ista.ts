@@ -20,6 +20,7 @@
 import { Rng } from '../engine/rng';
 import { CommandList, type GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
+import { defineParams, opt } from '../engine/uniform-params';
 import { grid1d } from './grid';
 import { matmulCpu, recordMatmul } from './matmul';
 import { shader } from './shader-sources';
@@ -71,12 +72,10 @@ export const DEFAULT_LIPSCHITZ_MARGIN = 1.01;
 /** Objective: first-stage threads. */
 const OBJ_THREADS = 64;
 
-function params(q: { n?: number; rowStride?: number; n2?: number; threads?: number; index?: number; beta?: number; scale?: number }): ArrayBuffer {
-  const buf = new ArrayBuffer(32);
-  new Uint32Array(buf, 0, 5).set([q.n ?? 0, q.rowStride ?? 0, q.n2 ?? 0, q.threads ?? 0, q.index ?? 0]);
-  new Float32Array(buf, 24, 2).set([q.beta ?? 0, q.scale ?? 1]);
-  return buf;
-}
+const PARAMS = defineParams(
+  { shaders: ['ista'], struct: 'Params' },
+  { n: opt('u32'), row_stride: opt('u32'), n2: opt('u32'), threads: opt('u32'), index: opt('u32'), _pad: 'u32', beta: opt('f32'), scale: opt('f32', 1) },
+);
 
 /** FISTA's momentum weights β_k = (t_k − 1)/t_{k+1}, t_1 = 1 (all 0 for ISTA). */
 export function fistaBetas(iterations: number, method: IstaMethod = 'fista'): Float64Array {
@@ -119,9 +118,9 @@ export function recordPowerIteration(
   const vs = [rt.tensor([a.n], `${what}.v0`, Float32Array.from(v0)), rt.tensor([a.n], `${what}.v1`)];
   const ns = [rt.tensor([1], `${what}.n0`, [Math.hypot(...v0)]), rt.tensor([1], `${what}.n1`)];
   const g = grid1d(a.n, WG);
-  const uMv = rt.uniform(params({ n: a.n, rowStride: g.x }), 'power_matvec.params');
-  const uN = rt.uniform(params({ n: a.n }), 'power_norm.params');
-  const uLast = rt.uniform(params({ n: a.n, scale: a.margin ?? 1 }), 'power_norm.last.params');
+  const uMv = rt.uniform(PARAMS.pack({ n: a.n, row_stride: g.x }), 'power_matvec.params');
+  const uN = rt.uniform(PARAMS.pack({ n: a.n }), 'power_norm.params');
+  const uLast = rt.uniform(PARAMS.pack({ n: a.n, scale: a.margin ?? 1 }), 'power_norm.last.params');
   const mv = rt.pipeline(shader('ista'), 'power_matvec');
   const nrm = rt.pipeline(shader('ista'), 'power_norm');
   // Each pass's mat-vec re-reads v0 after it was overwritten two passes earlier: fine, it is
@@ -227,7 +226,7 @@ export function recordIsta(rt: GpuRuntime, list: CommandList, a: IstaArgs): Ista
   const objThreads = Math.min(OBJ_THREADS, Math.max(N * C, N * M));
   if (a.objective) {
     objPartials = own([2 * objThreads], 'objective.partials');
-    uObjPart = rt.uniform(params({ n: N * C, n2: N * M, threads: objThreads, rowStride: 1 }), 'objective_part.params');
+    uObjPart = rt.uniform(PARAMS.pack({ n: N * C, n2: N * M, threads: objThreads, row_stride: 1 }), 'objective_part.params');
   }
   for (let k = 0; k < a.iterations; k++) {
     if (gramForm) {
@@ -238,12 +237,12 @@ export function recordIsta(rt: GpuRuntime, list: CommandList, a: IstaArgs): Ista
       recordMatmul(rt, list, { a: y, b: a.dictionary, c: resid!, M: N, N: C, K: M, alpha: -1, residual: a.x, label: `${what}.resid${k}` });
       recordMatmul(rt, list, { a: resid!, b: a.dictionary, c: grad, M: N, N: M, K: C, transB: true, alpha: -1, label: `${what}.grad${k}` });
     }
-    const u = rt.uniform(params({ n: N * M, rowStride: gStep.x, beta: betas[k]! }), `ista_step.params`);
+    const u = rt.uniform(PARAMS.pack({ n: N * M, row_stride: gStep.x, beta: betas[k]! }), `ista_step.params`);
     list.push(rt.dispatch(`${what}.step${k}`, step, [u, lip, lambda, grad, y, a.codes], [gStep.x, gStep.y]));
     if (a.objective) {
       recordMatmul(rt, list, { a: a.codes, b: a.dictionary, c: resid!, M: N, N: C, K: M, alpha: -1, residual: a.x, label: `${what}.objR${k}` });
       list.push(rt.dispatch(`${what}.obj${k}`, rt.pipeline(shader('ista'), 'objective_part'), [uObjPart!, resid!, a.codes, objPartials!], [Math.ceil(objThreads / WG)]));
-      const uf = rt.uniform(params({ threads: objThreads, index: k }), 'objective_final.params');
+      const uf = rt.uniform(PARAMS.pack({ threads: objThreads, index: k }), 'objective_final.params');
       list.push(rt.dispatch(`${what}.objFinal${k}`, rt.pipeline(shader('ista'), 'objective_final'), [uf, lambda, objPartials!, a.objective], [1]));
     }
   }

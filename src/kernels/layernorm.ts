@@ -6,6 +6,7 @@
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
+import { defineParams, opt } from '../engine/uniform-params';
 import { grid1d } from './grid';
 import { shader } from './shader-sources';
 
@@ -61,14 +62,10 @@ export interface LayerNormBackwardArgs {
   partials?: Tensor;
 }
 
-function params(o: { rows: number; dim: number; rowStride: number; accumulate: boolean; eps?: number; chunkRows?: number; chunks?: number; flags?: number }): ArrayBuffer {
-  const buf = new ArrayBuffer(32);
-  const u = new Uint32Array(buf);
-  u.set([o.rows, o.dim, o.rowStride, o.accumulate ? 1 : 0]);
-  new Float32Array(buf, 16, 1)[0] = o.eps ?? 0;
-  u.set([o.chunkRows ?? 0, o.chunks ?? 0, o.flags ?? 0], 5);
-  return buf;
-}
+const PARAMS = defineParams(
+  { shaders: ['layernorm'], struct: 'Params' },
+  { rows: 'u32', dim: 'u32', row_stride: 'u32', accumulate: 'u32', eps: opt('f32'), chunk_rows: opt('u32'), chunks: opt('u32'), flags: opt('u32') },
+);
 
 function checkSize(what: string, t: Tensor, n: number): void {
   if (t.size !== n) throw new Error(`layernorm: ${what} (${t.name}) has ${t.size} elements, expected ${n}`);
@@ -100,7 +97,7 @@ export function recordLayerNormForward(rt: GpuRuntime, list: CommandList, a: Lay
   checkSize('rstd', a.rstd, rows);
   const layout = pickLayout(rt, dim, a.layout);
   const g = rowGrid(rows, layout);
-  const u = rt.uniform(params({ rows, dim, rowStride: g.x, accumulate: false, eps: a.eps ?? 1e-5 }), 'layernorm_fwd.params');
+  const u = rt.uniform(PARAMS.pack({ rows, dim, row_stride: g.x, accumulate: false, eps: a.eps ?? 1e-5 }), 'layernorm_fwd.params');
   const entry = layout === 'row' ? 'forward_row' : 'forward_wg';
   list.push(rt.dispatch(`layernorm_fwd(${a.x.name})`, rt.pipeline(shader('layernorm'), entry), [u, a.x, a.gamma, a.beta, a.y, a.mean, a.rstd], [g.x, g.y]));
 }
@@ -123,7 +120,7 @@ export function recordLayerNormBackward(rt: GpuRuntime, list: CommandList, a: La
   const sh = shader('layernorm');
   const layout = pickLayout(rt, dim, a.layout);
   const g = rowGrid(rows, layout);
-  const u = rt.uniform(params({ rows, dim, rowStride: g.x, accumulate: !!a.accumulateDx }), 'layernorm_bwd.params');
+  const u = rt.uniform(PARAMS.pack({ rows, dim, row_stride: g.x, accumulate: !!a.accumulateDx }), 'layernorm_bwd.params');
   const entry = layout === 'row' ? 'backward_dx_row' : 'backward_dx_wg';
   list.push(rt.dispatch(`layernorm_bwd_dx(${a.x.name})`, rt.pipeline(sh, entry), [u, a.x, a.mean, a.rstd, a.dy, a.gamma, a.dx], [g.x, g.y]));
 
@@ -143,7 +140,7 @@ export function recordLayerNormBackward(rt: GpuRuntime, list: CommandList, a: La
   const cg = grid1d(dim, 64);
 
   if (rows <= LAYERNORM_PARAM_CHUNK_ROWS) {
-    const up = rt.uniform(params({ rows, dim, rowStride: cg.x, accumulate, flags }), 'layernorm_params.params');
+    const up = rt.uniform(PARAMS.pack({ rows, dim, row_stride: cg.x, accumulate, flags }), 'layernorm_params.params');
     list.push(rt.dispatch(`layernorm_bwd_params(${a.x.name})`, rt.pipeline(sh, 'param_grads'), [up, a.x, a.mean, a.rstd, a.dy, dgamma, dbeta], [cg.x, cg.y]));
     return scratch;
   }
@@ -158,9 +155,9 @@ export function recordLayerNormBackward(rt: GpuRuntime, list: CommandList, a: La
     scratch.push(partials);
   }
   const pg = grid1d(chunks * dim, 64);
-  const u1 = rt.uniform(params({ rows, dim, rowStride: pg.x, accumulate: false, chunkRows, chunks }), 'layernorm_partial.params');
+  const u1 = rt.uniform(PARAMS.pack({ rows, dim, row_stride: pg.x, accumulate: false, chunk_rows: chunkRows, chunks }), 'layernorm_partial.params');
   list.push(rt.dispatch(`layernorm_bwd_partial(${a.x.name})`, rt.pipeline(sh, 'param_partial'), [u1, a.x, a.mean, a.rstd, a.dy, partials], [pg.x, pg.y]));
-  const u2 = rt.uniform(params({ rows, dim, rowStride: cg.x, accumulate, chunkRows, chunks, flags }), 'layernorm_reduce.params');
+  const u2 = rt.uniform(PARAMS.pack({ rows, dim, row_stride: cg.x, accumulate, chunk_rows: chunkRows, chunks, flags }), 'layernorm_reduce.params');
   list.push(rt.dispatch(`layernorm_bwd_reduce(${a.x.name})`, rt.pipeline(sh, 'param_reduce'), [u2, partials, dgamma, dbeta], [cg.x, cg.y]));
   return scratch;
 }

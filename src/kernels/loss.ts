@@ -11,6 +11,7 @@
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import { Tensor } from '../engine/tensor';
+import { defineParams, opt } from '../engine/uniform-params';
 import { MAX_GRID_DIM, grid1d } from './grid';
 import { recordPairFinal, stridedThreads, threadGrid } from './reduce';
 import { shader } from './shader-sources';
@@ -18,18 +19,10 @@ import { shader } from './shader-sources';
 const HAS_MASK = 1;
 const WRITE_GRAD = 2;
 
-function lossParams(q: { n: number; chunk?: number; classes?: number; flags: number; gradScale: number; rowStride?: number }): ArrayBuffer {
-  const buf = new ArrayBuffer(32);
-  const u = new Uint32Array(buf);
-  const f = new Float32Array(buf);
-  u[0] = q.n;
-  u[1] = q.chunk ?? 0;
-  u[2] = q.classes ?? 0;
-  u[3] = q.flags;
-  f[4] = q.gradScale;
-  u[5] = q.rowStride ?? 0;
-  return buf;
-}
+const PARAMS = defineParams(
+  { shaders: ['loss'], struct: 'LossParams' },
+  { n: 'u32', chunk: opt('u32'), classes: opt('u32'), flags: 'u32', grad_scale: 'f32', row_stride: opt('u32'), _p0: 'u32', _p1: 'u32' },
+);
 
 /**
  * Scratch tensors, one buffer each, allocated at record time. (Separate buffers, not views of
@@ -75,7 +68,7 @@ export function recordMseLoss(
   const pipe = (entry: string) => rt.pipeline(shader('loss'), entry);
   const g1 = threadGrid(T);
   const u1 = rt.uniform(
-    lossParams({ n, chunk: T, flags: (masked ? HAS_MASK : 0) | (gradInPartial ? WRITE_GRAD : 0), gradScale: (2 * gs) / n, rowStride: g1.x }),
+    PARAMS.pack({ n, chunk: T, flags: (masked ? HAS_MASK : 0) | (gradInPartial ? WRITE_GRAD : 0), grad_scale: (2 * gs) / n, row_stride: g1.x }),
     'mse.partial.params',
   );
   const gradBinding = a.grad && gradInPartial ? a.grad : dummy;
@@ -86,7 +79,7 @@ export function recordMseLoss(
     recordPairFinal(rt, list, label, pairs, T, loss, count, { scaleA: 1, scaleB: 1, divideByB: true });
     if (a.grad) {
       const g = grid1d(n);
-      const u2 = rt.uniform(lossParams({ n, flags: HAS_MASK, gradScale: 2 * gs, rowStride: g.x }), 'mse.grad.params');
+      const u2 = rt.uniform(PARAMS.pack({ n, flags: HAS_MASK, grad_scale: 2 * gs, row_stride: g.x }), 'mse.grad.params');
       list.push(rt.dispatch(`mse.grad(${a.pred.name})`, pipe('mse_grad'), [u2, a.pred, a.target, count, a.grad, a.mask!], [g.x, g.y]));
     }
   } else {
@@ -135,11 +128,11 @@ export function recordSoftmaxCrossEntropy(
   if (variant === 'workgroup') {
     const gx = Math.min(rows, MAX_GRID_DIM);
     const gy = Math.ceil(rows / gx);
-    const u = rt.uniform(lossParams({ n: rows, classes, flags, gradScale, rowStride: gx }), 'ce.rows.params');
+    const u = rt.uniform(PARAMS.pack({ n: rows, classes, flags, grad_scale: gradScale, row_stride: gx }), 'ce.rows.params');
     list.push(rt.dispatch(`ce.rows(${a.logits.name})`, rt.pipeline(shader('loss'), 'ce_rows_wg'), [u, a.logits, a.labels, rowPairs, a.grad ?? dummy], [gx, gy]));
   } else {
     const g = threadGrid(rows);
-    const u = rt.uniform(lossParams({ n: rows, classes, flags, gradScale, rowStride: g.x }), 'ce.rows.params');
+    const u = rt.uniform(PARAMS.pack({ n: rows, classes, flags, grad_scale: gradScale, row_stride: g.x }), 'ce.rows.params');
     list.push(rt.dispatch(`ce.rows(${a.logits.name})`, rt.pipeline(shader('loss'), 'ce_rows_thread'), [u, a.logits, a.labels, rowPairs, a.grad ?? dummy], [g.x, g.y]));
   }
   const acc = a.accuracy ? scalarView(a.accuracy, 'cross-entropy accuracy') : dummy;

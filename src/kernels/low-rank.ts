@@ -9,8 +9,11 @@
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
+import { defineParams } from '../engine/uniform-params';
 import { grid1d } from './grid';
 import { shader } from './shader-sources';
+
+const PARAMS = defineParams({ shaders: ['low_rank'], struct: 'Params' }, { n: 'u32', rank: 'u32', rows: 'u32', row_stride: 'u32' });
 
 function check(what: string, t: Tensor, n: number): void {
   if (t.size !== n) throw new Error(`${what}: ${t.name} has ${t.size} elements, expected ${n}`);
@@ -24,7 +27,7 @@ export function recordScaleCols(rt: GpuRuntime, list: CommandList, a: { src: Ten
   check('scale_cols', a.mask, a.cols);
   if (a.scale) check('scale_cols', a.scale, a.cols);
   const g = grid1d(n);
-  const u = rt.uniform(new Uint32Array([n, a.cols, a.rows, g.x]), `${a.label}.params`);
+  const u = rt.uniform(PARAMS.pack({ n, rank: a.cols, rows: a.rows, row_stride: g.x }), `${a.label}.params`);
   const pipe = rt.pipeline(shader('low_rank'), 'scale_cols', { HAS_GATE: a.scale ? 1 : 0 });
   list.push(rt.dispatch(a.label, pipe, [u, a.src, a.scale ?? a.mask, a.mask, a.dst], [g.x, g.y]));
 }
@@ -36,7 +39,7 @@ export function recordColDotGrad(rt: GpuRuntime, list: CommandList, a: { a: Tens
   check('col_dot', a.b, n);
   check('col_dot', a.mask, a.cols);
   check('col_dot', a.out, a.cols);
-  const u = rt.uniform(new Uint32Array([n, a.cols, a.rows, 0]), `${a.label}.params`);
+  const u = rt.uniform(PARAMS.pack({ n, rank: a.cols, rows: a.rows, row_stride: 0 }), `${a.label}.params`);
   list.push(rt.dispatch(a.label, rt.pipeline(shader('low_rank'), 'gate_grad'), [u, a.a, a.b, a.mask, a.out], [Math.ceil(a.cols / 64)]));
 }
 

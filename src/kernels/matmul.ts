@@ -9,6 +9,7 @@
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
+import { defineParams } from '../engine/uniform-params';
 import { shader } from './shader-sources';
 
 export type MatmulVariant = 'auto' | 'regblock' | 'tiled';
@@ -177,6 +178,15 @@ const FLAG_GELU = 8;
 const FLAG_ACCUMULATE = 16;
 const FLAG_RESIDUAL = 32;
 
+/** Both matmul shaders share one Params struct. */
+const PARAMS = defineParams(
+  { shaders: ['matmul_tiled', 'matmul_regblock'], struct: 'Params' },
+  {
+    M: 'u32', N: 'u32', K: 'u32', flags: 'u32', stride_a: 'u32', stride_b: 'u32', stride_c: 'u32', alpha: 'f32',
+    ld_a: 'u32', ld_b: 'u32', ld_c: 'u32', heads: 'u32', hstride_a: 'u32', hstride_b: 'u32', hstride_c: 'u32', _pad: 'u32',
+  },
+);
+
 function paramsBuffer(r: Resolved, hasBias: boolean, hasResidual: boolean): ArrayBuffer {
   const flags =
     (r.transA ? FLAG_TRANS_A : 0) |
@@ -185,12 +195,10 @@ function paramsBuffer(r: Resolved, hasBias: boolean, hasResidual: boolean): Arra
     (r.gelu ? FLAG_GELU : 0) |
     (r.accumulate ? FLAG_ACCUMULATE : 0) |
     (hasResidual ? FLAG_RESIDUAL : 0);
-  const buf = new ArrayBuffer(64);
-  const u = new Uint32Array(buf);
-  u.set([r.M, r.N, r.K, flags, r.strideA, r.strideB, r.strideC]);
-  new Float32Array(buf, 28, 1)[0] = r.alpha;
-  u.set([r.lda, r.ldb, r.ldc, r.heads, r.hstrideA, r.hstrideB, r.hstrideC, 0], 8);
-  return buf;
+  return PARAMS.pack({
+    M: r.M, N: r.N, K: r.K, flags, stride_a: r.strideA, stride_b: r.strideB, stride_c: r.strideC, alpha: r.alpha,
+    ld_a: r.lda, ld_b: r.ldb, ld_c: r.ldc, heads: r.heads, hstride_a: r.hstrideA, hstride_b: r.hstrideB, hstride_c: r.hstrideC,
+  });
 }
 
 /** Records one dispatch computing the batched product with its fused epilogue into `c`. */

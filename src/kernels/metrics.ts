@@ -5,10 +5,16 @@
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
+import { defineParams } from '../engine/uniform-params';
 import { shader } from './shader-sources';
 
 /** Sources one dispatch can write (history + 6 sources = 7 storage bindings ≤ 8). */
 export const MAX_METRICS_PER_DISPATCH = 6;
+
+const PARAMS = defineParams(
+  { shaders: ['metrics'], struct: 'MetricParams' },
+  { rows: 'u32', fields: 'u32', count: 'u32', _p0: 'u32', field: 'array<vec4<u32>, 2>' },
+);
 
 export interface MetricSource {
   /** A scalar; element 0 is written. */
@@ -38,12 +44,7 @@ export function recordWriteMetrics(
   const pipe = rt.pipeline(shader('metrics'), 'write_metrics');
   for (let i = 0; i < a.srcs.length; i += MAX_METRICS_PER_DISPATCH) {
     const group = a.srcs.slice(i, i + MAX_METRICS_PER_DISPATCH);
-    const u = new Uint32Array(12);
-    u[0] = rows;
-    u[1] = a.fields;
-    u[2] = group.length;
-    group.forEach((s, k) => (u[4 + k] = s.field));
-    const params = rt.uniform(u, 'metrics.params');
+    const params = rt.uniform(PARAMS.pack({ rows, fields: a.fields, count: group.length, field: group.map((s) => s.field) }), 'metrics.params');
     // Unused source slots repeat the first source (read-only bindings may alias).
     const srcs = Array.from({ length: MAX_METRICS_PER_DISPATCH }, (_, k) => (group[k] ?? group[0]!).src);
     const label = `write_metrics(${group.map((s) => s.src.name).join(',')})`;

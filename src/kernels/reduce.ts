@@ -6,6 +6,7 @@
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import { Tensor } from '../engine/tensor';
+import { defineParams, opt } from '../engine/uniform-params';
 import { MAX_GRID_DIM, grid1d } from './grid';
 import { shader } from './shader-sources';
 
@@ -25,40 +26,14 @@ export const STRIDED_MAX_THREADS = 4096;
 export const FINAL_MAX = 256;
 export const FOLD_SPAN = 64;
 
-export interface ReduceParams {
-  n?: number;
-  threads?: number;
-  span?: number;
-  rowStride?: number;
-  rows?: number;
-  cols?: number;
-  accumulate?: boolean;
-  rowsPerChunk?: number;
-  chunks?: number;
-  scaleA?: number;
-  scaleB?: number;
-  divideByB?: boolean;
-}
-
-/** The 48-byte uniform of shaders/reduce.wgsl. */
-export function reduceParams(q: ReduceParams): ArrayBuffer {
-  const buf = new ArrayBuffer(48);
-  const u = new Uint32Array(buf);
-  const f = new Float32Array(buf);
-  u[0] = q.n ?? 0;
-  u[1] = q.threads ?? 0;
-  u[2] = q.span ?? 0;
-  u[3] = q.rowStride ?? 0;
-  u[4] = q.rows ?? 0;
-  u[5] = q.cols ?? 0;
-  u[6] = q.accumulate ? 1 : 0;
-  u[7] = q.rowsPerChunk ?? 0;
-  u[8] = q.chunks ?? 0;
-  f[9] = q.scaleA ?? 1;
-  f[10] = q.scaleB ?? 1;
-  u[11] = q.divideByB ? 1 : 0;
-  return buf;
-}
+/** The uniform of shaders/reduce.wgsl. */
+const PARAMS = defineParams(
+  { shaders: ['reduce'], struct: 'Params' },
+  {
+    n: opt('u32'), threads: opt('u32'), span: opt('u32'), row_stride: opt('u32'), rows: opt('u32'), cols: opt('u32'),
+    accumulate: opt('u32'), rows_per_chunk: opt('u32'), chunks: opt('u32'), scale_a: opt('f32', 1), scale_b: opt('f32', 1), divide_by_b: opt('u32'),
+  },
+);
 
 /** Threads of a strided first stage over n inputs (1 for n ≤ 256). */
 export function stridedThreads(n: number, perThread = STRIDED_PER_THREAD, maxThreads = STRIDED_MAX_THREADS): number {
@@ -106,7 +81,7 @@ export function recordReduce(rt: GpuRuntime, list: CommandList, a: { x: Tensor; 
   const bufs = [T > 1 ? scratch(rt, T, `reduce.${a.op}.partials(${a.x.name})`) : out];
   if (folds.length > 1) bufs.push(scratch(rt, folds[0]!.threads, `reduce.${a.op}.partials2(${a.x.name})`));
   const g = threadGrid(T);
-  const u1 = rt.uniform(reduceParams({ n, threads: T, rowStride: g.x }), `reduce.${a.op}.params`);
+  const u1 = rt.uniform(PARAMS.pack({ n, threads: T, row_stride: g.x }), `reduce.${a.op}.params`);
   const first = rt.pipeline(shader('reduce'), 'reduce_strided', { OP: OP_CODE[a.op] });
   list.push(rt.dispatch(`reduce_${a.op}(${a.x.name})`, first, [u1, a.x, bufs[0]!], [g.x, g.y]));
   const fold = rt.pipeline(shader('reduce'), 'reduce_fold', { OP: LATER_STAGE[a.op] });
@@ -114,7 +89,7 @@ export function recordReduce(rt: GpuRuntime, list: CommandList, a: { x: Tensor; 
     const src = bufs[k % 2]!;
     const dst = k === folds.length - 1 ? out : bufs[(k + 1) % 2]!;
     const gf = threadGrid(f.threads);
-    const u = rt.uniform(reduceParams({ n: f.n, threads: f.threads, span: f.span, rowStride: gf.x }), `reduce.${a.op}.fold${k}`);
+    const u = rt.uniform(PARAMS.pack({ n: f.n, threads: f.threads, span: f.span, row_stride: gf.x }), `reduce.${a.op}.fold${k}`);
     list.push(rt.dispatch(`reduce_${a.op}.fold${k}(${a.x.name})`, fold, [u, src, dst], [gf.x, gf.y]));
   });
 }
@@ -139,12 +114,12 @@ export function recordPairFinal(
   let src = pairs;
   folds.forEach((f, k) => {
     const g = threadGrid(f.threads);
-    const u = rt.uniform(reduceParams({ n: f.n, threads: f.threads, span: f.span, rowStride: g.x }), `${label}.fold${k}`);
+    const u = rt.uniform(PARAMS.pack({ n: f.n, threads: f.threads, span: f.span, row_stride: g.x }), `${label}.fold${k}`);
     list.push(rt.dispatch(`${label}.fold${k}`, rt.pipeline(shader('reduce'), 'pair_fold'), [u, src, bufs[k]!], [g.x, g.y]));
     src = bufs[k]!;
   });
   const n = folds.length ? folds[folds.length - 1]!.threads : count;
-  const u = rt.uniform(reduceParams({ n, scaleA: q.scaleA, scaleB: q.scaleB, divideByB: q.divideByB }), `${label}.final.params`);
+  const u = rt.uniform(PARAMS.pack({ n, scale_a: q.scaleA, scale_b: q.scaleB, divide_by_b: q.divideByB }), `${label}.final.params`);
   list.push(rt.dispatch(`${label}.final`, rt.pipeline(shader('reduce'), 'pair_final'), [u, src, y, y2], [1]));
 }
 
@@ -172,11 +147,11 @@ export function recordRowSum(
   const variant = a.variant ?? (!rt.isSwiftShader && cols >= 256 ? 'workgroup' : 'thread');
   if (variant === 'workgroup') {
     const g = grid2(rows);
-    const u = rt.uniform(reduceParams({ rows, cols, rowStride: g.x, accumulate: a.accumulate }), 'row_sum.params');
+    const u = rt.uniform(PARAMS.pack({ rows, cols, row_stride: g.x, accumulate: a.accumulate }), 'row_sum.params');
     list.push(rt.dispatch(`row_sum(${a.x.name})`, rt.pipeline(shader('reduce'), 'row_sum_wg'), [u, a.x, a.out], [g.x, g.y]));
   } else {
     const g = threadGrid(rows);
-    const u = rt.uniform(reduceParams({ rows, cols, rowStride: g.x, accumulate: a.accumulate }), 'row_sum.params');
+    const u = rt.uniform(PARAMS.pack({ rows, cols, row_stride: g.x, accumulate: a.accumulate }), 'row_sum.params');
     list.push(rt.dispatch(`row_sum(${a.x.name})`, rt.pipeline(shader('reduce'), 'row_sum_thread'), [u, a.x, a.out], [g.x, g.y]));
   }
 }
@@ -202,7 +177,7 @@ export function recordColSum(
   const pipe = rt.pipeline(shader('reduce'), 'col_sum');
   const pass = (x: Tensor, out: Tensor, r: number, rowsPerChunk: number, chunks: number, accumulate: boolean, label: string) => {
     const g = threadGrid(chunks * cols);
-    const u = rt.uniform(reduceParams({ rows: r, cols, rowStride: g.x, accumulate, rowsPerChunk, chunks }), 'col_sum.params');
+    const u = rt.uniform(PARAMS.pack({ rows: r, cols, row_stride: g.x, accumulate, rows_per_chunk: rowsPerChunk, chunks }), 'col_sum.params');
     list.push(rt.dispatch(label, pipe, [u, x, out], [g.x, g.y]));
   };
   let chunks = 1;

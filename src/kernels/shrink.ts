@@ -10,6 +10,7 @@
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
+import { defineParams, opt } from '../engine/uniform-params';
 import { grid1d } from './grid';
 import { shader } from './shader-sources';
 
@@ -24,9 +25,10 @@ const WRITE_COUNTS = 16;
 /** Rows summed by one thread in the first counting stage. */
 export const COUNT_CHUNK = 16;
 
-function params(q: { n?: number; cols: number; rowStride?: number; flags: number; rows?: number; chunk?: number; parts?: number }): Uint32Array {
-  return new Uint32Array([q.n ?? 0, q.cols, q.rowStride ?? 0, q.flags, q.rows ?? 0, q.chunk ?? 0, q.parts ?? 0, 0]);
-}
+const PARAMS = defineParams(
+  { shaders: ['shrink'], struct: 'Params' },
+  { n: opt('u32'), cols: 'u32', row_stride: opt('u32'), flags: 'u32', rows: opt('u32'), chunk: opt('u32'), parts: opt('u32'), _pad: 'u32' },
+);
 
 function checkKind(kind: ShrinkKind): void {
   if (kind !== 'soft' && kind !== 'relu') throw new Error(`shrink: unknown kind '${String(kind)}' (soft | relu)`);
@@ -56,7 +58,7 @@ export function recordShrinkForward(
   }
   const g = grid1d(n, WG);
   const flags = (a.kind === 'relu' ? RELU : 0) | (a.mask ? HAS_MASK : 0);
-  const u = rt.uniform(params({ n, cols: a.cols, rowStride: g.x, flags }), 'shrink_forward.params');
+  const u = rt.uniform(PARAMS.pack({ n, cols: a.cols, row_stride: g.x, flags }), 'shrink_forward.params');
   // An absent mask binds x (read-only aliases are allowed); the flag keeps it unread.
   list.push(rt.dispatch(what, rt.pipeline(shader('shrink'), 'shrink_forward'), [u, a.lambda, a.x, a.mask ?? a.x, a.y], [g.x, g.y]));
 }
@@ -82,7 +84,7 @@ export function recordShrinkBackward(
   }
   const g = grid1d(n, WG);
   const flags = (a.kind === 'relu' ? RELU : 0) | (a.mask ? HAS_MASK : 0) | (a.weights ? HAS_WEIGHTS : 0) | (a.accumulate ? ACCUMULATE : 0);
-  const u = rt.uniform(params({ n, cols: a.cols, rowStride: g.x, flags }), 'shrink_backward.params');
+  const u = rt.uniform(PARAMS.pack({ n, cols: a.cols, row_stride: g.x, flags }), 'shrink_backward.params');
   list.push(rt.dispatch(what, rt.pipeline(shader('shrink'), 'shrink_backward'), [u, a.lambda, a.x, a.dy, a.mask ?? a.x, a.weights ?? a.x, a.dx], [g.x, g.y]));
 }
 
@@ -109,9 +111,9 @@ export function recordRowNonzeros(
   // Without per-row output a shared placeholder is bound (the flag keeps it unwritten).
   const counts = a.counts ?? rt.sharedTensor('shrink.nocounts', [1]);
   const g = grid1d(parts, WG);
-  const u1 = rt.uniform(params({ cols, rowStride: g.x, flags: a.counts ? WRITE_COUNTS : 0, rows, chunk: COUNT_CHUNK, parts }), 'count_partial.params');
+  const u1 = rt.uniform(PARAMS.pack({ cols, row_stride: g.x, flags: a.counts ? WRITE_COUNTS : 0, rows, chunk: COUNT_CHUNK, parts }), 'count_partial.params');
   list.push(rt.dispatch(`${what}.partial`, rt.pipeline(shader('shrink'), 'count_partial'), [u1, a.x, counts, partials], [g.x, g.y]));
-  const u2 = rt.uniform(params({ cols, flags: 0, rows, parts }), 'count_final.params');
+  const u2 = rt.uniform(PARAMS.pack({ cols, flags: 0, rows, parts }), 'count_final.params');
   list.push(rt.dispatch(`${what}.final`, rt.pipeline(shader('shrink'), 'count_final'), [u2, partials, a.mean], [1]));
   return { scratch };
 }

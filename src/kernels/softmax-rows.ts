@@ -5,8 +5,11 @@
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
+import { defineParams } from '../engine/uniform-params';
 import { grid1d } from './grid';
 import { shader } from './shader-sources';
+
+const PARAMS = defineParams({ shaders: ['softmax_rows'], struct: 'Params' }, { rows: 'u32', classes: 'u32', row_stride: 'u32', _p: 'u32' });
 
 export function recordSoftmaxArgmax(rt: GpuRuntime, list: CommandList, a: { logits: Tensor; probs: Tensor; pred: Tensor; rows: number; classes: number }): void {
   const { rows, classes } = a;
@@ -18,7 +21,7 @@ export function recordSoftmaxArgmax(rt: GpuRuntime, list: CommandList, a: { logi
     throw new Error('softmax_argmax: logits, probs and pred must live in three different buffers');
   }
   const g = grid1d(rows, 64);
-  const u = rt.uniform(new Uint32Array([rows, classes, g.x, 0]), 'softmax_argmax.params');
+  const u = rt.uniform(PARAMS.pack({ rows, classes, row_stride: g.x }), 'softmax_argmax.params');
   list.push(rt.dispatch(`softmax_argmax(${a.logits.name})`, rt.pipeline(shader('softmax_rows'), 'softmax_argmax'), [u, a.logits, a.probs, a.pred], [g.x, g.y]));
 }
 

@@ -22,11 +22,18 @@
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
+import { defineParams, opt } from '../engine/uniform-params';
 import { grid1d } from './grid';
 import { shader } from './shader-sources';
 import { createTopKOverride, type TopKMode } from './topk';
 
 const WG = 64;
+
+const PARAMS = defineParams(
+  { shaders: ['stan_sparse'], struct: 'Params' },
+  { rows: 'u32', l: 'u32', k: 'u32', n: opt('u32'), m: opt('u32'), flags: 'u32', block_rows: opt('u32'), blocks: opt('u32'), row_stride: 'u32', _p0: 'u32', _p1: 'u32', _p2: 'u32' },
+);
+const DENSE_PARAMS = defineParams({ shaders: ['stan_dense'], struct: 'Params' }, { n: 'u32', l: 'u32', row_stride: 'u32', _pad: 'u32' });
 
 interface ParamsIn {
   rows: number;
@@ -41,7 +48,7 @@ interface ParamsIn {
 
 function paramsFor(rt: GpuRuntime, q: ParamsIn, threads: number, label: string): { u: GPUBuffer; g: { x: number; y: number } } {
   const g = grid1d(threads, WG);
-  const u = rt.uniform(new Uint32Array([q.rows, q.l, q.k, q.n ?? 0, q.m ?? 0, q.mask ? 1 : 0, q.blockRows ?? 0, q.blocks ?? 0, g.x, 0, 0, 0]), label);
+  const u = rt.uniform(PARAMS.pack({ rows: q.rows, l: q.l, k: q.k, n: q.n, m: q.m, flags: !!q.mask, block_rows: q.blockRows, blocks: q.blocks, row_stride: g.x }), label);
   return { u, g };
 }
 
@@ -428,7 +435,7 @@ export function recordMaskColumns(rt: GpuRuntime, list: CommandList, a: { x: Ten
   if (a.out.buffer === a.x.buffer || a.out.buffer === a.mask.buffer) throw new Error(`${tag}: out '${a.out.name}' must not share a buffer with x or mask`);
   const n = a.rows * a.l;
   const g = grid1d(n, 64);
-  const u = rt.uniform(new Uint32Array([n, a.l, g.x, 0]), 'stan_dense.params');
+  const u = rt.uniform(DENSE_PARAMS.pack({ n, l: a.l, row_stride: g.x }), 'stan_dense.params');
   list.push(rt.dispatch(`stan.mask_cols(${a.label ?? a.x.name})`, rt.pipeline(shader('stan_dense'), 'mask_cols'), [u, a.x, a.mask, a.out], [g.x, g.y]));
 }
 

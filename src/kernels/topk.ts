@@ -24,10 +24,16 @@
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import { Tensor } from '../engine/tensor';
+import { defineParams } from '../engine/uniform-params';
 import { grid1d } from './grid';
 import { shader } from './shader-sources';
 
 export type TopKMode = 'signed' | 'abs';
+
+const PARAMS = defineParams(
+  { shaders: ['topk'], struct: 'Params' },
+  { rows: 'u32', l: 'u32', k: 'u32', flags: 'u32', row_stride: 'u32', _p0: 'u32', _p1: 'u32', _p2: 'u32' },
+);
 export type TopKVariant = 'auto' | 'thread' | 'workgroup';
 
 /** Largest k the 'workgroup' variant sorts in workgroup memory. */
@@ -130,7 +136,7 @@ export function recordTopK(
   const mask = args.mask ?? rt.sharedTensor('topk.nomask', [1]);
   const flags = (mode === 'abs' ? 1 : 0) | (args.mask ? 2 : 0);
   const g = variant === 'thread' ? grid1d(rows, TOPK_THREAD_WG) : grid1d(rows, 1);
-  const u = rt.uniform(new Uint32Array([rows, l, k, flags, g.x, 0, 0, 0]), `${tag}.params`);
+  const u = rt.uniform(PARAMS.pack({ rows, l, k, flags, row_stride: g.x }), `${tag}.params`);
   if (variant === 'thread') {
     const kernel = threadKernel(k, l, x);
     const pipe = rt.pipeline(shader('topk'), kernel, { THREAD_WG: TOPK_THREAD_WG });

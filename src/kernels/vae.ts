@@ -16,26 +16,17 @@
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
+import { defineParams, opt } from '../engine/uniform-params';
 import { grid1d } from './grid';
 import { recordReduce, stridedThreads } from './reduce';
 import { shader } from './shader-sources';
 
 const WG = 64;
 
-function vaeParams(q: { n: number; rowStride: number; side?: number; patch?: number; flags?: number; threads?: number; scale?: number; lead?: number }): ArrayBuffer {
-  const buf = new ArrayBuffer(32);
-  const u = new Uint32Array(buf);
-  const f = new Float32Array(buf);
-  u[0] = q.n;
-  u[1] = q.rowStride;
-  u[2] = q.side ?? 0;
-  u[3] = q.patch ?? 0;
-  u[4] = q.flags ?? 0;
-  u[5] = q.threads ?? 0;
-  f[6] = q.scale ?? 1;
-  u[7] = q.lead ?? 0;
-  return buf;
-}
+const PARAMS = defineParams(
+  { shaders: ['vae'], struct: 'Params' },
+  { n: 'u32', row_stride: 'u32', side: opt('u32'), psize: opt('u32'), flags: opt('u32'), threads: opt('u32'), scale: opt('f32', 1), lead: opt('u32') },
+);
 
 function need(what: string, t: Tensor, n: number): void {
   if (t.size !== n) throw new Error(`${what}: ${t.name} has ${t.size} elements, expected ${n}`);
@@ -80,7 +71,7 @@ function recordPermute(rt: GpuRuntime, list: CommandList, what: string, s: Patch
   distinct(what, dst, [src]);
   const n = dst.size;
   const g = grid1d(n, WG);
-  const u = rt.uniform(vaeParams({ n, rowStride: g.x, side: s.side, patch: s.patch, flags: toImage ? 1 : 0, lead: s.lead ?? 0 }), `${what}.params`);
+  const u = rt.uniform(PARAMS.pack({ n, row_stride: g.x, side: s.side, psize: s.patch, flags: toImage ? 1 : 0, lead: s.lead ?? 0 }), `${what}.params`);
   list.push(rt.dispatch(`${what}(${src.name}→${dst.name})`, rt.pipeline(shader('vae'), 'permute'), [u, src, dst], [g.x, g.y]));
 }
 
@@ -99,7 +90,7 @@ export function recordSigmoid(rt: GpuRuntime, list: CommandList, x: Tensor, y: T
   need('sigmoid', y, x.size);
   distinct('sigmoid', y, [x]);
   const g = grid1d(x.size, WG);
-  const u = rt.uniform(vaeParams({ n: x.size, rowStride: g.x }), 'sigmoid.params');
+  const u = rt.uniform(PARAMS.pack({ n: x.size, row_stride: g.x }), 'sigmoid.params');
   list.push(rt.dispatch(`sigmoid(${x.name})`, rt.pipeline(shader('vae'), 'sigmoid_forward'), [u, x, y], [g.x, g.y]));
 }
 
@@ -122,7 +113,7 @@ export function recordBceWithLogits(
   const partials = rt.tensor([T], `bce.partials(${a.logits.name})`);
   const dummy = a.grad ? null : rt.tensor([1], `bce.nograd(${a.logits.name})`);
   const g = grid1d(T, WG);
-  const u = rt.uniform(vaeParams({ n, rowStride: g.x, threads: T, flags: a.grad ? 1 : 0, scale: a.gradScale ?? 1 }), 'bce.params');
+  const u = rt.uniform(PARAMS.pack({ n, row_stride: g.x, threads: T, flags: a.grad ? 1 : 0, scale: a.gradScale ?? 1 }), 'bce.params');
   list.push(rt.dispatch(`bce.partial(${a.logits.name})`, rt.pipeline(shader('vae'), 'bce_partial_sums'), [u, a.logits, a.target, partials, a.grad ?? dummy!], [g.x, g.y]));
   recordReduce(rt, list, { x: partials, out: a.sum, op: 'sum' });
 }
@@ -140,7 +131,7 @@ export function recordReparamForward(rt: GpuRuntime, list: CommandList, a: Repar
   distinct('reparam', a.z, [a.mu, a.logvar, a.eps]);
   const terms = rt.tensor([n], `reparam.kl_terms(${a.mu.name})`);
   const g = grid1d(n, WG);
-  const u = rt.uniform(vaeParams({ n, rowStride: g.x }), 'reparam.params');
+  const u = rt.uniform(PARAMS.pack({ n, row_stride: g.x }), 'reparam.params');
   list.push(rt.dispatch(`reparam_fwd(${a.mu.name})`, rt.pipeline(shader('vae'), 'reparam_forward'), [u, a.mu, a.logvar, a.eps, a.z, terms], [g.x, g.y]));
   recordReduce(rt, list, { x: terms, out: a.klSum, op: 'sum' });
 }
@@ -156,7 +147,7 @@ export function recordReparamBackward(rt: GpuRuntime, list: CommandList, a: Repa
   distinct('reparam backward', a.dmu, [a.mu, a.logvar, a.eps, a.dz, a.dlogvar, a.beta]);
   distinct('reparam backward', a.dlogvar, [a.mu, a.logvar, a.eps, a.dz, a.beta]);
   const g = grid1d(n, WG);
-  const u = rt.uniform(vaeParams({ n, rowStride: g.x, scale: 1 / a.batch }), 'reparam_bwd.params');
+  const u = rt.uniform(PARAMS.pack({ n, row_stride: g.x, scale: 1 / a.batch }), 'reparam_bwd.params');
   list.push(rt.dispatch(`reparam_bwd(${a.mu.name})`, rt.pipeline(shader('vae'), 'reparam_backward'), [u, a.mu, a.logvar, a.eps, a.dz, a.dmu, a.dlogvar, a.beta], [g.x, g.y]));
 }
 
@@ -169,7 +160,7 @@ export function recordVaeLossCombine(
   const outs = [a.loss, a.rec, a.kl];
   for (const o of outs) distinct('vae loss', o, [a.recSum, a.klSum, a.beta]);
   if (new Set(outs.map((o) => o.buffer)).size !== 3) throw new Error('vae loss: loss, rec and kl must be distinct buffers');
-  const u = rt.uniform(vaeParams({ n: 1, rowStride: 1, scale: 1 / a.batch }), 'vae_loss.params');
+  const u = rt.uniform(PARAMS.pack({ n: 1, row_stride: 1, scale: 1 / a.batch }), 'vae_loss.params');
   list.push(rt.dispatch('vae_loss.combine', rt.pipeline(shader('vae'), 'loss_combine'), [u, a.recSum, a.klSum, a.loss, a.rec, a.kl, a.beta], [1]));
 }
 

@@ -1,7 +1,7 @@
 /**
  * NaN/Inf guard around a Trainer. The GPU already refuses bad updates: AdamW writes a
  * `non_finite` flag and leaves parameters and moments untouched when any gradient or the norm is
- * NaN/Inf (src/train/adamw.ts). This guard reads that flag (and the loss) with the metric rows,
+ * NaN/Inf (src/kernels/adamw.ts). This guard reads that flag (and the loss) with the metric rows,
  * pauses training within one metric interval of the first bad step, names the step, and keeps
  * the last good state — an in-memory snapshot (parameters + moments) taken every
  * `snapshotEvery` steps, kept only when every metric row before it was finite — so the user can

@@ -9,7 +9,7 @@ import { CommandList, diffCounters, type AllocationScope, type Counters, type Gp
 import { StepParams } from '../engine/step-params';
 import type { Tensor } from '../engine/tensor';
 import { recordWriteMetrics } from '../kernels/metrics';
-import { AdamW, type AdamWOptions } from './adamw';
+import { AdamW, type AdamWOptions } from '../kernels/adamw';
 import { lrScale, type LrSchedule } from './schedule';
 
 /** What a model + task give the trainer. */

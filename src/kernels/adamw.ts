@@ -14,9 +14,10 @@ import type { ParamPack } from '../engine/param-pack';
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { StepParams } from '../engine/step-params';
 import { Tensor } from '../engine/tensor';
-import { MAX_GRID_DIM } from '../kernels/grid';
-import { FINAL_MAX, foldPasses, stridedThreads } from '../kernels/reduce';
-import { shader } from '../kernels/shader-sources';
+import { defineParams, opt } from '../engine/uniform-params';
+import { MAX_GRID_DIM } from './grid';
+import { FINAL_MAX, foldPasses, stridedThreads } from './reduce';
+import { shader } from './shader-sources';
 
 export interface AdamWOptions {
   beta1?: number; // 0.9
@@ -106,7 +107,7 @@ export class AdamW {
     this.stats = rt.tensor([statsLen], 'adamw.stats');
     this.gradNorm = new Tensor(this.stats.buffer, this.stats.offset, [1], 'adamw.grad_norm');
     this.nonFinite = new Tensor(this.stats.buffer, this.stats.offset + nfIndex * 4, [1], 'adamw.non_finite');
-    const common = { o, nfIndex };
+    const common = optionFields(o, nfIndex);
     this.states = plans.map(({ pack, len4, threads, base }) => {
       const g = grid(Math.ceil(len4 / 256));
       const gn = grid(Math.ceil(threads / 64));
@@ -114,8 +115,8 @@ export class AdamW {
         pack,
         len4,
         threads,
-        normParams: rt.uniform(adamParams({ ...common, len4, threads, base, rowStride: gn.x, inOff: regionA }), `adamw.${pack.name}.norm`),
-        params: rt.uniform(adamParams({ ...common, len4, rowStride: g.x }), `adamw.${pack.name}.params`),
+        normParams: rt.uniform(ADAM_PARAMS.pack({ ...common, len4, threads, base, row_stride: gn.x, in_off: regionA }), `adamw.${pack.name}.norm`),
+        params: rt.uniform(ADAM_PARAMS.pack({ ...common, len4, row_stride: g.x }), `adamw.${pack.name}.params`),
         mv: rt.tensor([2 * pack.length], `adamw.${pack.name}.mv`),
       };
     });
@@ -125,12 +126,12 @@ export class AdamW {
       const gf = grid(Math.ceil(f.threads / 64));
       this.folds.push({
         threads: f.threads,
-        params: rt.uniform(adamParams({ ...common, threads: f.threads, rowStride: gf.x, inOff, outOff, count: f.n, span: f.span }), `adamw.fold${k}`),
+        params: rt.uniform(ADAM_PARAMS.pack({ ...common, threads: f.threads, row_stride: gf.x, in_off: inOff, out_off: outOff, count: f.n, span: f.span }), `adamw.fold${k}`),
       });
       inOff = outOff;
     }
     const finalCount = folds.length ? folds[folds.length - 1]!.threads : totalPartials;
-    this.finalParams = rt.uniform(adamParams({ ...common, inOff, count: finalCount }), 'adamw.final.params');
+    this.finalParams = rt.uniform(ADAM_PARAMS.pack({ ...common, in_off: inOff, count: finalCount }), 'adamw.final.params');
   }
 
   /** Records grad norm → final → updates. Bind groups are created here, once per call. */
@@ -223,40 +224,21 @@ export class AdamW {
   }
 }
 
-function adamParams(q: {
-  o: ResolvedAdamWOptions;
-  nfIndex: number;
-  len4?: number;
-  threads?: number;
-  base?: number;
-  rowStride?: number;
-  inOff?: number;
-  outOff?: number;
-  count?: number;
-  span?: number;
-}): ArrayBuffer {
-  const buf = new ArrayBuffer(80);
-  const u = new Uint32Array(buf);
-  const f = new Float32Array(buf);
-  u[0] = q.len4 ?? 0;
-  u[1] = q.threads ?? 0;
-  u[2] = q.base ?? 0;
-  u[3] = q.rowStride ?? 0;
-  f[4] = q.o.beta1;
-  f[5] = q.o.beta2;
-  f[6] = 1 - q.o.beta1;
-  f[7] = 1 - q.o.beta2;
-  f[8] = Math.log(q.o.beta1);
-  f[9] = Math.log(q.o.beta2);
-  f[10] = q.o.eps;
-  f[11] = q.o.weightDecay;
-  f[12] = q.o.clipNorm;
-  u[13] = q.nfIndex;
-  u[14] = q.inOff ?? 0;
-  u[15] = q.outOff ?? 0;
-  u[16] = q.count ?? 0;
-  u[17] = q.span ?? 0;
-  return buf;
+const ADAM_PARAMS = defineParams(
+  { shaders: ['adamw'], struct: 'AdamParams' },
+  {
+    len4: opt('u32'), threads: opt('u32'), base: opt('u32'), row_stride: opt('u32'),
+    beta1: 'f32', beta2: 'f32', one_minus_beta1: 'f32', one_minus_beta2: 'f32', ln_beta1: 'f32', ln_beta2: 'f32', eps: 'f32', weight_decay: 'f32', clip_norm: 'f32',
+    nf_index: 'u32', in_off: opt('u32'), out_off: opt('u32'), count: opt('u32'), span: opt('u32'), _p0: 'u32', _p1: 'u32',
+  },
+);
+
+/** The options' part of AdamParams (the same in every pass); 1 − β and ln β in float64 here. */
+function optionFields(o: ResolvedAdamWOptions, nfIndex: number) {
+  return {
+    beta1: o.beta1, beta2: o.beta2, one_minus_beta1: 1 - o.beta1, one_minus_beta2: 1 - o.beta2, ln_beta1: Math.log(o.beta1), ln_beta2: Math.log(o.beta2),
+    eps: o.eps, weight_decay: o.weightDecay, clip_norm: o.clipNorm, nf_index: nfIndex,
+  };
 }
 
 // ---------- CPU reference (float64) ----------
