@@ -9,6 +9,8 @@
  *   --steps a,b        subset of the step case ids
  *   --matmul-large     add 4096³ (real GPUs; scripts/gpu-check.sh)
  *   --matmul-shapes MxNxK,…   replace the matmul shapes (e.g. 64x64x64,256x256x256)
+ *   --variants a,b     matmul variants (default regblock,tiled; on a loaded SwiftShader machine the
+ *                      tiled variant is ~10× slower than regblock and dominates the run's length)
  *   --out DIR          output folder (default bench/results); --name latest (file stem)
  *   --note TEXT        added to the result's note (the machine load is recorded automatically)
  * A benchmark, not a test: numbers vary with the machine; compare only rows from the same run.
@@ -19,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { acquireNodeGpu } from '../src/engine/node-gpu';
 import { GpuRuntime } from '../src/engine/runtime';
 import { BENCH_GROUPS, benchResult, runBench, type BenchGroup, type BenchPeers } from '../src/bench/run-bench';
-import { MATMUL_SHAPES, type MatmulShape } from '../src/bench/matmul';
+import { MATMUL_SHAPES, MATMUL_VARIANTS, type MatmulShape } from '../src/bench/matmul';
 import { benchMarkdown } from '../src/bench/report';
 import { initJax, jaxFourierAtomsMs, jaxMatmulMs, jaxStanLinearMs } from './peers/jax';
 import { initTfjs, tfjsFourierAtomsMs, tfjsMatmulMs, tfjsStanLinearMs, tfjsTopkMs } from './peers/tfjs';
@@ -35,6 +37,7 @@ async function main(): Promise<void> {
       steps: { type: 'string' },
       'matmul-large': { type: 'boolean', default: false },
       'matmul-shapes': { type: 'string' },
+      variants: { type: 'string' },
       out: { type: 'string', default: 'bench/results' },
       name: { type: 'string', default: 'latest' },
       note: { type: 'string', default: '' },
@@ -86,12 +89,15 @@ async function main(): Promise<void> {
         return d as unknown as MatmulShape;
       })
     : MATMUL_SHAPES;
+  const variants = values.variants ? values.variants.split(',') : null;
+  for (const v of variants ?? []) if (!MATMUL_VARIANTS.includes(v as never)) throw new Error(`--variants: unknown matmul variant '${v}' (${MATMUL_VARIANTS.join(', ')})`);
   const matmulShapes: MatmulShape[] = [...base, ...(values['matmul-large'] ? [[4096, 4096, 4096] as const] : [])];
   const { rows, trainStep } = await runBench(rt, {
     quick,
     groups,
     ...(values.steps ? { steps: values.steps.split(',') } : {}),
     matmulShapes,
+    ...(variants ? { matmulVariants: variants as (typeof MATMUL_VARIANTS)[number][] } : {}),
     peers,
     onProgress: (p) => console.error(`[${p.done}/${p.total}] ${p.label}`),
     onRow: (r) => console.error(r.kind === 'kernel' ? `  ${r.row.kernel} ${r.row.shape}: ${r.row.ms.toFixed(2)} ms` : `  step ${r.row.model}: ${r.row.ms.toFixed(1)} ms, ${r.row.dispatches} dispatches, ${r.row.submits} submits, ${r.row.readbacks} readbacks`),
@@ -99,7 +105,7 @@ async function main(): Promise<void> {
 
   const load1 = loadavg();
   const minutes = ((Date.now() - t0) / 60000).toFixed(1);
-  const note = `${values.note ? `${values.note} ` : ''}Load average (1/5/15 min) at start ${load0.map((x) => x.toFixed(1)).join('/')}, at end ${load1.map((x) => x.toFixed(1)).join('/')}; ${minutes} min. Peers: ${[useTf ? 'TF.js 4.22 WebGPU backend' : '', useJax ? 'jax-js 0.1.25 WebGPU device' : ''].filter(Boolean).join(', ') || 'none'}, same Dawn adapter, same process.`;
+  const note = `${values.note ? `${values.note} ` : ''}${variants ? `Matmul variants: ${variants.join(', ')}. ` : ''}Load average (1/5/15 min) at start ${load0.map((x) => x.toFixed(1)).join('/')}, at end ${load1.map((x) => x.toFixed(1)).join('/')}; ${minutes} min. Peers: ${[useTf ? 'TF.js 4.22 WebGPU backend' : '', useJax ? 'jax-js 0.1.25 WebGPU device' : ''].filter(Boolean).join(', ') || 'none'}, same Dawn adapter, same process.`;
   const result = benchResult(ctx.info, `node ${process.version}`, quick, { rows, trainStep }, note);
   mkdirSync(values.out!, { recursive: true });
   writeFileSync(`${values.out}/${values.name}.json`, JSON.stringify(result, null, 2) + '\n');

@@ -6,6 +6,7 @@
  */
 import type { GpuRuntime } from '../engine/runtime';
 import { benchKernels } from './kernels';
+import type { MatmulVariant } from '../kernels/matmul';
 import { benchMatmulShape, MATMUL_SHAPES, matmulReps, type MatmulShape } from './matmul';
 import { benchSparse, type TopkPeer } from './sparse';
 import { benchStepCase, STEP_CASES } from './steps';
@@ -30,6 +31,8 @@ export interface BenchOptions {
   /** Step case ids (default all). */
   steps?: readonly string[];
   matmulShapes?: readonly MatmulShape[];
+  /** Matmul variants to time (default both). */
+  matmulVariants?: readonly Exclude<MatmulVariant, 'auto'>[];
   peers?: BenchPeers;
   /** Called before each item and once at the end (done = total). */
   onProgress?: (p: { done: number; total: number; label: string }) => void;
@@ -94,7 +97,7 @@ export async function runBench(rt: GpuRuntime, opts: BenchOptions): Promise<{ ro
       items.push({
         label: `matmul ${shape.join('×')}`,
         run: async () => {
-          const ours = await benchMatmulShape(rt, shape, { quick: opts.quick });
+          const ours = await benchMatmulShape(rt, shape, { quick: opts.quick, ...(opts.matmulVariants ? { variants: opts.matmulVariants } : {}) });
           for (const peer of opts.peers?.matmul ?? []) {
             const ms = await peer.ms(...shape, matmulReps(shape, opts.quick));
             for (const r of ours) addPeer(r, peer.name, ms);
