@@ -45,7 +45,9 @@ export function benchMarkdown(res: BenchResult): string {
     for (const g of goals) lines.push(`| ${g.id} | ${g.claim} | ${g.measured} | ${g.goal} | ${g.pass === null ? 'n/a' : g.pass ? 'yes' : '**no**'} |`);
     lines.push('');
   }
-  for (const extra of (res.profiles as string[] | undefined) ?? []) lines.push(extra, '');
+  const profiles = (res.profiles as string[] | undefined) ?? [];
+  if (profiles.length) lines.push('## Per-op profiles (bench/profile-step.ts)', '');
+  for (const extra of profiles) lines.push(extra, '');
   return lines.join('\n');
 }
 
