@@ -41,6 +41,19 @@
  *    keeps its slot), then its value is zeroed — it is never replaced by the next-best latent.
  *  - setK(k'): 1 ≤ k' ≤ k; slots ≥ k' get value 0 and the scale becomes 1/k'.
  * `code` exposes the last forward's sparse code (indices u32 and values, [rows, k]).
+ *
+ * AuxK (`auxK` > 0; EleutherAI sparsify's dead-latent revival, "Scaling and evaluating sparse
+ * autoencoders" §A.2): a latent that has not fired for `auxDeadSteps` training steps is dead; each
+ * step an auxiliary top-`auxK` over the dead latents' pre-activations is decoded as if it were
+ * part of the code and trained with the main path's upstream gradient, scaled by `auxScale`
+ * (sparsify's auxk_alpha = 1/32). The forward is unchanged (the auxiliary path writes nothing
+ * into the output), so inference and ΔO do not see it. In an SAE the auxiliary reconstruction
+ * fits the residual error e = x − x̂ (gradient ∝ −e); an adapter has no target for its output, so
+ * the residual's analogue is the descent direction at the site, −∂L/∂h: the dead latents get the
+ * gradient they would get if they had been selected — their decoder columns move toward what the
+ * loss still wants and their encoder rows toward the inputs where that helps, which is what pulls
+ * them back into the top-k. Bookkeeping on the GPU (src/kernels/stan-aux.ts): steps since each
+ * latent last fired, the dead mask, the masked pre-activations; no readback.
  */
 import { ConfigError } from '../engine/errors';
 import type { ParamRef } from '../engine/param-pack';
@@ -48,6 +61,8 @@ import type { CommandList } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
 import { recordMatmul } from '../kernels/matmul';
 import { recordMaskColumns, recordSparseBackward, recordSparseDecode, recordTranspose } from '../kernels/stan-sparse';
+import { recordAxpby } from '../kernels/elementwise';
+import { AUX_SIGNED_FILLER, recordAuxFill, recordAuxMark, recordAuxReset } from '../kernels/stan-aux';
 import { createTopKOverride, recordTopK, writeTopKOverride, type TopKMode, type TopKVariant } from '../kernels/topk';
 import { choice, flag, int, num, type SettingsSpec } from '../settings/fields';
 import type { Adapter, AdapterModule, AdapterSite, SparseCode } from './adapter';
@@ -65,6 +80,12 @@ export interface StanConfig {
   weightDecay?: boolean;
   /** Top-k kernel variant (default 'auto': by adapter). */
   topkVariant?: TopKVariant;
+  /** AuxK: dead latents trained per step through an auxiliary top-k (0 = off, the default). */
+  auxK?: number;
+  /** AuxK: scale of the auxiliary gradient (sparsify's auxk_alpha, default 1/32). */
+  auxScale?: number;
+  /** AuxK: training steps without firing after which a latent counts as dead (default 20). */
+  auxDeadSteps?: number;
 }
 
 /** Upper bound on l (keeps the pre-activation buffer and the bucket counts bounded). */
@@ -110,6 +131,14 @@ function validate(config: StanConfig, site: AdapterSite): void {
   const v = config.topkVariant;
   if (v !== undefined && v !== 'auto' && v !== 'thread' && v !== 'workgroup') throw new ConfigError('topkVariant', `must be 'auto', 'thread' or 'workgroup', got '${String(v)}'`);
   if (v === 'workgroup' && k > 1024) throw new ConfigError('topkVariant', `'workgroup' supports k ≤ 1024, got k = ${k}; use 'auto' or 'thread'`);
+  const auxK = config.auxK ?? 0;
+  if (!Number.isInteger(auxK) || auxK < 0 || auxK > l) throw new ConfigError('auxK', `must be an integer in [0, ${l}] (0 = off; l = ${l}), got ${String(config.auxK)}`);
+  if (auxK > 0 && k === l) throw new ConfigError('auxK', `k = l = ${l} selects every latent, so none is ever dead: AuxK needs k < l (set auxK to 0)`);
+  if (v === 'workgroup' && auxK > 1024) throw new ConfigError('auxK', `'workgroup' top-k supports at most 1024, got auxK = ${auxK}`);
+  const sc = config.auxScale ?? 1 / 32;
+  if (typeof sc !== 'number' || !Number.isFinite(sc) || sc <= 0) throw new ConfigError('auxScale', `must be a finite number > 0, got ${String(config.auxScale)}`);
+  const ds = config.auxDeadSteps ?? 20;
+  if (!Number.isInteger(ds) || ds < 1) throw new ConfigError('auxDeadSteps', `must be an integer ≥ 1, got ${String(config.auxDeadSteps)}`);
 }
 
 const STAN_SETTINGS: SettingsSpec<StanConfig> = {
@@ -120,8 +149,11 @@ const STAN_SETTINGS: SettingsSpec<StanConfig> = {
     initD: choice('D initialised', ['zero', 'uniform'], { advanced: true, help: 'zero: the adapted model equals the base at step 0.' }),
     weightDecay: flag('weight decay on E, D', { advanced: true }),
     topkVariant: choice('top-k kernel', ['auto', 'thread', 'workgroup'], { advanced: true, help: 'auto picks by GPU: one thread per row on CPU adapters, a workgroup per row on real GPUs.' }),
+    auxK: int('AuxK: dead latents trained per row', 0, STAN_MAX_LATENTS, { advanced: true, help: 'sparsify-style dead-latent revival: the auxK largest pre-activations among dead latents get the gradient they would get if selected (0 = off).' }),
+    auxScale: num('AuxK scale', 0, 1e3, { exclusiveMin: true, advanced: true, help: "Weight of the auxiliary gradient (sparsify's auxk_alpha = 1/32)." }),
+    auxDeadSteps: int('AuxK: dead after steps', 1, 1e6, { advanced: true, help: 'A latent that has not fired for this many training steps counts as dead.' }),
   },
-  defaults: { expansion: 2, k: 16, topk: 'signed', initD: 'zero', weightDecay: true, topkVariant: 'auto' },
+  defaults: { expansion: 2, k: 16, topk: 'signed', initD: 'zero', weightDecay: true, topkVariant: 'auto', auxK: 0, auxScale: 1 / 32, auxDeadSteps: 20 },
 };
 
 export const stanAdapter: AdapterModule<StanConfig> = {
@@ -197,6 +229,22 @@ export const stanAdapter: AdapterModule<StanConfig> = {
     }
     const dcodeRaw = dense ? own(rt.tensor([rows, l], `${path}.stan.dcode.raw`)) : null;
     const dcode = dense ? own(rt.tensor([rows, l], `${path}.stan.dcode`)) : null;
+    // AuxK state (src/kernels/stan-aux.ts): steps since each latent fired, the dead mask, the auxiliary code and gradients.
+    const auxK = config.auxK ?? 0;
+    const aux = auxK > 0
+      ? {
+          since: own(rt.tensor([l], `${path}.stan.aux.since`)),
+          dead: own(rt.tensor([l], `${path}.stan.aux.dead`)),
+          zaux: own(rt.tensor([rows, l], `${path}.stan.aux.z`)),
+          indices: own(rt.tensor([rows, auxK], `${path}.stan.aux.indices`)),
+          values: own(rt.tensor([rows, auxK], `${path}.stan.aux.values`)),
+          kbuf: own(createTopKOverride(rt, auxK, `${path}.stan.aux.k`)),
+          dE: own(rt.tensor([l, n], `${path}.stan.aux.dE`)),
+          dD: own(rt.tensor([m, l], `${path}.stan.aux.dD`)),
+          scale: config.auxScale ?? 1 / 32,
+          threshold: config.auxDeadSteps ?? 20,
+        }
+      : null;
     /** The site output the forward adds onto (captured at record time, for recordDelta). */
     let siteOut: Tensor | null = null;
     let deltaScratch: Tensor | null = null;
@@ -244,6 +292,34 @@ export const stanAdapter: AdapterModule<StanConfig> = {
           dD: D.grad,
           label: `${path}.stan`,
         });
+        if (aux) {
+          recordAuxReset(rt, list, { indices, values, kOverride, since: aux.since, rows, k, l, label: `${path}.stan.aux` });
+          recordAuxMark(rt, list, { since: aux.since, mask, dead: aux.dead, l, threshold: aux.threshold, label: `${path}.stan.aux` });
+          recordAuxFill(rt, list, { z, dead: aux.dead, out: aux.zaux, rows, l, filler: mode === 'abs' ? 0 : AUX_SIGNED_FILLER, label: `${path}.stan.aux` });
+          recordTopK(rt, list, { x: aux.zaux, rows, l, k: auxK, indices: aux.indices, values: aux.values, mode, mask: aux.dead, kOverride: aux.kbuf, variant, label: `${path}.stan.aux.topk` });
+          recordSparseBackward(rt, list, {
+            x,
+            dy,
+            E: E.value,
+            D: D.value,
+            ...(Dt ? { Dt } : {}),
+            indices: aux.indices,
+            values: aux.values,
+            rows,
+            n,
+            m,
+            l,
+            k: auxK,
+            mask: aux.dead,
+            kOverride: aux.kbuf,
+            dx: null,
+            dE: aux.dE,
+            dD: aux.dD,
+            label: `${path}.stan.aux`,
+          });
+          recordAxpby(rt, list, aux.dE, E.grad, aux.scale, 1);
+          recordAxpby(rt, list, aux.dD, D.grad, aux.scale, 1);
+        }
       },
     };
 

@@ -12,10 +12,11 @@ import { GpuRuntime } from '../engine/runtime';
 import { nodeAssets } from '../playground/node-assets';
 import { PlaygroundSession } from '../playground/session';
 
-export const LATENTS_USAGE = `latents [--config 'task=digits&adapter.kind=stan&…'] [--steps N] [--held-out] [--window ROWS] [--group G] [--unit U] [--small] [--out file.json]
+export const LATENTS_USAGE = `latents [--config 'task=digits&adapter.kind=stan&…'] [--steps N] [--held-out] [--eval] [--window ROWS] [--group G] [--unit U] [--small] [--out file.json]
     Train a playground session (settings as in the page's link) and print the site metrics of every
     group (L0, dead/dense fractions, density histogram, output share, per-unit statistics) over the
-    training window (or the held-out set), and with --unit that unit's dashboard, as JSON.`;
+    training window (or the held-out set), and with --unit that unit's dashboard, as JSON. --eval adds
+    the validation loss and the held-out set's metrics per group after training.`;
 
 /** JSON with typed arrays as plain arrays and non-finite numbers as null. */
 function toJson(value: unknown): string {
@@ -37,6 +38,7 @@ export async function latentsCommand(argv: string[]): Promise<number> {
       config: { type: 'string', default: '' },
       steps: { type: 'string', default: '50' },
       'held-out': { type: 'boolean', default: false },
+      eval: { type: 'boolean', default: false },
       window: { type: 'string' },
       group: { type: 'string' },
       unit: { type: 'string' },
@@ -90,6 +92,11 @@ export async function latentsCommand(argv: string[]): Promise<number> {
       groups: info.groups,
       sites: shown.map((s) => ({ ...s, path: info.groups[s.group]!.path })),
     };
+    if (values.eval) {
+      out.validation = await session.validate();
+      const held = await session.stats({ source: 'held-out' });
+      out.heldOut = held.filter((s) => group === null || s.group === group).map((s) => ({ group: s.group, path: info.groups[s.group]!.path, samples: s.samples, metrics: s.metrics }));
+    }
     if (unit !== null) out.dashboard = await session.dashboard(group ?? 0, unit);
     const text = toJson(out);
     if (values.out) writeFileSync(values.out, `${text}\n`);

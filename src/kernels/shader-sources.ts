@@ -21,6 +21,7 @@ import soraProx from '../../shaders/sora_prox.wgsl?raw';
 import topk from '../../shaders/topk.wgsl?raw';
 import stanSparse from '../../shaders/stan_sparse.wgsl?raw';
 import stanDense from '../../shaders/stan_dense.wgsl?raw';
+import stanAux from '../../shaders/stan_aux.wgsl?raw';
 import latentStats from '../../shaders/latent_stats.wgsl?raw';
 import shrink from '../../shaders/shrink.wgsl?raw';
 import atoms from '../../shaders/atoms.wgsl?raw';
@@ -45,6 +46,7 @@ const sources = {
   sora_prox: soraProx,
   topk,
   stan_dense: stanDense,
+  stan_aux: stanAux,
   stan_sparse: stanSparse,
   latent_stats: latentStats,
   shrink,
