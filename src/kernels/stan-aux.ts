@@ -8,6 +8,7 @@
  * `since` is a u32 buffer (a Tensor of l elements read as u32). auxStepCpu is the reference.
  */
 import type { CommandList, GpuRuntime } from '../engine/runtime';
+import { defineParams, opt } from '../engine/uniform-params';
 import type { Tensor } from '../engine/tensor';
 import { grid1d } from './grid';
 import { shader } from './shader-sources';
@@ -22,17 +23,14 @@ function checkInt(tag: string, name: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min) throw new Error(`${tag}: ${name} must be an integer ≥ ${min}, got ${v}`);
 }
 
+const PARAMS = defineParams(
+  { shaders: ['stan_aux'], struct: 'Params' },
+  { n: 'u32', l: 'u32', k: 'u32', row_stride: 'u32', threshold: opt('u32'), filler: opt('f32'), _p0: 'u32', _p1: 'u32' },
+);
+
 function params(rt: GpuRuntime, a: { n: number; l: number; k: number; threshold?: number; filler?: number }, label: string): { u: GPUBuffer; g: { x: number; y: number } } {
   const g = grid1d(a.n, 64);
-  const buf = new ArrayBuffer(32);
-  const u32 = new Uint32Array(buf);
-  u32[0] = a.n;
-  u32[1] = a.l;
-  u32[2] = a.k;
-  u32[3] = g.x;
-  u32[4] = a.threshold ?? 0;
-  new Float32Array(buf, 20, 1)[0] = a.filler ?? 0;
-  return { u: rt.uniform(u32, label), g };
+  return { u: rt.uniform(PARAMS.pack({ n: a.n, l: a.l, k: a.k, row_stride: g.x, threshold: a.threshold ?? 0, filler: a.filler ?? 0 }), label), g };
 }
 
 /** since[idx[r, j]] = 0 for j < k' (kOverride) where values[r, j] ≠ 0. */
