@@ -21,13 +21,14 @@ const base = (form: 'dense' | 'sparse', tie: 'tied' | 'untied', nmse: number, us
   form, tie, steps: 500, seconds: 100, loadedFrom: null, low: ev(nmse, used), highBefore: ev(2, used), usedAtoms: [], minBandEnergy: form === 'sparse' ? 0.95 : 0.5,
 });
 const ft = (mode: string, tie: string, nmse: number) => ({ mode, tie, trainableParameters: 8192, steps: 500, seconds: 50, high: ev(nmse, 10), usedAtoms: [] });
-function source(dir: string, seed: number, o: { untiedOnly?: boolean; lowSparse?: number; config?: object; bl?: object } = {}): string {
+function source(dir: string, seed: number, o: { untiedOnly?: boolean; lowSparse?: number; config?: object; bl?: object; sparseFrom?: string } = {}): string {
   const d = join(dir, `s${seed}${o.untiedOnly ? 'u' : ''}`);
   mkdirSync(d, { recursive: true });
   const jitter = seed * 0.001;
   const run = o.untiedOnly
     ? { seed, seconds: 10, bases: { dense: base('dense', 'tied', 0.11 + jitter, 61), sparse: base('sparse', 'tied', o.lowSparse ?? 0.15 + jitter, 12), 'sparse-untied': base('sparse', 'untied', 0.2, 14) }, finetune: { 'untied.atoms': ft('atoms', 'untied', 0.9 + jitter) } }
     : { seed, seconds: 10, bases: { dense: base('dense', 'tied', 0.11 + jitter, 61), sparse: base('sparse', 'tied', 0.15 + jitter, 12) }, finetune: { 'tied.atoms': ft('atoms', 'tied', 0.14 + jitter), 'tied.coefficients': ft('coefficients', 'tied', 0.8 + jitter), 'tied.both': ft('both', 'tied', 0.09 + jitter) } };
+  if (o.sparseFrom) (run.bases.sparse as { loadedFrom: string | null }).loadedFrom = o.sparseFrom;
   writeFileSync(join(d, 'results.json'), JSON.stringify({
     experiment: 'fourier', quick: false, device: 'test', seconds: 10, seeds: [seed], config: { ...FOURIER_FULL, seed, ...(o.config ?? {}) },
     modes: o.untiedOnly ? ['atoms'] : ['atoms', 'coefficients', 'both'], baselines: o.bl ?? baselines, runs: [run],
@@ -64,6 +65,10 @@ describe('fourier --merge', () => {
     await expect(merge([s1, source(dir, 3, { bl: { ...baselines, low: { ...baselines.low, copyNmse: 0.7 } } })], out)).rejects.toThrow(/s3[/\\]results.json has other baselines/);
     await expect(merge([s1, s1], out)).rejects.toThrow(/seed 1's fine-tuning tied.atoms is in two sources/);
     await expect(merge([s1, source(dir, 1, { untiedOnly: true, lowSparse: 0.3 })], out)).rejects.toThrow(/seed 1's sparse base differs between the sources/);
+    // A base loaded from a file: the file's recorded config must be the merged one (the shipped base: batch 8, 500 steps).
+    await expect(merge([source(dir, 1, { sparseFrom: 'public/checkpoints/fourier-sparse.safetensors' })], out)).rejects.toThrow(/fourier-sparse.safetensors \(seed 1\) was made with another config .*batch.*pretrainSteps/);
+    expect(await merge([source(dir, 1, { sparseFrom: join(dir, 'gone.safetensors') })], out)).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).mergedFrom[0].loadedBases).toEqual([{ base: 'sparse', file: join(dir, 'gone.safetensors'), checked: false }]);
     await expect(merge([join(dir, 'nope')], out)).rejects.toThrow(/nope[/\\]results.json does not exist/);
   });
 });

@@ -610,12 +610,17 @@ function mergeReports(sources: string[], out: string, io: ExperimentIo): number 
     for (const run of l.r.runs) {
       for (const [k, b] of Object.entries(run.bases)) {
         if (!b.loadedFrom) continue;
-        if (!existsSync(b.loadedFrom)) throw new Error(`--merge: ${l.path} loaded its ${k} base from ${b.loadedFrom}, which is gone: cannot check how it was trained`);
+        if (!existsSync(b.loadedFrom)) {
+          // A base made by another run of this merge (its own source checks its config) and not kept in the repository.
+          io.log(`--merge: ${l.path} loaded its ${k} base from ${b.loadedFrom}, which is not here: its config is not checked`);
+          bases.push({ base: k, file: b.loadedFrom, checked: false });
+          continue;
+        }
         const meta = parseSafetensors(new Uint8Array(readFileSync(b.loadedFrom))).metadata;
         const fileCfg = JSON.parse(meta.config ?? '{}') as FourierConfig;
         const d = differing(fileCfg, { ...cfg0, tie: b.tie });
         if (d.length || fileCfg.seed !== run.seed) throw new Error(`--merge: the ${k} base ${b.loadedFrom} (seed ${fileCfg.seed}) was made with another config than ${ref.path}'s (${d.join(', ') || 'seed'})`);
-        bases.push({ base: k, file: b.loadedFrom, steps: Number(meta.steps), device: meta.device });
+        bases.push({ base: k, file: b.loadedFrom, checked: true, steps: Number(meta.steps), device: meta.device });
       }
     }
     provenance.push({ path: l.path, seeds: l.r.seeds, seconds: l.r.seconds, device: l.r.device, ...(bases.length ? { loadedBases: bases } : {}) });
