@@ -719,11 +719,12 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
 function markdown(r: { quick: boolean; device: string; seconds: number; seeds: number[]; config: FourierConfig; baselines: Record<'low' | 'high', BandBaselines>; checks: Check[]; summary: { bases: Record<string, Record<string, Stat | null>>; finetune: Record<string, Record<string, Stat | number | number[] | null>> } }, figs: string[]): string {
   const c = r.config;
   const b = r.baselines;
-  const f = (s: Stat | number | number[] | null | undefined, d = 3) => Array.isArray(s) ? s.join(', ') : (s === null || s === undefined ? '–' : typeof s === 'number' ? String(s) : s.ci95 ? `${s.mean.toFixed(d)} [${s.ci95[0].toFixed(d)}, ${s.ci95[1].toFixed(d)}]` : s.mean.toFixed(d));
+  // A statistic: mean [95 % interval] (the seeds' values), so an outlier seed shows.
+  const f = (s: Stat | number | number[] | null | undefined, d = 3) => Array.isArray(s) ? s.join(', ') : (s === null || s === undefined ? '–' : typeof s === 'number' ? String(s) : s.ci95 ? `${s.mean.toFixed(d)} [${s.ci95[0].toFixed(d)}, ${s.ci95[1].toFixed(d)}] (${s.values.map((v) => v.toFixed(d)).join(', ')})` : s.mean.toFixed(d));
   const lines = [
     `# Fourier toy (atoms paper §3.3, App. C.1) — ${r.quick ? 'quick' : 'full'} run`,
     '',
-    `Device: ${r.device}. Total ${r.seconds.toFixed(0)} s. Seeds ${r.seeds.join(', ')} (mean [95 % t-interval]). Data seed ${c.dataSeed}: low band f = ${b.low.frequencies?.join(', ')}, high band f = ${b.high.frequencies?.join(', ')}. Model: C = ${c.dim}, M = ${c.atoms} atoms, K = ${c.iterations} steps, λ = ${c.lambda}, batch ${c.batch}, ${c.pretrainSteps} pre-training and ${c.finetuneSteps} fine-tuning steps. NMSE = MSE / test-signal variance.`,
+    `Device: ${r.device}. Total ${r.seconds.toFixed(0)} s. Seeds ${r.seeds.join(', ')} (mean [95 % t-interval] (each seed's value)). Data seed ${c.dataSeed}: low band f = ${b.low.frequencies?.join(', ')}, high band f = ${b.high.frequencies?.join(', ')}. Model: C = ${c.dim}, M = ${c.atoms} atoms, K = ${c.iterations} steps, λ = ${c.lambda}, batch ${c.batch}, ${c.pretrainSteps} pre-training and ${c.finetuneSteps} fine-tuning steps. NMSE = MSE / test-signal variance.`,
     '',
     '| band | copy | linear floor | FISTA (knows the band) | K-step Landweber oracle (knows the frequencies) |',
     '|---|---|---|---|---|',
