@@ -24,10 +24,17 @@
 import type { SparseCode } from '../adapters/adapter';
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import { StepParams } from '../engine/step-params';
+import { defineParams } from '../engine/uniform-params';
 import type { Tensor } from '../engine/tensor';
 import { grid1d } from '../kernels/grid';
 import { shader } from '../kernels/shader-sources';
 import { recordBucketSort } from '../kernels/stan-sparse';
+
+/** shaders/latent_stats.wgsl's Params (the held-out accumulator). */
+const STATS_PARAMS = defineParams(
+  { shaders: ['latent_stats'], struct: 'Params' },
+  { l: 'u32', k: 'u32', rows: 'u32', classes: 'u32', abs_mode: 'u32', row_stride: 'u32', _p0: 'u32', _p1: 'u32' },
+);
 
 export type ActivationMode = 'signed' | 'abs';
 
@@ -106,7 +113,7 @@ export class LatentStats {
     const b = recordBucketSort(rt, list, { indices: code.indices, rows, l, k, label: 'latent-stats' });
     const g = grid1d(l, 64);
     const C = labels ? this.classes : 0;
-    const u = rt.uniform(new Uint32Array([l, k, rows, C, this.mode === 'abs' ? 1 : 0, g.x, 0, 0]), 'latent-stats.params');
+    const u = rt.uniform(STATS_PARAMS.pack({ l, k, rows, classes: C, abs_mode: this.mode === 'abs', row_stride: g.x }), 'latent-stats.params');
     const spBuf = stepParams instanceof StepParams ? stepParams.buffer : stepParams;
     const lab = labels ?? rt.sharedTensor('latent-stats.nolabels', [1]);
     list.push(rt.dispatch('latent-stats.accumulate', rt.pipeline(shader('latent_stats'), 'accumulate'), [u, spBuf, b.start, b.pairs, code.values, lab, this.ustats, this.sums], [g.x, g.y]));

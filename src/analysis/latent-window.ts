@@ -20,11 +20,18 @@
 import type { SparseCode } from '../adapters/adapter';
 import { CommandList, type GpuRuntime } from '../engine/runtime';
 import { StepParams } from '../engine/step-params';
+import { defineParams, opt } from '../engine/uniform-params';
 import type { Tensor } from '../engine/tensor';
 import { grid1d } from '../kernels/grid';
 import { shader } from '../kernels/shader-sources';
 import { recordBucketSort } from '../kernels/stan-sparse';
 import type { ActivationMode, LatentStatsSnapshot } from './latent-stats';
+
+/** shaders/latent_stats.wgsl's WParams (the training window's entry points). */
+const WINDOW_PARAMS = defineParams(
+  { shaders: ['latent_stats'], struct: 'WParams' },
+  { l: 'u32', k: opt('u32'), rows: 'u32', classes: 'u32', abs_mode: 'u32', row_stride: 'u32', slots: 'u32', width: opt('u32'), has_labels: opt('u32'), _w0: 'u32', _w1: 'u32', _w2: 'u32' },
+);
 
 /** Most slots a window may have (the reduce walks them per output). */
 export const MAX_WINDOW_SLOTS = 1024;
@@ -111,8 +118,8 @@ export class LatentWindow {
     return t;
   }
 
-  private params(q: { k?: number; rowStride: number; width?: number; labels?: boolean }): Uint32Array {
-    return new Uint32Array([this.l, q.k ?? 0, this.rows, this.classes, this.mode === 'abs' ? 1 : 0, q.rowStride, this.slots, q.width ?? 0, q.labels ? 1 : 0, 0, 0, 0]);
+  private params(q: { k?: number; rowStride: number; width?: number; labels?: boolean }): ArrayBuffer {
+    return WINDOW_PARAMS.pack({ l: this.l, k: q.k ?? 0, rows: this.rows, classes: this.classes, abs_mode: this.mode === 'abs', row_stride: q.rowStride, slots: this.slots, width: q.width ?? 0, has_labels: !!q.labels });
   }
 
   /** Dispatches `record` appends for a sparse code (bucket sort + accumulate) or a dense one. */
