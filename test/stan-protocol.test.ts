@@ -130,6 +130,19 @@ describe('STAN protocol, end to end (--quick)', () => {
     }
     expect(r.checks.map((c) => c.id)).toEqual(['t8-k8-vs-nlatents-e1', 't8-protocol-plateau', 't8-protocol-half-width']);
     for (const f of ['results.md', 'k-expansion-accuracy.svg', 'k-expansion-validation-curves.svg']) expect(existsSync(join(out, f)), f).toBe(true);
+    // --stored-only: the same cells from the store; from an empty store every cell is 'not run' and nothing trains
+    const again = join(root, 'k-stored');
+    expect(await reproCommand(['stan-k-expansion', '--quick', '--stored-only', '--out', again, '--store', store], quietIo)).toBe(0);
+    const r2 = JSON.parse(readFileSync(join(again, 'results.json'), 'utf8')) as typeof r & { notRun: unknown[] };
+    expect(r2.cells).toEqual(r.cells);
+    expect(r2.notRun).toEqual([]);
+    const emptyStore = join(root, 'k-empty-store');
+    expect(await reproCommand(['stan-k-expansion', '--quick', '--stored-only', '--out', join(root, 'k-empty'), '--store', emptyStore], quietIo)).toBe(0);
+    const r3 = JSON.parse(readFileSync(join(root, 'k-empty', 'results.json'), 'utf8')) as typeof r & { notRun: unknown[] };
+    expect(r3.cells).toEqual([]);
+    expect(r3.notRun.length).toBe(2);
+    expect(r3.checks.every((x) => x.pass !== true)).toBe(true);
+    expect(readdirSync(emptyStore)).toEqual([]);
   });
 
   it('stan-forgetting: first task matched at a shared target before the second; drop and retention by their definitions', { timeout: 400_000 }, async () => {
@@ -165,6 +178,15 @@ describe('STAN protocol, end to end (--quick)', () => {
     }
     expect(r.checks.map((c) => c.id.replace(/-paper-rot90-to-flip$/, ''))).toEqual(['t9-protocol-matched', 't9-drop', 't9-retention', 't9-a-at-matched-b']);
     expect(existsSync(join(out, 'forgetting-rot90-then-flip.svg'))).toBe(true);
+    // --stored-only reports the same tables from the store, training nothing
+    const again = join(root, 'f-stored');
+    expect(await reproCommand(['stan-forgetting', '--quick', '--stored-only', '--out', again, '--store', store], quietIo)).toBe(0);
+    const r2 = JSON.parse(readFileSync(join(again, 'results.json'), 'utf8')) as typeof r & { unfinished: unknown[] };
+    expect(r2.tables).toEqual(r.tables);
+    expect(r2.unfinished).toEqual([]);
+    // … and from an empty store, says what is missing instead of training it
+    const empty = join(root, 'f-empty');
+    await expect(reproCommand(['stan-forgetting', '--quick', '--stored-only', '--out', empty, '--store', join(root, 'empty-store')], quietIo)).rejects.toThrow(/not in the run store/);
   });
 
   it('stan-latents: App. F over the training batches and the test set, STAN latents beside LoRA directions', { timeout: 400_000 }, async () => {

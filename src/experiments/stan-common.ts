@@ -16,9 +16,10 @@ export const STAN_COMMON_OPTIONS: Record<string, ExperimentOption> = {
   store: { type: 'string' },
   seeds: { type: 'string' },
   cap: { type: 'string' },
+  'stored-only': { type: 'boolean', default: false },
 };
 
-export const STAN_COMMON_USAGE = '[--quick] [--out dir] [--base file] [--store dir] [--seeds N] [--cap steps]';
+export const STAN_COMMON_USAGE = '[--quick] [--out dir] [--base file] [--store dir] [--seeds N] [--cap steps] [--stored-only]';
 
 export interface StanCommon {
   io: ExperimentIo;
@@ -60,7 +61,7 @@ export async function stanSetup(name: string, values: ExperimentValues, io: Expe
     io,
     quick,
     out,
-    env: { io, rt, mnist: loadMnistNode(), base, model, settings, store, baseCache: new Map() },
+    env: { io, rt, mnist: loadMnistNode(), base, model, settings, store, baseCache: new Map(), storedOnly: values['stored-only'] === true },
     seeds: Array.from({ length: nSeeds }, (_, i) => i + 1),
     device,
     baseFile,

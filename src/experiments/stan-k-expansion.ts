@@ -10,7 +10,7 @@
 import { linePlot, PALETTE, smallMultiples, type Series } from '../analysis/svg-plot';
 import { round, type Experiment, type ExperimentIo, type ExperimentValues } from './experiment';
 import { protocolSummary, pts, STAN_COMMON_OPTIONS, STAN_COMMON_USAGE, stanSetup, writeOutputs } from './stan-common';
-import { baseAccuracy, ensureRun, methodId, selectLearningRate, STAN_TARGETS, storedSeconds, TASK_A, type MethodSpec, type RunRecord, type Selection } from './stan-runs';
+import { baseAccuracy, ensureRun, methodId, NotStoredError, selectLearningRate, STAN_TARGETS, storedSeconds, TASK_A, type MethodSpec, type RunRecord, type Selection } from './stan-runs';
 import { formatInterval, pairedDifference, signVerdict, tInterval, wilsonInterval, withinVerdict, type Check } from './stats';
 
 type K = number | 'l';
@@ -33,30 +33,52 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
   const baseTest = await baseAccuracy(env, TASK_A, 'test');
   io.log(`frozen base on ${TASK_A}: validation ${pts(baseVal.accuracy)} %, test ${pts(baseTest.accuracy)} % (${baseTest.images} images)`);
 
+  // under --stored-only, what is not stored is listed instead of trained
+  const missing: string[] = [];
+  const stored = async <T>(f: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await f();
+    } catch (e) {
+      if (!(e instanceof NotStoredError)) throw e;
+      missing.push(e.what);
+      return null;
+    }
+  };
   // 1. learning rate per k, at expansion 1, seed 1
   const selections = new Map<K, Selection>();
   for (const k of ks) {
     const m = method(1, k);
-    selections.set(k, await selectLearningRate(env, TASK_A, m, c.seeds[0]!, keepsSnapshots(m)));
+    const sel = await stored(() => selectLearningRate(env, TASK_A, m, c.seeds[0]!, keepsSnapshots(m)));
+    if (sel) selections.set(k, sel);
   }
-  // 2. every cell × seed at its k's rate
+  // 2. every cell × seed at its k's rate (a cell is reported only with every seed stored)
   const runs = new Map<string, RunRecord[]>();
+  const notRun: { expansion: number; k: K; why: string }[] = [];
   for (const e of expansions) {
     for (const k of ks) {
       const m = method(e, k);
-      const lr = selections.get(k)!.lr;
+      const sel = selections.get(k);
+      if (!sel) {
+        notRun.push({ expansion: e, k, why: `no learning rate: the lr selection of ${kLabel(k)} is not in the store` });
+        continue;
+      }
       const rs: RunRecord[] = [];
-      for (const seed of c.seeds) rs.push(await ensureRun(env, { view: TASK_A, method: m, lr, seed }, keepsSnapshots(m)));
-      runs.set(`${e}:${k}`, rs);
+      for (const seed of c.seeds) {
+        const r = await stored(() => ensureRun(env, { view: TASK_A, method: m, lr: sel.lr, seed }, keepsSnapshots(m)));
+        if (r) rs.push(r);
+      }
+      if (rs.length === c.seeds.length) runs.set(`${e}:${k}`, rs);
+      else notRun.push({ expansion: e, k, why: `${c.seeds.length - rs.length} of ${c.seeds.length} seeds not in the store` });
     }
   }
+  const has = (e: number, k: K) => runs.has(`${e}:${k}`);
   const seconds = (performance.now() - c.started) / 1000;
   const runSeconds = storedSeconds(env, [...[...selections.values()].flatMap((s) => s.candidates.map((x) => x.id)), ...[...runs.values()].flat().map((r) => r.id)]);
 
   // 3. cells, intervals, paired differences against k = 8
   const acc = (rs: RunRecord[]) => rs.map((r) => r.test!.accuracy);
   const cells = expansions.flatMap((e) =>
-    ks.map((k) => {
+    ks.filter((k) => has(e, k)).map((k) => {
       const rs = runs.get(`${e}:${k}`)!;
       const iv = tInterval(acc(rs));
       const ref = runs.get(`${e}:8`);
@@ -92,6 +114,7 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
     }),
   );
   const cell = (e: number, k: K) => cells.find((x) => x.expansion === e && x.k === k)!;
+  const total = expansions.length * ks.length;
 
   // 4. checks
   const checks: Check[] = [];
@@ -102,6 +125,10 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
   for (const e of expansions) {
     for (const k of ks) {
       if (k === 8) continue;
+      if (!has(e, k) || !has(e, 8)) {
+        checks.push({ id: k === 'l' ? `t8-k8-vs-nlatents-e${e}` : `t8-k8-vs-k${k}-e${e}`, claim: `Table 8 at expansion ${e}: k = 8 vs ${kLabel(k)}`, measured: `not run: ${[!has(e, k) ? `e${e} ${kLabel(k)}` : '', !has(e, 8) ? `e${e} k = 8` : ''].filter(Boolean).join(' and ')} not in the store`, goal: 'a paired 95 % interval', pass: null, ci95: null, seeds: c.seeds });
+        continue;
+      }
       const d = cell(e, k).vsK8!;
       const p = paper[String(e)]?.[String(k)];
       const p8 = paper[String(e)]?.['8'];
@@ -134,19 +161,19 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
   checks.push({
     id: 't8-protocol-plateau',
     claim: 'protocol: every run stopped by the plateau rule before the cap',
-    measured: `${cells.length - notPlateaued.length} / ${cells.length} cells`,
+    measured: `${cells.length - notPlateaued.length} / ${total} cells`,
     goal: 'all cells',
-    pass: notPlateaued.length === 0,
+    pass: notPlateaued.length === 0 && notRun.length === 0,
     ci95: null,
     seeds: c.seeds,
-    ...(notPlateaued.length ? { note: `reached the cap: ${notPlateaued.map((x) => `e${x.expansion} ${kLabel(x.k)}`).join(', ')}` } : {}),
+    ...(notPlateaued.length || notRun.length ? { note: [notPlateaued.length ? `reached the cap: ${notPlateaued.map((x) => `e${x.expansion} ${kLabel(x.k)}`).join(', ')}` : '', notRun.length ? `not run: ${notRun.map((x) => `e${x.expansion} ${kLabel(x.k)}`).join(', ')}` : ''].filter(Boolean).join('; ') } : {}),
   });
   checks.push({
     id: 't8-protocol-half-width',
     claim: `protocol: every cell's 95 % interval half-width ≤ ${100 * HALF_WIDTH_GOAL} points`,
-    measured: `${cells.length - wide.length} / ${cells.length} cells (largest ${pts(Math.max(...cells.map((x) => x.halfWidth)), 2)} points)`,
+    measured: `${cells.length - wide.length} / ${total} cells${cells.length ? ` (largest ${pts(Math.max(...cells.map((x) => x.halfWidth)), 2)} points)` : ''}`,
     goal: 'all cells',
-    pass: wide.length === 0,
+    pass: wide.length === 0 && notRun.length === 0,
     ci95: null,
     seeds: c.seeds,
     note: `with n seeds the half-width is t(0.975, n−1)·sd/√n; t = 12.71 for 2 seeds, so 2 seeds meet 1.5 points only when they differ by < 0.24 points`,
@@ -156,6 +183,9 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
     experiment: 'stan-k-expansion',
     paper: 'STAN (The Chosen Few) §4.3, Table 8: accuracy on an MNLI subset for TopK × expansion factor',
     quick: c.quick,
+    storedOnly: env.storedOnly === true,
+    notRun: notRun.map((x) => ({ expansion: x.expansion, k: x.k, why: x.why })),
+    missing,
     device: c.device,
     seconds: round(seconds),
     runSeconds: round(runSeconds),
@@ -181,6 +211,7 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
     (k) =>
       `| ${kLabel(k)} | ${expansions
         .map((e) => {
+          if (!has(e, k)) return 'not run';
           const x = cell(e, k);
           const d = x.vsK8 ? `; vs k = 8: ${(100 * x.vsK8.mean).toFixed(1)} [${(100 * x.vsK8.ci95[0]).toFixed(1)}, ${(100 * x.vsK8.ci95[1]).toFixed(1)}]` : '';
           return `${formatInterval({ mean: x.mean, halfWidth: x.halfWidth }, { scale: 100 })} (lr ${x.lr}${x.plateaued ? '' : ', cap'}${d})`;
@@ -195,8 +226,9 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
     header,
     `|---|${expansions.map(() => '---').join('|')}|`,
     ...rows,
-    `| trainable parameters | ${expansions.map((e) => String(cell(e, 8).trainable)).join(' | ')} |`,
+    `| trainable parameters | ${expansions.map((e) => String(cells.find((x) => x.expansion === e)?.trainable ?? '—')).join(' | ')} |`,
     '',
+    ...(notRun.length ? [`Not run (not in the store): ${notRun.map((x) => `expansion ${x.expansion} ${kLabel(x.k)} (${x.why})`).join('; ')}.`, ''] : []),
     'Checks:',
     '',
     ...checks.map((x) => `- ${x.id}: ${x.claim} — measured ${typeof x.measured === 'number' ? `${(100 * x.measured).toFixed(2)} points` : x.measured}${x.ci95 ? ` [${(100 * x.ci95[0]).toFixed(2)}, ${(100 * x.ci95[1]).toFixed(2)}]` : ''} → ${x.pass === null ? 'undecided' : x.pass ? 'pass' : 'fail'}`),
@@ -206,19 +238,19 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
     'Figures: k-expansion-accuracy.svg, k-expansion-validation-curves.svg.',
     '',
   ].join('\n');
-  const xs = ks.map((_, i) => i);
+  const present = (e: number) => ks.map((k, i) => ({ k, i })).filter(({ k }) => has(e, k));
   const figs: Record<string, string> = {
     'k-expansion-accuracy.svg': linePlot(
-      expansions.flatMap((e, i) => [
-        { name: `expansion ${e} (mean)`, x: xs, y: ks.map((k) => cell(e, k).mean), mode: 'both' as const, color: PALETTE[i]! },
-        { name: `expansion ${e} (95 % lo)`, x: xs, y: ks.map((k) => cell(e, k).ci95[0]), color: PALETTE[i]!, dash: '3,3', width: 1 },
-        { name: `expansion ${e} (95 % hi)`, x: xs, y: ks.map((k) => cell(e, k).ci95[1]), color: PALETTE[i]!, dash: '3,3', width: 1 },
+      expansions.filter((e) => present(e).length).flatMap((e, i) => [
+        { name: `expansion ${e} (mean)`, x: present(e).map((p) => p.i), y: present(e).map(({ k }) => cell(e, k).mean), mode: 'both' as const, color: PALETTE[i]! },
+        { name: `expansion ${e} (95 % lo)`, x: present(e).map((p) => p.i), y: present(e).map(({ k }) => cell(e, k).ci95[0]), color: PALETTE[i]!, dash: '3,3', width: 1 },
+        { name: `expansion ${e} (95 % hi)`, x: present(e).map((p) => p.i), y: present(e).map(({ k }) => cell(e, k).ci95[1]), color: PALETTE[i]!, dash: '3,3', width: 1 },
       ]),
       { title: `Test accuracy on ${TASK_A} vs TopK (x: ${ks.map(kLabel).join(', ')}), mean and 95 % interval`, xLabel: 'TopK index', yLabel: 'accuracy', hlines: [{ y: baseTest.accuracy, label: 'frozen base', color: '#999' }] },
     ),
     'k-expansion-validation-curves.svg': smallMultiples(
       expansions.flatMap((e) =>
-        ks.map((k) => ({
+        ks.filter((k) => has(e, k)).map((k) => ({
           title: `e ${e}, ${kLabel(k)}, lr ${cell(e, k).lr}`,
           series: runs.get(`${e}:${k}`)!.map((r, i): Series => ({ name: `seed ${r.seed}`, x: r.curve.map((p) => p.step), y: r.curve.map((p) => p.value), color: PALETTE[i]! })),
         })),

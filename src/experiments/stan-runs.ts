@@ -125,6 +125,15 @@ export interface RunEnv {
   store: string;
   /** Frozen-base accuracy per view on validation and test (computed once). */
   baseCache: Map<string, { accuracy: number; loss: number; images: number }>;
+  /** Report from the store only (--stored-only): a run that would have to be trained or continued throws NotStoredError. */
+  storedOnly?: boolean;
+}
+
+/** Thrown under --stored-only where a run is not (completely) in the store. */
+export class NotStoredError extends Error {
+  constructor(readonly what: string) {
+    super(`${what} is not in the run store (--stored-only trains nothing)`);
+  }
 }
 
 export interface RunSpec {
@@ -272,6 +281,7 @@ export class PlateauRun {
   ) {
     const st = env.settings;
     this.id = runId(spec, st);
+    if (env.storedOnly) throw new NotStoredError(`run ${this.id}`);
     this.task = buildTask(env, spec.view, spec.method, spec.seed);
     this.valIdx = this.task.validationIndices;
     this.track = keepSnapshots ? { stats: [], releases: [] } : null;
