@@ -230,6 +230,36 @@ describe('dashboards through the session', () => {
   });
 });
 
+describe('MNIST-VAE: your own drawing', () => {
+  test('mnist-vae × STAN: a drawing is reconstructed by both models and fires latents; a different drawing fires others', async () => {
+    const s = await open(cfg('mnist-vae', 'stan', { k: 4, expansion: 1 }, { batch: 8 }));
+    try {
+      await s.stepN(3);
+      const blank = new Array<number>(784).fill(0);
+      const stroke = blank.slice();
+      for (let y = 4; y < 24; y++) for (let x = 12; x < 16; x++) stroke[y * 28 + x] = 1;
+      const ring = blank.slice();
+      for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) if (Math.abs(Math.hypot(x - 13.5, y - 13.5) - 8) < 1.5) ring[y * 28 + x] = 1;
+      const a = await s.ownInput({ kind: 'image', side: 28, pixels: stroke });
+      const b = await s.ownInput({ kind: 'image', side: 28, pixels: ring });
+      expect(a.base.kind).toBe('image');
+      expect(a.adapted!.kind).toBe('image');
+      expect(a.summary.base).toMatch(/pixel MSE/);
+      const units = (r: typeof a) => r.firing.map((g) => `${g.group}:${g.units.map((u) => u.unit).sort((x, y) => x - y).join(',')}`).join(';');
+      expect(a.firing.length).toBe(s.info().groups.filter((g) => g.stats).length);
+      expect(a.firing[0]!.units.length).toBeGreaterThan(0);
+      expect(units(a)).not.toBe(units(b));
+      // The reconstruction is the model's answer to that input: different drawings, different images.
+      const pa = (a.adapted as { pixels: Float32Array }).pixels;
+      const pb = (b.adapted as { pixels: Float32Array }).pixels;
+      expect(Math.max(...Array.from(pa, (v, i) => Math.abs(v - pb[i]!)))).toBeGreaterThan(1e-3);
+      await expect(s.ownInput({ kind: 'observations', points: [{ t: 0, v: 0 }] })).rejects.toThrow(/image/);
+    } finally {
+      s.destroy();
+    }
+  });
+});
+
 describe('digits: the training window carries labels; dashboard patches; your own drawing', () => {
   test('digits × STAN', async () => {
     const s = await open(cfg('digits', 'stan', { k: 4, expansion: 1 }, { batch: 8 }), { stream: { metricEvery: 2, validateEvery: 0, statsEvery: 0, statsWindow: 256 } });

@@ -119,6 +119,12 @@ export interface MnistVaeTask {
   evaluate(indices?: readonly number[]): Promise<VaeEvalResult>;
   /** Denoised reconstructions σ(decoder(μ(noisy))) of the given images; returns noisy inputs too. */
   reconstruct(indices: readonly number[]): Promise<{ noisy: Float32Array; clean: Float32Array; recon: Float32Array }>;
+  /**
+   * Reconstructions of `n` ≤ batch images given as pixels [n, 784] (e.g. drawn by the user), taken
+   * as the input as they are (no noise added), z = μ. The adapters' codes then hold image 0 in rows
+   * 0…rows/batch − 1 (the rest of the batch repeats the last image).
+   */
+  reconstructPixels(pixels: Float32Array, n: number): Promise<Float32Array>;
   /** μ and logσ² of the given (noisy, unless noise = false) images. */
   encode(indices: readonly number[], opts?: { noise?: boolean }): Promise<{ mu: Float32Array; logvar: Float32Array }>;
   /** latents [count, latent] → images [count, 784] through the decoder (adapters included). */
@@ -295,6 +301,26 @@ export function buildMnistVaeTask(rt: GpuRuntime, mnist: MnistSet, cfg: MnistVae
         at += c.length;
       }
       return { noisy, clean, recon };
+    },
+    async reconstructPixels(pixels, n) {
+      if (!Number.isInteger(n) || n < 1 || n > batch) throw new ConfigError('images', `1…${batch} images per call, got ${n}`);
+      if (pixels.length < n * N) throw new ConfigError('pixels', `${n} images need ${n * N} pixels, got ${pixels.length}`);
+      if (!evalList) {
+        evalList = new CommandList('vae.eval');
+        vae.recordForward(evalList, { images: true });
+        vae.recordLoss(evalList);
+      }
+      for (let b = 0; b < batch; b++) {
+        const src = pixels.subarray(Math.min(b, n - 1) * N, (Math.min(b, n - 1) + 1) * N);
+        noisyHost.set(src, b * N);
+        cleanHost.set(src, b * N);
+      }
+      rt.write(vae.input, noisyHost);
+      rt.write(vae.target, cleanHost);
+      rt.write(vae.eps, zeros);
+      vae.setKlWeight(cfg.model.beta);
+      rt.submit([evalList]);
+      return (await rt.read(vae.images)).slice(0, n * N);
     },
     async encode(indices, o = {}) {
       if (!encodeList) {

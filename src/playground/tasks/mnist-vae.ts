@@ -21,13 +21,13 @@ import { ConfigError } from '../../engine/errors';
 import type { AllocationScope, GpuRuntime } from '../../engine/runtime';
 import { loadVaeCheckpoint, VAE_BASE_CONFIG, vaeConfigFromMetadata, type TransformerVae } from '../../models/vae';
 import type { BuildContext } from '../../nn/module';
-import type { ContributionMap, InferenceOverrides, LatentGroupInfo, LatentInspection, PositionLayout, TaskDescription, TaskView } from '../types';
+import type { ContributionMap, InferenceOverrides, LatentGroupInfo, LatentInspection, OwnInput, OwnInputResult, PositionLayout, TaskDescription, TaskView } from '../types';
 import { baseCheckpointMetadata } from '../../io/base-checkpoint';
 import type { TrainGraph } from '../../train/trainer';
 import { MNIST_PIXELS, MNIST_SIDE, MNIST_URL, parseMnist, splitMnist, type MnistSet } from '../../data/mnist';
 import { buildMnistVaeTask, MNIST_VAE_DEFAULTS, type MnistVaeTask } from '../../tasks/mnist-vae';
 import { decoderColumn, stanReport } from './helpers';
-import { activationMode, adapterGroups, adapterStatsSources, fillActivations, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides, withUnitOff, type UnitCodes } from './helpers';
+import { activationMode, adapterGroups, adapterStatsSources, fillActivations, firingUnits, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides, withUnitOff, type UnitCodes } from './helpers';
 import type { GroupStatsSource, TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule, UnitActivationSet, ViewOutputs } from './task';
 
 const BASE_PATH = 'checkpoints/mnist-vae-5to9.safetensors';
@@ -148,6 +148,7 @@ class VaeInstance implements TaskInstance {
   readonly classes = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
   /** Training batches are all 3s: the window's rows carry no useful labels (label entropy comes from the held-out probe). */
   readonly statsSources: GroupStatsSource[];
+  readonly ownInputKind = 'image' as const;
   private readonly viewIdx: number[];
   private readonly valIdx: number[];
   /** A labelled probe of every digit (statistics, inspection). */
@@ -399,6 +400,43 @@ class VaeInstance implements TaskInstance {
       lossName: 'pixel MSE',
       loss: se / n,
       examples: this.viewIdx.map((i, j) => ({ output: this.image(r.recon, j), render: { kind: 'image' as const, side: MNIST_SIDE }, label: `digit ${this.mnist.labels[i]}` })),
+    };
+  }
+
+  /** A drawn (or edited) 28×28 image as the input: base and adapted reconstructions and the latents that fire on it. */
+  async ownInput(input: OwnInput, o: InferenceOverrides): Promise<OwnInputResult> {
+    if (input.kind !== 'image') throw new ConfigError('input.kind', `the MNIST-VAE task takes an image, got '${input.kind}'`);
+    if (input.side !== MNIST_SIDE || input.pixels.length !== MNIST_PIXELS) throw new ConfigError('input.pixels', `needs a ${MNIST_SIDE}×${MNIST_SIDE} image (${MNIST_PIXELS} values), got side ${input.side} with ${input.pixels.length} values`);
+    const px = Float32Array.from(input.pixels, (v) => (Number.isFinite(v) ? Math.min(1, Math.max(0, v)) : 0));
+    const describe = (img: Float32Array) => {
+      let se = 0;
+      for (let p = 0; p < MNIST_PIXELS; p++) se += (img[p]! - px[p]!) ** 2;
+      return `pixel MSE to your drawing ${(se / MNIST_PIXELS).toPrecision(3)}`;
+    };
+    const base = await this.baseTask.reconstructPixels(px, 1);
+    const firing: OwnInputResult['firing'] = [];
+    let per = 1;
+    const adapted = await withOverrides(this.adapters, this.groups, o, async () => {
+      const img = await this.task.reconstructPixels(px, 1);
+      for (const g of this.groups) {
+        if (!g.stats) continue;
+        const codes = await readUnitCodes(this.rt, this.adapters[g.group]!);
+        if (!codes) continue;
+        // The layout is the first group's (the page draws where its strongest unit fires).
+        if (!firing.length) per = codes.rows / this.batch;
+        firing.push({ group: g.group, units: firingUnits(codes, codes.rows / this.batch, activationMode(this.adapters[g.group]!)) });
+      }
+      return img;
+    });
+    const grid = 4;
+    const layout: PositionLayout = per >= grid * grid ? { kind: 'patches', side: MNIST_SIDE, patch: MNIST_SIDE / grid, grid, offset: per - grid * grid } : { kind: 'tokens' };
+    return {
+      input: { kind: 'image', side: MNIST_SIDE, pixels: px },
+      base: { kind: 'image', side: MNIST_SIDE, pixels: base },
+      adapted: { kind: 'image', side: MNIST_SIDE, pixels: adapted },
+      summary: { base: describe(base), adapted: describe(adapted) },
+      firing,
+      layout,
     };
   }
 

@@ -41,6 +41,9 @@ function Firing({ result, labelOf }: { result: OwnInputResult; labelOf: (group: 
   );
 }
 
+/** What the model answers with, by the kind of output the task returns (class probabilities or an image). */
+const outputName = (r: OwnInputResult) => (r.base.kind === 'image' ? 'reconstruction' : 'class probabilities');
+
 function DigitInput() {
   const pixels = useRef(new Float32Array(SIDE * SIDE));
   const canvas = useRef<HTMLCanvasElement>(null);
@@ -160,13 +163,13 @@ function DigitInput() {
             </p>
             <div className="thumbs">
               <figure>
-                <DrawableView drawable={r.base} label="base model class probabilities" />
+                <DrawableView drawable={r.base} label={`base model ${outputName(r)}`} />
                 <figcaption>base</figcaption>
               </figure>
               {r.adapted && (
                 <figure>
-                  <DrawableView drawable={r.adapted} label="adapted model class probabilities" />
-                  <figcaption>adapted (classes 0–9)</figcaption>
+                  <DrawableView drawable={r.adapted} label={`adapted model ${outputName(r)}`} />
+                  <figcaption>adapted{r.adapted.kind === 'vector' ? ' (classes 0–9)' : ''}</figcaption>
                 </figure>
               )}
               {firstGroup && firstGroup.units[0] && (
