@@ -4,8 +4,8 @@
  * cell with its own learning rate (picked on validation at expansion 1, per k; the same k uses it
  * at expansion 2), trained to its plateau, several seeds; test accuracy mean ± 95 % t-interval and
  * the paired difference against k = 8 (same seed: same E initialisation for the same l, same
- * batches). n-latents runs STAN's top-k path with k = l (every latent selected; the adapter has no
- * separate dense path yet).
+ * batches). n-latents is k = l, which STAN's adapter runs on its dense path (no selection; topkVariant
+ * 'auto', tested equal to the top-k kernels at k = l).
  */
 import { linePlot, PALETTE, smallMultiples, type Series } from '../analysis/svg-plot';
 import { round, type Experiment, type ExperimentIo, type ExperimentValues } from './experiment';
@@ -193,7 +193,7 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
       task: `${TASK_A} digits (the base was pre-trained upright)`,
       targets: STAN_TARGETS,
       n,
-      nLatents: 'k = l through STAN\'s top-k path (every latent selected; no separate dense path in the adapter yet)',
+      nLatents: 'k = l through STAN\'s dense path (no selection; equal to the top-k kernels at k = l)',
       seeds: c.seeds,
       lrPerK: 'picked at expansion 1 (seed 1) and reused at expansion 2 for the same k; n-latents picks its own',
       protocol: protocolSummary(env.settings),
