@@ -618,9 +618,12 @@ function mergeReports(sources: string[], out: string, io: ExperimentIo): number 
         }
         const meta = parseSafetensors(new Uint8Array(readFileSync(b.loadedFrom))).metadata;
         const fileCfg = JSON.parse(meta.config ?? '{}') as FourierConfig;
+        // A loaded base may come from another pre-training recipe (steps, batch, lr): recorded and shown in the report; nothing else may differ.
         const d = differing(fileCfg, { ...cfg0, tie: b.tie });
-        if (d.length || fileCfg.seed !== run.seed) throw new Error(`--merge: the ${k} base ${b.loadedFrom} (seed ${fileCfg.seed}) was made with another config than ${ref.path}'s (${d.join(', ') || 'seed'})`);
-        bases.push({ base: k, file: b.loadedFrom, checked: true, steps: Number(meta.steps), device: meta.device });
+        const recipe = new Set(['pretrainSteps', 'pretrainLr', 'batch']);
+        if (d.some((x) => !recipe.has(x)) || fileCfg.seed !== run.seed) throw new Error(`--merge: the ${k} base ${b.loadedFrom} (seed ${fileCfg.seed}) was made with another config than ${ref.path}'s (${d.filter((x) => !recipe.has(x)).join(', ') || 'seed'})`);
+        const madeWith = d.length ? { madeWith: { batch: fileCfg.batch, pretrainSteps: fileCfg.pretrainSteps, pretrainLr: fileCfg.pretrainLr } } : {};
+        bases.push({ base: k, file: b.loadedFrom, checked: true, steps: Number(meta.steps), device: meta.device, seed: run.seed, ...madeWith });
       }
     }
     provenance.push({ path: l.path, seeds: l.r.seeds, seconds: l.r.seconds, device: l.r.device, ...(bases.length ? { loadedBases: bases } : {}) });
@@ -675,8 +678,9 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
   const cfg0 = configFrom(values);
   const seeds = seedsFrom(values, quick);
   const modesRaw = stringOption(values.modes) ?? 'atoms,coefficients,both';
-  const modes = modesRaw.split(',').map((m) => m.trim());
-  for (const m of modes) if (m !== 'atoms' && m !== 'coefficients' && m !== 'both') throw new Error(`--modes takes atoms, coefficients, both (comma-separated), got '${m}'`);
+  // none: the bases only (no fine-tuning).
+  const modes = modesRaw.trim() === 'none' ? [] : modesRaw.split(',').map((m) => m.trim());
+  for (const m of modes) if (m !== 'atoms' && m !== 'coefficients' && m !== 'both') throw new Error(`--modes takes atoms, coefficients, both (comma-separated) or none, got '${m}'`);
   const untiedRaw = stringOption(values.untied) ?? (quick ? 'no' : 'yes');
   if (untiedRaw !== 'yes' && untiedRaw !== 'no' && untiedRaw !== 'only') throw new Error(`--untied must be yes, no or only, got '${untiedRaw}'`);
   const loadBases = stringOption(values['load-bases']) ?? null;
@@ -716,6 +720,14 @@ async function run(values: ExperimentValues, io: ExperimentIo): Promise<number> 
   return 0;
 }
 
+/** A merged report's bases that were loaded from files made with another pre-training recipe (one line, or none). */
+function otherRecipes(r: object): string[] {
+  const from = (r as { mergedFrom?: { loadedBases?: { base: string; seed: number; madeWith?: { batch: number; pretrainSteps: number; pretrainLr: number } }[] }[] }).mergedFrom ?? [];
+  const other = from.flatMap((m) => m.loadedBases ?? []).filter((b) => b.madeWith);
+  if (!other.length) return [];
+  return ['', `Bases pre-trained with another recipe (loaded from files): ${other.map((b) => `seed ${b.seed} ${b.base} (batch ${b.madeWith!.batch}, ${b.madeWith!.pretrainSteps} steps, lr ${b.madeWith!.pretrainLr})`).join('; ')}.`];
+}
+
 function markdown(r: { quick: boolean; device: string; seconds: number; seeds: number[]; config: FourierConfig; baselines: Record<'low' | 'high', BandBaselines>; checks: Check[]; summary: { bases: Record<string, Record<string, Stat | null>>; finetune: Record<string, Record<string, Stat | number | number[] | null>> } }, figs: string[]): string {
   const c = r.config;
   const b = r.baselines;
@@ -725,6 +737,7 @@ function markdown(r: { quick: boolean; device: string; seconds: number; seeds: n
     `# Fourier toy (atoms paper §3.3, App. C.1) — ${r.quick ? 'quick' : 'full'} run`,
     '',
     `Device: ${r.device}. Total ${r.seconds.toFixed(0)} s. Seeds ${r.seeds.join(', ')} (mean [95 % t-interval] (each seed's value)). Data seed ${c.dataSeed}: low band f = ${b.low.frequencies?.join(', ')}, high band f = ${b.high.frequencies?.join(', ')}. Model: C = ${c.dim}, M = ${c.atoms} atoms, K = ${c.iterations} steps, λ = ${c.lambda}, batch ${c.batch}, ${c.pretrainSteps} pre-training and ${c.finetuneSteps} fine-tuning steps. NMSE = MSE / test-signal variance.`,
+    ...otherRecipes(r),
     '',
     '| band | copy | linear floor | FISTA (knows the band) | K-step Landweber oracle (knows the frequencies) |',
     '|---|---|---|---|---|',
@@ -756,7 +769,7 @@ function markdown(r: { quick: boolean; device: string; seconds: number; seeds: n
 
 export const fourierExperiment: Experiment = {
   summary: 'atoms paper §3.3/App. C.1 Fourier toy: dense vs sparse atoms on the low band, then atoms-only / coefficients-only / both fine-tuning to the high band (tied and untied W_s), seeds with 95 % intervals',
-  usage: '[--quick] [--out dir] [--seeds 1,2,3] [--data-seed S] [--modes atoms,coefficients,both] [--untied yes|no|only] [--pretrain-steps N] [--finetune-steps N] [--pretrain-lr X] [--finetune-lr X] [--lambda X] [--iterations K] [--atoms M] [--batch B] [--load-bases dir] [--write-checkpoints dir] [--merge dir1,dir2,… (one report from separate runs)]',
+  usage: '[--quick] [--out dir] [--seeds 1,2,3] [--data-seed S] [--modes atoms,coefficients,both|none] [--untied yes|no|only] [--pretrain-steps N] [--finetune-steps N] [--pretrain-lr X] [--finetune-lr X] [--lambda X] [--iterations K] [--atoms M] [--batch B] [--load-bases dir] [--write-checkpoints dir] [--merge dir1,dir2,… (one report from separate runs)]',
   options: {
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
