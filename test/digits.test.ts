@@ -169,12 +169,14 @@ describe('digits playground task (src/tasks/digits-task.ts) through a session', 
     const rows = await s.stepN(4);
     expect(rows.every((r) => Number.isFinite(r.loss))).toBe(true);
     const v = await s.view();
-    if (v.kind !== 'digits') throw new Error(`view kind ${v.kind}`);
-    expect(v.images.length).toBeGreaterThan(0);
+    if (v.kind !== 'classification') throw new Error(`view kind ${v.kind}`);
+    expect(v.examples.length).toBeGreaterThan(0);
+    expect(v.score.format).toBe('percent');
     // Every latent off: the adapted model is the base.
     const off = await s.view({ masks: Object.fromEntries(info.groups.map((g) => [g.group, new Array<number>(g.count).fill(0)])) });
-    if (off.kind !== 'digits') throw new Error('view kind');
-    expect(off.accuracy.adapted).toBe(off.accuracy.base);
+    if (off.kind !== 'classification') throw new Error('view kind');
+    expect(off.score.adapted).toBe(off.score.base);
+    expect(off.score.allOn).toBe(v.score.adapted);
     await s.view({}); // the session keeps the last overrides; inspect below runs with every latent on
     const stats = await s.stats({ source: 'held-out' });
     expect(stats.length).toBe(4);
@@ -202,7 +204,7 @@ describe('digits playground task: the other adapter kinds', () => {
       const rows = await s.stepN(2);
       expect(rows.every((r) => Number.isFinite(r.loss))).toBe(true);
       const v = await s.view();
-      expect(v.kind).toBe('digits');
+      expect(v.kind).toBe('classification');
       const p = s.info().parameters;
       if (kind === 'none') expect(p.trainable).toBe(p.base);
       else if (kind === 'lora') expect(p.trainable).toBe(4 * 8 * (64 + 64)); // rank 8 on 4 sites of 64 → 64

@@ -160,13 +160,15 @@ describe('dashboards through the session', () => {
       // The same through view(): adapted outputs with the unit on and off.
       const on = await s.view({});
       const off = await s.setMask(0, Array.from({ length: s.info().groups[0]!.count }, (_, i) => (i === unit ? 0 : 1)));
-      if (on.kind !== 'regression' || off.kind !== 'regression') throw new Error('view kind');
-      const diff = on.adapted!.flat().map((v, i) => v - off.adapted!.flat()[i]!);
+      if (on.kind !== 'scalars' || off.kind !== 'scalars') throw new Error('view kind');
+      // The view's points are whole held-out sequences in order; the dashboard's first example is the first sequence.
+      const n = d.effect.examples[0]!.diff.length;
+      expect(on.points.length).toBeGreaterThanOrEqual(n);
+      const diff = on.points.slice(0, n).map((p, i) => p.adapted! - off.points[i]!.adapted!);
       expect(Math.max(...diff.map(Math.abs))).toBeGreaterThan(0);
-      expect(d.effect.examples[0]!.diff.length).toBe(diff.length);
       d.effect.examples[0]!.diff.forEach((v, i) => expect(v).toBeCloseTo(diff[i]!, 6));
-      expect(d.effect.lossOn).toBeCloseTo(on.mse.adapted!, 9);
-      expect(d.effect.lossOff).toBeCloseTo(off.mse.adapted!, 9);
+      expect(d.effect.lossOn).toBeCloseTo(on.score.adapted!, 9);
+      expect(d.effect.lossOff).toBeCloseTo(off.score.adapted!, 9);
       // The dashboard ran with the overrides in force then (none) and left them as they were.
       expect(s.currentOverrides.masks?.[0]?.[unit]).toBe(0);
       await expect(s.dashboard(0, 10_000)).rejects.toThrow(/unit/);
@@ -184,14 +186,21 @@ describe('dashboards through the session', () => {
       expect(d.decoder.kind).toBe('signal');
       const on = await s.view({});
       const off = await s.setMask(0, Array.from({ length: s.info().groups[0]!.count }, (_, i) => (i === 1 ? 0 : 1)));
-      if (on.kind !== 'fourier' || off.kind !== 'fourier') throw new Error('view kind');
+      if (on.kind !== 'signals' || off.kind !== 'signals') throw new Error('view kind');
       on.signals.forEach((sig, b) => sig.adapted!.forEach((v, t) => expect(d.effect.examples[b]!.diff[t]).toBeCloseTo(v - off.signals[b]!.adapted![t]!, 5)));
-      expect(d.effect.deltaLoss).toBeCloseTo(off.nmse.adapted! - on.nmse.adapted!, 6);
+      expect(d.effect.deltaLoss).toBeCloseTo(off.score.adapted! - on.score.adapted!, 6);
       await s.setMask(0, null);
 
       // A known code on three atoms, observed at every sample: FISTA with a tiny λ finds it.
-      const T = on.seq;
-      const atoms = on.atoms;
+      const T = on.signals[0]!.target.length;
+      // Each atom's time profile d_m(t): what its inspection says it writes.
+      const M = s.info().groups[0]!.count;
+      const atoms: { profile: number[] }[] = [];
+      for (let m = 0; m < M; m++) {
+        const dec = (await s.inspect(0, m)).decoder;
+        if (dec.kind !== 'signal') throw new Error('decoder kind');
+        atoms.push({ profile: dec.values });
+      }
       const truth = new Array<number>(atoms.length).fill(0);
       truth[2] = 1.5;
       truth[9] = -0.8;
@@ -212,7 +221,7 @@ describe('dashboards through the session', () => {
 
       // Placed observations: outputs and firing atoms.
       // Placed observations (the model takes exactly its number of observed samples): outputs and firing atoms.
-      const points = on.signals[0]!.observed.map((o) => ({ t: o.t, v: o.v }));
+      const points = on.signals[0]!.observed!.map((o) => ({ t: o.t, v: o.v }));
       const own = await s.ownInput({ kind: 'observations', points });
       expect(own.base.kind).toBe('signal');
       expect(own.firing[0]!.units.length).toBeGreaterThan(0);

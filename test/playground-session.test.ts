@@ -15,6 +15,7 @@ import type { TaskView } from '../src/playground/types';
 import { offeredAdapters, taskIds, taskModule } from '../src/playground/tasks/registry';
 import { allOffOverrides } from '../src/playground/tasks/helpers';
 import { testRuntime } from './helpers/gpu';
+import { viewOutputs } from './helpers/views';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Settings = Record<string, any>;
@@ -38,19 +39,8 @@ async function open(c: unknown, opts: Partial<SessionOptions> = {}): Promise<Pla
   return PlaygroundSession.create(rt, c, { assets, small: true, stream: { metricEvery: 2, validateEvery: 0, statsEvery: 0 }, ...opts });
 }
 
-function adaptedOutput(v: TaskView): number[] {
-  if (v.kind === 'regression') return v.adapted!.flat();
-  if (v.kind === 'fourier') return v.signals.flatMap((s) => s.adapted!);
-  if (v.kind === 'mnist-vae') return v.images.flatMap((i) => Array.from(i.adapted!));
-  throw new Error(`unexpected view ${v.kind}`);
-}
-
-function baseOutput(v: TaskView): number[] {
-  if (v.kind === 'regression') return v.base.flat();
-  if (v.kind === 'fourier') return v.signals.flatMap((s) => s.base);
-  if (v.kind === 'mnist-vae') return v.images.flatMap((i) => Array.from(i.base));
-  throw new Error(`unexpected view ${v.kind}`);
-}
+const adaptedOutput = (v: TaskView) => viewOutputs(v, 'adapted');
+const baseOutput = (v: TaskView) => viewOutputs(v, 'base');
 
 const maxAbsDiff = (a: number[], b: number[]) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
 
@@ -160,16 +150,28 @@ describe('inference overrides and inspection', () => {
       try {
         await s.stepN(4);
         const v = await s.view();
-        if (v.kind === 'mnist-vae') {
+        if (task === 'mnist-vae') {
           // Leave-one-out maps of the first image's most used units: non-zero, shares summing to 1.
-          expect(v.contributions.length).toBeGreaterThan(0);
-          expect(v.contributions.reduce((a, c) => a + c.share, 0)).toBeCloseTo(1, 6);
-          for (const c of v.contributions) expect(c.drawable.kind === 'image' && c.drawable.pixels.some((p) => p !== 0)).toBe(true);
+          const items = v.units?.items ?? [];
+          expect(items.length).toBeGreaterThan(0);
+          expect(items.reduce((a, c) => a + c.value, 0)).toBeCloseTo(1, 6);
+          for (const c of items) expect(c.drawable.kind === 'image' && c.drawable.pixels.some((p) => p !== 0)).toBe(true);
+          // The judge reads every decode; the score is a share.
+          if (v.kind !== 'images') throw new Error(`mnist-vae view kind ${v.kind}`);
+          for (const im of v.images) expect(im.judged?.adapted).toMatch(/^\d \(\d+ %\)$/);
+          expect(v.score.adapted).toBeGreaterThanOrEqual(0);
+          expect(v.score.adapted).toBeLessThanOrEqual(1);
         }
+        // No overrides: no 'all on' copy.
+        expect(v.score.allOn).toBeUndefined();
         const scale = Math.max(...baseOutput(v).map(Math.abs));
         expect(maxAbsDiff(adaptedOutput(v), baseOutput(v))).toBeGreaterThan(1e-4 * scale);
         const off = await s.view(allOffOverrides(s.task.groups));
         expect(maxAbsDiff(adaptedOutput(off), baseOutput(off))).toBeLessThanOrEqual(1e-6 * scale);
+        // With overrides the view also carries the adapted model with every unit on: the unoverridden output.
+        expect(viewOutputs(off, 'allOn')).toEqual(adaptedOutput(v));
+        expect(off.score.allOn).toBe(v.score.adapted);
+        expect(Math.abs(off.score.adapted! - off.score.base)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(off.score.base)));
         // Overrides are for inference only: the next step trains with every unit on.
         await s.view({});
       } finally {
@@ -244,15 +246,22 @@ describe('inference overrides and inspection', () => {
     try {
       const M = s.task.groups[0]!.count;
       const offView = await s.setMask(0, new Array<number>(M).fill(0));
-      if (offView.kind !== 'fourier') throw new Error('fourier view expected');
+      if (offView.kind !== 'signals') throw new Error('signals view expected');
       for (const sig of offView.signals) {
-        const obs = new Map(sig.observed.map((o) => [o.t, o.v]));
+        const obs = new Map((sig.observed ?? []).map((o) => [o.t, o.v]));
         sig.adapted!.forEach((y, t) => expect(y).toBe(obs.get(t) ?? 0));
         expect(obs.size).toBeGreaterThan(0);
       }
       const v = await s.view({});
-      if (v.kind !== 'fourier') throw new Error('fourier view expected');
-      const top = v.atoms.reduce((b, a) => (a.usage > b.usage ? a : b)).unit;
+      if (v.kind !== 'signals') throw new Error('signals view expected');
+      // The gallery lists atoms by their share of the output, largest first; shares sum to at most 1.
+      const items = v.units!.items;
+      for (let i = 1; i < items.length; i++) expect(items[i]!.value).toBeLessThanOrEqual(items[i - 1]!.value);
+      expect(items.reduce((a, c) => a + c.value, 0)).toBeLessThanOrEqual(1 + 1e-9);
+      // Examples are told apart by their titles; per-signal scores are finite.
+      expect(new Set(v.signals.map((x) => x.title)).size).toBe(v.signals.length);
+      for (const x of v.signals) expect(Number.isFinite(x.score!.adapted!)).toBe(true);
+      const top = items[0]!.unit;
       const mask = new Array<number>(M).fill(1);
       mask[top] = 0;
       const one = adaptedOutput(await s.setMask(0, mask));
@@ -344,7 +353,7 @@ describe('playing', () => {
       await expect(s.stepN(1)).rejects.toThrow(/while playing/);
       // A view in the middle of the run waits for the step in flight and does not disturb it.
       const v = await s.view();
-      expect(v.kind).toBe('regression');
+      expect(v.kind).toBe('scalars');
       await r.done;
       const stopped = events.filter((e) => e.type === 'training-stopped');
       expect(stopped).toEqual([{ type: 'training-stopped', step: 8, reason: 'done' }]);

@@ -46,7 +46,9 @@ function fixtureConfig(): PlaygroundConfig {
 const NO_STORE: AutosaveBackend = {
   unavailable: 'not used in this test',
   save: async () => ({ ok: false, code: 'unavailable', message: 'not used' }),
+  saveOverrides: async () => null,
   load: async () => null,
+  list: async () => [],
   summary: async () => null,
   clear: async () => {},
 };

@@ -9,7 +9,7 @@ import { defaultConfig } from '../src/config/defaults';
 
 const DEFAULT_CONFIG = defaultConfig();
 import type { PlaygroundConfig } from '../src/config/schema';
-import type { AutosaveSummary, SaveResult } from '../src/io/autosave-store';
+import { hasSavedOverrides, type AutosaveSummary, type SaveResult, type SavedOverrides } from '../src/io/autosave-store';
 import { decodeSessionCheckpoint, encodeSessionCheckpoint } from '../src/persistence/session-checkpoint';
 import { SessionPersistence, type AutosaveBackend, type AutosaveEvent } from '../src/persistence/session-persistence';
 import { nodeAssets } from '../src/playground/node-assets';
@@ -33,25 +33,41 @@ async function build(c: PlaygroundConfig, onEvent?: (e: SessionEvent) => void): 
   return PlaygroundSession.create(await testRuntime(), c, { assets, small: true, stream: { metricEvery: 2, validateEvery: 4, statsEvery: 0 }, ...(onEvent ? { onEvent } : {}) });
 }
 
+/** An in-memory AutosaveBackend with slots (one record per slot, like the IndexedDB store). */
 class MemoryStore implements AutosaveBackend {
-  record: { summary: AutosaveSummary; bytes: Uint8Array } | null = null;
+  records = new Map<string, { summary: AutosaveSummary; bytes: Uint8Array; overrides: SavedOverrides | null }>();
   saves: number[] = [];
   quotaFull = false;
   readonly unavailable = null;
-  async save(bytes: Uint8Array, s: Omit<AutosaveSummary, 'bytes' | 'savedAt'>): Promise<SaveResult> {
+  /** The record of the default slot (the tests that use one slot). */
+  get record() {
+    return this.records.get('latest') ?? null;
+  }
+  async save(slot: string, bytes: Uint8Array, s: Omit<AutosaveSummary, 'bytes' | 'savedAt' | 'slot' | 'overrides'>, overrides?: SavedOverrides): Promise<SaveResult> {
     if (this.quotaFull) return { ok: false, code: 'quota', message: 'autosave skipped: the storage quota is full' };
     this.saves.push(s.step);
-    this.record = { summary: { ...s, bytes: bytes.length, savedAt: new Date(0).toISOString() }, bytes: bytes.slice() };
-    return { ok: true, summary: this.record.summary };
+    const summary = { ...s, slot, bytes: bytes.length, savedAt: new Date(this.saves.length * 1000).toISOString(), overrides: hasSavedOverrides(overrides) };
+    this.records.set(slot, { summary, bytes: bytes.slice(), overrides: overrides ? structuredClone(overrides) : null });
+    return { ok: true, summary };
   }
-  async load() {
-    return this.record;
+  async saveOverrides(slot: string, overrides: SavedOverrides) {
+    const r = this.records.get(slot);
+    if (!r) return null;
+    r.overrides = structuredClone(overrides);
+    r.summary = { ...r.summary, overrides: hasSavedOverrides(overrides) };
+    return r.summary;
   }
-  async summary() {
-    return this.record?.summary ?? null;
+  async load(slot: string) {
+    return this.records.get(slot) ?? null;
   }
-  async clear() {
-    this.record = null;
+  async summary(slot: string) {
+    return this.records.get(slot)?.summary ?? null;
+  }
+  async list() {
+    return [...this.records.values()].map((r) => r.summary).sort((a, b) => (a.savedAt < b.savedAt ? 1 : -1));
+  }
+  async clear(slot: string) {
+    this.records.delete(slot);
   }
 }
 
@@ -107,8 +123,8 @@ describe('session persistence', () => {
     expect(p.lastBytes && decodeSessionCheckpoint(p.lastBytes).checkpoint.step).toBe(40); // kept in memory for device loss
 
     // Resume from the store: a session at step 30 whose next steps equal the uninterrupted run's.
-    const cp = await p.loadAutosave();
-    const r = await PlaygroundSession.fromCheckpoint(s.rt, cp!, { assets, small: true, stream: { metricEvery: 2, validateEvery: 0, statsEvery: 0 } });
+    const cp = (await p.loadAutosave())!.checkpoint;
+    const r = await PlaygroundSession.fromCheckpoint(s.rt, cp, { assets, small: true, stream: { metricEvery: 2, validateEvery: 0, statsEvery: 0 } });
     const ref = await build(config());
     await ref.stepN(30);
     expect((await r.stepN(4)).map((x) => x.loss)).toEqual((await ref.stepN(4)).map((x) => x.loss));
@@ -154,7 +170,7 @@ describe('session persistence', () => {
     p.onSessionEvent(s, { type: 'metrics', rows: [{ step: 40, nonFinite: false }] });
     await p.settle();
     expect(store.saves).toEqual([8]);
-    const cp = (await p.loadAutosave())!;
+    const cp = (await p.loadAutosave())!.checkpoint;
     cp.config = { ...cp.config, training: { ...cp.config.training, lr: cp.config.training.lr / 10 } };
     const r = await PlaygroundSession.fromCheckpoint(s.rt, cp, { assets, small: true, stream: { metricEvery: 2, validateEvery: 0, statsEvery: 0 } });
     p.adopt(r);
@@ -163,6 +179,51 @@ describe('session persistence', () => {
     expect((await r.stepN(4)).every((x) => Number.isFinite(x.loss) && !x.nonFinite)).toBe(true);
     s.destroy();
     r.destroy();
+  });
+
+  it('slots: each tab saves into its own slot and resumes its own run; another tab\'s run is only read; overrides are saved with the run', async () => {
+    const store = new MemoryStore();
+    const a = new SessionPersistence(store, assets, { every: 100, onEvent: () => {} });
+    const b = new SessionPersistence(store, assets, { every: 100, onEvent: () => {} });
+    a.slot = 'tab-a';
+    b.slot = 'tab-b';
+    const sa = await build(config('stan'));
+    const sb = await build({ ...config('lora'), training: { ...config('lora').training, seed: 5 } });
+    a.adopt(sa);
+    b.adopt(sb);
+    // Overrides changed before any save of this session: a full save, with them.
+    await sa.stepN(3);
+    await sa.setMask(0, [0, ...new Array<number>(sa.task.groups[0]!.count - 1).fill(1)]);
+    await a.overridesChanged(sa);
+    await sb.stepN(2);
+    await b.autosave(sb);
+    expect((await a.summary())).toMatchObject({ slot: 'tab-a', step: 3, adapter: 'stan', overrides: true });
+    expect((await b.summary())).toMatchObject({ slot: 'tab-b', step: 2, adapter: 'lora', overrides: false });
+    expect((await a.others()).map((x) => x.slot)).toEqual(['tab-b']);
+    // After a save, an override change updates the overrides alone (no new save of the parameters).
+    await sa.setK(0, 2);
+    const saves = store.saves.length;
+    await a.overridesChanged(sa);
+    expect(store.saves.length).toBe(saves);
+    expect(store.records.get('tab-a')!.overrides).toEqual(sa.currentOverrides);
+    // Each resumes its own; A can read B's without writing into it.
+    const own = (await a.loadAutosave())!;
+    expect([own.checkpoint.step, own.checkpoint.config.adapter.kind]).toEqual([3, 'stan']);
+    expect(own.overrides?.k?.[0]).toBe(2);
+    expect(own.overrides?.masks?.[0]?.[0]).toBe(0);
+    const theirs = (await a.loadAutosave('tab-b'))!;
+    expect([theirs.checkpoint.step, theirs.checkpoint.config.adapter.kind]).toEqual([2, 'lora']);
+    const r = await PlaygroundSession.fromCheckpoint(sa.rt, theirs.checkpoint, { assets, small: true, stream: { metricEvery: 2, validateEvery: 0, statsEvery: 0 } });
+    a.adopt(r);
+    await r.stepN(1);
+    await a.autosave(r);
+    expect((await a.summary())).toMatchObject({ slot: 'tab-a', step: 3, adapter: 'lora' });
+    expect((await b.summary())).toMatchObject({ slot: 'tab-b', step: 2, adapter: 'lora' });
+    // A discards its own; B's stays.
+    await a.discard();
+    expect(await a.summary()).toBeNull();
+    expect((await b.summary())?.step).toBe(2);
+    for (const x of [sa, sb, r]) x.destroy();
   });
 
   it('adapter export → import into a freshly configured session reproduces the view exactly; a STAN file for a LoRA session reconfigures', async () => {

@@ -1,6 +1,8 @@
 /**
- * Persistence of the playground session, worker side: autosave to IndexedDB every N steps and on
- * every stop (pause, done, NaN), the resume offer, session export/import (one session file) and
+ * Persistence of the playground session, worker side: autosave to IndexedDB every N steps, on
+ * every stop (pause, done, NaN) and after every Step / +10, into this tab's own slot, with the
+ * inference overrides (masks, k) kept up to date; the resume offers (this tab's run, and other
+ * tabs' runs labelled as theirs), session export/import (one session file) and
  * adapter export/import (PEFT-like files), and the in-memory copy of the last autosave that
  * device-loss recovery restores from. Environment-free apart from the store it is given (an
  * AutosaveStore in the worker; tests pass a stand-in).
@@ -10,7 +12,7 @@
  * folded into the next), and a failed write (quota) is reported as an event.
  */
 import type { PlaygroundConfig } from '../config/schema';
-import type { AutosaveSummary, SaveResult } from '../io/autosave-store';
+import { DEFAULT_SLOT, type AutosaveSummary, type SaveResult, type SavedOverrides } from '../io/autosave-store';
 import { AdapterFileError, applyAdapter, decodeAdapter, exportAdapter, type AdapterDescription, type AdapterFiles } from '../io/adapter-file';
 import { bytesFingerprint } from '../io/fingerprint';
 import { decodeSessionCheckpoint, encodeSessionCheckpoint } from './session-checkpoint';
@@ -21,12 +23,14 @@ import type { TaskAssets } from '../playground/tasks/task';
 import { taskModule } from '../playground/tasks/registry';
 import { adapterFileFormats, adapterModule } from '../adapters/registry';
 
-/** The part of AutosaveStore this needs. */
+/** The part of AutosaveStore this needs (slots: one per browser tab). */
 export interface AutosaveBackend {
-  save(bytes: Uint8Array, summary: Omit<AutosaveSummary, 'bytes' | 'savedAt'>): Promise<SaveResult>;
-  load(): Promise<{ summary: AutosaveSummary; bytes: Uint8Array } | null>;
-  summary(): Promise<AutosaveSummary | null>;
-  clear(): Promise<void>;
+  save(slot: string, bytes: Uint8Array, summary: Omit<AutosaveSummary, 'bytes' | 'savedAt' | 'slot' | 'overrides'>, overrides?: SavedOverrides): Promise<SaveResult>;
+  saveOverrides(slot: string, overrides: SavedOverrides): Promise<AutosaveSummary | null>;
+  load(slot: string): Promise<{ summary: AutosaveSummary; bytes: Uint8Array; overrides: SavedOverrides | null } | null>;
+  summary(slot: string): Promise<AutosaveSummary | null>;
+  list(): Promise<AutosaveSummary[]>;
+  clear(slot: string): Promise<void>;
   readonly unavailable: string | null;
 }
 
@@ -43,7 +47,11 @@ export interface AutosaveEvent {
 export class SessionPersistence {
   /** Bytes of the last successful autosave (or the last loaded session), kept for device-loss recovery. */
   lastBytes: Uint8Array | null = null;
+  /** This tab's slot: everything it saves goes there (the page names it at `init`). */
+  slot: string = DEFAULT_SLOT;
   private lastSavedStep = -1;
+  /** Whether the slot holds a save of the session adopted last (its overrides can then be updated alone). */
+  private savedThisSession = false;
   private saving: Promise<void> | null = null;
   private again = false;
   private readonly baseHashes = new Map<string, Promise<string>>();
@@ -116,12 +124,31 @@ export class SessionPersistence {
       if (step === this.lastSavedStep && this.lastBytes) return;
       const bytes = await this.encode(session, cp);
       this.lastBytes = bytes;
-      const r = await this.store.save(bytes, { step, task: session.config.task, adapter: session.config.adapter.kind });
-      if (r.ok) this.lastSavedStep = step;
+      const r = await this.store.save(this.slot, bytes, { step, task: session.config.task, adapter: session.config.adapter.kind }, session.currentOverrides);
+      if (r.ok) {
+        this.lastSavedStep = step;
+        this.savedThisSession = true;
+      }
       this.opts.onEvent(r.ok ? { type: 'autosave', ok: true, step, message: null, code: null, summary: r.summary } : { type: 'autosave', ok: false, step, message: r.message, code: r.code, summary: null });
     } catch (e) {
       // A destroyed session (reconfigured meanwhile) or a device loss: nothing to save now.
       this.opts.onEvent({ type: 'autosave', ok: false, step, message: `autosave failed: ${(e as Error)?.message ?? String(e)}`, code: 'failed', summary: null });
+    }
+  }
+
+  /**
+   * The inference overrides changed (a unit switched off, k lowered): saved with this session's
+   * autosave — on their own when it has one, with a full save otherwise.
+   */
+  async overridesChanged(session: PlaygroundSession): Promise<void> {
+    if (!this.savedThisSession) return this.autosave(session);
+    await this.saving;
+    try {
+      const summary = await this.store.saveOverrides(this.slot, session.currentOverrides);
+      if (summary) this.opts.onEvent({ type: 'autosave', ok: true, step: summary.step, message: null, code: null, summary });
+      else await this.autosave(session);
+    } catch (e) {
+      this.opts.onEvent({ type: 'autosave', ok: false, step: session.step, message: `autosave failed: ${(e as Error)?.message ?? String(e)}`, code: 'failed', summary: null });
     }
   }
 
@@ -135,24 +162,37 @@ export class SessionPersistence {
     return this.store.unavailable;
   }
 
+  /** This tab's autosave (its slot's), or null. */
   async summary(): Promise<AutosaveSummary | null> {
-    return this.store.summary();
+    return this.store.summary(this.slot);
   }
 
-  /** The autosaved checkpoint, strictly decoded and checked against this page's base (SessionFileError otherwise). */
-  async loadAutosave(): Promise<SessionCheckpoint | null> {
-    const r = await this.store.load();
+  /** The other slots' autosaves (other tabs' runs), newest first. */
+  async others(): Promise<AutosaveSummary[]> {
+    return (await this.store.list()).filter((s) => s.slot !== this.slot);
+  }
+
+  /**
+   * A slot's autosaved checkpoint (this tab's by default) and the overrides saved with it,
+   * strictly decoded and checked against this page's base (SessionFileError otherwise). Another
+   * slot's record is only read: this tab goes on saving into its own.
+   */
+  async loadAutosave(slot: string = this.slot): Promise<{ checkpoint: SessionCheckpoint; overrides: SavedOverrides | null } | null> {
+    const r = await this.store.load(slot);
     if (!r) return null;
     const checkpoint = await this.importSession(r.bytes);
     this.lastBytes = r.bytes;
-    this.lastSavedStep = checkpoint.step;
-    return checkpoint;
+    if (slot === this.slot) this.lastSavedStep = checkpoint.step;
+    return { checkpoint, overrides: r.overrides };
   }
 
-  async discard(): Promise<void> {
-    await this.store.clear();
+  /** Deletes a slot's autosave (this tab's by default). */
+  async discard(slot: string = this.slot): Promise<void> {
+    await this.store.clear(slot);
+    if (slot !== this.slot) return;
     this.lastBytes = null;
     this.lastSavedStep = -1;
+    this.savedThisSession = false;
   }
 
   /**
@@ -174,6 +214,7 @@ export class SessionPersistence {
   adopt(session: PlaygroundSession): void {
     this.lastSavedStep = session.step;
     this.tainted = false;
+    this.savedThisSession = false;
   }
 
   // ---------- adapters ----------

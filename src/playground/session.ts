@@ -583,6 +583,15 @@ export class PlaygroundSession {
     this.history.validation = cp.history.validation.slice();
   }
 
+  /**
+   * Resolves once the GPU work queued so far (a step, a view, an inspection in flight) is done.
+   * Call before destroy() when requests may still be running: their buffers go back to the
+   * pool on destroy, and a late write would land in whatever reuses them.
+   */
+  settle(): Promise<void> {
+    return this.exclusive(async () => {}).catch(() => {});
+  }
+
   /** Frees every GPU allocation of the session (trainer, task, adapters). */
   destroy(): void {
     if (this.destroyed) return;

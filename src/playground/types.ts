@@ -99,61 +99,108 @@ export interface InferenceOverrides {
   k?: Record<number, number | null>;
 }
 
-export interface FourierSignalView {
-  truth: number[];
-  observed: { t: number; v: number }[];
+/**
+ * The one number that says how well the task does on its held-out set (the page prints it above
+ * the outputs): NMSE of the reconstructions, the share of decoded 3s a judge reads as "3", the
+ * accuracy on rotated digits, the regression MSE.
+ */
+export interface ViewScore {
+  /** What is measured, as the page prints it: 'NMSE on 128 held-out high-band signals'. */
+  label: string;
+  /** 'percent': a share in [0, 1], printed as a percentage; 'number': printed with 3 significant digits. */
+  format: 'percent' | 'number';
+  better: 'lower' | 'higher';
+  /** The frozen base: no adapter, before fine-tuning. */
+  base: number;
+  /** The adapted model with the inference overrides applied; null when nothing is adapted. */
+  adapted: number | null;
+  /** The adapted model with every unit on and the configured k — present only while overrides are in effect. */
+  allOn?: number;
+  /** Simple baselines beside the number ('copy the observations', 'always predict the mean'). */
+  baselines?: { label: string; value: number }[];
+}
+
+/** One example of a `signals` view: what the output should be, and the models' outputs, over time. */
+export interface SignalExample {
+  /** Tells the examples apart: 'held-out signal 3'. */
+  title: string;
+  target: number[];
+  /** Samples the model was given (drawn as points), when only some are observed. */
+  observed?: { t: number; v: number }[];
   base: number[];
-  /** With the overrides applied; null when no adapter is attached. */
+  /** With the overrides applied; null when nothing is adapted. */
   adapted: number[] | null;
-  freqs: number[];
+  /** The adapted model with every unit on — present only while overrides are in effect. */
+  allOn?: number[];
+  /** This example's score, in the view score's measure. */
+  score?: { base: number; adapted: number | null };
 }
 
-/** Per-unit contributions to one displayed output (the MNIST 8→3 "each atom's contribution" maps, Fourier atom profiles). */
-export interface ContributionMap {
-  group: number;
-  unit: number;
-  /** Share of the total |contribution| (0…1), for ordering. */
-  share: number;
+/** One example of an `images` view: input, target and the models' outputs as grey images (side × side, values in [0, 1]). */
+export interface ImageExample {
+  title: string;
+  /** What the model is given, when it differs from the target (the noisy input of a denoiser). */
+  input?: Float32Array;
+  target: Float32Array;
+  base: Float32Array;
+  adapted: Float32Array | null;
+  allOn?: Float32Array;
+  /** What a judge (a frozen classifier) reads in the base's and the adapted model's output, e.g. '8 (91 %)'. */
+  judged?: { base: string; adapted: string | null };
+}
+
+/** One example of a `classification` view: the input as the model sees it and each model's class probabilities. */
+export interface ClassificationExample {
   drawable: Drawable;
+  /** True class (index into the view's classes). */
+  label: number;
+  base: number[];
+  adapted: number[] | null;
+  allOn?: number[];
 }
 
-export type TaskView =
-  | {
-      kind: 'fourier';
-      seq: number;
-      signals: FourierSignalView[];
-      /** Atom time profiles d_m(t) of the adapted model (what each atom "is"), with their usage on the view batch. */
-      atoms: { unit: number; usage: number; profile: number[] }[];
-      /** Test metrics on the held-out set: NMSE base / adapted. */
-      nmse: { base: number; adapted: number | null };
-    }
-  | {
-      kind: 'mnist-vae';
-      side: number;
-      /** Per displayed image: the noisy input, the base's decode, the adapted decode (overrides applied), the clean target. */
-      images: { label: number; noisy: Float32Array; clean: Float32Array; base: Float32Array; adapted: Float32Array | null }[];
-      /** For the first image: each unit's contribution map (adapted − adapted with that unit masked), largest first. */
-      contributions: ContributionMap[];
-    }
-  | {
-      kind: 'regression';
-      outDim: number;
-      /** One held-out sequence: per token, target / base / adapted outputs ([seq][outDim]). */
-      target: number[][];
-      base: number[][];
-      adapted: number[][] | null;
-      mse: { base: number; adapted: number | null };
-    }
-  | {
-      kind: 'digits';
-      side: number;
-      /** The view the task trains on (e.g. 'rot90': digits rotated 90° clockwise). */
-      view: string;
-      /** Held-out digits as the model sees them, with the base's and the adapted model's (overrides applied) class probabilities. */
-      images: { label: number; pixels: Float32Array; base: number[]; adapted: number[] | null }[];
-      /** Accuracy on the held-out set: base / adapted (overrides applied). */
-      accuracy: { base: number; adapted: number | null };
-    };
+/** One prediction of a `scalars` view (scalar regression outputs against their targets). */
+export interface RegressionPoint {
+  target: number;
+  base: number;
+  adapted: number | null;
+  allOn?: number;
+}
+
+/**
+ * Per-unit pictures under the outputs (atom time profiles, each unit's contribution map), largest
+ * value first; a click opens that unit.
+ */
+export interface UnitGallery {
+  title: string;
+  /** What the number under each picture means, in one line (shown with the gallery). */
+  measure: string;
+  format: 'percent' | 'number';
+  items: { group: number; unit: number; value: number; drawable: Drawable }[];
+}
+
+/**
+ * What a task shows of its outputs: one of a few generic kinds, chosen by the task (the page draws
+ * each kind the same way for every task). Every kind compares the frozen base (no adapter) with
+ * the adapted model (inference overrides applied) on a fixed held-out view batch, and carries the
+ * task's one number (`score`).
+ *  - signals: series over time (target, observed points, base, adapted);
+ *  - images: input / target / base / adapted images, optionally a judge's reading;
+ *  - classification: inputs with each model's class probabilities;
+ *  - scalars: scalar predictions against their targets (a regression's outputs).
+ */
+export type TaskViewBody =
+  | { kind: 'signals'; xLabel: string; signals: SignalExample[] }
+  | { kind: 'images'; side: number; inputLabel?: string; targetLabel: string; images: ImageExample[] }
+  | { kind: 'classification'; classes: string[]; examples: ClassificationExample[] }
+  | { kind: 'scalars'; targetLabel: string; points: RegressionPoint[] };
+
+export type TaskView = TaskViewBody & {
+  score: ViewScore;
+  /** One line about what is shown, for every example at once (e.g. the frequency band). */
+  note?: string;
+  units?: UnitGallery;
+};
 
 /** One top-activating example of a unit. */
 export interface LatentExample {

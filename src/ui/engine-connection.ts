@@ -8,8 +8,13 @@ import type { InferenceOverrides, MetricPoint, SessionInfo, StreamOptions, TaskV
 import { EngineClient, WorkerError } from '../worker/client';
 import { EMPTY_INSPECTION, runLabel, usePlayground, type LossPoint } from './store';
 import { openDashboard } from './inspect-actions';
+import { tabId } from './tab-id';
 
 let client: EngineClient | null = null;
+
+/** Where the ms/step of the current play is measured from (its first metric rows); null when not playing. */
+let rate: { t: number; step: number } | null = null;
+let playing = false;
 
 /** How often the playing session streams (steps). Small enough to see movement on SwiftShader. */
 export const STREAM: StreamOptions = { metricEvery: 5, validateEvery: 25, statsEvery: 10 };
@@ -72,10 +77,18 @@ export function engineClient(): EngineClient {
             advice: 'Recovering: the engine acquires a new device and restores the last autosave. If this message stays, press "Retry" (the session is rebuilt from its configuration) or reload the page.',
           });
           break;
-        case 'metrics':
-          pending.msPerStep = event.msPerStep;
+        case 'metrics': {
+          // Wall-clock time per step since the first rows of this play (the first window, with
+          // its pipeline compilation, is the baseline): steady, and never a drained window's ~0.
+          const last = event.rows.length ? event.rows[event.rows.length - 1]!.step + 1 : null;
+          if (playing && last !== null) {
+            const now = performance.now();
+            if (rate === null) rate = { t: now, step: last };
+            else if (last > rate.step) pending.msPerStep = (now - rate.t) / (last - rate.step);
+          }
           pushTrain(event.rows);
           break;
+        }
         case 'validation':
           pending.val.push({ step: event.point.step, loss: event.point.loss });
           scheduleFlush();
@@ -87,6 +100,7 @@ export function engineClient(): EngineClient {
           s.setSession({ progress: event.done >= event.total ? null : { label: event.label, done: event.done, total: event.total } });
           break;
         case 'training-stopped': {
+          playing = false;
           const why =
             event.reason === 'done'
               ? `finished at step ${event.step}`
@@ -110,7 +124,7 @@ export async function connectEngine(): Promise<void> {
   const { powerPreference, setEngine } = usePlayground.getState();
   setEngine({ phase: 'starting' });
   try {
-    const reply = await engineClient().request({ type: 'init', powerPreference });
+    const reply = await engineClient().request({ type: 'init', powerPreference, tab: await tabId() });
     setEngine({ phase: 'ready', adapter: reply.adapter, limits: reply.limits, features: reply.features });
   } catch (e) {
     const t = errorText(e);
@@ -136,12 +150,21 @@ export function sessionIsCurrent(): boolean {
   return session.builtFrom !== null && session.builtFrom === configJson();
 }
 
+/**
+ * Which session the page shows: bumped whenever a session is adopted or lost. A reply to a view,
+ * inspection or statistics request made for an earlier session is dropped, so a late answer can
+ * never put the previous session's outputs under the new one.
+ */
+let generation = 0;
+
 /** `next`: the phase the session goes on to (play/step continue without showing 'ready' in between). */
 function applySessionInfo(info: SessionInfo, builtFrom: string, next: 'ready' | 'training' | 'stepping' = 'ready'): void {
   const s = usePlayground.getState();
+  generation++;
   s.startRun(runLabel(info.config), info.config);
   const group = info.groups.findIndex((g) => g.stats);
-  s.setSession({ phase: next, step: info.step, info, builtFrom, message: null, errorCode: null, advice: null, errorField: null, progress: null });
+  // msPerStep: null — the previous session's speed is not this one's.
+  s.setSession({ phase: next, step: info.step, info, builtFrom, failedFrom: null, msPerStep: null, message: null, errorCode: null, advice: null, errorField: null, progress: null });
   s.setInspection({ ...EMPTY_INSPECTION, group: Math.max(0, group) });
 }
 
@@ -149,11 +172,13 @@ function applySessionInfo(info: SessionInfo, builtFrom: string, next: 'ready' | 
  * Shows a session the worker built from a file or an autosave (src/ui/components/PersistencePanel.tsx):
  * its config goes on screen, its metric history into a new run of the chart.
  */
-export function adoptSession(info: SessionInfo, history: { train: MetricPoint[]; validation: ValidationPoint[] }): void {
+export function adoptSession(info: SessionInfo, history: { train: MetricPoint[]; validation: ValidationPoint[] }, view?: { view: TaskView; step: number; overrides: InferenceOverrides }): void {
   usePlayground.getState().setConfig(info.config);
   applySessionInfo(info, JSON.stringify(usePlayground.getState().config));
   const s = usePlayground.getState();
   if (s.liveRunId !== null) s.appendMetrics(s.liveRunId, history.train.map((p) => ({ step: p.step, loss: p.loss })), history.validation.map((p) => ({ step: p.step, loss: p.loss })));
+  // A resumed session brings its outputs (with the overrides saved with it): shown in the same update as the session.
+  if (view) setView(view.view, view.step, view.overrides);
   void refreshInspection();
 }
 
@@ -172,7 +197,10 @@ export async function configureSession(next: 'ready' | 'training' | 'stepping' =
     if (next === 'ready') void refreshInspection();
     return true;
   } catch (e) {
-    usePlayground.getState().setSession({ builtFrom: null, info: null });
+    // The old session is gone in the worker: none of its views stay on screen.
+    generation++;
+    usePlayground.getState().setSession({ builtFrom: null, info: null, failedFrom: json, msPerStep: null });
+    usePlayground.getState().setInspection(EMPTY_INSPECTION);
     sessionError(e);
     return false;
   }
@@ -183,6 +211,8 @@ export async function play(): Promise<void> {
   if (!sessionIsCurrent() && !(await configureSession('training'))) return;
   const s = usePlayground.getState();
   s.setSession({ phase: 'training', message: null });
+  rate = null;
+  playing = true;
   try {
     await engineClient().request({ type: 'play' });
   } catch (e) {
@@ -204,9 +234,11 @@ export async function step(n = 1): Promise<void> {
   const s = usePlayground.getState();
   s.setSession({ phase: 'stepping', message: null });
   try {
+    const t0 = performance.now();
+    playing = false;
     const reply = await engineClient().request({ type: 'step', n });
     pushTrain(reply.rows);
-    usePlayground.getState().setSession({ phase: 'ready', step: reply.step });
+    usePlayground.getState().setSession({ phase: 'ready', step: reply.step, msPerStep: (performance.now() - t0) / n });
     await refreshInspection();
   } catch (e) {
     sessionError(e, 'ready');
@@ -242,21 +274,34 @@ function setView(view: TaskView, step: number, overrides: InferenceOverrides): v
   usePlayground.getState().setInspection({ view, viewStep: step, overrides });
 }
 
+/** Runs `ask` and hands its answer to `apply` only if the page still shows the session it was asked of. */
+async function forThisSession<T>(ask: () => Promise<T>, apply: (r: T) => void): Promise<boolean> {
+  const mine = generation;
+  const r = await ask();
+  if (mine !== generation) return false;
+  apply(r);
+  return true;
+}
+
+/** An error from a request of an earlier session is not this session's. */
+function requestError(e: unknown, mine: number): void {
+  if (mine === generation) sessionError(e, 'ready');
+}
+
 /** Refreshes the output view, the statistics and the open latent (between steps). */
 export async function refreshInspection(): Promise<void> {
   const s = usePlayground.getState();
   if (!s.session.info || s.session.phase === 'configuring') return;
+  const mine = generation;
   try {
-    const v = await engineClient().request({ type: 'view' });
-    setView(v.view, v.step, v.overrides);
+    if (!(await forThisSession(() => engineClient().request({ type: 'view' }), (v) => setView(v.view, v.step, v.overrides)))) return;
     if (s.session.info.groups.some((g) => g.stats)) {
-      const st = await engineClient().request({ type: 'stats' });
-      usePlayground.getState().setInspection({ stats: { step: st.step, groups: st.groups } });
+      if (!(await forThisSession(() => engineClient().request({ type: 'stats' }), (st) => usePlayground.getState().setInspection({ stats: { step: st.step, groups: st.groups } })))) return;
     }
     const sel = usePlayground.getState().inspection.selected;
     if (sel) await openLatent(sel.group, sel.unit);
   } catch (e) {
-    if (!(e instanceof WorkerError && e.code === 'busy')) sessionError(e, 'ready');
+    if (!(e instanceof WorkerError && e.code === 'busy')) requestError(e, mine);
   }
 }
 
@@ -267,31 +312,33 @@ export async function openLatent(group: number, unit: number): Promise<void> {
 
 /** Switches units on/off for inference; the view re-renders from the reply. */
 export async function setMask(group: number, mask: number[] | null): Promise<void> {
+  const mine = generation;
   try {
-    const r = await engineClient().request({ type: 'set-mask', group, mask });
-    setView(r.view, r.step, r.overrides);
+    await forThisSession(() => engineClient().request({ type: 'set-mask', group, mask }), (r) => setView(r.view, r.step, r.overrides));
   } catch (e) {
-    sessionError(e, 'ready');
+    requestError(e, mine);
   }
 }
 
 /** Top-k (density) override for inference; latest request wins when the slider moves fast. */
 let kSeq = 0;
 export async function setK(group: number, k: number | null): Promise<void> {
-  const mine = ++kSeq;
+  const seq = ++kSeq;
+  const mine = generation;
   try {
-    const r = await engineClient().request({ type: 'set-k', group, k });
-    if (mine === kSeq) setView(r.view, r.step, r.overrides);
+    await forThisSession(() => engineClient().request({ type: 'set-k', group, k }), (r) => {
+      if (seq === kSeq) setView(r.view, r.step, r.overrides);
+    });
   } catch (e) {
-    sessionError(e, 'ready');
+    requestError(e, mine);
   }
 }
 
 export async function computeIdentifiability(group: number): Promise<void> {
+  const mine = generation;
   try {
-    const r = await engineClient().request({ type: 'identifiability', group });
-    usePlayground.getState().setInspection({ identifiability: { group: r.group, step: r.step, report: r.report } });
+    await forThisSession(() => engineClient().request({ type: 'identifiability', group }), (r) => usePlayground.getState().setInspection({ identifiability: { group: r.group, step: r.step, report: r.report } }));
   } catch (e) {
-    sessionError(e, 'ready');
+    requestError(e, mine);
   }
 }

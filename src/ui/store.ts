@@ -50,6 +50,8 @@ export interface SessionStatus {
   errorField: string | null;
   /** JSON of the config the worker's session was built from (a different config needs a rebuild). */
   builtFrom: string | null;
+  /** JSON of the config whose build failed last (its error shows under the field while that config is on screen). */
+  failedFrom: string | null;
   /** Long preparation (loading the base, pre-training) in progress. */
   progress: { label: string; done: number; total: number } | null;
 }
@@ -64,6 +66,7 @@ export const EMPTY_SESSION: SessionStatus = {
   advice: null,
   errorField: null,
   builtFrom: null,
+  failedFrom: null,
   progress: null,
 };
 
@@ -165,8 +168,33 @@ export const usePlayground = create<PlaygroundState>()((set, get) => ({
     set((s) => ({
       runs: s.runs.map((r) => (r.id === runId ? { ...r, train: appendAfter(r.train, train), val: appendAfter(r.val, val) } : r)),
     })),
-  clearRuns: () => set((s) => ({ runs: s.runs.filter((r) => r.id === s.liveRunId) })),
+  // The chart shows the task on screen: other tasks' runs are not its to clear.
+  clearRuns: () => set((s) => ({ runs: s.runs.filter((r) => r.id === s.liveRunId || r.config.task !== s.config.task) })),
   setInspection: (patch) => set((s) => ({ inspection: { ...s.inspection, ...patch } })),
 }));
+
+/**
+ * How the views on screen relate to the configuration on screen (views are tied to the session
+ * that made them):
+ *  - 'none': no session is built;
+ *  - 'other-task': the session is another task's — its views are not shown at all;
+ *  - 'stale': same task, other settings — views are shown marked "from the previous settings";
+ *  - 'current': the session was built from the configuration on screen.
+ * Derived from the store alone, so a click that changes the configuration updates every view in
+ * the same render.
+ */
+export type Freshness = 'none' | 'other-task' | 'stale' | 'current';
+
+export function freshness(s: Pick<PlaygroundState, 'config' | 'configIssues' | 'session'>): Freshness {
+  const info = s.session.info;
+  if (!info || s.session.builtFrom === null) return 'none';
+  if (info.config.task !== s.config.task) return 'other-task';
+  return !s.configIssues.length && s.session.builtFrom === JSON.stringify(s.config) ? 'current' : 'stale';
+}
+
+/** Hook: the views' freshness (re-rendered whenever config or session change). */
+export function useFreshness(): Freshness {
+  return usePlayground(freshness);
+}
 
 export { runLabel } from '../config/resolve';

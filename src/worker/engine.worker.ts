@@ -106,6 +106,8 @@ async function buildSession(make: (rt: GpuRuntime, opts: SessionOptions) => Prom
   const old = state.session;
   if (old) {
     await old.pause();
+    // A view or inspection of the old session may still be running: its buffers are freed only after it.
+    await old.settle();
     old.destroy();
     state.session = null;
   }
@@ -148,7 +150,13 @@ function loaded(session: PlaygroundSession): ReplyOf<'resume-autosave'> {
 // ---------- handlers: one per request type ----------
 
 const handlers: Handlers = {
-  init: (msg) => init(msg.powerPreference ?? 'high-performance'),
+  init: async (msg) => {
+    if (msg.tab !== undefined) {
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(msg.tab)) throw new WorkerFailure('bad-request', `tab id '${String(msg.tab).slice(0, 70)}' must be 1–64 letters, digits, '-' or '_'`, 'The page makes this id; reload the page.');
+      (await persistence()).slot = msg.tab;
+    }
+    return init(msg.powerPreference ?? 'high-performance');
+  },
   pause: async () => ({ step: state.session ? await state.session.pause() : 0 }),
   configure: async (msg) => ({ session: (await buildSession((rt, opts) => PlaygroundSession.create(rt, msg.config, opts), msg.stream)).info() }),
   restore: async (msg) => ({ session: (await fromCheckpoint(msg.checkpoint, msg.stream)).info() }),
@@ -166,6 +174,10 @@ const handlers: Handlers = {
   step: async (msg) => {
     const s = requireSession();
     const rows = await s.stepN(msg.n);
+    // Every step control autosaves (in the background: the reply does not wait for the write).
+    void persistence().then((p) => {
+      if (!p.tainted && !rows.some((r) => r.nonFinite)) void p.autosave(s);
+    });
     return { rows, step: s.step };
   },
   view: async (msg) => {
@@ -174,11 +186,15 @@ const handlers: Handlers = {
   },
   'set-mask': async (msg) => {
     const s = requireSession();
-    return viewResult(s, await s.setMask(msg.group, msg.mask));
+    const r = viewResult(s, await s.setMask(msg.group, msg.mask));
+    void persistence().then((p) => p.overridesChanged(s));
+    return r;
   },
   'set-k': async (msg) => {
     const s = requireSession();
-    return viewResult(s, await s.setK(msg.group, msg.k));
+    const r = viewResult(s, await s.setK(msg.group, msg.k));
+    void persistence().then((p) => p.overridesChanged(s));
+    return r;
   },
   'inspect-latent': async (msg) => {
     const s = requireSession();
@@ -251,18 +267,31 @@ const handlers: Handlers = {
   // ---------- persistence (src/persistence/session-persistence.ts does the work) ----------
   'autosave-info': async () => {
     const p = await persistence();
-    return { summary: await p.summary(), unavailable: p.unavailable };
+    return { summary: await p.summary(), others: await p.others(), unavailable: p.unavailable };
   },
-  'discard-autosave': async () => {
-    await (await persistence()).discard();
-    return { summary: null, unavailable: null };
+  'discard-autosave': async (msg) => {
+    const p = await persistence();
+    await p.discard(msg.slot);
+    return { summary: await p.summary(), others: await p.others(), unavailable: p.unavailable };
   },
   'resume-autosave': async (msg) => {
-    const cp = await (await persistence()).loadAutosave();
-    if (!cp) throw new WorkerFailure('bad-request', 'There is no autosaved session to resume.', 'Configure a new session instead.');
+    const p = await persistence();
+    const saved = await p.loadAutosave(msg.slot);
+    if (!saved) throw new WorkerFailure('bad-request', 'There is no autosaved session to resume.', 'Configure a new session instead.');
+    const cp = saved.checkpoint;
     // A lower learning rate after a NaN/Inf stop: the schedule and shapes stay, only lr changes (validated with the rest).
     if (msg.lr !== undefined) cp.config = { ...cp.config, training: { ...cp.config.training, lr: msg.lr } };
-    return loaded(await fromCheckpoint(cp, msg.stream));
+    const session = await fromCheckpoint(cp, msg.stream);
+    // The outputs as they were left: with the saved overrides (an override that no longer fits is dropped).
+    let view;
+    try {
+      view = viewResult(session, await session.view(saved.overrides ?? {}));
+    } catch {
+      view = viewResult(session, await session.view({}));
+    }
+    // Another tab's run resumed here goes on in this tab's own slot (that tab's save stays as it is).
+    if (msg.slot !== undefined && msg.slot !== p.slot) void p.autosave(session);
+    return { ...loaded(session), view };
   },
   'import-session': async (msg) => {
     const p = await persistence();

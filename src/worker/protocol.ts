@@ -60,10 +60,15 @@ interface ViewResult {
 interface SessionLoaded {
   session: SessionInfo;
   history: { train: MetricPoint[]; validation: ValidationPoint[] };
+  /** The outputs at once, with the overrides that were saved (resume-autosave), so the page shows them without another request. */
+  view?: ViewResult;
 }
 
 interface AutosaveInfo {
+  /** This tab's autosave (its slot's), or null. */
   summary: AutosaveSummary | null;
+  /** Other tabs' autosaves, newest first (offered as theirs; resuming one copies it into this tab's slot). */
+  others: AutosaveSummary[];
   /** Why nothing is autosaved here (no IndexedDB), or null. */
   unavailable: string | null;
 }
@@ -75,11 +80,12 @@ interface AutosaveInfo {
  * base + adapter from a PlaygroundConfig (validated again in the worker); every other session
  * request needs a configured session (error code 'not-configured' otherwise). Persistence
  * (src/persistence/session-persistence.ts): the worker autosaves to IndexedDB every few steps and
- * whenever training stops (event `autosave`); the page offers to resume it on load.
+ * whenever training stops or a Step / +10 ends, into this tab's slot, and keeps the overrides
+ * (masks, k) saved with it (event `autosave`); the page offers to resume it on load.
  */
 export interface Protocol {
-  /** Acquires the GPU device (idempotent). */
-  init: { body: { powerPreference?: GPUPowerPreference }; reply: { adapter: AdapterSummary; limits: LimitsSummary; features: string[] } };
+  /** Acquires the GPU device (idempotent). `tab`: this tab's autosave slot (kept in the tab's sessionStorage, so a reload finds its own run). */
+  init: { body: { powerPreference?: GPUPowerPreference; tab?: string }; reply: { adapter: AdapterSummary; limits: LimitsSummary; features: string[] } };
   /** Stops the play loop after the step in flight. */
   pause: { body: NoBody; reply: { step: number } };
   /** Builds (or rebuilds, freeing the old one) the session. `config` is parsed with parseConfig. */
@@ -112,11 +118,16 @@ export interface Protocol {
   restore: { body: { checkpoint: SessionCheckpoint; stream?: StreamOptions }; reply: Configured };
   /** Cancels long work in progress (a configure that is loading or pre-training); playing is stopped with `pause`. */
   cancel: { body: NoBody; reply: { cancelled: boolean } };
-  /** Whether an autosave exists (for the "Resume previous session?" prompt). */
+  /** Whether an autosave exists for this tab, and other tabs' (for the "Resume previous session?" prompt). */
   'autosave-info': { body: NoBody; reply: AutosaveInfo };
-  /** Builds the session from the autosave (bit-exact: the next step is the uninterrupted run's); `lr`: resume with this learning rate instead (after a NaN/Inf stop). */
-  'resume-autosave': { body: { stream?: StreamOptions; lr?: number }; reply: SessionLoaded };
-  'discard-autosave': { body: NoBody; reply: AutosaveInfo };
+  /**
+   * Builds the session from this tab's autosave — or from another tab's (`slot`), which is only
+   * read — with the overrides saved with it (bit-exact: the next step is the uninterrupted run's);
+   * `lr`: resume with this learning rate instead (after a NaN/Inf stop).
+   */
+  'resume-autosave': { body: { stream?: StreamOptions; lr?: number; slot?: string }; reply: SessionLoaded };
+  /** Deletes this tab's autosave, or another slot's. */
+  'discard-autosave': { body: { slot?: string }; reply: AutosaveInfo };
   /** The whole session (config, base reference, parameters, optimizer, step, history) as one file. */
   'export-session': { body: NoBody; reply: { bytes: Uint8Array; fileName: string } };
   /** Builds the session from a session file (strictly validated). */

@@ -1,7 +1,9 @@
 /**
  * Persistence through the real page (built, headless Chromium, SwiftShader WebGPU):
- *  - reload → "Resume previous session?" → resume continues at the autosaved step, and the next
- *    step's loss equals the one the uninterrupted run produced;
+ *  - Step and +10 autosave; reload → "Resume this tab's previous session?" → resume continues at
+ *    the autosaved step, and the next step's loss equals the one the uninterrupted run produced;
+ *  - two tabs training different tasks each resume their own run after reload, with their
+ *    masks and k; the other tab's run is offered as the other tab's;
  *  - export adapter (adapter_config.json + adapter_model.safetensors) → reset → import adapter
  *    reproduces the adapted outputs; export session → reset → import session restores step and outputs.
  */
@@ -74,39 +76,120 @@ async function settledOutputs(page: Page, not?: string): Promise<string> {
   return prev;
 }
 
-test('reload → resume: the autosaved step, and the next loss equals the uninterrupted run', async () => {
+test('Step and +10 autosave; reload → resume: the autosaved step, and the next loss equals the uninterrupted run (rebuilt with Reset)', async () => {
   const page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
   const { errors } = watchPage(page);
   await page.goto(`${server.url}${HASH}`);
   await ready(page);
   await page.getByTestId('play').click();
   await waitStep(page, 30);
-  // The stop autosaves (IndexedDB, from the worker).
+  // The stop autosaves (IndexedDB, from the worker)…
   await page.locator('[data-testid="autosave-status"][data-ok="true"][data-step="30"]').waitFor({ timeout: 60_000 });
-  // Uninterrupted: one more step gives the loss of step 30.
+  // …and so does Step.
   await page.getByTestId('step').click();
   await waitStep(page, 31);
-  const uninterrupted = await lossAt(page, 30);
+  await page.locator('[data-testid="autosave-status"][data-ok="true"][data-step="31"]').waitFor({ timeout: 60_000 });
 
   await page.reload();
   await ready(page);
   const prompt = page.getByTestId('resume-prompt');
   await prompt.waitFor({ timeout: 60_000 });
-  expect(await prompt.innerText()).toMatch(/Resume previous session\?.*regression.*stan.*step 30/s);
+  expect(await prompt.innerText()).toMatch(/Resume this tab's previous session\?.*regression.*stan.*step 31/s);
   await page.getByTestId('resume-autosave').click();
-  await waitStep(page, 30);
-  expect(await page.getByTestId('persistence-message').innerText()).toMatch(/Resumed at step 30/);
-  // The restored history is on the chart, and the next step repeats the uninterrupted one exactly.
-  await expect.poll(async () => (await liveLosses(page)).size, { timeout: 30_000 }).toBe(30); // charts draw on a later frame
-  await page.getByTestId('step').click();
   await waitStep(page, 31);
-  const resumed = await lossAt(page, 30);
-  console.log(`e2e resume: loss at step 30 uninterrupted ${uninterrupted}, after reload + resume ${resumed}`);
+  expect(await page.getByTestId('persistence-message').innerText()).toMatch(/Resumed at step 31/);
+  // The restored history is on the chart.
+  await expect.poll(async () => (await liveLosses(page)).size, { timeout: 30_000 }).toBe(31); // charts draw on a later frame
+  await page.getByTestId('step').click();
+  await waitStep(page, 32);
+  const resumed = await lossAt(page, 31);
+
+  // The uninterrupted run, rebuilt with the same seed: +10 autosaves too.
+  await page.getByTestId('reset').click();
+  await waitStep(page, 0);
+  await page.getByTestId('step-10').click();
+  await waitStep(page, 10);
+  await page.locator('[data-testid="autosave-status"][data-ok="true"][data-step="10"]').waitFor({ timeout: 60_000 });
+  for (const next of [20, 30]) {
+    await page.getByTestId('step-10').click();
+    await waitStep(page, next);
+  }
+  for (const next of [31, 32]) {
+    await page.getByTestId('step').click();
+    await waitStep(page, next);
+  }
+  const uninterrupted = await lossAt(page, 31);
+  console.log(`e2e resume: loss at step 31 uninterrupted ${uninterrupted}, after reload + resume ${resumed}`);
   expect(Number.isFinite(resumed)).toBe(true);
   expect(resumed).toBe(uninterrupted);
   await screenshot(page, 'resume-after-reload');
   expect(errors).toEqual([]);
   await page.close();
+});
+
+test('two tabs training different tasks each resume their own run after reload, with the units switched off and the k set; the other tab\'s run is offered as theirs', async () => {
+  // One browser context: the tabs share IndexedDB, as tabs of one browser do.
+  const context = await browser.newContext({ viewport: { width: 1200, height: 1400 } });
+  const a = await context.newPage();
+  const b = await context.newPage();
+  const watched = [watchPage(a), watchPage(b)];
+  await a.goto(`${server.url}${HASH}`);
+  await b.goto(`${server.url}#task=fourier&training.batch=2`);
+  await Promise.all([ready(a), ready(b)]);
+  // A: Step, +10, then a unit off and a lower k — each saved with its run.
+  await a.getByTestId('step').click();
+  await waitStep(a, 1);
+  await a.getByTestId('step-10').click();
+  await waitStep(a, 11);
+  await a.locator('[data-testid="autosave-status"][data-ok="true"][data-step="11"]').waitFor({ timeout: 60_000 });
+  await a.getByTestId('unit-toggle-0').click();
+  await a.locator('[data-testid="autosave-status"][data-overrides="true"]').waitFor({ timeout: 60_000 });
+  const slider = a.getByTestId('k-slider');
+  await slider.focus();
+  await a.keyboard.press('ArrowLeft');
+  await a.keyboard.press('ArrowLeft');
+  await expect.poll(async () => a.getByTestId('k-value').getAttribute('data-applied'), { timeout: 30_000 }).toBe('2');
+  await expect.poll(() => a.getByTestId('autosave-status').innerText(), { timeout: 30_000 }).toMatch(/1 unit off, k = 2/);
+  // B: another task, one step.
+  await b.getByTestId('step').click();
+  await waitStep(b, 1);
+  await b.locator('[data-testid="autosave-status"][data-ok="true"][data-step="1"]').waitFor({ timeout: 60_000 });
+
+  await a.reload();
+  await ready(a);
+  const promptA = a.getByTestId('resume-prompt');
+  await promptA.waitFor({ timeout: 60_000 });
+  expect([await promptA.getAttribute('data-task'), await promptA.getAttribute('data-step')]).toEqual(['regression', '11']);
+  // B's run is listed as another tab's (and B is open), never as this tab's.
+  const other = a.locator('[data-testid="other-autosave"][data-task="fourier"]');
+  expect(await other.count()).toBe(1);
+  expect(await other.textContent()).toMatch(/step 1.*that tab is open/s);
+  expect(await a.getByTestId('other-autosaves').innerText()).toMatch(/other tabs.*not this tab's/s);
+  await a.getByTestId('resume-autosave').click();
+  await waitStep(a, 11);
+  // The views come back with the session, in the same update: no "press Play" in between.
+  const atResume = await a.evaluate(() => ({
+    output: document.querySelector('[data-testid="adapted-output"]') !== null,
+    placeholder: document.querySelector('[data-testid="view-placeholder"]') !== null,
+  }));
+  expect(atResume).toEqual({ output: true, placeholder: false });
+  expect(await a.getByTestId('unit-toggle-0').isChecked()).toBe(false);
+  expect(await a.getByTestId('unit-toggle-1').isChecked()).toBe(true);
+  expect(await a.getByTestId('k-value').getAttribute('data-applied')).toBe('2');
+  expect(await a.getByTestId('score-all-on').count()).toBe(1);
+
+  await b.reload();
+  await ready(b);
+  const promptB = b.getByTestId('resume-prompt');
+  await promptB.waitFor({ timeout: 60_000 });
+  expect([await promptB.getAttribute('data-task'), await promptB.getAttribute('data-step')]).toEqual(['fourier', '1']);
+  await b.getByTestId('resume-autosave').click();
+  await waitStep(b, 1);
+  expect(await b.getByTestId('task-fourier').isChecked()).toBe(true);
+  await b.getByTestId('adapted-output').waitFor({ timeout: 30_000 });
+  await screenshot(a, 'two-tabs-a-resumed');
+  expect(watched.flatMap((w) => w.errors)).toEqual([]);
+  await context.close();
 });
 
 test('export adapter → reset → import adapter, and export session → reset → import session, reproduce the outputs', async () => {

@@ -8,8 +8,10 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { taskIds } from '../../src/playground/tasks/registry';
-import { launchChromium, screenshot, serveStatic, watchPage, type StaticServer } from './helpers/browser';
+import { launchChromium, screenshot, SCREENSHOT_DIR, serveStatic, watchPage, type StaticServer } from './helpers/browser';
 
 const READY_MS = 90_000;
 
@@ -25,8 +27,11 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function openPage(hash = ''): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+/** The first screen the issue asks for: a common laptop viewport. */
+const FIRST_SCREEN = { width: 1366, height: 768 };
+
+async function openPage(hash = '', viewport = { width: 1400, height: 1000 }): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage({ viewport });
   const { errors } = watchPage(page);
   await page.goto(server.url + hash);
   await page.locator('[data-testid="engine-phase"][data-phase="ready"]').waitFor({ timeout: READY_MS });
@@ -50,6 +55,18 @@ function trainLosses(page: Page): Promise<number[]> {
   });
 }
 
+/** Whether the element is entirely inside the viewport as loaded (no scrolling). */
+async function inViewport(page: Page, testId: string): Promise<boolean> {
+  const box = await page.getByTestId(testId).first().boundingBox();
+  const vp = page.viewportSize()!;
+  return box !== null && box.x >= 0 && box.y >= 0 && box.x + box.width <= vp.width && box.y + Math.min(box.height, 200) <= vp.height;
+}
+
+async function screenshotPath(name: string): Promise<string> {
+  await mkdir(SCREENSHOT_DIR, { recursive: true });
+  return join(SCREENSHOT_DIR, `${name}.png`);
+}
+
 const runCount = async (page: Page) => Number(await page.getByTestId('runs-chart').getAttribute('data-runs'));
 
 const outputHtml = (page: Page) => page.getByTestId('adapted-output').innerHTML();
@@ -59,11 +76,21 @@ async function fieldValue(page: Page, field: string): Promise<string> {
 }
 
 describe('playground', () => {
-  test('default task and base: one click trains, the scatter opens a latent, toggles and k re-render, clicks stay fast while training', async () => {
+  test("first screen at 1366×768: task, Play and the outputs in view; the guide's path as written (Play → loss falls → scatter → a dot's view → toggles and k re-render); clicks stay fast while training", async () => {
     // The default configuration with fewer steps (CI budget); task, base and adapter are the defaults.
-    const { page, errors } = await openPage('#training.steps=30');
+    const { page, errors } = await openPage('#training.steps=30', FIRST_SCREEN);
     expect(await page.getByTestId('task-fourier').isChecked()).toBe(true);
     expect(await page.getByTestId('adapter-none').isChecked()).toBe(true);
+    // On first load, without scrolling: the task choice, Play, the outputs panel and the guide.
+    for (const id of ['task-fourier', 'play', 'task-view', 'guide']) expect(await inViewport(page, id), `${id} in the first screen`).toBe(true);
+    expect(await page.getByTestId('guide').getAttribute('open')).not.toBeNull();
+    expect(await page.getByTestId('guide').innerText()).toMatch(/Press Play/);
+    // No made-up axes before there is a loss to draw.
+    expect(await page.getByTestId('runs-empty').isVisible()).toBe(true);
+    expect(await page.getByTestId('runs-chart').isVisible()).toBe(false);
+    await page.screenshot({ path: await screenshotPath('first-screen') });
+
+    // Guide step 1: Press Play — the default task trains; the loss curve falls.
     await page.getByTestId('play').click();
     await page.locator('[data-testid="session-status"][data-phase="training"]').waitFor({ timeout: 60_000 });
     const done = await settled(page, 150_000);
@@ -75,19 +102,32 @@ describe('playground', () => {
     const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
     const first = mean(losses.slice(0, 10));
     const last = mean(losses.slice(-10));
-    console.log(`e2e playground: fourier/atoms loss ${first.toFixed(3)} → ${last.toFixed(3)} over 30 steps`);
+    console.log(`e2e playground: fourier/atoms loss ${first.toFixed(3)} → ${last.toFixed(3)} over 30 steps; ${await page.getByTestId('view-metric').innerText()}`);
     expect(Number.isFinite(last)).toBe(true);
     expect(last).toBeLessThan(first);
     // The base is the shipped checkpoint; parameter counts shown side by side.
     expect(await page.getByTestId('base-source').innerText()).toContain('fourier-sparse.safetensors');
     expect(Number((await page.getByTestId('trainable-params').innerText()).replace(/,/g, ''))).toBeGreaterThan(0);
-    // The output view and the scatter are drawn.
+    // The base panel reads as text, not JSON.
+    expect(await page.getByTestId('base-facts').innerText()).not.toMatch(/[{}"]/);
+    // The outputs: the task's one number, base beside adapted, and examples that can be told apart.
     await page.getByTestId('adapted-output').waitFor();
+    expect(await inViewport(page, 'adapted-output')).toBe(true);
+    expect(await page.getByTestId('view-metric').innerText()).toMatch(/NMSE.*base \d.*adapted \d/);
+    const titles = await page.locator('[data-testid="adapted-output"] figcaption strong').allInnerTexts();
+    expect(titles.length).toBeGreaterThan(1);
+    expect(new Set(titles).size).toBe(titles.length);
+    expect(await page.getByTestId('unit-gallery-measure').innerText()).toMatch(/share/);
+    // The ms/step shown is this session's: present once it trained.
+    expect(await page.getByTestId('session-status').innerText()).toMatch(/ms\/step/);
+    await page.screenshot({ path: await screenshotPath('first-screen-trained') });
+
+    // Guide step 2: the scatter — each dot one atom.
     await expect.poll(async () => Number(await page.getByTestId('latent-scatter').getAttribute('data-points')), { timeout: 30_000 }).toBeGreaterThan(0);
     await expect.poll(() => page.locator('[data-testid="latent-scatter"] .scatterlayer .trace:first-child path.point').count()).toBeGreaterThan(0);
     await screenshot(page, 'playground-trained');
 
-    // Click a dot of the scatter: that latent's view opens with its top-activating examples.
+    // Guide step 3: click a dot — its view opens with its top-activating examples and what it writes.
     // The rightmost dot is the most frequently firing latent: the sparse base uses few atoms per sample, so a
     // rarely firing one may be silent on the displayed sample and switching it off would change nothing.
     const dots = page.locator('[data-testid="latent-scatter"] .scatterlayer .trace:first-child path.point');
@@ -102,10 +142,11 @@ describe('playground', () => {
     await page.getByTestId('latent-decoder').waitFor();
     await screenshot(page, 'latent-view');
 
-    // Switching the latent off changes the rendered output; switching it on restores it.
+    // Guide step 4: switching the atom off changes the rendered output (the all-on reference appears); on again restores it.
     const before = await outputHtml(page);
     await page.getByTestId('latent-toggle').click();
     await expect.poll(() => outputHtml(page), { timeout: 30_000 }).not.toBe(before);
+    expect(await page.getByTestId('score-all-on').count()).toBe(1);
     await page.getByTestId('latent-toggle').click();
     await expect.poll(() => outputHtml(page), { timeout: 30_000 }).toBe(before);
 
@@ -159,6 +200,40 @@ describe('playground', () => {
     expect(latency).toBeLessThan(100);
     await page.getByTestId('pause-session').click();
     expect((await settled(page)).phase).toBe('ready');
+
+    // Views belong to the session that made them. Another setting of the same task: the outputs are
+    // marked as the previous settings' in the same update as the edit (read without waiting).
+    await page.locator('[data-field="training.lr"]').fill('0.01');
+    expect(await page.getByTestId('view-stale').innerText()).toMatch(/previous settings.*training\.lr 0\.003 → 0\.01/);
+    expect(await page.getByTestId('unit-controls').count()).toBe(0);
+    // Another task: none of the previous task's views is in the DOM once the click's update has run —
+    // checked in the page right after the click, before any timer or animation frame.
+    const after = await page.evaluate(async () => {
+      let frames = 0;
+      requestAnimationFrame(() => frames++);
+      (document.querySelector('[data-testid="task-regression"]') as HTMLInputElement).click();
+      // React commits a click's update in a microtask; ours run after it.
+      for (let i = 0; i < 3; i++) await Promise.resolve();
+      const q = (id: string) => document.querySelector(`[data-testid="${id}"]`);
+      return {
+        frames,
+        checked: (q('task-regression') as HTMLInputElement).checked,
+        present: ['adapted-output', 'view-metric', 'unit-gallery', 'unit-controls', 'scatter-panel', 'latent-view', 'identifiability-panel', 'base-source', 'view-stale'].filter((id) => q(id) !== null),
+        freshness: q('task-view')!.getAttribute('data-freshness'),
+        placeholder: q('view-placeholder')?.textContent ?? '',
+        trainable: q('trainable-params')?.textContent ?? '',
+        runs: q('runs-chart')!.getAttribute('data-runs'),
+      };
+    });
+    expect(after.checked).toBe(true);
+    expect(after.frames).toBe(0);
+    expect(after.present, 'views of the previous task still in the DOM').toEqual([]);
+    expect(after.freshness).toBe('other-task');
+    expect(after.placeholder).toMatch(/Not built for Synthetic regression/);
+    expect(after.trainable).toBe('—');
+    expect(after.runs).toBe('0'); // the chart shows this task's runs only (the others come back with their task)
+    await page.getByTestId('task-fourier').click();
+    expect(await page.getByTestId('runs-chart').getAttribute('data-runs')).toBe('1');
     expect(errors).toEqual([]);
     await page.close();
   });
@@ -277,11 +352,30 @@ describe('playground', () => {
         }
         tried.push(`${task}/${kind}`);
       }
-      if (task === 'mnist-vae') await screenshot(page, 'mnist-vae-view');
+      // Each task's main view, as drawn after its last adapter's step (test artifact).
+      await page.getByTestId('adapted-output').waitFor({ timeout: 60_000 });
+      expect(await page.getByTestId('task-view').getAttribute('data-task')).toBe(task);
+      expect(await page.getByTestId('view-metric').innerText(), `${task}: the view's one number`).toMatch(/base \d.*adapted \d/);
+      await page.getByTestId('task-view').screenshot({ path: await screenshotPath(`view-${task}`) });
     }
+    // A build error is named by the field's label, once, and shown under that field too.
+    await page.evaluate(() => void (window.location.hash = '#task=regression&adapter.kind=stan&adapter.targets=nomatch&training.batch=2'));
+    await expect.poll(() => page.getByTestId('adapter-stan').isChecked()).toBe(true);
+    await page.getByTestId('step').click();
+    const failed = await settled(page, 120_000);
+    expect(failed.phase).toBe('error');
+    const message = page.getByTestId('session-message');
+    expect(await message.getAttribute('data-field')).toBe('adapter.targets');
+    const text = await message.innerText();
+    console.log(`e2e playground: build error as shown: ${text.split('\n')[0]}`);
+    expect(text).toMatch(/^injection sites: /);
+    expect(text).not.toContain('adapter.targets');
+    expect(await page.locator('label:has([data-field="adapter.targets"]) [data-testid="field-error"]').innerText()).toMatch(/nomatch/);
+    // No view of the session that is gone.
+    expect(await page.getByTestId('adapted-output').count()).toBe(0);
     console.log(`e2e playground: trained one step of ${tried.length} task × adapter combinations: ${tried.join(', ')}; App. A report on ${identifiabilityChecked}`);
     expect(identifiabilityChecked, 'some task offers STAN, whose App. A panel must work').not.toBeNull();
     expect(errors).toEqual([]);
     await page.close();
-  });
+  }, 420_000); // fifteen builds on SwiftShader
 });

@@ -18,12 +18,14 @@ import type { TrainGraph } from '../../train/trainer';
 import { buildDigitsTask, probeIndices, digitsConfigFromMetadata, DIGITS_CHECKPOINT_FILE, DIGITS_DEFAULTS, digitsDataFromBytes, topActivating, viewImage, type DigitView, type DigitsTask } from '../../tasks/digits';
 import { MNIST_PIXELS, MNIST_SIDE, MNIST_URL, type MnistSet } from '../../data/mnist';
 import { decoderColumn, stanReport } from './helpers';
-import { activationMode, adapterGroups, adapterStatsSources, fillActivations, firingUnits, readUnitCodes, softmaxRow, withOverrides } from './helpers';
+import { activationMode, adapterGroups, hasOverrides, adapterStatsSources, fillActivations, firingUnits, readUnitCodes, softmaxRow, withOverrides } from './helpers';
 import type { GroupStatsSource, TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule, UnitActivationSet, ViewOutputs } from './task';
 import { baseCheckpointMetadata } from '../../io/base-checkpoint';
 
 const MAX_BATCH = 256;
 const CHECKPOINT = `checkpoints/${DIGITS_CHECKPOINT_FILE}`;
+/** Digits drawn in the view. */
+const VIEW_EXAMPLES = 12;
 const CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
 export interface DigitsSettings {
@@ -153,13 +155,28 @@ class DigitsInstance implements TaskInstance {
   async view(o: InferenceOverrides): Promise<TaskView> {
     const base = await this.baseModel.task.logits(this.trainView, this.probe);
     const ad = await withOverrides(this.adapters, this.groups, o, () => this.adapted.task.logits(this.trainView, this.probe));
-    const shown = this.probe.slice(0, 12);
+    const allOn = hasOverrides(o) ? await this.adapted.task.logits(this.trainView, this.probe) : null;
+    const shown = this.probe.slice(0, VIEW_EXAMPLES);
     return {
-      kind: 'digits',
-      side: MNIST_SIDE,
-      view: this.trainView,
-      images: shown.map((img, i) => ({ label: this.mnist.labels[img]!, pixels: this.pixels(img), base: this.probs(base, i), adapted: this.probs(ad, i) })),
-      accuracy: { base: this.accuracy(base, this.probe), adapted: this.accuracy(ad, this.probe) },
+      kind: 'classification',
+      classes: CLASSES,
+      examples: shown.map((img, i) => ({
+        drawable: { kind: 'image' as const, side: MNIST_SIDE, pixels: this.pixels(img) },
+        label: this.mnist.labels[img]!,
+        base: this.probs(base, i),
+        adapted: this.probs(ad, i),
+        ...(allOn ? { allOn: this.probs(allOn, i) } : {}),
+      })),
+      note: `${this.trainView === 'rot90' ? 'digits rotated 90° clockwise' : 'mirrored digits'} (${this.trainView}), as the model sees them; the base was trained on upright digits`,
+      score: {
+        label: `accuracy on ${this.probe.length} held-out ${this.trainView === 'rot90' ? 'rotated' : 'mirrored'} digits`,
+        format: 'percent',
+        better: 'higher',
+        base: this.accuracy(base, this.probe),
+        adapted: this.accuracy(ad, this.probe),
+        ...(allOn ? { allOn: this.accuracy(allOn, this.probe) } : {}),
+        baselines: [{ label: 'chance', value: 1 / CLASSES.length }],
+      },
     };
   }
 

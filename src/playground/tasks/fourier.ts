@@ -17,7 +17,7 @@ import { choice } from '../../settings/fields';
 import { ConfigError } from '../../engine/errors';
 import { parseSafetensors } from '../../io/safetensors';
 import type { GpuRuntime } from '../../engine/runtime';
-import type { EncodeRequest, EncodeResult, FourierSignalView, InferenceOverrides, LatentGroupInfo, LatentInspection, OwnInput, OwnInputResult, TaskDescription, TaskView } from '../types';
+import type { EncodeRequest, EncodeResult, InferenceOverrides, SignalExample, LatentGroupInfo, LatentInspection, OwnInput, OwnInputResult, TaskDescription, TaskView } from '../types';
 import { makeFourierSet, mseOf, signalVariance, type FourierSet } from '../../data/fourier-signals';
 import { sparseEncode } from '../../kernels/ista';
 import {
@@ -152,6 +152,7 @@ class FourierInstance implements TaskInstance {
   readonly statsSources: GroupStatsSource[];
   readonly ownInputKind = 'observations' as const;
   private baseNmse: number | null = null;
+  private copyNmse: number | null = null;
   private baseView: { prediction: Float32Array; codes: Float32Array } | null = null;
   /**
    * The adapted model's outputs and codes on the view signals and the validation set, and the
@@ -266,26 +267,60 @@ class FourierInstance implements TaskInstance {
     const { view: ad, val: full, prof } = await this.adaptedOutputs();
     const rows = idx.length * T;
     const adaptedPred = overridden ? this.readout(ad.codes, prof, idx, o) : ad.prediction;
-    const signals: FourierSignalView[] = idx.map((s, b) => {
+    const variance = signalVariance(this.valSet);
+    const slice = (a: Float32Array, b: number) => a.subarray(b * T, (b + 1) * T);
+    // The shipped base draws every signal of a band from the same frequencies: say so once, not under each signal.
+    const freqKey = (s: number) => this.valSet.freqs[s]!.join(', ');
+    const shared = idx.every((s) => freqKey(s) === freqKey(idx[0]!));
+    const signals: SignalExample[] = idx.map((s, b) => {
       const observed: { t: number; v: number }[] = [];
       for (let t = 0; t < T; t++) if (this.valSet.masks[s * T + t]) observed.push({ t, v: this.valSet.values[s * T + t]! });
+      const truth = this.valSet.signals.subarray(s * T, (s + 1) * T);
       return {
-        truth: Array.from(this.valSet.signals.subarray(s * T, (s + 1) * T)),
+        title: shared ? `held-out signal ${s + 1}` : `held-out signal ${s + 1} (frequencies ${freqKey(s)})`,
+        target: Array.from(truth),
         observed,
-        base: Array.from(base.prediction.subarray(b * T, (b + 1) * T)),
-        adapted: Array.from(adaptedPred.subarray(b * T, (b + 1) * T)),
-        freqs: this.valSet.freqs[s]!,
+        base: Array.from(slice(base.prediction, b)),
+        adapted: Array.from(slice(adaptedPred, b)),
+        ...(overridden ? { allOn: Array.from(slice(ad.prediction, b)) } : {}),
+        score: { base: mseOf(slice(base.prediction, b), truth) / variance, adapted: mseOf(slice(adaptedPred, b), truth) / variance },
       };
     });
-    const usage = new Float64Array(M);
-    for (let r = 0; r < rows; r++) for (let m = 0; m < M; m++) usage[m] += Math.abs(ad.codes[r * M + m]! * prof[m * T + (r % T)]!) / rows;
-    const atoms = Array.from({ length: M }, (_, m) => ({ unit: m, usage: usage[m]!, profile: Array.from(prof.subarray(m * T, (m + 1) * T)) }));
+    // Each atom's share of what the read-out writes on the shown signals: Σ_t |S_tm·d_m(t)| / Σ_m Σ_t |S_tm·d_m(t)|.
+    const mass = new Float64Array(M);
+    for (let r = 0; r < rows; r++) for (let m = 0; m < M; m++) mass[m] += Math.abs(ad.codes[r * M + m]! * prof[m * T + (r % T)]!);
+    const total = mass.reduce((a, b) => a + b, 0);
+    const items = Array.from({ length: M }, (_, m) => ({ group: 0, unit: m, value: total > 0 ? mass[m]! / total : 0, drawable: { kind: 'signal' as const, values: Array.from(prof.subarray(m * T, (m + 1) * T)) } }))
+      .sort((a, b) => b.value - a.value);
     if (this.baseNmse === null) {
       const b = await this.forwardAll(this.baseModel, this.valSet);
-      this.baseNmse = mseOf(b.prediction, this.valSet.signals) / signalVariance(this.valSet);
+      this.baseNmse = mseOf(b.prediction, this.valSet.signals) / variance;
     }
+    // Copying the observations (zeros elsewhere): the simplest baseline.
+    this.copyNmse ??= mseOf(this.valSet.values, this.valSet.signals) / variance;
     const pred = overridden ? this.readout(full.codes, prof, Array.from({ length: this.valSet.n }, (_, i) => i), o) : full.prediction;
-    return { kind: 'fourier', seq: T, signals, atoms, nmse: { base: this.baseNmse, adapted: mseOf(pred, this.valSet.signals) / signalVariance(this.valSet) } };
+    const fullNmse = mseOf(full.prediction, this.valSet.signals) / variance;
+    return {
+      kind: 'signals',
+      xLabel: 'time step t',
+      signals,
+      note: `${this.valSet.band} band${shared ? `: frequencies ${freqKey(idx[0]!)} in every signal` : ''}; ${this.cfg.observed} of ${T} samples observed (points), the rest reconstructed`,
+      score: {
+        label: `NMSE on ${this.valSet.n} held-out ${this.valSet.band}-band signals`,
+        format: 'number',
+        better: 'lower',
+        base: this.baseNmse,
+        adapted: overridden ? mseOf(pred, this.valSet.signals) / variance : fullNmse,
+        ...(overridden ? { allOn: fullNmse } : {}),
+        baselines: [{ label: 'copy the observations', value: this.copyNmse }],
+      },
+      units: {
+        title: 'Atoms by share of the output: time profiles d_m(t)',
+        measure: "share: the atom's part of everything the read-out writes on the shown signals (Σ_t |S_tm·d_m(t)|, as a share of all atoms')",
+        format: 'percent',
+        items: items.slice(0, 8),
+      },
+    };
   }
 
   async inspect(group: number, unit: number, _o: InferenceOverrides): Promise<LatentInspection> {

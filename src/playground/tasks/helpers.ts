@@ -77,6 +77,11 @@ export function checkOverrides(groups: readonly LatentGroupInfo[], o: InferenceO
 }
 
 /** Masks every unit of every group (the base's output through the adapted graph). */
+/** Whether `o` changes anything (a unit switched off or a k below the configured one, in some group). */
+export function hasOverrides(o: InferenceOverrides): boolean {
+  return Object.values(o.masks ?? {}).some((m) => m !== null && m !== undefined) || Object.values(o.k ?? {}).some((k) => k !== null && k !== undefined);
+}
+
 export function allOffOverrides(groups: readonly LatentGroupInfo[]): InferenceOverrides {
   const masks: Record<number, number[]> = {};
   for (const g of groups) masks[g.group] = new Array<number>(g.count).fill(0);

@@ -19,18 +19,21 @@ import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
 import { blockSiteRefs, type SiteRef } from '../../nn/site';
 import { ConfigError } from '../../engine/errors';
 import type { AllocationScope, GpuRuntime } from '../../engine/runtime';
+import { DigitJudge } from '../../models/digit-judge';
 import { loadVaeCheckpoint, VAE_BASE_CONFIG, vaeConfigFromMetadata, type TransformerVae } from '../../models/vae';
 import type { BuildContext } from '../../nn/module';
-import type { ContributionMap, InferenceOverrides, LatentGroupInfo, LatentInspection, OwnInput, OwnInputResult, PositionLayout, TaskDescription, TaskView } from '../types';
+import type { ImageExample, InferenceOverrides, UnitGallery, LatentGroupInfo, LatentInspection, OwnInput, OwnInputResult, PositionLayout, TaskDescription, TaskView } from '../types';
 import { baseCheckpointMetadata } from '../../io/base-checkpoint';
 import type { TrainGraph } from '../../train/trainer';
 import { MNIST_PIXELS, MNIST_SIDE, MNIST_URL, parseMnist, splitMnist, type MnistSet } from '../../data/mnist';
 import { buildMnistVaeTask, MNIST_VAE_DEFAULTS, type MnistVaeTask } from '../../tasks/mnist-vae';
 import { decoderColumn, stanReport } from './helpers';
-import { activationMode, adapterGroups, adapterStatsSources, fillActivations, firingUnits, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides, withUnitOff, type UnitCodes } from './helpers';
+import { activationMode, adapterGroups, hasOverrides, adapterStatsSources, fillActivations, firingUnits, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides, withUnitOff, type UnitCodes } from './helpers';
 import type { GroupStatsSource, TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule, UnitActivationSet, ViewOutputs } from './task';
 
 const BASE_PATH = 'checkpoints/mnist-vae-5to9.safetensors';
+/** The frozen digit classifier that reads the decodes (the view's score: the share of 3s judged "3"). */
+const JUDGE_PATH = 'checkpoints/digit-classifier.safetensors';
 const DIGIT = 3;
 const MAX_BATCH = 64;
 const VIEW_IMAGES = 4;
@@ -95,7 +98,7 @@ export const mnistVaeTask: TaskModule<Record<string, never>> = {
     const B = config.training.batch;
     if (B > MAX_BATCH) throw new ConfigError('training.batch', `the MNIST-VAE task runs at most ${MAX_BATCH} images per step, got ${B}`);
     opts.onProgress?.('loading MNIST and the VAE base', 0, 2);
-    const [mnistBytes, ckpt] = await Promise.all([assets.bytes(MNIST_URL), assets.bytes(BASE_PATH)]);
+    const [mnistBytes, ckpt, judgeBytes] = await Promise.all([assets.bytes(MNIST_URL), assets.bytes(BASE_PATH), assets.bytes(JUDGE_PATH)]);
     opts.signal?.throwIfAborted();
     const mnist = mnistOf(mnistBytes);
     opts.onProgress?.('loading MNIST and the VAE base', 1, 2);
@@ -123,7 +126,11 @@ export const mnistVaeTask: TaskModule<Record<string, never>> = {
     try {
       const adapted = build(true);
       const base = build(false);
-      const instance = new VaeInstance(rt, mnist, adapted.task, adapted.adapters, base.task, adapted.sites, scopes, { source: BASE_PATH, metadata }, opts.small ?? false, spec === null);
+      const judge = rt.scoped('mnist-vae-task.judge', (scope) => {
+        scopes.push(scope);
+        return new DigitJudge(rt, judgeBytes, Math.min(B, 64));
+      }).value;
+      const instance = new VaeInstance(rt, mnist, adapted.task, adapted.adapters, base.task, judge, adapted.sites, scopes, { source: BASE_PATH, metadata }, opts.small ?? false, spec === null);
       // The VAE task records its evaluation lists on first use: do that now, inside a scope, so destroy() frees them too.
       const warm = rt.openScope('mnist-vae-task.eval');
       scopes.push(warm);
@@ -154,6 +161,8 @@ class VaeInstance implements TaskInstance {
   /** A labelled probe of every digit (statistics, inspection). */
   private readonly probeIdx: number[];
   private baseImages: Float32Array | null = null;
+  /** The base's share of held-out 3s judged "3" (the base never changes). */
+  private baseJudged: number | null = null;
   /** Contribution maps per view. */
   private readonly maps: number;
 
@@ -163,6 +172,7 @@ class VaeInstance implements TaskInstance {
     private readonly task: MnistVaeTask,
     readonly adapters: Adapter[],
     private readonly baseTask: MnistVaeTask,
+    private readonly judge: DigitJudge,
     readonly sites: string[],
     private readonly scopes: AllocationScope[],
     readonly base: { source: string; metadata: Record<string, string> },
@@ -229,6 +239,17 @@ class VaeInstance implements TaskInstance {
     return { map, size };
   }
 
+  /** The judge's reading of `images` [n, 784]: per image 'digit (p %)', and the share read as DIGIT. */
+  private async judged(images: Float32Array): Promise<{ verdicts: string[]; share: number }> {
+    const { pred, probs } = await this.judge.classify(images);
+    let hit = 0;
+    const verdicts = Array.from(pred, (d, i) => {
+      if (d === DIGIT) hit++;
+      return `${d} (${(100 * probs[i * 10 + d]!).toFixed(0)} %)`;
+    });
+    return { verdicts, share: pred.length ? hit / pred.length : NaN };
+  }
+
   async view(o: InferenceOverrides): Promise<TaskView> {
     const idx = this.viewIdx;
     // Contribution candidates of the first image: the units with the largest code mass on it, over all groups.
@@ -254,27 +275,63 @@ class VaeInstance implements TaskInstance {
       }
       return rec;
     });
+    const overridden = hasOverrides(o);
+    const allOn = overridden ? (await this.task.reconstruct(idx)).recon : null;
     this.baseImages ??= (await this.baseTask.reconstruct(idx)).recon;
-    const images = idx.map((i, j) => ({
-      label: this.mnist.labels[i]!,
-      noisy: this.image(r.noisy, j),
-      clean: this.image(r.clean, j),
+    // The score: held-out noisy 3s decoded (z = μ) and read by the frozen classifier.
+    const valAdapted = await withOverrides(this.adapters, this.groups, o, async () => (await this.task.reconstruct(this.valIdx)).recon);
+    const judgedAdapted = await this.judged(valAdapted);
+    const judgedAllOn = overridden ? await this.judged((await this.task.reconstruct(this.valIdx)).recon) : null;
+    this.baseJudged ??= (await this.judged((await this.baseTask.reconstruct(this.valIdx)).recon)).share;
+    const shownBase = await this.judged(this.baseImages);
+    const shownAdapted = await this.judged(r.recon);
+    const images: ImageExample[] = idx.map((i, j) => ({
+      title: `a ${this.mnist.labels[i]!} (test image ${i})`,
+      input: this.image(r.noisy, j),
+      target: this.image(r.clean, j),
       base: this.image(this.baseImages!, j),
       adapted: this.image(r.recon, j),
+      ...(allOn ? { allOn: this.image(allOn, j) } : {}),
+      judged: { base: shownBase.verdicts[j]!, adapted: shownAdapted.verdicts[j]! },
     }));
-    const contributions: ContributionMap[] = [];
+    const items: UnitGallery['items'] = [];
     const first = idx[0]!;
     candidates.sort((a, b) => b.mass - a.mass);
-    const on = images[0]!.adapted;
+    const on = images[0]!.adapted!;
     let total = 0;
     for (const c of candidates.slice(0, this.maps)) {
       const { map, size } = await this.contribution(first, c.group, c.unit, o, on);
       total += size;
-      contributions.push({ group: c.group, unit: c.unit, share: size, drawable: { kind: 'image', side: MNIST_SIDE, pixels: map, signed: true } });
+      items.push({ group: c.group, unit: c.unit, value: size, drawable: { kind: 'image', side: MNIST_SIDE, pixels: map, signed: true } });
     }
-    for (const c of contributions) c.share = total > 0 ? c.share / total : 0;
-    contributions.sort((a, b) => b.share - a.share);
-    return { kind: 'mnist-vae', side: MNIST_SIDE, images, contributions };
+    for (const c of items) c.value = total > 0 ? c.value / total : 0;
+    items.sort((a, b) => b.value - a.value);
+    return {
+      kind: 'images',
+      side: MNIST_SIDE,
+      inputLabel: 'noisy input',
+      targetLabel: 'clean',
+      images,
+      note: `held-out noisy ${DIGIT}s (a digit the base never saw), decoded at z = μ; under each decode, what a frozen digit classifier reads in it`,
+      score: {
+        label: `held-out noisy ${DIGIT}s (${this.valIdx.length}) whose decode a frozen classifier reads as "${DIGIT}"`,
+        format: 'percent',
+        better: 'higher',
+        base: this.baseJudged,
+        adapted: judgedAdapted.share,
+        ...(judgedAllOn ? { allOn: judgedAllOn.share } : {}),
+      },
+      ...(items.length
+        ? {
+            units: {
+              title: 'Each unit\'s contribution to the first image (red adds ink, blue removes it)',
+              measure: 'share: the unit\'s part of the change the shown units make to this image (adapted output minus the output with that unit off)',
+              format: 'percent' as const,
+              items,
+            },
+          }
+        : {}),
+    };
   }
 
   /** Group `group`'s codes over the probe set, per batch chunk. */

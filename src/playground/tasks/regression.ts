@@ -22,11 +22,13 @@ import { TinyTransformer, tinyTransformerSiteRefs, type TinyTransformerConfig } 
 import type { BuildContext } from '../../nn/module';
 import type { InferenceOverrides, LatentGroupInfo, LatentInspection, TaskDescription, TaskView } from '../types';
 import { Trainer, type TrainGraph } from '../../train/trainer';
-import { activationMode, adapterGroups, adapterStatsSources, decoderColumn, fillActivations, perExampleActivation, readUnitCodes, snapshotFromCodes, stanReport, topIndices, withOverrides } from './helpers';
+import { activationMode, adapterGroups, hasOverrides, adapterStatsSources, decoderColumn, fillActivations, perExampleActivation, readUnitCodes, snapshotFromCodes, stanReport, topIndices, withOverrides } from './helpers';
 import { makeRegressionData, type SyntheticRegressionConfig } from '../../tasks/synthetic-regression';
 import type { GroupStatsSource, TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule, UnitActivationSet, ViewOutputs } from './task';
 
 const MAX_BATCH = 256;
+/** Predictions in the view (whole sequences). */
+const VIEW_POINTS = 256;
 /** The base's own target (a different draw of the same family). */
 const BASE_DATA_SEED = 7;
 
@@ -249,11 +251,6 @@ class RegressionInstance implements TaskInstance {
     return { loss, metrics: {} };
   }
 
-  private rows(out: Float32Array, i: number): number[][] {
-    const { seq, outDim } = this.s.model;
-    return Array.from({ length: seq }, (_, t) => Array.from(out.subarray(i * this.yPer + t * outDim, i * this.yPer + (t + 1) * outDim)));
-  }
-
   private mse(out: Float32Array): number {
     const { batch } = this.s.model;
     let se = 0;
@@ -263,11 +260,32 @@ class RegressionInstance implements TaskInstance {
   }
 
   async view(o: InferenceOverrides): Promise<TaskView> {
+    const { batch, seq, outDim } = this.s.model;
     const base = await this.run(this.baseModel, 0);
     const ad = await withOverrides(this.adapters, this.groups, o, () => this.run(this.adapted, 0));
+    const allOn = hasOverrides(o) ? await this.run(this.adapted, 0) : null;
     const n = this.s.train;
-    const target = this.rows(this.data.y.subarray(n * this.yPer), 0);
-    return { kind: 'regression', outDim: this.s.model.outDim, target, base: this.rows(base.out, 0), adapted: this.rows(ad.out, 0), mse: { base: this.mse(base.out), adapted: this.mse(ad.out) } };
+    const y = this.data.y.subarray(n * this.yPer, (n + batch) * this.yPer);
+    let zero = 0;
+    for (const v of y) zero += v * v;
+    // Every output of the first held-out sequences (whole sequences, at most VIEW_POINTS points).
+    const shown = Math.min(batch, Math.max(1, Math.floor(VIEW_POINTS / this.yPer))) * this.yPer;
+    const points = Array.from({ length: shown }, (_, j) => ({ target: y[j]!, base: base.out[j]!, adapted: ad.out[j]!, ...(allOn ? { allOn: allOn.out[j]! } : {}) }));
+    return {
+      kind: 'scalars',
+      targetLabel: 'target y',
+      points,
+      note: `${points.length / (seq * outDim)} held-out sequences × ${seq} tokens × ${outDim} outputs; on the diagonal the prediction equals the target`,
+      score: {
+        label: `MSE on ${batch} held-out sequences`,
+        format: 'number',
+        better: 'lower',
+        base: this.mse(base.out),
+        adapted: this.mse(ad.out),
+        ...(allOn ? { allOn: this.mse(allOn.out) } : {}),
+        baselines: [{ label: 'predict 0 everywhere', value: zero / y.length }],
+      },
+    };
   }
 
   /** Every held-out sequence through the adapted model (overrides applied), with group `group`'s codes per batch. */

@@ -6,7 +6,19 @@
 import { useEffect, useRef } from 'react';
 import type { Drawable } from '../../worker/protocol';
 
-export function SignalSvg({ series, width = 160, height = 60, label }: { series: { values: number[]; color: string; dash?: boolean; points?: boolean }[]; width?: number; height?: number; label: string }) {
+export interface Series {
+  values: number[];
+  color: string;
+  dash?: boolean;
+  /** Dotted and thin: a reference line (e.g. the adapted model with every unit on). */
+  faint?: boolean;
+  points?: boolean;
+  /** Name for the accessible description. */
+  name?: string;
+}
+
+/** Line chart of a few series on shared axes; NaN values are gaps (points) or 0 (lines). `xLabel` adds a labelled time axis. */
+export function SignalSvg({ series, width = 160, height = 60, label, xLabel }: { series: Series[]; width?: number; height?: number; label: string; xLabel?: string }) {
   let lo = Infinity;
   let hi = -Infinity;
   let n = 1;
@@ -22,19 +34,42 @@ export function SignalSvg({ series, width = 160, height = 60, label }: { series:
     lo = (Number.isFinite(lo) ? lo : 0) - 1;
     hi = lo + 2;
   }
-  const x = (i: number) => (n <= 1 ? width / 2 : (i / (n - 1)) * (width - 4) + 2);
-  const y = (v: number) => height - 2 - ((v - lo) / (hi - lo)) * (height - 4);
+  const axis = xLabel ? 14 : 0;
+  const plotH = height - axis;
+  const x = (i: number) => (n <= 1 ? width / 2 : (i / (n - 1)) * (width - 8) + 4);
+  const y = (v: number) => plotH - 4 - ((v - lo) / (hi - lo)) * (plotH - 8);
   return (
     <svg width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={label} className="signal">
       {lo < 0 && hi > 0 && <line x1={0} x2={width} y1={y(0)} y2={y(0)} stroke="#8886" strokeWidth={1} />}
       {series.map((s, k) =>
         s.points ? (
-          <g key={k} fill={s.color}>
-            {s.values.map((v, i) => (Number.isFinite(v) ? <circle key={i} cx={x(i)} cy={y(v)} r={2.5} /> : null))}
+          <g key={s.name ?? k} fill={s.color}>
+            {s.values.map((v, i) => (Number.isFinite(v) ? <circle key={i} cx={x(i)} cy={y(v)} r={3} /> : null))}
           </g>
         ) : (
-          <polyline key={k} fill="none" stroke={s.color} strokeWidth={1.5} strokeDasharray={s.dash ? '4 3' : undefined} points={s.values.map((v, i) => `${x(i).toFixed(1)},${y(Number.isFinite(v) ? v : 0).toFixed(1)}`).join(' ')} />
+          <polyline
+            key={s.name ?? k}
+            fill="none"
+            stroke={s.color}
+            strokeWidth={s.faint ? 1.25 : 1.75}
+            strokeDasharray={s.faint ? '2 3' : s.dash ? '5 3' : undefined}
+            points={s.values.map((v, i) => `${x(i).toFixed(1)},${y(Number.isFinite(v) ? v : 0).toFixed(1)}`).join(' ')}
+          />
         ),
+      )}
+      {xLabel && (
+        <g className="axis" fontSize={10} fill="currentColor">
+          <line x1={4} x2={width - 4} y1={plotH} y2={plotH} stroke="#8888" />
+          <text x={4} y={height - 2}>
+            0
+          </text>
+          <text x={width / 2} y={height - 2} textAnchor="middle">
+            {xLabel}
+          </text>
+          <text x={width - 4} y={height - 2} textAnchor="end">
+            {n - 1}
+          </text>
+        </g>
       )}
     </svg>
   );
@@ -73,20 +108,20 @@ export function ImageCanvas({ pixels, side, scale = 3, signed, label, testId }: 
   return <canvas ref={ref} width={side} height={side} style={{ width: side * scale, height: side * scale, imageRendering: 'pixelated' }} role="img" aria-label={label} data-testid={testId} className="digit" />;
 }
 
-export function DrawableView({ drawable, label, signed, testId }: { drawable: Drawable; label: string; signed?: boolean; testId?: string }) {
+export function DrawableView({ drawable, label, signed, testId, width, height, scale }: { drawable: Drawable; label: string; signed?: boolean; testId?: string; width?: number; height?: number; scale?: number }) {
   switch (drawable.kind) {
     case 'signal':
-      return <SignalSvg series={[{ values: drawable.values, color: '#2563eb' }]} label={label} />;
+      return <SignalSvg series={[{ values: drawable.values, color: '#2563eb' }]} label={label} {...(width ? { width } : {})} {...(height ? { height } : {})} />;
     case 'image': {
       let neg = false;
       for (let i = 0; i < drawable.pixels.length && !neg; i++) neg = drawable.pixels[i]! < 0;
-      return <ImageCanvas pixels={drawable.pixels} side={drawable.side} signed={signed ?? neg} label={label} testId={testId} />;
+      return <ImageCanvas pixels={drawable.pixels} side={drawable.side} signed={signed ?? drawable.signed ?? neg} label={label} testId={testId} {...(scale ? { scale } : {})} />;
     }
     case 'vector': {
       const vals = drawable.values;
       const max = Math.max(1e-12, ...vals.map(Math.abs));
-      const w = 160;
-      const h = 60;
+      const w = width ?? 160;
+      const h = height ?? 60;
       const bw = w / Math.max(1, vals.length);
       return (
         <svg width={w} height={h} role="img" aria-label={label} className="signal">

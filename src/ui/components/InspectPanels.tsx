@@ -4,7 +4,7 @@
  * metrics, the latent table and your own input have their own panels.
  */
 import { computeIdentifiability, openLatent } from '../engine-connection';
-import { usePlayground } from '../store';
+import { useFreshness, usePlayground } from '../store';
 import { LatentDashboardPanel } from './LatentDashboard';
 import { LatentScatter, OpenUnitForm } from './LatentScatter';
 import { useShownStats } from './SiteMetricsPanel';
@@ -15,10 +15,12 @@ export function ScatterPanel() {
   const selected = usePlayground((s) => s.inspection.selected);
   const { summary } = useShownStats();
   const group = info?.groups[groupIndex];
-  if (!info || !group) return null;
+  const fresh = useFreshness();
+  // Another task's statistics are never shown; other settings' are marked.
+  if (!info || !group || fresh === 'none' || fresh === 'other-task') return null;
   const g = summary ? { ...summary, denseThreshold: summary.metrics.denseThreshold } : null;
   return (
-    <section className="panel" aria-labelledby="scatter-heading" data-testid="scatter-panel">
+    <section className={`panel${fresh === 'stale' ? ' stale' : ''}`} aria-labelledby="scatter-heading" data-testid="scatter-panel" data-freshness={fresh}>
       <h2 id="scatter-heading" className="visually-hidden">
         Latent statistics
       </h2>
@@ -49,8 +51,9 @@ export function IdentifiabilityPanel() {
   const groupIndex = usePlayground((s) => s.inspection.group);
   const ident = usePlayground((s) => s.inspection.identifiability);
   const step = usePlayground((s) => s.session.step);
+  const fresh = useFreshness();
   const group = info?.groups[groupIndex];
-  if (!group?.identifiability) return null;
+  if (!group?.identifiability || fresh !== 'current') return null;
   const r = ident && ident.group === group.group ? ident.report : null;
   const yes = (b: boolean | null) => (b === null ? 'n/a' : b ? 'holds' : 'fails');
   return (

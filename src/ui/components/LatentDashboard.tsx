@@ -8,7 +8,7 @@
 import { setMask } from '../engine-connection';
 import { openDashboard } from '../inspect-actions';
 import { useInspect } from '../inspect-store';
-import { usePlayground } from '../store';
+import { useFreshness, usePlayground } from '../store';
 import type { DashboardExample, Drawable, LatentDashboard, PositionLayout } from '../../worker/protocol';
 import { DrawableView, ImageCanvas } from './Drawable';
 
@@ -113,7 +113,9 @@ export function LatentDashboardPanel() {
   const d = useInspect((s) => s.dashboard);
   const busy = useInspect((s) => s.dashboardBusy);
   const error = useInspect((s) => s.error);
-  if (!selected) return null;
+  const fresh = useFreshness();
+  // Views belong to the session that made them: never another task's.
+  if (!selected || fresh === 'none' || fresh === 'other-task') return null;
   const group = info?.groups[selected.group];
   const mask = overrides.masks?.[selected.group] ?? null;
   const isOn = !mask || mask[selected.unit] !== 0;

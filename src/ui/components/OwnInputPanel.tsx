@@ -90,7 +90,8 @@ function DigitInput() {
     paint();
     if (performance.now() - lastSent.current > LIVE_MS) send();
   };
-  const digits = view?.kind === 'digits' ? view.images : [];
+  // Held-out inputs the view shows as images (a classification view's digits), to load onto the canvas.
+  const digits = view?.kind === 'classification' ? view.examples.flatMap((e) => (e.drawable.kind === 'image' && e.drawable.side === SIDE ? [{ label: view.classes[e.label] ?? String(e.label), pixels: e.drawable.pixels }] : [])) : [];
   const r = own?.input.kind === 'image' ? own.result : null;
   const firstGroup = r?.firing[0];
   return (
@@ -150,7 +151,7 @@ function DigitInput() {
             </select>
           )}
         </div>
-        <p className="note">The canvas is what the model sees{view?.kind === 'digits' ? ` (the ${view.view === 'rot90' ? 'rotated' : 'mirrored'} view it is fine-tuned on)` : ''}.</p>
+        <p className="note">The canvas is what the model sees{view?.kind === 'classification' && view.note ? ` (as in the outputs: ${view.note})` : ''}.</p>
       </div>
       <div>
         {!r && <p className="note">Draw on the canvas: the base and the adapted model answer as you draw.</p>}
@@ -201,9 +202,9 @@ function FourierInput() {
   const encoded = useInspect((s) => s.encoded);
   const encodeBusy = useInspect((s) => s.encodeBusy);
   const info = usePlayground((s) => s.session.info);
-  const T = view?.kind === 'fourier' ? view.seq : 64;
+  const T = view?.kind === 'signals' ? (view.signals[0]?.target.length ?? 64) : 64;
   // The model reconstructs from a fixed number of observed samples (those of the view's signals).
-  const need = view?.kind === 'fourier' ? (view.signals[0]?.observed.length ?? 0) : 0;
+  const need = view?.kind === 'signals' ? (view.signals[0]?.observed?.length ?? 0) : 0;
   const x = (t: number) => 6 + (t / Math.max(1, T - 1)) * (FW - 12);
   const y = (v: number) => FH / 2 - (v / V_RANGE) * (FH / 2 - 6);
   const update = (next: { t: number; v: number }[]) => {
@@ -252,8 +253,8 @@ function FourierInput() {
           <button type="button" onClick={() => (setPoints([]), useInspect.getState().set({ own: null, encoded: null }))} data-testid="placer-clear">
             Clear
           </button>
-          {view?.kind === 'fourier' && (
-            <button type="button" onClick={() => update(view.signals[0]!.observed.map((o) => ({ t: o.t, v: o.v })))} data-testid="placer-load">
+          {view?.kind === 'signals' && view.signals[0]?.observed && (
+            <button type="button" onClick={() => update(view.signals[0]!.observed!.map((o) => ({ t: o.t, v: o.v })))} data-testid="placer-load">
               Load a validation signal's observations
             </button>
           )}

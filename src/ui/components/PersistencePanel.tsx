@@ -1,7 +1,9 @@
 /**
  * Save, resume, export, import (the persistence layer's controls, mounted in SessionIoSlot):
- *  - "Resume previous session?" when the worker has an autosave (IndexedDB), with Resume / Discard;
- *  - the autosave status (every 25 steps and on every stop; a full quota shows here, training goes on);
+ *  - "Resume this tab's previous session?" when this tab's slot has an autosave (IndexedDB), with
+ *    Resume / Discard; other tabs' autosaves listed as theirs ("Open a copy here");
+ *  - the autosave status (every 25 steps, after Step / +10, on every stop, and with every unit /
+ *    k change; a full quota shows here, training goes on);
  *  - export/import of the whole session (one .safetensors file) and of the adapter
  *    (adapter_config.json + adapter_model.safetensors; the .safetensors alone also imports).
  * Files go through the worker, which validates them strictly; errors name what is wrong.
@@ -9,7 +11,8 @@
 import { useEffect, useState } from 'react';
 import { adoptSession, connectEngine, engineClient, STREAM } from '../engine-connection';
 import { usePlayground } from '../store';
-import type { AutosaveSummary, WorkerEvent } from '../../worker/protocol';
+import type { AutosaveSummary, InferenceOverrides, WorkerEvent } from '../../worker/protocol';
+import { openTabIds } from '../tab-id';
 import { WorkerError } from '../../worker/client';
 
 function download(name: string, data: Uint8Array | string, type: string): void {
@@ -29,12 +32,32 @@ function describeError(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+function savedAt(iso: string): string {
+  return new Date(iso).toLocaleString();
+}
+
+/** "fourier · adapter atoms · step 30" */
+function describeSave(a: AutosaveSummary): string {
+  return `${a.task} · adapter ${a.adapter} · step ${a.step}`;
+}
+
+/** "Autosaved at step 11", with what the overrides keep. */
+function overridesText(o: InferenceOverrides): string {
+  const off = Object.values(o.masks ?? {}).reduce((n, m) => n + (m ? m.filter((x) => x === 0).length : 0), 0);
+  const ks = Object.values(o.k ?? {}).filter((k): k is number => k !== null && k !== undefined);
+  const parts = [...(off ? [`${off} unit${off === 1 ? '' : 's'} off`] : []), ...ks.map((k) => `k = ${k}`)];
+  return parts.length ? ` (with ${parts.join(', ')})` : '';
+}
+
 export function PersistencePanel() {
   const engineReady = usePlayground((s) => s.engine.phase === 'ready');
   const session = usePlayground((s) => s.session);
+  const overrides = usePlayground((s) => s.inspection.overrides);
   const [offer, setOffer] = useState<AutosaveSummary | null>(null);
+  const [others, setOthers] = useState<AutosaveSummary[]>([]);
+  const [openTabs, setOpenTabs] = useState<Set<string> | null>(null);
   const [checked, setChecked] = useState(false);
-  const [autosave, setAutosave] = useState<{ ok: boolean; step: number; text: string } | null>(null);
+  const [autosave, setAutosave] = useState<{ ok: boolean; step: number; text: string; overrides: boolean } | null>(null);
   const [message, setMessage] = useState<{ text: string; error: boolean } | null>(null);
   const [busy, setBusy] = useState(false);
   /** After a NaN/Inf stop: the autosave is the last good state; offer it with a lower learning rate. */
@@ -42,13 +65,20 @@ export function PersistencePanel() {
   const hasSession = session.info !== null;
   const hasAdapter = hasSession && session.info!.config.adapter.kind !== 'none' && session.info!.groups.length > 0;
 
+  // The autosave status is the session's: a new session starts without one.
+  useEffect(() => setAutosave(null), [session.builtFrom]);
+
   useEffect(
     () =>
       engineClient().onEvent((e: WorkerEvent) => {
         if (e.type === 'training-stopped' && e.reason === 'non-finite') {
           setNanOffer({ step: e.step, lr: usePlayground.getState().session.info?.config.training.lr ?? usePlayground.getState().config.training.lr });
         } else if (e.type === 'autosave') {
-          setAutosave(e.ok ? { ok: true, step: e.step, text: `Autosaved at step ${e.step}` } : { ok: false, step: e.step, text: e.message ?? 'autosave failed' });
+          const cur = usePlayground.getState().session.info?.config;
+          // A save of the session before this one (it finished after the rebuild) is not this session's.
+          if (e.summary && cur && (e.summary.task !== cur.task || e.summary.adapter !== cur.adapter.kind)) return;
+          const extra = e.ok ? overridesText(usePlayground.getState().inspection.overrides) : '';
+          setAutosave(e.ok ? { ok: true, step: e.step, text: `Autosaved in this tab at step ${e.step}${extra}`, overrides: e.summary?.overrides ?? false } : { ok: false, step: e.step, text: e.message ?? 'autosave failed', overrides: false });
         } else if (e.type === 'device-recovered') {
           void connectEngine().then(() => {
             adoptSession(e.session, e.history);
@@ -65,9 +95,11 @@ export function PersistencePanel() {
     setChecked(true);
     engineClient()
       .request({ type: 'autosave-info' })
-      .then((r) => {
+      .then(async (r) => {
         setOffer(r.summary);
-        if (r.unavailable) setAutosave({ ok: false, step: 0, text: r.unavailable });
+        setOthers(r.others);
+        setOpenTabs(await openTabIds().catch(() => null));
+        if (r.unavailable) setAutosave({ ok: false, step: 0, text: r.unavailable, overrides: false });
       })
       .catch(() => {});
   }, [engineReady, checked]);
@@ -85,18 +117,19 @@ export function PersistencePanel() {
     }
   }
 
-  const resume = () =>
+  const resume = (slot?: string) =>
     run('Resume', async () => {
-      const r = await engineClient().request({ type: 'resume-autosave', stream: STREAM });
-      setOffer(null);
-      adoptSession(r.session, r.history);
-      return `Resumed at step ${r.session.step}.`;
+      const r = await engineClient().request({ type: 'resume-autosave', stream: STREAM, ...(slot ? { slot } : {}) });
+      if (slot) setOthers((o) => o.filter((x) => x.slot !== slot));
+      else setOffer(null);
+      adoptSession(r.session, r.history, r.view);
+      return slot ? `Opened a copy of another tab's run at step ${r.session.step}; it is autosaved in this tab from now on (that tab's save is unchanged).` : `Resumed at step ${r.session.step}.`;
     });
   const restoreLowerLr = (lr: number) =>
     run('Restore', async () => {
       const r = await engineClient().request({ type: 'resume-autosave', stream: STREAM, lr });
       setNanOffer(null);
-      adoptSession(r.session, r.history);
+      adoptSession(r.session, r.history, r.view);
       return `Restored the last good state (step ${r.session.step}) with learning rate ${lr}.`;
     });
   const discard = () =>
@@ -141,9 +174,10 @@ export function PersistencePanel() {
   return (
     <div className="persistence" data-testid="persistence-panel">
       {offer && (
-        <div className="resume-offer" role="alertdialog" aria-labelledby="resume-heading" data-testid="resume-prompt">
+        <div className="resume-offer" role="alertdialog" aria-labelledby="resume-heading" data-testid="resume-prompt" data-task={offer.task} data-step={offer.step}>
           <p id="resume-heading">
-            <strong>Resume previous session?</strong> {offer.task} with {offer.adapter === 'none' ? 'no adapter' : `a ${offer.adapter} adapter`}, step {offer.step}, saved {new Date(offer.savedAt).toLocaleString()}.
+            <strong>Resume this tab's previous session?</strong> {describeSave(offer)}
+            {offer.overrides ? ' (with its unit / k changes)' : ''}, saved {savedAt(offer.savedAt)}.
           </p>
           <button type="button" onClick={() => void resume()} disabled={!idle} data-testid="resume-autosave">
             Resume
@@ -152,6 +186,27 @@ export function PersistencePanel() {
             Discard
           </button>
         </div>
+      )}
+      {others.length > 0 && (
+        <details className="other-autosaves" open={!offer && !hasSession} data-testid="other-autosaves">
+          <summary>
+            Runs autosaved by other tabs ({others.length}) — not this tab's
+          </summary>
+          <ul>
+            {others.slice(0, 5).map((o) => {
+              const open = openTabs?.has(o.slot) ?? null;
+              return (
+                <li key={o.slot} data-testid="other-autosave" data-slot={o.slot} data-task={o.task} data-step={o.step}>
+                  {describeSave(o)}, saved {savedAt(o.savedAt)}
+                  {open === null ? '' : open ? ' · that tab is open' : ' · its tab is closed'}{' '}
+                  <button type="button" onClick={() => void resume(o.slot)} disabled={!idle} data-testid="resume-other" title="build this run here; it is then autosaved in this tab, and the other tab's save stays as it is">
+                    Open a copy here
+                  </button>
+                </li>
+              );
+            })}
+          </ul>
+        </details>
       )}
       {nanOffer && (
         <div className="resume-offer" role="alert" data-testid="nan-offer">
@@ -167,8 +222,15 @@ export function PersistencePanel() {
           </button>
         </div>
       )}
-      <p className={autosave && !autosave.ok ? 'session-error' : 'note'} role={autosave && !autosave.ok ? 'alert' : undefined} data-testid="autosave-status" data-step={autosave?.ok ? autosave.step : ''} data-ok={autosave ? String(autosave.ok) : ''}>
-        {autosave ? autosave.text : 'Training is autosaved in this browser every 25 steps and whenever it stops.'}
+      <p
+        className={autosave && !autosave.ok ? 'session-error' : 'note'}
+        role={autosave && !autosave.ok ? 'alert' : undefined}
+        data-testid="autosave-status"
+        data-step={autosave?.ok ? autosave.step : ''}
+        data-ok={autosave ? String(autosave.ok) : ''}
+        data-overrides={autosave?.ok ? String(autosave.overrides) : ''}
+      >
+        {autosave ? autosave.text : `Training is autosaved in this tab every 25 steps, after every Step / +10 and whenever it stops, with the units you switch off and the k you set${hasSession ? overridesText(overrides) : ''}.`}
       </p>
       <div className="controls">
         <button type="button" onClick={() => void exportSession()} disabled={!idle || !hasSession} data-testid="export-session" title="config, base reference, parameters, optimizer state, step and metric history as one .safetensors file">

@@ -1,54 +1,56 @@
 /**
- * Training controls (play / pause / step / reset with the same seed), the session's status and
- * errors, the base model, and the runs chart.
+ * Training controls (play / pause / step / reset with the same seed) and the session's status and
+ * errors; the training settings; the base model; the runs chart.
  */
-import { cancelPreparation, configureSession, pause, play, reset, sessionIsCurrent, step } from '../engine-connection';
-import { usePlayground } from '../store';
+import { useMemo } from 'react';
+import { cancelPreparation, configureSession, pause, play, reset, step } from '../engine-connection';
+import { fieldLabel, stripFieldPrefix } from '../field-labels';
+import { formatMetadata } from '../format';
+import { useFreshness, usePlayground } from '../store';
 import { TrainingFields } from './ConfigPanels';
+import { Icon } from './Icon';
 import { RunsChart } from './RunsChart';
 
 export function TrainingPanel() {
   const session = usePlayground((s) => s.session);
   const configIssues = usePlayground((s) => s.configIssues);
-  const config = usePlayground((s) => s.config);
   const engineReady = usePlayground((s) => s.engine.phase === 'ready');
+  const fresh = useFreshness();
   const busy = session.phase === 'configuring' || session.phase === 'stepping';
   const training = session.phase === 'training';
-  // Re-evaluated on every render: the store changes whenever config or session do.
-  void config;
-  const stale = session.builtFrom !== null && !sessionIsCurrent();
   const invalid = configIssues.length > 0;
+  const current = fresh === 'current';
   return (
-    <section className="panel" aria-labelledby="training-heading" data-testid="training-panel">
+    <section className="panel training" aria-labelledby="training-heading" data-testid="training-panel">
       <h2 id="training-heading">Training</h2>
       <div className="controls" role="toolbar" aria-label="training controls">
         {training ? (
-          <button type="button" onClick={() => void pause()} data-testid="pause-session">
-            ⏸ Pause
+          <button type="button" className="primary" onClick={() => void pause()} data-testid="pause-session">
+            <Icon name="pause" /> Pause
           </button>
         ) : (
-          <button type="button" onClick={() => void play()} disabled={!engineReady || busy || invalid} data-testid="play">
-            ▶ Play
+          <button type="button" className="primary" onClick={() => void play()} disabled={!engineReady || busy || invalid} data-testid="play">
+            <Icon name="play" /> Play
           </button>
         )}
-        <button type="button" onClick={() => void step(1)} disabled={!engineReady || busy || training || invalid} data-testid="step">
-          Step
+        <button type="button" onClick={() => void step(1)} disabled={!engineReady || busy || training || invalid} data-testid="step" title="one training step, then the views refresh">
+          <Icon name="step" /> Step
         </button>
-        <button type="button" onClick={() => void step(10)} disabled={!engineReady || busy || training || invalid} data-testid="step-10">
+        <button type="button" onClick={() => void step(10)} disabled={!engineReady || busy || training || invalid} data-testid="step-10" title="ten training steps, then the views refresh">
           +10
         </button>
         <button type="button" onClick={() => void reset()} disabled={!engineReady || busy || training || invalid} data-testid="reset" title="rebuild the model and adapter with the same seed: the next run repeats this one">
-          ↺ Reset
+          <Icon name="reset" /> Reset
         </button>
-        <span className="status" data-testid="session-status" data-phase={session.phase} data-step={session.step} aria-live="polite">
-          {session.phase === 'none' && 'not built yet — Play builds the task, loads the base and attaches the adapter'}
-          {session.phase === 'configuring' && 'building the session…'}
-          {session.phase !== 'none' && session.phase !== 'configuring' && `step ${session.step}`}
-          {training && ' · training'}
-          {session.phase === 'stepping' && ' · stepping'}
-          {session.msPerStep !== null && (training || session.phase === 'ready') && ` · ${session.msPerStep.toFixed(1)} ms/step`}
-        </span>
       </div>
+      <p className="status" data-testid="session-status" data-phase={session.phase} data-step={session.step} aria-live="polite">
+        {session.phase === 'none' && 'Not built yet: Play builds the task, loads the base and attaches the adapter.'}
+        {session.phase === 'configuring' && 'Building the session…'}
+        {session.phase !== 'none' && session.phase !== 'configuring' && `step ${session.step}`}
+        {training && ' · training'}
+        {session.phase === 'stepping' && ' · stepping'}
+        {session.msPerStep !== null && current && (training || session.phase === 'ready') && ` · ${session.msPerStep.toFixed(1)} ms/step`}
+      </p>
       {session.progress && (
         <div className="progress" data-testid="progress">
           <label>
@@ -60,23 +62,19 @@ export function TrainingPanel() {
           </button>
         </div>
       )}
-      {stale && !training && (
+      {fresh === 'stale' && !training && (
         <p className="note" data-testid="stale-note">
           The settings changed since this session was built: Play, Step or Reset starts a new run with them (the old curve stays for comparison).
         </p>
       )}
-      {invalid && <p className="field-error">Fix the highlighted settings to train: {configIssues.map((i) => i.field).join(', ')}.</p>}
+      {invalid && <p className="field-error">Fix the highlighted settings to train: {configIssues.map((i) => fieldLabel(i.field)).join(', ')}.</p>}
       {session.message && (
-        <div className={session.errorCode ? 'session-error' : 'note'} role={session.errorCode ? 'alert' : undefined} data-testid="session-message" data-code={session.errorCode ?? ''}>
+        <div className={session.errorCode ? 'session-error' : 'note'} role={session.errorCode ? 'alert' : undefined} data-testid="session-message" data-code={session.errorCode ?? ''} data-field={session.errorField ?? ''}>
           <p>
-            {session.errorField && (
-              <>
-                <code>{session.errorField}</code>:{' '}
-              </>
-            )}
-            {session.message}
+            {session.errorField && <strong className="error-field">{fieldLabel(session.errorField)}: </strong>}
+            {session.errorField ? stripFieldPrefix(session.errorField, session.message) : session.message}
           </p>
-          {session.advice && <p>{session.advice}</p>}
+          {session.advice && <p>{session.errorField ? session.advice.split(session.errorField).join(fieldLabel(session.errorField)) : session.advice}</p>}
           {session.errorCode === 'limits-too-small' && <p>Lower the adapter size (expansion, atoms M, rank) or the batch, then press Play again.</p>}
           {session.errorCode && session.phase === 'error' && (
             <button type="button" onClick={() => void configureSession()}>
@@ -85,17 +83,30 @@ export function TrainingPanel() {
           )}
         </div>
       )}
+    </section>
+  );
+}
+
+/** The training hyperparameters (learning rate, batch, steps, seed, schedule, warm-up). */
+export function TrainingSettingsPanel() {
+  const training = usePlayground((s) => s.session.phase === 'training');
+  return (
+    <section className="panel" aria-labelledby="training-settings-heading" data-testid="training-settings">
+      <h2 id="training-settings-heading">Training settings</h2>
       <TrainingFields disabled={training} />
     </section>
   );
 }
 
+/** The loss of this task's runs (another task's losses are not comparable; its runs come back with it). */
 export function LossPanel() {
-  const runs = usePlayground((s) => s.runs);
+  const allRuns = usePlayground((s) => s.runs);
+  const task = usePlayground((s) => s.config.task);
   const liveRunId = usePlayground((s) => s.liveRunId);
   const clearRuns = usePlayground((s) => s.clearRuns);
+  const runs = useMemo(() => allRuns.filter((r) => r.config.task === task), [allRuns, task]);
   return (
-    <section className="panel" aria-labelledby="loss-heading">
+    <section className="panel loss" aria-labelledby="loss-heading">
       <h2 id="loss-heading" className="visually-hidden">
         Loss curves
       </h2>
@@ -104,37 +115,46 @@ export function LossPanel() {
   );
 }
 
+/** What the base checkpoint's metadata keys mean, in the order shown. */
+const BASE_FACTS: { key: string; label: string; unit?: string }[] = [
+  { key: 'steps', label: 'pre-training steps' },
+  { key: 'seconds', label: 'pre-training time', unit: 's' },
+  { key: 'parameters', label: 'parameters' },
+  { key: 'train_final', label: 'at the end of pre-training' },
+  { key: 'test', label: 'on its test set' },
+];
+
 export function BaseModelPanel() {
   const info = usePlayground((s) => s.session.info);
-  const pick = ['steps', 'test', 'train_final', 'parameters', 'seconds'];
+  const fresh = useFreshness();
+  // Another task's base is not this task's: shown only for the task on screen.
+  const shown = info && (fresh === 'current' || fresh === 'stale') ? info : null;
   return (
     <section className="panel" aria-labelledby="base-heading" data-testid="base-panel">
       <h2 id="base-heading">Base model</h2>
-      {!info && <p className="note">The frozen base is loaded from the task's shipped checkpoint when the session is built.</p>}
-      {info && (
+      {!shown && <p className="note">The frozen base is loaded from the task's shipped checkpoint (or built in the page) when the session is built.</p>}
+      {shown && (
         <>
           <p>
-            {info.base ? (
+            {shown.base ? (
               <>
-                Frozen base from <code data-testid="base-source">{info.base.source}</code>
+                Frozen base from <code data-testid="base-source">{shown.base.source}</code>
               </>
-            ) : info.task.baseCheckpoint === null ? (
+            ) : shown.task.baseCheckpoint === null ? (
               'This task builds its base in the page (no checkpoint to load).'
             ) : (
               'No base checkpoint was loaded.'
             )}{' '}
-            · {info.parameters.base.toLocaleString('en-US')} parameters, {info.dispatchesPerStep} GPU dispatches per step.
+            · {shown.parameters.base.toLocaleString('en-US')} parameters, {shown.dispatchesPerStep} GPU dispatches per training step.
           </p>
-          {info.base && (
-            <dl className="facts small">
-              {pick
-                .filter((k) => info.base!.metadata[k] !== undefined)
-                .map((k) => (
-                  <div key={k} className="fact">
-                    <dt>{k}</dt>
-                    <dd>{info.base!.metadata[k]!.length > 160 ? `${info.base!.metadata[k]!.slice(0, 160)}…` : info.base!.metadata[k]}</dd>
-                  </div>
-                ))}
+          {shown.base && (
+            <dl className="facts small" data-testid="base-facts">
+              {BASE_FACTS.filter((f) => shown.base!.metadata[f.key] !== undefined).map((f) => (
+                <div key={f.key} className="fact">
+                  <dt>{f.label}</dt>
+                  <dd>{formatMetadata(shown.base!.metadata[f.key]!, f.unit)}</dd>
+                </div>
+              ))}
             </dl>
           )}
         </>

@@ -1,131 +1,178 @@
 /**
- * The outputs of the model on the task's fixed view batch — base vs adapted — with the inference
- * controls that edit them live: unit (latent/atom/rank) toggles and the k / density ρ slider.
- * Fourier: observed points, truth, base, adapted (+ each atom's time profile and usage).
- * MNIST VAE: noisy input, clean target, base and adapted decodes, and each unit's red/blue
- * contribution map on the first image (the paper's 8 → 3 view). Regression: target/base/adapted.
+ * The outputs of the model on the task's fixed held-out view batch — the frozen base (no adapter)
+ * beside the adapted model — with the task's one number above them and the inference controls
+ * that edit them live: unit (latent/atom/rank) toggles and the k / density ρ slider.
+ *
+ * The task chooses one of a few generic view kinds (src/playground/types.ts TaskView), drawn the
+ * same way for every task: signals (series over time), images (input / target / base / adapted,
+ * with a judge's reading), classification (inputs with each model's prediction) and scalar
+ * regression (prediction against target). A gallery of per-unit pictures (atom profiles,
+ * contribution maps) may follow. Nothing here knows task ids.
+ *
+ * Views belong to the session that made them (store.ts `freshness`): another task's views are
+ * not drawn at all, and views from other settings of the same task are marked as such — both in
+ * the same render as the click that changed the configuration.
  */
-import { useId, useState } from 'react';
-import type { LatentGroupInfo, TaskView } from '../../worker/protocol';
+import { useId, useState, type ReactNode } from 'react';
+import type { ClassificationExample, ImageExample, LatentGroupInfo, RegressionPoint, SignalExample, TaskView, UnitGallery, ViewScore } from '../../worker/protocol';
+import { taskModule } from '../../playground/tasks/registry';
+import { describeChanges } from '../config-diff';
 import { openLatent, setK, setMask } from '../engine-connection';
-import { usePlayground } from '../store';
-import { DrawableView, ImageCanvas, SignalSvg } from './Drawable';
+import { formatScore } from '../format';
+import { useFreshness, usePlayground } from '../store';
+import { DrawableView, ImageCanvas, SignalSvg, type Series } from './Drawable';
+import { Icon } from './Icon';
 
-const C = { truth: '#111827', base: '#9ca3af', adapted: '#dc2626', observed: '#2563eb' };
+const C = { target: '#111827', base: '#6b7280', adapted: '#dc2626', observed: '#2563eb' };
 
-function Legend() {
+function ScoreLine({ score }: { score: ViewScore }) {
+  const f = (x: number) => formatScore(score.format, x);
+  const better = score.adapted === null || score.adapted === score.base ? null : score.better === 'lower' ? score.adapted < score.base : score.adapted > score.base;
   return (
-    <p className="legend">
-      <span style={{ color: C.truth }}>━ truth</span> <span style={{ color: C.observed }}>● observed</span> <span style={{ color: C.base }}>┅ base</span> <span style={{ color: C.adapted }}>━ adapted</span>
+    <p className="score" data-testid="view-metric" data-base={score.base} data-adapted={score.adapted ?? ''} data-all-on={score.allOn ?? ''}>
+      <span className="score-label">{score.label}:</span> base <strong>{f(score.base)}</strong>
+      {score.adapted !== null && (
+        <>
+          {' → '}adapted{' '}
+          <strong className={better === null ? undefined : better ? 'ok' : 'bad'} data-testid="score-adapted">
+            {f(score.adapted)}
+          </strong>
+        </>
+      )}{' '}
+      <span className="note">({score.better} is better)</span>
+      {score.allOn !== undefined && (
+        <span className="score-extra" data-testid="score-all-on">
+          {' '}
+          · with your unit / k changes; every unit on: {f(score.allOn)}
+        </span>
+      )}
+      {score.baselines?.map((b) => (
+        <span key={b.label} className="score-extra">
+          {' '}
+          · {b.label}: {f(b.value)}
+        </span>
+      ))}
     </p>
   );
 }
 
-function FourierView({ view }: { view: Extract<TaskView, { kind: 'fourier' }> }) {
+function Swatch({ color, dash, faint, dot }: { color: string; dash?: boolean; faint?: boolean; dot?: boolean }) {
+  return (
+    <svg width="22" height="10" aria-hidden="true" className="swatch">
+      {dot ? <circle cx="11" cy="5" r="3.5" fill={color} /> : <line x1="1" x2="21" y1="5" y2="5" stroke={color} strokeWidth={faint ? 1.5 : 2.5} strokeDasharray={faint ? '2 3' : dash ? '5 3' : undefined} />}
+    </svg>
+  );
+}
+
+function Legend({ items }: { items: { label: string; color: string; dash?: boolean; faint?: boolean; dot?: boolean }[] }) {
+  return (
+    <p className="legend" data-testid="view-legend">
+      {items.map((i) => (
+        <span key={i.label}>
+          <Swatch color={i.color} {...(i.dash ? { dash: true } : {})} {...(i.faint ? { faint: true } : {})} {...(i.dot ? { dot: true } : {})} /> {i.label}
+        </span>
+      ))}
+    </p>
+  );
+}
+
+const ALL_ON = 'adapted, every unit on';
+
+function SignalsBody({ view, format }: { view: Extract<TaskView, { kind: 'signals' }>; format: ViewScore['format'] }) {
+  const withAllOn = view.signals.some((s) => s.allOn);
+  const withObserved = view.signals.some((s) => s.observed?.length);
   return (
     <>
-      <p className="status" data-testid="view-metric">
-        held-out NMSE: base {view.nmse.base.toFixed(3)}
-        {view.nmse.adapted !== null && <> · adapted <strong>{view.nmse.adapted.toFixed(3)}</strong></>}
-      </p>
-      <Legend />
-      <div className="thumbs" data-testid="adapted-output">
-        {view.signals.slice(0, 6).map((s, i) => {
-          const observed = new Array<number>(view.seq).fill(NaN);
-          for (const o of s.observed) observed[o.t] = o.v;
-          return (
-            <figure key={i}>
-              <SignalSvg
-                width={220}
-                height={90}
-                label={`signal ${i}: truth, observed points, base and adapted reconstruction`}
-                series={[
-                  { values: s.truth, color: C.truth },
-                  { values: s.base, color: C.base, dash: true },
-                  ...(s.adapted ? [{ values: s.adapted, color: C.adapted }] : []),
-                  { values: observed, color: C.observed, points: true },
-                ]}
-              />
-              <figcaption>freqs {s.freqs.join(', ')}</figcaption>
-            </figure>
-          );
-        })}
+      <Legend
+        items={[
+          { label: 'target', color: C.target },
+          ...(withObserved ? [{ label: 'observed', color: C.observed, dot: true }] : []),
+          { label: 'base (no adapter)', color: C.base, dash: true },
+          { label: 'adapted', color: C.adapted },
+          ...(withAllOn ? [{ label: ALL_ON, color: C.adapted, faint: true }] : []),
+        ]}
+      />
+      <div className="view-grid signals" data-testid="adapted-output" data-kind="signals">
+        {view.signals.map((s, i) => (
+          <SignalFigure key={i} s={s} xLabel={view.xLabel} format={format} />
+        ))}
       </div>
-      {view.atoms.length > 0 && (
-        <>
-          <h4>Most used atoms: time profiles d_m(t) (click one for its view)</h4>
-          <div className="thumbs" data-testid="fourier-atoms">
-            {[...view.atoms]
-              .sort((a, b) => b.usage - a.usage)
-              .slice(0, 8)
-              .map((a) => (
-                <figure key={a.unit}>
-                  <button type="button" className="thumb-button" onClick={() => void openLatent(0, a.unit)} aria-label={`open atom ${a.unit}`}>
-                    <SignalSvg width={120} height={44} series={[{ values: a.profile, color: C.adapted }]} label={`atom ${a.unit} time profile`} />
-                  </button>
-                  <figcaption>
-                    #{a.unit} · usage {a.usage.toPrecision(2)}
-                  </figcaption>
-                </figure>
-              ))}
-          </div>
-        </>
-      )}
     </>
   );
 }
 
-function MnistView({ view }: { view: Extract<TaskView, { kind: 'mnist-vae' }> }) {
-  const groups = usePlayground((s) => s.session.info?.groups);
+function SignalFigure({ s, xLabel, format }: { s: SignalExample; xLabel: string; format: ViewScore['format'] }) {
+  const n = s.target.length;
+  const observed = new Array<number>(n).fill(NaN);
+  for (const o of s.observed ?? []) observed[o.t] = o.v;
+  // The base's dashes go over the adapted line: where the two agree, both stay visible.
+  const series: Series[] = [
+    { values: s.target, color: C.target, name: 'target' },
+    ...(s.allOn ? [{ values: s.allOn, color: C.adapted, faint: true, name: ALL_ON }] : []),
+    ...(s.adapted ? [{ values: s.adapted, color: C.adapted, name: 'adapted' }] : []),
+    { values: s.base, color: C.base, dash: true, name: 'base' },
+    ...(s.observed?.length ? [{ values: observed, color: C.observed, points: true, name: 'observed' }] : []),
+  ];
   return (
-    <>
-      <table className="digits" data-testid="adapted-output">
-        <thead>
-          <tr>
-            <th scope="col">label</th>
-            <th scope="col">input (noisy)</th>
-            <th scope="col">clean</th>
-            <th scope="col">base</th>
-            <th scope="col">adapted</th>
-          </tr>
-        </thead>
-        <tbody>
-          {view.images.slice(0, 4).map((im, i) => (
-            <tr key={i}>
-              <td>{im.label}</td>
-              <td>
-                <ImageCanvas pixels={im.noisy} side={view.side} label={`noisy ${im.label}`} scale={2} />
-              </td>
-              <td>
-                <ImageCanvas pixels={im.clean} side={view.side} label={`clean ${im.label}`} scale={2} />
-              </td>
-              <td>
-                <ImageCanvas pixels={im.base} side={view.side} label={`base decode of ${im.label}`} scale={2} />
-              </td>
-              <td>{im.adapted ? <ImageCanvas pixels={im.adapted} side={view.side} label={`adapted decode of ${im.label}`} scale={2} /> : '—'}</td>
-            </tr>
+    <figure>
+      <figcaption>
+        <strong>{s.title}</strong>
+        {s.score && (
+          <>
+            {' '}
+            · base {formatScore(format, s.score.base)}
+            {s.score.adapted !== null && <> · adapted {formatScore(format, s.score.adapted)}</>}
+          </>
+        )}
+      </figcaption>
+      <SignalSvg width={410} height={150} xLabel={xLabel} label={`${s.title}: ${series.map((x) => x.name).join(', ')}`} series={series} />
+    </figure>
+  );
+}
+
+function ImagesBody({ view }: { view: Extract<TaskView, { kind: 'images' }> }) {
+  const withAllOn = view.images.some((im) => im.allOn);
+  const rows: { key: string; label: string; get(im: ImageExample): Float32Array | null | undefined; judged?(im: ImageExample): string | null | undefined }[] = [
+    ...(view.inputLabel ? [{ key: 'input', label: view.inputLabel, get: (im: ImageExample) => im.input }] : []),
+    { key: 'target', label: view.targetLabel, get: (im) => im.target },
+    { key: 'base', label: 'base (no adapter)', get: (im) => im.base, judged: (im) => im.judged?.base },
+    { key: 'adapted', label: 'adapted', get: (im) => im.adapted, judged: (im) => im.judged?.adapted },
+    ...(withAllOn ? [{ key: 'all-on', label: ALL_ON, get: (im: ImageExample) => im.allOn }] : []),
+  ];
+  return (
+    <table className="image-grid" data-testid="adapted-output" data-kind="images">
+      <thead>
+        <tr>
+          <td />
+          {view.images.map((im, i) => (
+            <th key={i} scope="col">
+              {im.title}
+            </th>
           ))}
-        </tbody>
-      </table>
-      {view.contributions.length > 0 && (
-        <>
-          <h4>Each unit's contribution to the first image, per layer (red adds ink, blue removes it)</h4>
-          <div className="thumbs">
-            {view.contributions.slice(0, 16).map((c) => (
-              <figure key={`${c.group}.${c.unit}`}>
-                <button type="button" className="thumb-button" onClick={() => void openLatent(c.group, c.unit)} aria-label={`open unit ${c.unit} of group ${c.group}`}>
-                  <DrawableView drawable={c.drawable} label={`contribution of unit ${c.unit}`} signed />
-                </button>
-                <figcaption>
-                  {groups?.[c.group]?.path ?? `site ${c.group}`}
-                  <br />#{c.unit} · {(100 * c.share).toFixed(0)} %
-                </figcaption>
-              </figure>
-            ))}
-          </div>
-        </>
-      )}
-    </>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r) => (
+          <tr key={r.key} className={`row-${r.key}`}>
+            <th scope="row">{r.label}</th>
+            {view.images.map((im, i) => {
+              const px = r.get(im);
+              const verdict = r.judged?.(im);
+              return (
+                <td key={i}>
+                  {px ? <ImageCanvas pixels={px} side={view.side} scale={3} label={`${r.label}: ${im.title}`} /> : '—'}
+                  {verdict && (
+                    <div className="verdict" data-testid={`judged-${r.key}`}>
+                      read as {verdict}
+                    </div>
+                  )}
+                </td>
+              );
+            })}
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 
@@ -135,75 +182,123 @@ function argmax(p: number[]): number {
   return best;
 }
 
-function DigitsView({ view }: { view: Extract<TaskView, { kind: 'digits' }> }) {
+function Prediction({ who, probs, label, classes }: { who: string; probs: number[]; label: number; classes: string[] }) {
+  const c = argmax(probs);
+  const right = c === label;
+  return (
+    <span className={right ? 'ok' : 'bad'}>
+      <Icon name={right ? 'check' : 'cross'} label={right ? 'right' : 'wrong'} /> {who} {classes[c]} ({(100 * probs[c]!).toFixed(0)} %)
+    </span>
+  );
+}
+
+function ClassificationBody({ view }: { view: Extract<TaskView, { kind: 'classification' }> }) {
+  return (
+    <div className="view-grid classification" data-testid="adapted-output" data-kind="classification">
+      {view.examples.map((ex: ClassificationExample, i) => (
+        <figure key={i}>
+          <DrawableView drawable={ex.drawable} label={`input ${i}: a ${view.classes[ex.label]} as the model sees it`} scale={3} />
+          <figcaption>
+            <strong>true {view.classes[ex.label]}</strong>
+            <br />
+            <Prediction who="base" probs={ex.base} label={ex.label} classes={view.classes} />
+            {ex.adapted && (
+              <>
+                <br />
+                <Prediction who="adapted" probs={ex.adapted} label={ex.label} classes={view.classes} />
+              </>
+            )}
+            {ex.allOn && (
+              <>
+                <br />
+                <span className="note">every unit on: {view.classes[argmax(ex.allOn)]}</span>
+              </>
+            )}
+          </figcaption>
+        </figure>
+      ))}
+    </div>
+  );
+}
+
+function RegressionBody({ view }: { view: Extract<TaskView, { kind: 'scalars' }> }) {
+  const size = 340;
+  const pad = 30;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const p of view.points) for (const v of [p.target, p.base, p.adapted ?? p.target, p.allOn ?? p.target]) if (Number.isFinite(v)) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
+  if (!(hi > lo)) (lo = -1), (hi = 1);
+  const s = (v: number) => pad + ((v - lo) / (hi - lo)) * (size - 2 * pad);
+  const y = (v: number) => size - s(v);
+  const dots = (get: (p: RegressionPoint) => number | null | undefined, color: string, hollow: boolean, key: string) => (
+    <g key={key} className={`dots-${key}`}>
+      {view.points.map((p, i) => {
+        const v = get(p);
+        return v === null || v === undefined || !Number.isFinite(v) ? null : <circle key={i} cx={s(p.target)} cy={y(v)} r={2.5} fill={hollow ? 'none' : color} stroke={color} strokeWidth={1} opacity={hollow ? 0.8 : 0.75} />;
+      })}
+    </g>
+  );
+  const withAllOn = view.points.some((p) => p.allOn !== undefined);
   return (
     <>
-      <p className="status" data-testid="view-metric">
-        held-out accuracy on the {view.view} digits: base {(100 * view.accuracy.base).toFixed(1)} %
-        {view.accuracy.adapted !== null && (
-          <>
-            {' '}
-            · adapted <strong>{(100 * view.accuracy.adapted).toFixed(1)} %</strong>
-          </>
-        )}
-      </p>
-      <div className="thumbs" data-testid="adapted-output">
-        {view.images.slice(0, 12).map((im, i) => {
-          const b = argmax(im.base);
-          const a = im.adapted ? argmax(im.adapted) : null;
-          return (
-            <figure key={i}>
-              <ImageCanvas pixels={im.pixels} side={view.side} scale={2} label={`digit ${im.label} as the model sees it (${view.view})`} />
-              <figcaption>
-                true {im.label}
-                <br />
-                <span className={b === im.label ? 'ok' : 'bad'}>
-                  base {b} ({(100 * im.base[b]!).toFixed(0)} %)
-                </span>
-                {a !== null && (
-                  <>
-                    <br />
-                    <span className={a === im.label ? 'ok' : 'bad'}>
-                      adapted {a} ({(100 * im.adapted![a]!).toFixed(0)} %)
-                    </span>
-                  </>
-                )}
-              </figcaption>
-            </figure>
-          );
-        })}
+      <Legend items={[{ label: 'base (no adapter)', color: C.base, dot: true }, { label: 'adapted', color: C.adapted, dot: true }, ...(withAllOn ? [{ label: ALL_ON, color: '#f59e0b', dot: true }] : [])]} />
+      <div data-testid="adapted-output" data-kind="scalars">
+        <svg width={size} height={size} viewBox={`0 0 ${size} ${size}`} role="img" aria-label={`prediction against ${view.targetLabel}, ${view.points.length} points: base and adapted`} className="signal">
+          <line x1={s(lo)} y1={y(lo)} x2={s(hi)} y2={y(hi)} stroke="#8888" strokeDasharray="4 3" />
+          {withAllOn && dots((p) => p.allOn, '#f59e0b', true, 'all-on')}
+          {dots((p) => p.adapted, C.adapted, false, 'adapted')}
+          {dots((p) => p.base, C.base, true, 'base')}
+          <g fontSize={10} fill="currentColor">
+            <text x={size / 2} y={size - 4} textAnchor="middle">
+              {view.targetLabel} →
+            </text>
+            <text x={10} y={size / 2} transform={`rotate(-90 10 ${size / 2})`} textAnchor="middle">
+              prediction →
+            </text>
+            <text x={pad} y={size - 16}>
+              {lo.toPrecision(2)}
+            </text>
+            <text x={size - pad} y={size - 16} textAnchor="end">
+              {hi.toPrecision(2)}
+            </text>
+          </g>
+        </svg>
       </div>
     </>
   );
 }
 
-function RegressionView({ view }: { view: Extract<TaskView, { kind: 'regression' }> }) {
-  const dims = Math.min(view.outDim, 3);
+function Gallery({ units, groups }: { units: UnitGallery; groups: LatentGroupInfo[] | undefined }) {
+  const multi = new Set(units.items.map((i) => i.group)).size > 1;
   return (
-    <>
-      <p className="status" data-testid="view-metric">
-        held-out MSE: base {view.mse.base.toExponential(3)}
-        {view.mse.adapted !== null && <> · adapted <strong>{view.mse.adapted.toExponential(3)}</strong></>}
+    <div className="gallery" data-testid="unit-gallery">
+      <h3>{units.title}</h3>
+      <p className="note" data-testid="unit-gallery-measure">
+        {units.measure}. Click one for its view.
       </p>
-      <Legend />
-      <div className="thumbs" data-testid="adapted-output">
-        {Array.from({ length: dims }, (_, d) => (
-          <figure key={d}>
-            <SignalSvg
-              width={220}
-              height={90}
-              label={`output ${d} over the sequence: target, base and adapted`}
-              series={[
-                { values: view.target.map((r) => r[d]!), color: C.truth },
-                { values: view.base.map((r) => r[d]!), color: C.base, dash: true },
-                ...(view.adapted ? [{ values: view.adapted.map((r) => r[d]!), color: C.adapted }] : []),
-              ]}
-            />
-            <figcaption>output {d}</figcaption>
-          </figure>
-        ))}
+      <div className="thumbs">
+        {units.items.map((u) => {
+          const g = groups?.[u.group];
+          const name = `${g?.label ?? 'unit'} ${u.unit}`;
+          return (
+            <figure key={`${u.group}.${u.unit}`}>
+              <button type="button" className="thumb-button" onClick={() => void openLatent(u.group, u.unit)} aria-label={`open ${name}${multi && g ? ` of ${g.path}` : ''}`}>
+                <DrawableView drawable={u.drawable} label={`${name}`} width={180} height={64} scale={3} />
+              </button>
+              <figcaption>
+                {multi && g && (
+                  <>
+                    {g.path}
+                    <br />
+                  </>
+                )}
+                #{u.unit} · {formatScore(units.format, u.value)}
+              </figcaption>
+            </figure>
+          );
+        })}
       </div>
-    </>
+    </div>
   );
 }
 
@@ -217,7 +312,8 @@ function UnitControls({ group }: { group: LatentGroupInfo }) {
   // The slider moves at once; the view follows when the worker answers (latest request wins).
   const [localK, setLocalK] = useState<{ group: number; k: number } | null>(null);
   const k = localK && localK.group === group.group ? localK.k : appliedK;
-  const usage = view?.kind === 'fourier' ? new Map(view.atoms.map((a) => [a.unit, a.usage])) : null;
+  const gallery = view?.units ?? null;
+  const values = gallery ? new Map(gallery.items.filter((i) => i.group === group.group).map((i) => [i.unit, i.value])) : null;
   const shown = Math.min(group.count, 256);
   const toggle = (u: number) => {
     const next = Array.from({ length: group.count }, (_, i) => (on(i) ? 1 : 0));
@@ -230,7 +326,7 @@ function UnitControls({ group }: { group: LatentGroupInfo }) {
       {group.k !== null && (
         <div className="slider">
           <label htmlFor={sliderId}>
-            k = <strong data-testid="k-value" data-applied={appliedK ?? ''}>{k}</strong> of {group.k} (density ρ = k / {group.count} = {((k ?? 0) / group.count).toFixed(3)})
+            k = <strong data-testid="k-value" data-applied={appliedK ?? ''}>{k}</strong> of {group.k} active {group.label}s per row (density ρ = k / {group.count} = {((k ?? 0) / group.count).toFixed(3)})
           </label>
           <input
             id={sliderId}
@@ -254,12 +350,15 @@ function UnitControls({ group }: { group: LatentGroupInfo }) {
           {group.count > shown ? `; the first ${shown} shown` : ''})
         </legend>
         <div className="toggles">
-          {Array.from({ length: shown }, (_, u) => (
-            <label key={u} className={on(u) ? 'on' : 'off'} title={usage ? `usage ${usage.get(u)?.toFixed(3) ?? '—'}` : undefined}>
-              <input type="checkbox" checked={on(u)} onChange={() => toggle(u)} data-testid={`unit-toggle-${u}`} aria-label={`${group.label} ${u} on`} />
-              {u}
-            </label>
-          ))}
+          {Array.from({ length: shown }, (_, u) => {
+            const v = values?.get(u);
+            return (
+              <label key={u} className={on(u) ? 'on' : 'off'} title={v !== undefined && gallery ? `${group.label} ${u}: ${formatScore(gallery.format, v)} (${gallery.measure})` : undefined}>
+                <input type="checkbox" checked={on(u)} onChange={() => toggle(u)} data-testid={`unit-toggle-${u}`} aria-label={`${group.label} ${u} on`} />
+                {u}
+              </label>
+            );
+          })}
         </div>
         <button type="button" onClick={() => void setMask(group.group, null)} disabled={!mask}>
           All on
@@ -269,23 +368,79 @@ function UnitControls({ group }: { group: LatentGroupInfo }) {
   );
 }
 
+function ViewBody({ view }: { view: TaskView }) {
+  switch (view.kind) {
+    case 'signals':
+      return <SignalsBody view={view} format={view.score.format} />;
+    case 'images':
+      return <ImagesBody view={view} />;
+    case 'classification':
+      return <ClassificationBody view={view} />;
+    case 'scalars':
+      return <RegressionBody view={view} />;
+  }
+}
+
+function Placeholder({ children, testId }: { children: ReactNode; testId: string }) {
+  return (
+    <div className="view-placeholder" data-testid={testId}>
+      {children}
+    </div>
+  );
+}
+
 export function TaskViewPanel() {
   const view = usePlayground((s) => s.inspection.view);
   const viewStep = usePlayground((s) => s.inspection.viewStep);
   const info = usePlayground((s) => s.session.info);
+  const phase = usePlayground((s) => s.session.phase);
+  const task = usePlayground((s) => s.config.task);
+  const config = usePlayground((s) => s.config);
   const groupIndex = usePlayground((s) => s.inspection.group);
   const setInspection = usePlayground((s) => s.setInspection);
+  const fresh = useFreshness();
   const group = info?.groups[groupIndex] ?? null;
   const groupSelectId = useId();
+  const shown = fresh === 'current' || fresh === 'stale' ? view : null;
+  const name = taskModule(task).description.name;
   return (
-    <section className="panel" aria-labelledby="view-heading" data-testid="task-view">
-      <h2 id="view-heading">Outputs: base vs adapted{viewStep !== null ? ` (step ${viewStep})` : ''}</h2>
-      {!view && <p className="note">Outputs appear once the session is built (press Play or Step).</p>}
-      {view?.kind === 'fourier' && <FourierView view={view} />}
-      {view?.kind === 'mnist-vae' && <MnistView view={view} />}
-      {view?.kind === 'regression' && <RegressionView view={view} />}
-      {view?.kind === 'digits' && <DigitsView view={view} />}
-      {info && info.groups.length > 1 && (
+    <section className="panel main-view" aria-labelledby="view-heading" data-testid="task-view" data-task={shown ? info!.config.task : ''} data-freshness={fresh} data-view-kind={shown?.kind ?? ''}>
+      <h2 id="view-heading">
+        Outputs: base vs adapted <span className="note">· {name}</span>
+        {shown && viewStep !== null ? <span className="note"> · step {viewStep}</span> : ''}
+      </h2>
+      {fresh === 'none' && (
+        <Placeholder testId="view-placeholder">
+          {phase === 'configuring' ? (
+            <p aria-busy="true">Building the session: loading the base model and attaching the adapter…</p>
+          ) : (
+            <p>
+              The outputs appear here once the session is built: press <Icon name="play" /> <strong>Play</strong> or <strong>Step</strong>. You will see the frozen base (no adapter) beside the adapted
+              model, on held-out examples, with the task's score above them.
+            </p>
+          )}
+        </Placeholder>
+      )}
+      {fresh === 'other-task' && (
+        <Placeholder testId="view-placeholder">
+          <p>{phase === 'configuring' ? `Building the ${name} session…` : `Not built for ${name} yet: press Play or Step. (The previous task's outputs are cleared.)`}</p>
+        </Placeholder>
+      )}
+      {fresh === 'stale' && shown && (
+        <p className="stale-banner" role="status" data-testid="view-stale">
+          From the previous settings ({describeChanges(info!.config, config).join('; ') || 'settings changed'}): Play, Step or Reset rebuilds with the new ones.
+        </p>
+      )}
+      {(fresh === 'current' || fresh === 'stale') && !shown && <p aria-busy="true">Reading the outputs from the GPU…</p>}
+      {shown && (
+        <div className={fresh === 'stale' ? 'view-content stale' : 'view-content'}>
+          <ScoreLine score={shown.score} />
+          {shown.note && <p className="note view-note">{shown.note}</p>}
+          <ViewBody view={shown} />
+          {shown.units && shown.units.items.length > 0 && <Gallery units={shown.units} groups={info?.groups} />}
+        </div>
+      )}
+      {shown && info && info.groups.length > 1 && (
         <p>
           <label htmlFor={groupSelectId}>Adapted site </label>
           <select id={groupSelectId} value={groupIndex} onChange={(e) => setInspection({ group: Number(e.target.value), selected: null, latent: null })} data-testid="group-select">
@@ -297,7 +452,7 @@ export function TaskViewPanel() {
           </select>
         </p>
       )}
-      {group && view && <UnitControls group={group} />}
+      {group && shown && fresh === 'current' && <UnitControls group={group} />}
     </section>
   );
 }

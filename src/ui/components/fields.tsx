@@ -5,11 +5,19 @@
  */
 import { useId, useState, useEffect, type ReactNode } from 'react';
 import type { FieldSpec } from '../../settings/fields';
-import { usePlayground } from '../store';
+import { registerFieldLabel, stripFieldPrefix } from '../field-labels';
+import { freshness, usePlayground } from '../store';
 
-/** The issue messages for one dotted config path. */
+/**
+ * The issue messages for one dotted config path: the schema's, and the engine's last build error
+ * about this field while the configuration is the one that failed (shown under the field itself).
+ */
 export function useFieldIssues(field: string): string[] {
-  return usePlayground((s) => s.configIssues).filter((i) => i.field === field).map((i) => i.message);
+  const issues = usePlayground((s) => s.configIssues);
+  const buildError = usePlayground((s) => (s.session.errorField === field && s.session.message && s.session.failedFrom === JSON.stringify(s.config) && freshness(s) !== 'current' ? s.session.message : null));
+  const out = issues.filter((i) => i.field === field).map((i) => i.message);
+  if (buildError) out.push(stripFieldPrefix(field, buildError));
+  return out;
 }
 
 function FieldError({ id, messages }: { id: string; messages: string[] }) {
@@ -40,6 +48,7 @@ export function NumberField({
 }) {
   const id = useId();
   const issues = useFieldIssues(field);
+  registerFieldLabel(field, label);
   // Keep the text the user typed (e.g. "1e-" mid-edit) while the store holds the number.
   const [text, setText] = useState(String(value));
   useEffect(() => {
@@ -87,6 +96,7 @@ export function SelectField<T extends string>({
 }) {
   const id = useId();
   const issues = useFieldIssues(field);
+  registerFieldLabel(field, label);
   return (
     <label className={`field${issues.length ? ' invalid' : ''}`} htmlFor={id}>
       <span className="field-label">{label}</span>
@@ -108,6 +118,7 @@ export function SelectField<T extends string>({
 export function TextListField({ field, label, value, onChange, hint }: { field: string; label: ReactNode; value: string[]; onChange(v: string[]): void; hint?: string }) {
   const id = useId();
   const issues = useFieldIssues(field);
+  registerFieldLabel(field, label);
   const [text, setText] = useState(value.join(', '));
   useEffect(() => {
     if (text.split(',').map((s) => s.trim()).filter(Boolean).join(',') !== value.join(',')) setText(value.join(', '));
