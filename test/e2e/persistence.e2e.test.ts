@@ -133,8 +133,10 @@ test('two tabs training different tasks each resume their own run after reload, 
   const a = await context.newPage();
   const b = await context.newPage();
   const watched = [watchPage(a), watchPage(b)];
+  const t0 = Date.now();
+  const mark = (what: string) => console.log(`e2e two tabs: ${what} at ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   await a.goto(`${server.url}${HASH}`);
-  await b.goto(`${server.url}#task=fourier&training.batch=2`);
+  await b.goto(`${server.url}#task=fourier`);
   await Promise.all([ready(a), ready(b)]);
   // A: Step, +10, then a unit off and a lower k — each saved with its run.
   await a.getByTestId('step').click();
@@ -150,11 +152,13 @@ test('two tabs training different tasks each resume their own run after reload, 
   await a.keyboard.press('ArrowLeft');
   await expect.poll(async () => a.getByTestId('k-value').getAttribute('data-applied'), { timeout: 30_000 }).toBe('2');
   await expect.poll(() => a.getByTestId('autosave-status').innerText(), { timeout: 30_000 }).toMatch(/1 unit off, k = 2/);
+  mark('A stepped 11, unit off, k = 2, all saved');
   // B: another task, one step.
   await b.getByTestId('step').click();
   await waitStep(b, 1);
   await b.locator('[data-testid="autosave-status"][data-ok="true"][data-step="1"]').waitFor({ timeout: 60_000 });
 
+  mark('B stepped 1, saved');
   await a.reload();
   await ready(a);
   const promptA = a.getByTestId('resume-prompt');
@@ -178,6 +182,7 @@ test('two tabs training different tasks each resume their own run after reload, 
   expect(await a.getByTestId('k-value').getAttribute('data-applied')).toBe('2');
   expect(await a.getByTestId('score-all-on').count()).toBe(1);
 
+  mark('A resumed its own run');
   await b.reload();
   await ready(b);
   const promptB = b.getByTestId('resume-prompt');
@@ -187,10 +192,11 @@ test('two tabs training different tasks each resume their own run after reload, 
   await waitStep(b, 1);
   expect(await b.getByTestId('task-fourier').isChecked()).toBe(true);
   await b.getByTestId('adapted-output').waitFor({ timeout: 30_000 });
+  mark('B resumed its own run');
   await screenshot(a, 'two-tabs-a-resumed');
   expect(watched.flatMap((w) => w.errors)).toEqual([]);
   await context.close();
-});
+}, 360_000); // two tabs on SwiftShader, each built twice
 
 test('export adapter → reset → import adapter, and export session → reset → import session, reproduce the outputs', async () => {
   const page = await browser.newPage({ viewport: { width: 1200, height: 1400 }, acceptDownloads: true });
