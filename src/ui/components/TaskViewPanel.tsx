@@ -221,7 +221,7 @@ function ClassificationBody({ view }: { view: Extract<TaskView, { kind: 'classif
   );
 }
 
-function RegressionBody({ view }: { view: Extract<TaskView, { kind: 'scalars' }> }) {
+function ScalarsBody({ view }: { view: Extract<TaskView, { kind: 'scalars' }> }) {
   const size = 340;
   const pad = 30;
   let lo = Infinity;
@@ -377,7 +377,7 @@ function ViewBody({ view }: { view: TaskView }) {
     case 'classification':
       return <ClassificationBody view={view} />;
     case 'scalars':
-      return <RegressionBody view={view} />;
+      return <ScalarsBody view={view} />;
   }
 }
 
