@@ -55,6 +55,7 @@ export async function benchSparse(rt: GpuRuntime, opts: { quick: boolean; timeLi
         const base = await opts.topkPeer.ms(topkRows, l, k, opts.quick ? 1 : 3);
         row.baseline = { name: opts.topkPeer.name, ms: base };
         row.ratio = base / ms;
+        row.peers = { [opts.topkPeer.name]: { ms: base, ratio: base / ms } }; // the report's peer columns
       }
       rows.push(row);
       rt.release(indices);
