@@ -44,11 +44,23 @@ import { buildMnistVaeTask, MNIST_VAE_DEFAULTS, type MnistVaeTask } from '../tas
 export interface Vae8to3Config {
   /** M, atoms per decoder layer. */
   atoms: number;
+  /** σ_λ: top-k (the default: sparse by design) or the paper's soft threshold (an option). */
+  sigma: 'topk' | 'soft';
   /** Top-k codes kept per token. */
   k: number;
+  /** Soft threshold λ and the weighted-L1 coefficient (sigma 'soft'; see src/adapters/atoms.ts). */
+  lambda: number;
+  l1: number;
   form: 'paper' | 'simplified';
-  /** Fine-tuning steps (batches of `batch` noisy 3s). */
+  /** Fine-tuning steps (batches of `batch` noisy 3s); with validation, the most steps tried. */
   steps: number;
+  /**
+   * Early stopping on the validation 3s: every `evalEvery` steps the judges score the
+   * validation decodes, and the adapter of the best check is kept (0 = no selection, `steps`).
+   */
+  evalEvery: number;
+  /** Share of the training 3s held out for validation (never trained on; 0 = none). */
+  validation: number;
   /** Adam learning rate (constant; no weight decay). */
   lr: number;
   batch: number;
@@ -58,12 +70,15 @@ export interface Vae8to3Config {
   evalImages: number;
   /** Digit the adapter learns. */
   digit: number;
-  /** σ of the additive Gaussian pixel noise of the denoising task (training and held-out inputs); the base was pre-trained at 0.3. */
-  noise: number;
+  /** σ of the additive Gaussian pixel noise of the denoising task (training and held-out inputs); null = the base's pre-training noise. */
+  noise: number | null;
 }
 
-export const VAE_8TO3_FULL: Vae8to3Config = { atoms: 100, k: 10, form: 'paper', steps: 300, lr: 1e-3, batch: 32, seed: 1, evalImages: 0, digit: 3, noise: 0.3 };
-export const VAE_8TO3_QUICK: Vae8to3Config = { ...VAE_8TO3_FULL, steps: 40, evalImages: 64 };
+export const VAE_8TO3_FULL: Vae8to3Config = { atoms: 100, sigma: 'topk', k: 10, lambda: 0, l1: 0, form: 'paper', steps: 400, evalEvery: 50, validation: 0.15, lr: 1e-3, batch: 32, seed: 1, evalImages: 0, digit: 3, noise: null };
+export const VAE_8TO3_QUICK: Vae8to3Config = { ...VAE_8TO3_FULL, steps: 40, evalEvery: 0, evalImages: 64 };
+
+/** Seed of the held-out images' fixed noise: every run (any fine-tuning seed) decodes the same noisy inputs. */
+export const EVAL_NOISE_SEED = 1;
 
 /** Share of the total usage the "active atoms" of a layer cover. */
 export const ACTIVE_USAGE_COVERAGE = 0.95;
@@ -167,14 +182,19 @@ export class VaeAtomsFinetune extends AtomsVaeProbe {
   trainSeconds = 0;
   private trainer: Trainer | null = null;
 
+  /** The validation check of each `evalEvery` steps, and the step whose adapter was kept. */
+  readonly validationLog: { step: number; judged: Record<JudgeName, number>; score: number }[] = [];
+  chosenStep = 0;
+
   constructor(rt: GpuRuntime, mnist: MnistSet, vaeCheckpoint: Uint8Array, cfg: Vae8to3Config) {
-    const base = vaeConfigFromMetadata(baseCheckpointMetadata(vaeCheckpoint));
-    const atomsCfg: AtomsConfig = { atoms: cfg.atoms, sigma: 'topk', lambda: 0, k: cfg.k, form: cfg.form, train: 'both', l1: 0 };
+    const meta = baseCheckpointMetadata(vaeCheckpoint);
+    const base = vaeConfigFromMetadata(meta);
+    const atomsCfg: AtomsConfig = { atoms: cfg.atoms, sigma: cfg.sigma, lambda: cfg.lambda, k: cfg.k, form: cfg.form, train: 'both', l1: cfg.l1 };
     const adapters: AtomsAdapter[] = [];
     const task = buildMnistVaeTask(
       rt,
       mnist,
-      { ...MNIST_VAE_DEFAULTS, noise: { kind: 'gaussian', sigma: cfg.noise }, digits: [cfg.digit], klFreeSteps: 0, klWarmupSteps: 0, seed: cfg.seed, model: { ...base, batch: cfg.batch, frozen: true } },
+      { ...MNIST_VAE_DEFAULTS, noise: { kind: 'gaussian', sigma: cfg.noise ?? baseNoise(meta) }, digits: [cfg.digit], klFreeSteps: 0, klWarmupSteps: 0, seed: cfg.seed, evalSeed: EVAL_NOISE_SEED, validation: cfg.validation, model: { ...base, batch: cfg.batch, frozen: true } },
       {
         initOutputBias: false,
         configure: (ctx, vae) => {
@@ -206,12 +226,64 @@ export class VaeAtomsFinetune extends AtomsVaeProbe {
     this.trainSeconds += (performance.now() - t0) / 1000;
   }
 
+  /**
+   * Trains up to cfg.steps steps; with cfg.evalEvery > 0 and a validation subset, checks the
+   * validation 3s every evalEvery steps (judged "3", mean over the judges, ties to the earlier
+   * check) and ends with the best check's adapter restored (its step in `chosenStep`).
+   */
+  async trainSelected(judges: Judges, opts: { onStep?: (step: number, last: MetricRow | null) => void } = {}): Promise<void> {
+    const { steps, evalEvery } = this.cfg;
+    const val = this.task.validationIndices;
+    if (evalEvery <= 0 || val.length === 0) {
+      await this.train(steps, opts);
+      this.chosenStep = this.step;
+      return;
+    }
+    const valLatents = await this.noisyLatents(val);
+    let best: { score: number; step: number; params: Map<string, Float32Array> } | null = null;
+    while (this.step < steps) {
+      await this.train(Math.min(evalEvery, steps - this.step), opts);
+      this.setAtoms('all');
+      const imgs = (await this.decode(valLatents)).images;
+      const judged = {} as Record<JudgeName, number>;
+      for (const j of JUDGE_NAMES) judged[j] = verdicts((await judges[j].classify(imgs)).pred, new Float32Array(0), this.cfg.digit).target;
+      const score = JUDGE_NAMES.reduce((a, j) => a + judged[j], 0) / JUDGE_NAMES.length;
+      this.validationLog.push({ step: this.step, judged, score });
+      if (!best || score > best.score) best = { score, step: this.step, params: await this.task.packs.trainable.readAll() };
+    }
+    this.task.packs.trainable.writeAll(best!.params);
+    this.chosenStep = best!.step;
+  }
+
   destroy(): void {
     this.trainer?.destroy();
     this.trainer = null;
     for (const a of this.adapters) a.destroy();
     this.task.destroy();
   }
+}
+
+/** The denoising noise σ a VAE base was pre-trained with (its metadata's task config). */
+export function baseNoise(meta: Record<string, string>): number {
+  const cfg = JSON.parse(meta.config ?? 'null') as { noise?: { sigma?: number } } | null;
+  const s = cfg?.noise?.sigma;
+  if (typeof s !== 'number' || !(s >= 0)) throw new Error('VAE checkpoint metadata has no config.noise.sigma');
+  return s;
+}
+
+/** The two judges of decoded digits: the MLP and the CNN classifier (src/models/digit-judge.ts). */
+export type JudgeName = 'mlp' | 'cnn';
+export const JUDGE_NAMES: readonly JudgeName[] = ['mlp', 'cnn'];
+export type Judges = Record<JudgeName, DigitJudge>;
+
+/** Both judges' verdicts on the same images. */
+export async function judgeBoth(judges: Judges, images: Float32Array, digit: number): Promise<Record<JudgeName, Verdicts>> {
+  const out = {} as Record<JudgeName, Verdicts>;
+  for (const j of JUDGE_NAMES) {
+    const r = await judges[j].classify(images);
+    out[j] = verdicts(r.pred, r.probs, digit);
+  }
+  return out;
 }
 
 export interface Verdicts {

@@ -90,7 +90,7 @@ export function provenanceMetadata(rt: GpuRuntime, params: readonly ParamRef[]):
 export const PRETRAIN_RECIPES = {
   vae: { steps: 600, quickSteps: 20, lr: 2e-3, warmup: 30, file: 'mnist-vae-5to9.safetensors' },
   classifier: { steps: 2000, quickSteps: 40, lr: 2e-3, warmup: 50, file: 'digit-classifier.safetensors' },
-  cnn: { steps: 1500, quickSteps: 20, lr: 2e-3, warmup: 50, file: 'digit-cnn.safetensors' },
+  cnn: { steps: 1200, quickSteps: 20, lr: 2e-3, warmup: 50, file: 'digit-cnn.safetensors' },
   digits: { steps: 1500, quickSteps: 20, lr: 2e-3, warmup: 50, file: DIGITS_CHECKPOINT_FILE },
 } as const;
 

@@ -50,6 +50,14 @@ export interface MnistVaeTaskConfig {
   seed: number;
   /** splitMnist's seed (the repository's fixed split by default). */
   splitSeed?: number;
+  /**
+   * Share of the training subset held out as a validation subset (default 0): a fixed choice
+   * (seeded by the split seed, not `seed`, so every training seed sees the same split) that is
+   * never trained on — for choosing hyperparameters without touching the test split.
+   */
+  validation?: number;
+  /** Seed of the fixed per-image evaluation noise (default `seed`): give runs with different training seeds the same held-out inputs. */
+  evalSeed?: number;
 }
 
 export const MNIST_VAE_DEFAULTS: MnistVaeTaskConfig = { model: VAE_BASE_CONFIG, digits: [5, 6, 7, 8, 9], noise: { kind: 'gaussian', sigma: 0.3 }, klFreeSteps: 50, klWarmupSteps: 200, seed: 1 };
@@ -71,6 +79,7 @@ export const VAE_METRICS = ['rec', 'kl'] as const;
 const TAG_NOISE = 1;
 const TAG_EPS = 2;
 const TAG_EVAL_NOISE = 3;
+const TAG_VALIDATION = 4;
 
 function checkTaskConfig(cfg: MnistVaeTaskConfig): void {
   if (!cfg.digits.length || cfg.digits.some((d) => !Number.isInteger(d) || d < 0 || d > 9)) throw new ConfigError('digits', `must be a non-empty list of digits 0–9, got ${JSON.stringify(cfg.digits)}`);
@@ -78,6 +87,7 @@ function checkTaskConfig(cfg: MnistVaeTaskConfig): void {
   if (!(cfg.noise.sigma >= 0) || !Number.isFinite(cfg.noise.sigma)) throw new ConfigError('noise.sigma', `must be a finite number ≥ 0, got ${cfg.noise.sigma}`);
   if (!Number.isInteger(cfg.klFreeSteps) || cfg.klFreeSteps < 0) throw new ConfigError('klFreeSteps', `must be an integer ≥ 0, got ${cfg.klFreeSteps}`);
   if (!Number.isInteger(cfg.klWarmupSteps) || cfg.klWarmupSteps < 0) throw new ConfigError('klWarmupSteps', `must be an integer ≥ 0, got ${cfg.klWarmupSteps}`);
+  if (cfg.validation !== undefined && !(cfg.validation >= 0 && cfg.validation < 1)) throw new ConfigError('validation', `must be a share in [0, 1), got ${cfg.validation}`);
   if (cfg.model.side * cfg.model.side !== MNIST_PIXELS) throw new ConfigError('model.side', `MNIST images are 28×28, the model expects ${cfg.model.side}×${cfg.model.side}`);
 }
 
@@ -106,8 +116,9 @@ export interface MnistVaeTask {
   readonly vae: TransformerVae;
   readonly graph: TrainGraph;
   readonly packs: { trainable: ParamPack; frozen: ParamPack };
-  /** Data-set indices of the training subset and of the test subset (same digits). */
+  /** Data-set indices of the training subset, the validation subset (cfg.validation; else empty) and the test subset (same digits). */
   readonly trainIndices: number[];
+  readonly validationIndices: number[];
   readonly testIndices: number[];
   readonly batchesPerEpoch: number;
   /** The noisy input images step `step` uses ([B, 784], host copy; for inspection). */
@@ -160,8 +171,16 @@ export function buildMnistVaeTask(rt: GpuRuntime, mnist: MnistSet, cfg: MnistVae
   const N = MNIST_PIXELS;
   const split = splitMnist(mnist, cfg.splitSeed ?? 2024);
   const wanted = new Set(cfg.digits);
-  const trainIndices = split.train.filter((i) => wanted.has(mnist.labels[i]!));
+  let trainIndices = split.train.filter((i) => wanted.has(mnist.labels[i]!));
   const testIndices = split.test.filter((i) => wanted.has(mnist.labels[i]!));
+  let validationIndices: number[] = [];
+  if (cfg.validation) {
+    const shuffled = trainIndices.slice();
+    new Rng(mixSeed(cfg.splitSeed ?? 2024, 0, TAG_VALIDATION)).shuffle(shuffled);
+    const held = new Set(shuffled.slice(0, Math.round(cfg.validation * shuffled.length)));
+    validationIndices = trainIndices.filter((i) => held.has(i));
+    trainIndices = trainIndices.filter((i) => !held.has(i));
+  }
   if (trainIndices.length < batch) throw new ConfigError('model.batch', `${batch} exceeds the ${trainIndices.length} training images of digits ${cfg.digits.join(',')}`);
   const batchesPerEpoch = Math.floor(trainIndices.length / batch);
   if (opts.initOutputBias ?? true) {
@@ -228,7 +247,7 @@ export function buildMnistVaeTask(rt: GpuRuntime, mnist: MnistSet, cfg: MnistVae
       const i = idx[Math.min(b, idx.length - 1)]!;
       const clean = image(i);
       cleanHost.set(clean, b * N);
-      rng.reseed(mixSeed(cfg.seed, i, TAG_EVAL_NOISE));
+      rng.reseed(mixSeed(cfg.evalSeed ?? cfg.seed, i, TAG_EVAL_NOISE));
       addNoise(clean, noisyHost, b * N, noise ? cfg.noise.sigma : 0, rng);
     }
     rt.write(vae.input, noisyHost);
@@ -248,6 +267,7 @@ export function buildMnistVaeTask(rt: GpuRuntime, mnist: MnistSet, cfg: MnistVae
     graph,
     packs: { trainable, frozen },
     trainIndices,
+    validationIndices,
     testIndices,
     batchesPerEpoch,
     batchImages(step) {
