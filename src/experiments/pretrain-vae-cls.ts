@@ -28,11 +28,11 @@ import { Trainer } from '../train/trainer';
 
 export const VAE_CLS_FILE = 'mnist-vae-5to9-cls.safetensors';
 
-/** The model: the paper's shape, CLS pooling, MLP ratio 4. */
-export const VAE_CLS_CONFIG: VaeConfig = { ...VAE_BASE_CONFIG, mlpRatio: 4, pool: 'cls' };
+/** The model: the paper's shape, CLS pooling, MLP ratio 4, batch 16, σ₀ = e⁻² (logσ² bias −4). */
+export const VAE_CLS_CONFIG: VaeConfig = { ...VAE_BASE_CONFIG, batch: 16, mlpRatio: 4, pool: 'cls', logvarInit: -4 };
 
-/** The pre-training task: digits 5–9, noise σ = 0.5, KL warm-up 50 + 200 steps, seed 1. */
-export const VAE_CLS_TASK: MnistVaeTaskConfig = { ...MNIST_VAE_DEFAULTS, model: VAE_CLS_CONFIG, noise: { kind: 'gaussian', sigma: 0.5 }, klFreeSteps: 50, klWarmupSteps: 200, seed: 1 };
+/** The pre-training task: digits 5–9, noise σ = 0.5, β = 0 for 800 steps then a ramp to 1 over 800, seed 1. */
+export const VAE_CLS_TASK: MnistVaeTaskConfig = { ...MNIST_VAE_DEFAULTS, model: VAE_CLS_CONFIG, noise: { kind: 'gaussian', sigma: 0.5 }, klFreeSteps: 800, klWarmupSteps: 800, seed: 1 };
 
 export const VAE_CLS_RECIPE = { epochs: 20, quickSteps: 20, lr: 1e-3, warmup: 30 } as const;
 

@@ -95,12 +95,6 @@ export interface VaeConfig {
   pool: 'mean' | 'flatten' | 'cls';
   /** Initial bias of the logσ² head (σ₀ = exp(½·this)). */
   logvarInit: number;
-  /**
-   * Standard deviation of the encoder's position-embedding initialisation (uniform, ±√3·this;
-   * default 0.02, ViT's). Not a shape: a checkpoint loads whatever this was. A CLS/mean-pooling
-   * encoder needs position information from the first step (see the file comment).
-   */
-  posInit?: number;
   /** Weight of the KL term (1 = ELBO); the initial value of `klWeight`. */
   beta: number;
   /** Every parameter in the frozen pack (the base under an adapter). */
@@ -127,7 +121,6 @@ export function validateVaeConfig(cfg: VaeConfig): void {
   if (!(cfg.beta >= 0) || !Number.isFinite(cfg.beta)) throw new ConfigError('vae.beta', `must be a finite number ≥ 0, got ${cfg.beta}`);
   if (cfg.pool !== 'mean' && cfg.pool !== 'flatten' && cfg.pool !== 'cls') throw new ConfigError('vae.pool', `must be 'mean', 'flatten' or 'cls', got '${String(cfg.pool)}'`);
   if (!Number.isFinite(cfg.logvarInit)) throw new ConfigError('vae.logvarInit', `must be a finite number, got ${cfg.logvarInit}`);
-  if (cfg.posInit !== undefined && !(cfg.posInit >= 0 && Number.isFinite(cfg.posInit))) throw new ConfigError('vae.posInit', `must be a finite number ≥ 0, got ${cfg.posInit}`);
 }
 
 /** Every Linear of a transformer block, in a fixed order. */
@@ -223,7 +216,7 @@ export class TransformerVae {
     const enc = `${name}.encoder`;
     this.inPatches = { value: rt.tensor([encRows, P], `${enc}.patches`), grad: null };
     this.embed = new Linear(ctx, `${enc}.embed`, { inDim: P, outDim: dim, frozen }, this.inPatches, encRows);
-    this.pos = declareParam(ctx, `${enc}.pos`, [Te, dim], { uniform: (cfg.posInit ?? 0.02) * Math.sqrt(3) }, { frozen, decay: false });
+    this.pos = declareParam(ctx, `${enc}.pos`, [Te, dim], { uniform: 0.02 * Math.sqrt(3) }, { frozen, decay: false });
     let x: Activation = this.embed.out;
     for (let i = 0; i < cfg.encoderLayers; i++) {
       const b = new TransformerBlock(ctx, `${enc}.blocks.${i}`, encBlockOpts, x);
