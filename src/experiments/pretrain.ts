@@ -8,6 +8,7 @@
  *  - vae: the transformer VAE, denoising digits 5–9 → public/checkpoints/mnist-vae-5to9.safetensors
  *  - classifier: the MLP digit classifier on all digits → public/checkpoints/digit-classifier.safetensors
  *  - cnn: the CNN digit classifier on all digits (the second judge) → public/checkpoints/digit-cnn.safetensors
+ *  - vae-cls: the bottleneck (CLS) VAE of the atoms "8 → 3" experiment (./pretrain-vae-cls.ts; steps 0 = its 10 epochs) → public/checkpoints/mnist-vae-5to9-cls.safetensors
  *  - digits: the patch-transformer classifier on upright digits, STAN's frozen base → public/checkpoints/digit-transformer.safetensors
  * `quick` trains a few steps (smoke test) and evaluates only the check subset.
  */
@@ -15,7 +16,8 @@ import type { MetricRow } from '../engine/metric-ring';
 import type { ParamRef } from '../engine/param-pack';
 import type { GpuRuntime } from '../engine/runtime';
 import type { MnistSet } from '../data/mnist';
-import { saveBaseCheckpoint } from '../io/base-checkpoint';
+import { loadBaseCheckpoint, saveBaseCheckpoint } from '../io/base-checkpoint';
+import { parseSafetensors } from '../io/safetensors';
 import { CLASSIFIER_CHECKPOINT_MODEL } from '../models/digit-classifier';
 import { CNN_CHECKPOINT_MODEL, DIGIT_CNN_BASE_CONFIG } from '../models/digit-cnn';
 import { VAE_CHECKPOINT_MODEL } from '../models/vae';
@@ -33,6 +35,44 @@ export interface PretrainOptions {
   quick: boolean;
   /** Progress callback (steps done, last metric row). */
   onProgress?: (done: number, last: MetricRow | null) => void;
+  /**
+   * Weights of this recipe trained elsewhere (the PyTorch replicas in scripts/torch/, with the
+   * engine's parameter names and a `trained_by` metadata field): loaded instead of training, then
+   * evaluated by the engine like a trained model. Supported by the CLS VAE and the classifiers.
+   */
+  weights?: Uint8Array;
+}
+
+/** Metadata fields of an imported weights file that describe its training run (carried into the checkpoint). */
+export const IMPORTED_RUN_FIELDS = ['trained_by', 'steps', 'lr', 'schedule', 'seconds', 'train_final', 'torch_args'] as const;
+
+/**
+ * Loads imported weights into `params` (every name and shape must fit) and returns the run fields
+ * of the checkpoint metadata from the file's own (steps, lr, schedule, seconds … of the run that
+ * trained them, and `trained_by`). Throws when the file does not say how it was trained.
+ */
+export function importWeights(bytes: Uint8Array, params: readonly ParamRef[]): Record<string, string> {
+  const meta = loadBaseCheckpoint(bytes, params);
+  if (!meta.trained_by) throw new Error("--weights: the file has no 'trained_by' metadata; export it with scripts/torch/ (it records how the weights were trained)");
+  const out: Record<string, string> = {};
+  for (const k of IMPORTED_RUN_FIELDS) if (meta[k] !== undefined) out[k] = meta[k]!;
+  return out;
+}
+
+/**
+ * The exporter's own outputs on fixed inputs (metadata `torch_check`: { z, images }, flattened)
+ * against the engine's on the same inputs: the largest absolute difference, or null when the
+ * file carries no check. `run` maps the inputs to the engine's outputs.
+ */
+export async function importFidelity(bytes: Uint8Array, run: (z: Float32Array) => Promise<Float32Array>): Promise<{ maxAbsDiff: number; values: number } | null> {
+  const meta = parseSafetensors(bytes).metadata;
+  if (!meta.torch_check) return null;
+  const c = JSON.parse(meta.torch_check) as { z: number[]; images: number[] };
+  const got = await run(Float32Array.from(c.z));
+  if (got.length < c.images.length) throw new Error(`import check: the engine returned ${got.length} values for ${c.images.length}`);
+  let max = 0;
+  for (let i = 0; i < c.images.length; i++) max = Math.max(max, Math.abs(got[i]! - c.images[i]!));
+  return { maxAbsDiff: max, values: c.images.length };
 }
 
 export interface PretrainResult {
@@ -91,6 +131,7 @@ export const PRETRAIN_RECIPES = {
   vae: { steps: 600, quickSteps: 20, lr: 2e-3, warmup: 30, file: 'mnist-vae-5to9.safetensors' },
   classifier: { steps: 2000, quickSteps: 40, lr: 2e-3, warmup: 50, file: 'digit-classifier.safetensors' },
   cnn: { steps: 1200, quickSteps: 20, lr: 2e-3, warmup: 50, file: 'digit-cnn.safetensors' },
+  'vae-cls': { steps: 0, quickSteps: 20, lr: 1e-3, warmup: 30, file: 'mnist-vae-5to9-cls.safetensors' },
   digits: { steps: 1500, quickSteps: 20, lr: 2e-3, warmup: 50, file: DIGITS_CHECKPOINT_FILE },
 } as const;
 
@@ -125,23 +166,28 @@ export async function pretrainVae(rt: GpuRuntime, mnist: MnistSet, o: PretrainOp
 export async function pretrainClassifier(rt: GpuRuntime, mnist: MnistSet, o: PretrainOptions, kind: 'classifier' | 'cnn' = 'classifier'): Promise<PretrainResult> {
   const cfg = { ...DIGIT_CLASSIFIER_DEFAULTS, ...(kind === 'cnn' ? { model: DIGIT_CNN_BASE_CONFIG } : {}), seed: o.seed };
   const task = buildDigitClassifierTask(rt, mnist, cfg);
-  const schedule: LrSchedule = { kind: 'cosine', warmupSteps: Math.min(PRETRAIN_RECIPES[kind].warmup, Math.floor(o.steps / 5)), totalSteps: o.steps, minRatio: 0.02 };
-  const run = await runPretraining(rt, task.graph, o, schedule);
-  const { rows, trainer } = run;
-  const last = rows.slice(-50);
-  const trainFinal = { loss: meanOf(last, 'loss'), accuracy: meanOf(last, 'accuracy') };
+  let runFields: Record<string, string>;
+  let trainer: Trainer | null = null;
+  if (o.weights) runFields = importWeights(o.weights, task.model.parameters());
+  else {
+    const schedule: LrSchedule = { kind: 'cosine', warmupSteps: Math.min(PRETRAIN_RECIPES[kind].warmup, Math.floor(o.steps / 5)), totalSteps: o.steps, minRatio: 0.02 };
+    const run = await runPretraining(rt, task.graph, o, schedule);
+    trainer = run.trainer;
+    const last = run.rows.slice(-50);
+    runFields = runMetadata(run, o, { loss: meanOf(last, 'loss'), accuracy: meanOf(last, 'accuracy') });
+  }
   const check = await task.evaluate(task.testIndices.slice(0, CLASSIFIER_CHECK_IMAGES));
   const test = o.quick ? check : await task.evaluate();
   const metadata: Record<string, string> = {
     model: kind === 'cnn' ? CNN_CHECKPOINT_MODEL : CLASSIFIER_CHECKPOINT_MODEL,
     config: JSON.stringify(cfg),
-    ...runMetadata(run, o, trainFinal),
+    ...runFields,
     test: JSON.stringify(rounded({ images: test.images, accuracy: test.accuracy, perDigit: test.perDigit, counts: test.counts })),
     check: JSON.stringify(rounded({ images: check.images, accuracy: check.accuracy, subset: `first ${CLASSIFIER_CHECK_IMAGES} images of the test split` })),
     ...provenanceMetadata(rt, task.model.parameters()),
   };
   const bytes = await saveBaseCheckpoint(task.model.parameters(), metadata);
-  trainer.destroy();
+  trainer?.destroy();
   task.destroy();
   return { bytes, metadata };
 }

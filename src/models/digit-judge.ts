@@ -23,7 +23,8 @@ export class DigitJudge {
     const ctx = { rt, trainable: new ParamPack(rt, 'judge', true), frozen: this.frozen, rng: new Rng(1) };
     let model: ClassifierModel;
     if (meta.model === CNN_CHECKPOINT_MODEL) {
-      const cnn = new DigitCnn(ctx, 'cnn', { ...cnnConfigFromMetadata(meta), batch, frozen: true });
+      // Parameter names as the pretrain recipe writes them (the classifier task names its model 'classifier').
+      const cnn = new DigitCnn(ctx, 'classifier', { ...cnnConfigFromMetadata(meta), batch, frozen: true });
       this.frozen.finalize();
       this.metadata = loadCnnCheckpoint(checkpoint, cnn);
       this.kind = 'cnn';
