@@ -18,7 +18,7 @@ import { ProgressBar } from './progress';
 export const PRETRAIN_USAGE = `pretrain <vae|vae-cls|classifier|cnn|digits> [--quick] [--steps N] [--lr X] [--seed S] [--out file.safetensors] [--weights file.safetensors]
     Train a base model with a fixed seed and write it as safetensors with metadata
     (vae: denoising VAE on digits 5-9 -> public/checkpoints/mnist-vae-5to9.safetensors;
-     vae-cls: the bottleneck (CLS) VAE of the 8->3 experiment, 10 epochs (--steps 4860: the paper's 20) -> public/checkpoints/mnist-vae-5to9-cls.safetensors;
+     vae-cls: the bottleneck (CLS) VAE of the 8->3 experiment, 1,620 steps x 16 = 6.7 epochs (--steps 4860: the paper's 20) -> public/checkpoints/mnist-vae-5to9-cls.safetensors;
      classifier: MLP on all digits -> public/checkpoints/digit-classifier.safetensors;
      cnn: CNN on all digits, the second judge -> public/checkpoints/digit-cnn.safetensors;
      digits: patch transformer on upright digits, STAN's frozen base -> public/checkpoints/digit-transformer.safetensors).
@@ -48,7 +48,7 @@ export async function pretrainCommand(argv: string[]): Promise<number> {
   const steps = values.steps !== undefined ? Number(values.steps) : values.quick ? recipe.quickSteps : recipe.steps;
   const lr = values.lr !== undefined ? Number(values.lr) : recipe.lr;
   const seed = Number(values.seed);
-  if (!Number.isInteger(steps) || steps < (kind === 'vae-cls' ? 0 : 1)) throw new Error(`--steps must be a positive integer${kind === 'vae-cls' ? ' (0: 20 epochs)' : ''}, got '${values.steps}'`);
+  if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be a positive integer, got '${values.steps}'`);
   if (!(lr > 0)) throw new Error(`--lr must be a positive number, got '${values.lr}'`);
   if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed must be a non-negative integer, got '${values.seed}'`);
   const out = values.out ?? (values.quick ? join(tmpdir(), `quick-${recipe.file}`) : join('public', 'checkpoints', recipe.file));

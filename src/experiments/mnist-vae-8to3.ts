@@ -20,7 +20,7 @@
  *  3. The fixed latent (a held-out 3 both judges call "8" in the base decode and "3" in every
  *     k = 10 run's, the most confident) gets the red/blue maps per atom and per layer, per k.
  * Rates carry a Wilson 95 % interval per run (test-set noise) and a t-interval over seeds.
- * --quick (CI): k = 10, one seed, 40 steps, 64 held-out 3s, 256 prior samples, no validation.
+ * --quick (CI): k = 10, one seed, 60 steps at lr 3e-3, 64 held-out 3s, 256 prior samples, no validation.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -75,7 +75,11 @@ export interface Vae8to3Config {
 }
 
 export const VAE_8TO3_FULL: Vae8to3Config = { atoms: 100, sigma: 'topk', k: 10, lambda: 0, l1: 0, form: 'paper', steps: 400, evalEvery: 50, validation: 0.15, lr: 1e-3, batch: 32, seed: 1, evalImages: 0, digit: 3, noise: null };
-export const VAE_8TO3_QUICK: Vae8to3Config = { ...VAE_8TO3_FULL, steps: 40, evalEvery: 0, evalImages: 64 };
+/**
+ * CI smoke size. lr 3e-3: at the full run's 1e-3, 40 steps moved held-out 3s judged "3" only from
+ * 43.8 % to 57.8 % (MLP) and 26.6 % to 37.5 % (CNN) on the 10-epoch CLS base (loss 177 → 173).
+ */
+export const VAE_8TO3_QUICK: Vae8to3Config = { ...VAE_8TO3_FULL, steps: 60, lr: 3e-3, evalEvery: 0, evalImages: 64 };
 
 /** Seed of the held-out images' fixed noise: every run (any fine-tuning seed) decodes the same noisy inputs. */
 export const EVAL_NOISE_SEED = 1;

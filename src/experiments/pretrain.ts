@@ -8,7 +8,7 @@
  *  - vae: the transformer VAE, denoising digits 5–9 → public/checkpoints/mnist-vae-5to9.safetensors
  *  - classifier: the MLP digit classifier on all digits → public/checkpoints/digit-classifier.safetensors
  *  - cnn: the CNN digit classifier on all digits (the second judge) → public/checkpoints/digit-cnn.safetensors
- *  - vae-cls: the bottleneck (CLS) VAE of the atoms "8 → 3" experiment (./pretrain-vae-cls.ts; steps 0 = its 10 epochs) → public/checkpoints/mnist-vae-5to9-cls.safetensors
+ *  - vae-cls: the bottleneck (CLS) VAE of the atoms "8 → 3" experiment (./pretrain-vae-cls.ts) → public/checkpoints/mnist-vae-5to9-cls.safetensors
  *  - digits: the patch-transformer classifier on upright digits, STAN's frozen base → public/checkpoints/digit-transformer.safetensors
  * `quick` trains a few steps (smoke test) and evaluates only the check subset.
  */
@@ -131,7 +131,7 @@ export const PRETRAIN_RECIPES = {
   vae: { steps: 600, quickSteps: 20, lr: 2e-3, warmup: 30, file: 'mnist-vae-5to9.safetensors' },
   classifier: { steps: 2000, quickSteps: 40, lr: 2e-3, warmup: 50, file: 'digit-classifier.safetensors' },
   cnn: { steps: 1200, quickSteps: 20, lr: 2e-3, warmup: 50, file: 'digit-cnn.safetensors' },
-  'vae-cls': { steps: 0, quickSteps: 20, lr: 1e-3, warmup: 30, file: 'mnist-vae-5to9-cls.safetensors' },
+  'vae-cls': { steps: 1620, quickSteps: 20, lr: 1e-3, warmup: 30, file: 'mnist-vae-5to9-cls.safetensors' },
   digits: { steps: 1500, quickSteps: 20, lr: 2e-3, warmup: 50, file: DIGITS_CHECKPOINT_FILE },
 } as const;
 
