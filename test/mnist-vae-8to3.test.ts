@@ -71,7 +71,7 @@ describe('mnist-vae 8 → 3: the atoms fine-tune and its analysis', () => {
     rt = await testRuntime();
     ft = new VaeAtomsFinetune(rt, loadMnistNode(), vaeBytes, CFG);
     judge = new DigitJudge(rt, new Uint8Array(readFileSync(MLP_JUDGE_FILE)));
-  });
+  }, 600_000); // building the VAE + atoms and the judge passed 120 s on the loaded 2-core machine
   afterAll(() => {
     judge?.destroy();
     ft?.destroy();
