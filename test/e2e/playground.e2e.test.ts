@@ -241,7 +241,7 @@ describe('playground', () => {
     expect(await page.getByTestId('runs-chart').getAttribute('data-runs')).toBe('1');
     expect(errors).toEqual([]);
     await page.close();
-  }, 900_000); // in-page VAE training + 10 re-renders: beyond the 180 s default on a loaded 2-core machine
+  });
 
   test('the regression task trains to the end in the worker: 300 loss points stream in, train and validation curves are drawn, the loss falls', async () => {
     // Full fine-tuning of the in-page base (no adapter): the quickest task, run to its last step.
