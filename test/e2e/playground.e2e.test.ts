@@ -320,7 +320,7 @@ describe('playground', () => {
     await page.close();
   });
 
-  test("every task × adapter it offers, opened through a shared link with the defaults, trains 3 steps and shows that task's outputs; each task from a fresh page", async () => {
+  test("every task × adapter it offers, opened through a shared link with the defaults, trains 3 steps and shows that task's outputs; each from a fresh page", async () => {
     const tried: string[] = [];
     const times: string[] = [];
     let identifiabilityChecked: string | null = null;
@@ -332,13 +332,12 @@ describe('playground', () => {
       // The link names the task and the adapter only (every task and adapter setting at its default, the task's
       // default injection sites); 3 steps (no warm-up: it must not exceed the steps), a small batch for SwiftShader.
       const link = (kind: string) => `#task=${task}&adapter.kind=${kind}&training.steps=3&training.warmup=0&training.batch=2`;
-      const { page, errors } = await openPage(link(kinds[0]!));
-      allErrors.push(...errors);
-      expect((await page.getByTestId('adapter-config-panel').getAttribute('data-offered'))!.split(',')).toEqual(offered);
       for (const [i, kind] of kinds.entries()) {
         const started = Date.now();
-        // The first link opened the page; the others are opened in it (a new session for each).
-        if (i > 0) await page.evaluate((h) => void (window.location.hash = h), link(kind));
+        // Each link opens a fresh page (its own browser context: no autosave, no earlier session).
+        const { page, errors } = await openPage(link(kind));
+        allErrors.push(...errors);
+        expect((await page.getByTestId('adapter-config-panel').getAttribute('data-offered'))!.split(','), `${task}/${kind}`).toEqual(offered);
         await expect.poll(() => page.getByTestId(`adapter-${kind}`).isChecked(), { message: `${task}/${kind}` }).toBe(true);
         expect(await page.getByTestId(`task-${task}`).isChecked(), `${task}/${kind}`).toBe(true);
         expect(await page.getByTestId('url-issues').count(), `${task}/${kind}: the link is valid`).toBe(0);
@@ -368,13 +367,13 @@ describe('playground', () => {
         if (i === 0) await page.getByTestId('task-view').screenshot({ path: await screenshotPath(`view-${task}`) });
         tried.push(`${task}/${kind}`);
         times.push(`${task}/${kind} ${((Date.now() - started) / 1000).toFixed(0)} s`);
+        await page.close();
       }
-      await page.close();
     }
     console.log(`e2e playground: 3 steps through a shared link for ${tried.length} task × adapter combinations: ${times.join(', ')}; App. A report on ${identifiabilityChecked}`);
     expect(identifiabilityChecked, 'some task offers STAN, whose App. A panel must work').not.toBeNull();
     expect(allErrors).toEqual([]);
-  }, 900_000); // four pages, about twenty builds on SwiftShader
+  }, 900_000); // about twenty fresh pages and builds on SwiftShader
 
   test("a build error is named by the field's label, once, and shown under that field; no view of the session before it stays", async () => {
     const { page, errors } = await openPage('#task=regression&adapter.kind=stan&training.batch=2');
