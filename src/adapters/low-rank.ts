@@ -15,14 +15,14 @@
  */
 import { ConfigError } from '../engine/errors';
 import type { ParamRef } from '../engine/param-pack';
-import type { CommandList, GpuRuntime } from '../engine/runtime';
+import type { CommandList } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
 import { recordMatmul } from '../kernels/matmul';
 import { recordColDotGrad, recordScaleCols } from '../kernels/low-rank';
-import type { Linear } from '../nn/linear';
 import { declareParam, isTrainable, type BuildContext } from '../nn/module';
 import { int, num } from '../settings/fields';
-import type { Adapter, AdapterKind, AdapterSite } from './adapter';
+import type { AdapterKind, AdapterSite } from './adapter';
+import { LinearSiteAdapter, validateLinearSite, type LinearSite } from './linear-site';
 
 /** Settings shared by the low-rank adapters (LoRA, SoRA). PEFT's LoraConfig defaults: r = 8, lora_alpha = 8. */
 export const LOW_RANK_FIELDS = {
@@ -36,18 +36,10 @@ export interface LowRankConfig {
   alpha: number;
 }
 
-type LinearSite = Extract<AdapterSite, { kind: 'linear' }>;
-
 /** Checks the site (a Linear without a fused activation and without an adapter) and rank/alpha. */
 export function validateLowRank(kind: AdapterKind, config: LowRankConfig, site: AdapterSite): asserts site is LinearSite {
-  if (site.kind !== 'linear') {
-    throw new ConfigError('site', `${kind} attaches to Linear layers; ${site.path} is an ${site.kind} site`);
-  }
-  const { inDim: n, outDim: m, activation } = site.layer.opts;
-  if (activation && activation !== 'none') {
-    throw new ConfigError('site', `${site.path} fuses a ${activation} activation into its matmul; ${kind} adds its delta before any activation, so it cannot attach there`);
-  }
-  if (config === null || typeof config !== 'object') throw new ConfigError('config', `${kind} config must be an object, got ${String(config)}`);
+  validateLinearSite(kind, config, site);
+  const { inDim: n, outDim: m } = site.layer.opts;
   const maxRank = Math.min(m, n);
   const { rank, alpha } = config;
   if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 1 || rank > maxRank) {
@@ -67,13 +59,10 @@ export interface LowRankSpec {
 }
 
 /** A rank-r adapter on a Linear; installs itself as the layer's adapter hook. */
-export class LowRankAdapter implements Adapter {
+export class LowRankAdapter extends LinearSiteAdapter {
   readonly kind: AdapterKind;
-  readonly path: string;
   /** The trainable ones among down, up, gate (a BuildContext.freeze predicate may freeze some, e.g. A as in LoRA-FA). */
   readonly params: ParamRef[];
-  readonly latentCount: number;
-  readonly latentLabel = 'rank' as const;
   /** Down projection A [r, n] (PEFT's lora_A). */
   readonly down: ParamRef;
   /** Up projection B [m, r] (PEFT's lora_B), zero-initialised. */
@@ -82,46 +71,28 @@ export class LowRankAdapter implements Adapter {
   readonly gate: ParamRef | null;
   /** c = α / r. */
   readonly scale: number;
-  readonly rows: number;
-  readonly inDim: number;
-  readonly outDim: number;
-  protected readonly rt: GpuRuntime;
-  protected readonly layer: Linear;
-  /** Rank mask [r] (1 keeps, 0 switches a rank dimension off). */
-  readonly mask: Tensor;
   // Activations [rows, r]: h = x·Aᵀ, u = h ⊙ s, and their gradients.
   private readonly h: Tensor;
   private readonly u: Tensor;
   private readonly du: Tensor;
   private readonly dh: Tensor;
-  private destroyed = false;
 
   constructor(ctx: BuildContext, site: LinearSite, config: LowRankConfig, spec: LowRankSpec) {
-    const { path, layer, rows } = site;
-    const { inDim: n, outDim: m } = layer.opts;
     const r = config.rank;
-    if (layer.adapter) throw new ConfigError('site', `${path} already has an adapter; a Linear takes one`);
+    super(ctx, site, r, spec.prefix);
+    const { path, rows, inDim: n, outDim: m } = this;
     this.kind = spec.kind;
-    this.path = path;
-    this.rt = ctx.rt;
-    this.layer = layer;
-    this.rows = rows;
-    this.inDim = n;
-    this.outDim = m;
-    this.latentCount = r;
     this.scale = config.alpha / r;
     // Kaiming-uniform with a = √5, as PEFT initialises lora_A: bound = √(6 / ((1 + 5)·n)) = 1/√n.
     this.down = declareParam(ctx, `${path}.${spec.prefix}_A.weight`, [r, n], { uniform: 1 / Math.sqrt(n) }, { frozen: false });
     this.up = declareParam(ctx, `${path}.${spec.prefix}_B.weight`, [m, r], { constant: 0 }, { frozen: false });
     this.gate = spec.gate ? declareParam(ctx, `${path}.${spec.prefix}_gate`, [r], { constant: 1 }, { frozen: false, decay: false }) : null;
     this.params = [this.down, this.up, ...(this.gate ? [this.gate] : [])].filter(isTrainable);
-    const rt = ctx.rt;
-    this.mask = rt.tensor([r], `${path}.${spec.prefix}.mask`, new Float32Array(r).fill(1));
-    this.h = rt.tensor([rows, r], `${path}.${spec.prefix}.h`);
-    this.u = rt.tensor([rows, r], `${path}.${spec.prefix}.u`);
-    this.du = rt.tensor([rows, r], `${path}.${spec.prefix}.du`);
-    this.dh = rt.tensor([rows, r], `${path}.${spec.prefix}.dh`);
-    layer.adapter = this;
+    this.h = this.buffer([rows, r], 'h');
+    this.u = this.buffer([rows, r], 'u');
+    this.du = this.buffer([rows, r], 'du');
+    this.dh = this.buffer([rows, r], 'dh');
+    this.install();
   }
 
   /** h = x·Aᵀ of the last forward, [rows, r] (before the rank scale s): the rank directions' activations, for statistics. */
@@ -129,30 +100,13 @@ export class LowRankAdapter implements Adapter {
     return this.h;
   }
 
-  trainableParameterCount(): number {
-    return this.params.reduce((s, p) => s + p.size, 0);
-  }
-
   /** Column r of B times α/r (and the gate g_r for SoRA): what rank dimension r writes per unit of A·x. */
   async unitDirection(unit: number): Promise<Float32Array> {
+    this.checkUnit(unit);
     const r = this.latentCount;
-    if (!Number.isInteger(unit) || unit < 0 || unit >= r) throw new ConfigError('unit', `must be in 0…${r - 1}, got ${unit}`);
     const B = await this.rt.read(this.up.value);
     const g = this.gate ? (await this.rt.read(this.gate.value))[unit]! : 1;
     return Float32Array.from({ length: this.outDim }, (_, o) => B[o * r + unit]! * this.scale * g);
-  }
-
-  setMask(mask: Float32Array | null): void {
-    const r = this.latentCount;
-    if (mask === null) {
-      this.rt.write(this.mask, new Float32Array(r).fill(1));
-      return;
-    }
-    if (mask.length !== r) throw new ConfigError('mask', `${this.path}: needs ${r} values (one per rank dimension), got ${mask.length}`);
-    for (let j = 0; j < r; j++) {
-      if (!Number.isFinite(mask[j]!)) throw new ConfigError('mask', `${this.path}: value ${j} is ${mask[j]}; masks must be finite (1 keeps, 0 switches off)`);
-    }
-    this.rt.write(this.mask, mask);
   }
 
   /** dst = src ⊙ s (s = mask, or gate ⊙ mask). */
@@ -183,14 +137,6 @@ export class LowRankAdapter implements Adapter {
     if (isTrainable(this.down)) recordMatmul(rt, list, { a: this.dh, b: x, c: this.down.grad, M: r, N: n, K: rows, transA: true, label: `${path}.${kind}.dA` });
     // dx += dh·A   [rows, r]·[r, n]
     if (dx) recordMatmul(rt, list, { a: this.dh, b: this.down.value, c: dx, M: rows, N: n, K: r, accumulate: true, label: `${path}.${kind}.dx` });
-  }
-
-  /** Detaches from the layer and releases the activation buffers (recorded lists must not run afterwards). */
-  destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    if (this.layer.adapter === this) this.layer.adapter = null;
-    for (const t of [this.mask, this.h, this.u, this.du, this.dh]) this.rt.release(t);
   }
 }
 

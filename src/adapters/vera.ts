@@ -23,15 +23,15 @@
 import { ConfigError } from '../engine/errors';
 import { mixSeed, Rng } from '../engine/rng';
 import type { ParamRef } from '../engine/param-pack';
-import type { CommandList, GpuRuntime } from '../engine/runtime';
+import type { CommandList } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
 import { recordAxpby } from '../kernels/elementwise';
 import { recordColDotGrad, recordScaleCols } from '../kernels/low-rank';
 import { recordMatmul } from '../kernels/matmul';
-import type { Linear } from '../nn/linear';
 import { declareParam, isTrainable, type BuildContext } from '../nn/module';
 import { int, num } from '../settings/fields';
 import type { Adapter, AdapterModule, AdapterSite, SharedState } from './adapter';
+import { LinearSiteAdapter, validateLinearSite, type LinearSite } from './linear-site';
 
 export interface VeraConfig {
   /** r: rows of the shared A (columns of B). May exceed the layer's widths (A and B are random, not learned). */
@@ -67,13 +67,8 @@ export function veraB(seed: number, m: number, r: number): Float32Array {
   return out;
 }
 
-type LinearSite = Extract<AdapterSite, { kind: 'linear' }>;
-
 function validate(config: VeraConfig, site: AdapterSite): asserts site is LinearSite {
-  if (site.kind !== 'linear') throw new ConfigError('site', `vera attaches to Linear layers; ${site.path} is an ${site.kind} site`);
-  const act = site.layer.opts.activation;
-  if (act && act !== 'none') throw new ConfigError('site', `${site.path} fuses a ${act} activation into its matmul; vera adds its delta before any activation, so it cannot attach there`);
-  if (config === null || typeof config !== 'object') throw new ConfigError('config', `vera config must be an object, got ${String(config)}`);
+  validateLinearSite('vera', config, site);
   const { rank, dInit, projectionSeed } = config;
   if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 1 || rank > VERA_MAX_RANK) throw new ConfigError('rank', `must be an integer in 1..${VERA_MAX_RANK}, got ${String(rank)}`);
   if (typeof dInit !== 'number' || !Number.isFinite(dInit)) throw new ConfigError('dInit', `must be a finite number, got ${String(dInit)}`);
@@ -91,24 +86,15 @@ function sharedProjection(ctx: BuildContext, shared: SharedState, key: string, n
   return p;
 }
 
-export class VeraAdapter implements Adapter {
+export class VeraAdapter extends LinearSiteAdapter {
   readonly kind = 'vera' as const;
-  readonly path: string;
   readonly params: ParamRef[];
-  readonly latentCount: number;
-  readonly latentLabel = 'rank' as const;
   /** The shared frozen projections this site uses. */
   readonly A: ParamRef;
   readonly B: ParamRef;
   /** λ_d [r] and λ_b [m]. */
   readonly lambdaD: ParamRef;
   readonly lambdaB: ParamRef;
-  readonly mask: Tensor;
-  private readonly rt: GpuRuntime;
-  private readonly layer: Linear;
-  private readonly rows: number;
-  private readonly n: number;
-  private readonly m: number;
   private readonly onesM: Tensor;
   private readonly g: Tensor;
   private readonly u: Tensor;
@@ -117,64 +103,37 @@ export class VeraAdapter implements Adapter {
   private readonly dv: Tensor;
   private readonly du: Tensor;
   private readonly dg: Tensor;
-  private destroyed = false;
 
   constructor(ctx: BuildContext, site: LinearSite, config: VeraConfig, shared: SharedState) {
-    const { path, layer, rows } = site;
-    const { inDim: n, outDim: m } = layer.opts;
     const r = config.rank;
-    if (layer.adapter) throw new ConfigError('site', `${path} already has an adapter; a Linear takes one`);
-    this.rt = ctx.rt;
-    this.path = path;
-    this.layer = layer;
-    this.rows = rows;
-    this.n = n;
-    this.m = m;
-    this.latentCount = r;
+    super(ctx, site, r, 'vera');
+    const { path, rows, inDim: n, outDim: m } = this;
     const seed = config.projectionSeed;
     this.A = sharedProjection(ctx, shared, `A:${seed}`, `${path}.vera_A`, [r, n], () => veraA(seed, r, n));
     this.B = sharedProjection(ctx, shared, `B:${seed}`, `${path}.vera_B`, [m, r], () => veraB(seed, m, r));
     this.lambdaD = declareParam(ctx, `${path}.vera_lambda_d`, [r], { constant: config.dInit }, { frozen: false, decay: false });
     this.lambdaB = declareParam(ctx, `${path}.vera_lambda_b`, [m], { constant: 0 }, { frozen: false, decay: false });
     this.params = [this.lambdaD, this.lambdaB].filter(isTrainable);
-    const rt = ctx.rt;
-    const t = (shape: number[], name: string, data?: Float32Array) => rt.tensor(shape, `${path}.vera.${name}`, data);
-    this.mask = t([r], 'mask', new Float32Array(r).fill(1));
-    this.onesM = t([m], 'ones', new Float32Array(m).fill(1));
-    this.g = t([rows, r], 'g');
-    this.u = t([rows, r], 'u');
-    this.v = t([rows, m], 'v');
-    this.w = t([rows, m], 'w');
-    this.dv = t([rows, m], 'dv');
-    this.du = t([rows, r], 'du');
-    this.dg = t([rows, r], 'dg');
-    layer.adapter = this;
-  }
-
-  trainableParameterCount(): number {
-    return this.params.reduce((s, p) => s + p.size, 0);
-  }
-
-  setMask(mask: Float32Array | null): void {
-    const r = this.latentCount;
-    if (mask === null) {
-      this.rt.write(this.mask, new Float32Array(r).fill(1));
-      return;
-    }
-    if (mask.length !== r) throw new ConfigError('mask', `${this.path}: needs ${r} values (one per rank dimension), got ${mask.length}`);
-    for (let j = 0; j < r; j++) if (!Number.isFinite(mask[j]!)) throw new ConfigError('mask', `${this.path}: value ${j} is ${mask[j]}; masks must be finite (1 keeps, 0 switches off)`);
-    this.rt.write(this.mask, mask);
+    this.onesM = this.buffer([m], 'ones', new Float32Array(m).fill(1));
+    this.g = this.buffer([rows, r], 'g');
+    this.u = this.buffer([rows, r], 'u');
+    this.v = this.buffer([rows, m], 'v');
+    this.w = this.buffer([rows, m], 'w');
+    this.dv = this.buffer([rows, m], 'dv');
+    this.du = this.buffer([rows, r], 'du');
+    this.dg = this.buffer([rows, r], 'dg');
+    this.install();
   }
 
   async unitDirection(unit: number): Promise<Float32Array> {
+    this.checkUnit(unit);
     const r = this.latentCount;
-    if (!Number.isInteger(unit) || unit < 0 || unit >= r) throw new ConfigError('unit', `must be in 0…${r - 1}, got ${unit}`);
     const [B, lb, ld] = await Promise.all([this.rt.read(this.B.value), this.rt.read(this.lambdaB.value), this.rt.read(this.lambdaD.value)]);
-    return Float32Array.from({ length: this.m }, (_, o) => lb[o]! * B[o * r + unit]! * ld[unit]!);
+    return Float32Array.from({ length: this.outDim }, (_, o) => lb[o]! * B[o * r + unit]! * ld[unit]!);
   }
 
   recordForward(list: CommandList, x: Tensor, y: Tensor): void {
-    const { rt, rows, n, m, latentCount: r, path } = this;
+    const { rt, rows, inDim: n, outDim: m, latentCount: r, path } = this;
     recordMatmul(rt, list, { a: x, b: this.A.value, c: this.g, M: rows, N: r, K: n, transB: true, label: `${path}.vera.A` });
     recordScaleCols(rt, list, { src: this.g, dst: this.u, mask: this.mask, scale: this.lambdaD.value, rows, cols: r, label: `${path}.vera.d` });
     recordMatmul(rt, list, { a: this.u, b: this.B.value, c: this.v, M: rows, N: m, K: r, transB: true, label: `${path}.vera.B` });
@@ -183,7 +142,7 @@ export class VeraAdapter implements Adapter {
   }
 
   recordBackward(list: CommandList, x: Tensor, dy: Tensor, dx: Tensor | null): void {
-    const { rt, rows, n, m, latentCount: r, path } = this;
+    const { rt, rows, inDim: n, outDim: m, latentCount: r, path } = this;
     recordScaleCols(rt, list, { src: dy, dst: this.dv, mask: this.onesM, scale: this.lambdaB.value, rows, cols: m, label: `${path}.vera.dv` });
     if (isTrainable(this.lambdaB)) recordColDotGrad(rt, list, { a: dy, b: this.v, mask: this.onesM, out: this.lambdaB.grad, rows, cols: m, label: `${path}.vera.dlambda_b` });
     recordMatmul(rt, list, { a: this.dv, b: this.B.value, c: this.du, M: rows, N: r, K: m, label: `${path}.vera.du` });
@@ -192,13 +151,6 @@ export class VeraAdapter implements Adapter {
       recordScaleCols(rt, list, { src: this.du, dst: this.dg, mask: this.mask, scale: this.lambdaD.value, rows, cols: r, label: `${path}.vera.dg` });
       recordMatmul(rt, list, { a: this.dg, b: this.A.value, c: dx, M: rows, N: n, K: r, accumulate: true, label: `${path}.vera.dx` });
     }
-  }
-
-  destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    if (this.layer.adapter === this) this.layer.adapter = null;
-    for (const t of [this.mask, this.onesM, this.g, this.u, this.v, this.w, this.dv, this.du, this.dg]) this.rt.release(t);
   }
 }
 
