@@ -93,14 +93,15 @@ struct WParams {
   _w2: u32,
 }
 
+// window_sparse and window_dense share bindings 0–5; window_sparse adds the buckets (6, 7).
 @group(0) @binding(0) var<uniform> wp: WParams;
 @group(0) @binding(1) var<uniform> wsp: StepParams;
-@group(0) @binding(2) var<storage, read> w_start: array<u32>;
-@group(0) @binding(3) var<storage, read> w_pairs: array<u32>;
+@group(0) @binding(2) var<storage, read_write> w_slots_u: array<u32>;
+@group(0) @binding(3) var<storage, read_write> w_slots_f: array<f32>;
 @group(0) @binding(4) var<storage, read> w_values: array<f32>;
 @group(0) @binding(5) var<storage, read> w_labels: array<f32>;
-@group(0) @binding(6) var<storage, read_write> w_slots_u: array<u32>;
-@group(0) @binding(7) var<storage, read_write> w_slots_f: array<f32>;
+@group(0) @binding(6) var<storage, read> w_start: array<u32>;
+@group(0) @binding(7) var<storage, read> w_pairs: array<u32>;
 
 fn w_floats() -> u32 { return wp.l + wp.l * wp.classes + 2u; }
 
@@ -109,75 +110,71 @@ fn w_activation(v: f32) -> f32 {
   return v;
 }
 
+// Unit i's count and sum of positive activations in this step, in the order they are added.
+struct WAcc { count: u32, sum: f32 }
+
+// Starts unit i's part of this step's slot: invocation 0 writes the step's rows; a unit clears
+// its class sums. False for invocations past the last unit.
+fn w_begin(i: u32) -> bool {
+  let l = wp.l;
+  let C = wp.classes;
+  let slot = wsp.step % wp.slots;
+  if (i == 0u) { w_slots_u[slot * (l + 1u) + l] = wp.rows; }
+  if (i >= l) { return false; }
+  let sf = slot * w_floats();
+  for (var c = 0u; c < C; c++) { w_slots_f[sf + l + i * C + c] = 0.0; }
+  return true;
+}
+
+// Adds unit i's value v on row `row`: when its activation is > 0, it counts, joins the sum and,
+// with labels, the class sum of the row's label (labels outside 0…C−1 are skipped).
+fn w_add(acc: ptr<function, WAcc>, i: u32, v: f32, row: u32) {
+  let a = w_activation(v);
+  if (a > 0.0) {
+    (*acc).count++;
+    (*acc).sum += a;
+    let C = wp.classes;
+    if (C > 0u && wp.has_labels != 0u) {
+      let lab = w_labels[row];
+      if (lab >= 0.0 && lab < f32(C)) {
+        let at = (wsp.step % wp.slots) * w_floats() + wp.l + i * C + u32(lab);
+        w_slots_f[at] = w_slots_f[at] + a;
+      }
+    }
+  }
+}
+
+// Writes unit i's count and sum into this step's slot.
+fn w_finish(i: u32, acc: WAcc) {
+  let slot = wsp.step % wp.slots;
+  w_slots_u[slot * (wp.l + 1u) + i] = acc.count;
+  w_slots_f[slot * w_floats() + i] = acc.sum;
+}
+
 // One invocation per latent: its bucket of (row, slot) pairs (recordBucketSort), in pair order.
 @compute @workgroup_size(64)
 fn window_sparse(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (wg.y * wp.row_stride + wg.x) * 64u + lid;
-  let l = wp.l;
-  let C = wp.classes;
-  let slot = wsp.step % wp.slots;
-  let su = slot * (l + 1u);
-  let sf = slot * w_floats();
-  if (i == 0u) { w_slots_u[su + l] = wp.rows; }
-  if (i >= l) { return; }
-  for (var c = 0u; c < C; c++) { w_slots_f[sf + l + i * C + c] = 0.0; }
-  var count = 0u;
-  var s = 0.0;
+  if (!w_begin(i)) { return; }
+  var acc = WAcc(0u, 0.0);
   let end = w_start[i + 1u];
   for (var q = w_start[i]; q < end; q++) {
     let pair = w_pairs[q];
-    let a = w_activation(w_values[pair]);
-    if (a > 0.0) {
-      count++;
-      s += a;
-      if (C > 0u && wp.has_labels != 0u) {
-        let lab = w_labels[pair / wp.k];
-        if (lab >= 0.0 && lab < f32(C)) {
-          let at = sf + l + i * C + u32(lab);
-          w_slots_f[at] = w_slots_f[at] + a;
-        }
-      }
-    }
+    w_add(&acc, i, w_values[pair], pair / wp.k);
   }
-  w_slots_u[su + i] = count;
-  w_slots_f[sf + i] = s;
+  w_finish(i, acc);
 }
-
-@group(0) @binding(2) var<storage, read> wd_values: array<f32>;
-@group(0) @binding(3) var<storage, read> wd_labels: array<f32>;
-@group(0) @binding(4) var<storage, read_write> wd_slots_u: array<u32>;
-@group(0) @binding(5) var<storage, read_write> wd_slots_f: array<f32>;
 
 // Dense codes [rows, l] (atoms' S): one invocation per unit walks the rows in order.
 @compute @workgroup_size(64)
 fn window_dense(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (wg.y * wp.row_stride + wg.x) * 64u + lid;
-  let l = wp.l;
-  let C = wp.classes;
-  let slot = wsp.step % wp.slots;
-  let su = slot * (l + 1u);
-  let sf = slot * w_floats();
-  if (i == 0u) { wd_slots_u[su + l] = wp.rows; }
-  if (i >= l) { return; }
-  for (var c = 0u; c < C; c++) { wd_slots_f[sf + l + i * C + c] = 0.0; }
-  var count = 0u;
-  var s = 0.0;
+  if (!w_begin(i)) { return; }
+  var acc = WAcc(0u, 0.0);
   for (var r = 0u; r < wp.rows; r++) {
-    let a = w_activation(wd_values[r * l + i]);
-    if (a > 0.0) {
-      count++;
-      s += a;
-      if (C > 0u && wp.has_labels != 0u) {
-        let lab = wd_labels[r];
-        if (lab >= 0.0 && lab < f32(C)) {
-          let at = sf + l + i * C + u32(lab);
-          wd_slots_f[at] = wd_slots_f[at] + a;
-        }
-      }
-    }
+    w_add(&acc, i, w_values[r * wp.l + i], r);
   }
-  wd_slots_u[su + i] = count;
-  wd_slots_f[sf + i] = s;
+  w_finish(i, acc);
 }
 
 @group(0) @binding(2) var<storage, read> wn_delta: array<f32>;

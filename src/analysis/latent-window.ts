@@ -146,11 +146,11 @@ export class LatentWindow {
       if (indices.size < rows * k || values.size < rows * k) throw new Error(`latent window: the code's tensors are smaller than rows·k = ${rows * k}`);
       const b = recordBucketSort(rt, list, { indices, rows, l: this.l, k, label: 'latent-window' });
       const u = rt.uniform(this.params({ k, rowStride: g.x, labels: !!labels }), 'latent-window.sparse.params');
-      list.push(rt.dispatch('latent-window.sparse', pipe('window_sparse'), [u, sp, b.start, b.pairs, values, lab, this.slotsU, this.slotsF], [g.x, g.y]));
+      list.push(rt.dispatch('latent-window.sparse', pipe('window_sparse'), [u, sp, this.slotsU, this.slotsF, values, lab, b.start, b.pairs], [g.x, g.y]));
     } else {
       if (code.values.size < rows * this.l) throw new Error(`latent window: dense code '${code.values.name}' has ${code.values.size} elements, needs rows·l = ${rows * this.l}`);
       const u = rt.uniform(this.params({ rowStride: g.x, labels: !!labels }), 'latent-window.dense.params');
-      list.push(rt.dispatch('latent-window.dense', pipe('window_dense'), [u, sp, code.values, lab, this.slotsU, this.slotsF], [g.x, g.y]));
+      list.push(rt.dispatch('latent-window.dense', pipe('window_dense'), [u, sp, this.slotsU, this.slotsF, code.values, lab], [g.x, g.y]));
     }
     if (norms) {
       const n = rows * norms.width;
