@@ -7,47 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { LowRankAdapter } from '../src/adapters/low-rank';
 import { loraAdapter, loraBackwardCpu, loraForwardCpu } from '../src/adapters/lora';
 import { ConfigError } from '../src/engine/errors';
-import { CommandList, type GpuRuntime } from '../src/engine/runtime';
 import { shader } from '../src/kernels/shader-sources';
 import { Trainer } from '../src/train/trainer';
-import { checkGradient, randn64 } from './helpers/finite-diff';
+import { checkGradient, dot, randn64 } from './helpers/finite-diff';
 import { maxRelError, testRuntime } from './helpers/gpu';
-import { bits, buildLinearFit, type LinearFit } from './helpers/linear-fit';
-
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
-
-/** Base Linear forward in float64: x·Wᵀ + b. */
-function linearCpu(x: ArrayLike<number>, W: ArrayLike<number>, b: ArrayLike<number>, rows: number, n: number, m: number): Float64Array {
-  const y = new Float64Array(rows * m);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < m; j++) {
-    let acc = b[j]!;
-    for (let k = 0; k < n; k++) acc += x[i * n + k]! * W[j * n + k]!;
-    y[i * m + j] = acc;
-  }
-  return y;
-}
-
-/** Runs `lists` once and reads the tensors back. */
-async function run(rt: GpuRuntime, lists: CommandList[]): Promise<void> {
-  rt.submit(lists);
-  await rt.idle();
-}
-
-/** Forward list with and without the adapter (the hook is read at record time). */
-function recordBaseAndAdapted(fit: LinearFit): { base: CommandList; adapted: CommandList } {
-  const base = new CommandList('base');
-  const hook = fit.layer.adapter;
-  fit.layer.adapter = null;
-  fit.layer.recordForward(base);
-  fit.layer.adapter = hook;
-  const adapted = new CommandList('adapted');
-  fit.layer.recordForward(adapted);
-  return { base, adapted };
-}
+import { baseAndAdaptedOutputs, bits, buildLinearFit, configErrorField, linearForwardCpu, recordBaseAndAdapted, runForwardBackward, stubLinearSite } from './helpers/linear-fit';
 
 describe('LoRA float64 reference', () => {
   it('backward matches central finite differences (≤ 1e-6), with a partial rank mask', () => {
@@ -72,22 +36,13 @@ describe('LoRA on the GPU', () => {
   });
 
   it('rejects impossible configs, naming the field', () => {
-    const site = { kind: 'linear' as const, path: 'p', layer: { opts: { inDim: 6, outDim: 4 }, adapter: null } as never, rows: 2 };
-    const field = (f: () => void) => {
-      try {
-        f();
-      } catch (e) {
-        expect(e).toBeInstanceOf(ConfigError);
-        return (e as ConfigError).field;
-      }
-      return 'no error';
-    };
-    expect(field(() => loraAdapter.validate({ rank: 5, alpha: 1 }, site))).toBe('rank'); // > min(4, 6)
-    expect(field(() => loraAdapter.validate({ rank: 0, alpha: 1 }, site))).toBe('rank');
-    expect(field(() => loraAdapter.validate({ rank: 1.5, alpha: 1 }, site))).toBe('rank');
-    expect(field(() => loraAdapter.validate({ rank: 2, alpha: 0 }, site))).toBe('alpha');
-    expect(field(() => loraAdapter.validate({ rank: 2, alpha: NaN }, site))).toBe('alpha');
-    expect(field(() => loraAdapter.validate({ rank: 4, alpha: 8 }, site))).toBe('no error');
+    const site = stubLinearSite(6, 4);
+    expect(configErrorField(() => loraAdapter.validate({ rank: 5, alpha: 1 }, site))).toBe('rank'); // > min(4, 6)
+    expect(configErrorField(() => loraAdapter.validate({ rank: 0, alpha: 1 }, site))).toBe('rank');
+    expect(configErrorField(() => loraAdapter.validate({ rank: 1.5, alpha: 1 }, site))).toBe('rank');
+    expect(configErrorField(() => loraAdapter.validate({ rank: 2, alpha: 0 }, site))).toBe('alpha');
+    expect(configErrorField(() => loraAdapter.validate({ rank: 2, alpha: NaN }, site))).toBe('alpha');
+    expect(configErrorField(() => loraAdapter.validate({ rank: 4, alpha: 8 }, site))).toBe('no error');
   });
 
   it('forward and backward (dA, dB, dx) match finite differences of the float64 forward (≤ 1e-3), B ≠ 0, with a rank mask', async () => {
@@ -109,20 +64,14 @@ describe('LoRA on the GPU', () => {
       const mask = Float32Array.of(1, 0.5, 1);
       ad.setMask(mask);
       const dyHost = Float32Array.from(randn64(rows * m, 13));
-      rt.write(fit.layer.out.grad!, dyHost);
-      const fwd = new CommandList('fwd');
-      fit.layer.recordForward(fwd);
-      const bwd = new CommandList('bwd');
-      bwd.push(fit.packs.trainable.zeroGradOp());
-      fit.layer.recordBackward(bwd);
-      await run(rt, [fwd, bwd]);
+      runForwardBackward(rt, fit, dyHost);
       const W = fit.layer.weight.init;
       const bias = fit.layer.bias!.init;
       const x64 = Float64Array.from(fit.xHost);
       const A64 = Float64Array.from(A);
       const B64 = Float64Array.from(B);
       const full = () => {
-        const base = linearCpu(x64, W, bias, rows, n, m);
+        const base = linearForwardCpu(x64, W, bias, rows, n, m);
         const d = loraForwardCpu({ x: x64, A: A64, B: B64, mask, rows, n, m, r, alpha });
         return base.map((v, i) => v + d[i]!);
       };
@@ -148,12 +97,8 @@ describe('LoRA on the GPU', () => {
       const A = await rt.read(ad.down.value);
       expect(A.some((v) => v !== 0)).toBe(true);
       expect(Math.max(...A.map(Math.abs))).toBeLessThanOrEqual(1 / Math.sqrt(12)); // Kaiming-uniform bound 1/√n
-      const { base, adapted } = recordBaseAndAdapted(fit);
-      await run(rt, [base]);
-      const yBase = await rt.read(fit.layer.out.value);
-      rt.write(fit.layer.out.value, new Float32Array(yBase.length)); // the adapted run must rewrite it
-      await run(rt, [adapted]);
-      expect(bits(await rt.read(fit.layer.out.value))).toEqual(bits(yBase));
+      const { yBase, yAdapted } = await baseAndAdaptedOutputs(rt, fit);
+      expect(bits(yAdapted)).toEqual(bits(yBase));
     } finally {
       fit.destroy();
     }
@@ -181,21 +126,21 @@ describe('LoRA on the GPU', () => {
       const B = await rt.read(ad.up.value);
       expect(B.some((v) => v !== 0)).toBe(true);
       const { base, adapted } = recordBaseAndAdapted(fit);
-      await run(rt, [base]);
+      rt.submit([base]);
       const yBase = await rt.read(fit.layer.out.value);
       // A partial mask: the output is the base plus the kept ranks' delta (float64 reference).
       const mask = Float32Array.of(1, 0, 1, 0);
       ad.setMask(mask);
-      await run(rt, [adapted]);
+      rt.submit([adapted]);
       const expected = loraForwardCpu({ x: fit.xHost, A, B, mask, rows, n, m, r, alpha }).map((d, i) => d + yBase[i]!);
       expect(maxRelError(await rt.read(fit.layer.out.value), expected)).toBeLessThan(1e-5);
       // Every rank masked: exactly the base, although B ≠ 0 after training.
       ad.setMask(new Float32Array(r));
-      await run(rt, [adapted]);
+      rt.submit([adapted]);
       expect(bits(await rt.read(fit.layer.out.value))).toEqual(bits(yBase));
       // null restores all ranks.
       ad.setMask(null);
-      await run(rt, [adapted]);
+      rt.submit([adapted]);
       const yAll = await rt.read(fit.layer.out.value);
       const expAll = loraForwardCpu({ x: fit.xHost, A, B, rows, n, m, r, alpha }).map((d, i) => d + yBase[i]!);
       expect(maxRelError(yAll, expAll)).toBeLessThan(1e-5);

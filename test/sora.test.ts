@@ -4,32 +4,15 @@
  * proximal gate step vs its reference, and a large λ driving every gate (and the metric) to 0.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../src/engine/errors';
 import { CommandList } from '../src/engine/runtime';
 import { StepParams } from '../src/engine/step-params';
 import { shader } from '../src/kernels/shader-sources';
 import { SoraAdapter, soraAdapter, soraBackwardCpu, soraForwardCpu } from '../src/adapters/sora';
 import { soraProxCpu } from '../src/kernels/sora-prox';
 import { Trainer } from '../src/train/trainer';
-import { checkGradient, randn64 } from './helpers/finite-diff';
+import { checkGradient, dot, randn64 } from './helpers/finite-diff';
 import { maxRelError, testRuntime } from './helpers/gpu';
-import { bits, buildLinearFit } from './helpers/linear-fit';
-
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
-
-function linearCpu(x: ArrayLike<number>, W: ArrayLike<number>, b: ArrayLike<number>, rows: number, n: number, m: number): Float64Array {
-  const y = new Float64Array(rows * m);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < m; j++) {
-    let acc = b[j]!;
-    for (let k = 0; k < n; k++) acc += x[i * n + k]! * W[j * n + k]!;
-    y[i * m + j] = acc;
-  }
-  return y;
-}
+import { baseAndAdaptedOutputs, bits, buildLinearFit, configErrorField, linearForwardCpu, runForwardBackward, stubLinearSite } from './helpers/linear-fit';
 
 describe('SoRA float64 reference', () => {
   it('backward (dA, dB, dgate, dx) matches central finite differences (≤ 1e-6), with a mask', () => {
@@ -65,23 +48,14 @@ describe('SoRA on the GPU', () => {
   });
 
   it('rejects impossible configs, naming the field', () => {
-    const site = { kind: 'linear' as const, path: 'p', layer: { opts: { inDim: 6, outDim: 4 }, adapter: null } as never, rows: 2 };
+    const site = stubLinearSite(6, 4);
     const attn = { kind: 'attention-output' as const, path: 'blocks.0.attn', layer: {} as never, batch: 1, seq: 2, heads: 1, dim: 4 };
-    const field = (f: () => void) => {
-      try {
-        f();
-      } catch (e) {
-        expect(e).toBeInstanceOf(ConfigError);
-        return (e as ConfigError).field;
-      }
-      return 'no error';
-    };
-    expect(field(() => soraAdapter.validate({ rank: 2, alpha: 1, lambda: -1 }, site))).toBe('lambda');
-    expect(field(() => soraAdapter.validate({ rank: 2, alpha: 1, lambda: Infinity }, site))).toBe('lambda');
-    expect(field(() => soraAdapter.validate({ rank: 7, alpha: 1, lambda: 0 }, site))).toBe('rank');
-    expect(field(() => soraAdapter.validate({ rank: 2, alpha: -2, lambda: 0 }, site))).toBe('alpha');
-    expect(field(() => soraAdapter.validate({ rank: 2, alpha: 1, lambda: 0 }, attn))).toBe('site');
-    expect(field(() => soraAdapter.validate({ rank: 4, alpha: 1, lambda: 0 }, site))).toBe('no error');
+    expect(configErrorField(() => soraAdapter.validate({ rank: 2, alpha: 1, lambda: -1 }, site))).toBe('lambda');
+    expect(configErrorField(() => soraAdapter.validate({ rank: 2, alpha: 1, lambda: Infinity }, site))).toBe('lambda');
+    expect(configErrorField(() => soraAdapter.validate({ rank: 7, alpha: 1, lambda: 0 }, site))).toBe('rank');
+    expect(configErrorField(() => soraAdapter.validate({ rank: 2, alpha: -2, lambda: 0 }, site))).toBe('alpha');
+    expect(configErrorField(() => soraAdapter.validate({ rank: 2, alpha: 1, lambda: 0 }, attn))).toBe('site');
+    expect(configErrorField(() => soraAdapter.validate({ rank: 4, alpha: 1, lambda: 0 }, site))).toBe('no error');
   });
 
   it('forward and backward (dA, dB, dgate, dx) match finite differences of the float64 forward (≤ 1e-3), W_u ≠ 0, with a rank mask', async () => {
@@ -105,16 +79,10 @@ describe('SoRA on the GPU', () => {
       const mask = Float32Array.of(1, 0.5, 0); // rank 2 off: no gradient reaches its gate
       ad.setMask(mask);
       const dyHost = Float32Array.from(randn64(rows * m, 23));
-      rt.write(fit.layer.out.grad!, dyHost);
-      const fwd = new CommandList('fwd');
-      fit.layer.recordForward(fwd);
-      const bwd = new CommandList('bwd');
-      bwd.push(fit.packs.trainable.zeroGradOp());
-      fit.layer.recordBackward(bwd);
-      rt.submit([fwd, bwd]);
+      runForwardBackward(rt, fit, dyHost);
       const [x64, A64, B64, g64] = [fit.xHost, A, B, gate].map((a) => Float64Array.from(a)) as [Float64Array, Float64Array, Float64Array, Float64Array];
       const full = () => {
-        const base = linearCpu(x64, fit.layer.weight.init, fit.layer.bias!.init, rows, n, m);
+        const base = linearForwardCpu(x64, fit.layer.weight.init, fit.layer.bias!.init, rows, n, m);
         const d = soraForwardCpu({ x: x64, A: A64, B: B64, gate: g64, mask, rows, n, m, r, alpha });
         return base.map((v, i) => v + d[i]!);
       };
@@ -178,17 +146,8 @@ describe('SoRA on the GPU', () => {
     });
     try {
       const ad = fit.adapter as SoraAdapter;
-      const base = new CommandList('base');
-      fit.layer.adapter = null;
-      fit.layer.recordForward(base);
-      fit.layer.adapter = ad;
-      const adapted = new CommandList('adapted');
-      fit.layer.recordForward(adapted);
-      rt.submit([base]);
-      const yBase = await rt.read(fit.layer.out.value);
-      rt.write(fit.layer.out.value, new Float32Array(yBase.length));
-      rt.submit([adapted]);
-      expect(bits(await rt.read(fit.layer.out.value))).toEqual(bits(yBase));
+      const { yBase, yAdapted, adapted } = await baseAndAdaptedOutputs(rt, fit);
+      expect(bits(yAdapted)).toEqual(bits(yBase));
 
       await trainer.run(30);
       await trainer.drain();

@@ -9,31 +9,13 @@ import { describe, expect, it } from 'vitest';
 import { attachAdapters } from '../src/adapters/attach';
 import { adapterModule } from '../src/adapters/registry';
 import { veraA, veraAdapter, veraB, veraBackwardCpu, veraForwardCpu, type VeraAdapter } from '../src/adapters/vera';
-import { ConfigError } from '../src/engine/errors';
 import { ParamPack } from '../src/engine/param-pack';
 import { Rng } from '../src/engine/rng';
-import { CommandList } from '../src/engine/runtime';
 import { TinyTransformer } from '../src/models/tiny-transformer';
 import { Trainer } from '../src/train/trainer';
-import { checkGradient, randn64 } from './helpers/finite-diff';
+import { checkGradient, dot, randn64 } from './helpers/finite-diff';
 import { maxRelError, testRuntime } from './helpers/gpu';
-import { bits, buildLinearFit } from './helpers/linear-fit';
-
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
-
-function linearCpu(x: ArrayLike<number>, W: ArrayLike<number>, b: ArrayLike<number>, rows: number, n: number, m: number): Float64Array {
-  const y = new Float64Array(rows * m);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < m; j++) {
-    let acc = b[j]!;
-    for (let k = 0; k < n; k++) acc += x[i * n + k]! * W[j * n + k]!;
-    y[i * m + j] = acc;
-  }
-  return y;
-}
+import { baseAndAdaptedOutputs, bits, buildLinearFit, configErrorField, linearForwardCpu, runForwardBackward, stubLinearSite } from './helpers/linear-fit';
 
 describe('VeRA float64 reference', () => {
   it('backward matches central finite differences (≤ 1e-6), with a partial rank mask, r > n', () => {
@@ -68,16 +50,8 @@ describe('VeRA float64 reference', () => {
 describe('VeRA on the GPU', () => {
   it('is registered, and rejects impossible configs naming the field', () => {
     expect(adapterModule('vera')).toBe(veraAdapter);
-    const site = { kind: 'linear' as const, path: 'p', layer: { opts: { inDim: 6, outDim: 4 }, adapter: null } as never, rows: 2 };
-    const field = (c: object) => {
-      try {
-        veraAdapter.validate({ ...veraAdapter.settings.defaults, ...c }, site);
-      } catch (e) {
-        expect(e).toBeInstanceOf(ConfigError);
-        return (e as ConfigError).field;
-      }
-      return 'no error';
-    };
+    const site = stubLinearSite(6, 4);
+    const field = (c: object) => configErrorField(() => veraAdapter.validate({ ...veraAdapter.settings.defaults, ...c }, site));
     expect(field({ rank: 0 })).toBe('rank');
     expect(field({ rank: 2.5 })).toBe('rank');
     expect(field({ dInit: NaN })).toBe('dInit');
@@ -103,13 +77,7 @@ describe('VeRA on the GPU', () => {
       const mask = Float32Array.of(1, 0, 1, 1, 0.5, 1, 1, 0, 1);
       ad.setMask(mask);
       const dyHost = Float32Array.from(randn64(rows * m, 13));
-      rt.write(fit.layer.out.grad!, dyHost);
-      const fwd = new CommandList('fwd');
-      fit.layer.recordForward(fwd);
-      const bwd = new CommandList('bwd');
-      bwd.push(fit.packs.trainable.zeroGradOp());
-      fit.layer.recordBackward(bwd);
-      rt.submit([fwd, bwd]);
+      runForwardBackward(rt, fit, dyHost);
       const W = fit.layer.weight.init;
       const bias = fit.layer.bias!.init;
       const x64 = Float64Array.from(fit.xHost);
@@ -119,7 +87,7 @@ describe('VeRA on the GPU', () => {
       const ld64 = Float64Array.from(ld);
       const lb64 = Float64Array.from(lb);
       const full = () => {
-        const base = linearCpu(x64, W, bias, rows, n, m);
+        const base = linearForwardCpu(x64, W, bias, rows, n, m);
         const d = veraForwardCpu({ x: x64, A, B, lambdaD: ld64, lambdaB: lb64, rows, n, m, r, mask });
         return base.map((v, i) => v + d[i]!);
       };
@@ -142,18 +110,8 @@ describe('VeRA on the GPU', () => {
     const fit = buildLinearFit(rt, { factory: veraAdapter, config: { rank: 64, dInit: 0.1, projectionSeed: 0 }, n, m, rows, seed: 9, targetRank: 1, targetScale: 0.3 });
     try {
       const ad = fit.adapter as VeraAdapter;
-      const base = new CommandList('base');
-      const hook = fit.layer.adapter;
-      fit.layer.adapter = null;
-      fit.layer.recordForward(base);
-      fit.layer.adapter = hook;
-      const adapted = new CommandList('adapted');
-      fit.layer.recordForward(adapted);
-      rt.submit([base]);
-      const yBase = await rt.read(fit.layer.out.value);
-      rt.write(fit.layer.out.value, new Float32Array(yBase.length));
-      rt.submit([adapted]);
-      expect(bits(await rt.read(fit.layer.out.value))).toEqual(bits(yBase));
+      const { yBase, yAdapted } = await baseAndAdaptedOutputs(rt, fit);
+      expect(bits(yAdapted)).toEqual(bits(yBase));
       const losses: number[] = [];
       const trainer = new Trainer(rt, fit.graph, { lr: 0.05, metricInterval: 50, onMetrics: (rs) => rs.forEach((x) => losses.push(x.values.loss!)) });
       const frozenBefore = await rt.read(fit.packs.frozen.flatValues!);

@@ -36,3 +36,10 @@ export function randn64(n: number, seed: number, scale = 1): Float64Array {
   for (let i = 0; i < n; i++) out[i] = scale * Math.sqrt(-2 * Math.log(next())) * Math.cos(2 * Math.PI * next());
   return out;
 }
+
+/** Σ a_i·b_i in float64: turns an output into the scalar loss Σ dy ⊙ y whose gradient a backward gives. */
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}

@@ -1,8 +1,11 @@
 /**
  * A frozen random Linear + one adapter + MSE against a fixed synthetic target, as a TrainGraph
- * (one full batch, uploaded once). For the LoRA/SoRA tests; works for any Linear-site factory.
+ * (one full batch, uploaded once), and what the Linear-site adapter tests (LoRA, SoRA, VeRA) do
+ * with it: the float64 base layer, one forward + backward, base vs adapted outputs, a site stub
+ * for config checks. Works for any Linear-site factory.
  */
-import type { AdapterMath, Adapter } from '../../src/adapters/adapter';
+import type { AdapterMath, Adapter, AdapterSite } from '../../src/adapters/adapter';
+import { ConfigError } from '../../src/engine/errors';
 import { ParamPack } from '../../src/engine/param-pack';
 import { Rng } from '../../src/engine/rng';
 import { CommandList, type AllocationScope, type GpuRuntime } from '../../src/engine/runtime';
@@ -104,4 +107,67 @@ export function buildLinearFit<C extends object>(rt: GpuRuntime, o: LinearFitOpt
 /** Float32 bit patterns, for bit-exact comparisons (distinguishes -0 from +0 and NaN payloads). */
 export function bits(a: Float32Array): Uint32Array {
   return new Uint32Array(a.buffer, a.byteOffset, a.length);
+}
+
+/** Float64 x·Wᵀ + b of a Linear: x [rows, n], W [m, n], b [m] or none → [rows, m]. */
+export function linearForwardCpu(x: ArrayLike<number>, W: ArrayLike<number>, b: ArrayLike<number> | null, rows: number, n: number, m: number): Float64Array {
+  const y = new Float64Array(rows * m);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < m; j++) {
+    let acc = b ? b[j]! : 0;
+    for (let k = 0; k < n; k++) acc += x[i * n + k]! * W[j * n + k]!;
+    y[i * m + j] = acc;
+  }
+  return y;
+}
+
+/** Writes dy into the layer's output gradient and runs one forward and one backward (gradients zeroed first). */
+export function runForwardBackward(rt: GpuRuntime, fit: LinearFit, dy: Float32Array): void {
+  rt.write(fit.layer.out.grad!, dy);
+  const fwd = new CommandList('fwd');
+  fit.layer.recordForward(fwd);
+  const bwd = new CommandList('bwd');
+  bwd.push(fit.packs.trainable.zeroGradOp());
+  fit.layer.recordBackward(bwd);
+  rt.submit([fwd, bwd]);
+}
+
+/** Forward lists without and with the adapter (the layer reads its hook at record time). */
+export function recordBaseAndAdapted(fit: LinearFit): { base: CommandList; adapted: CommandList } {
+  const base = new CommandList('base');
+  const hook = fit.layer.adapter;
+  fit.layer.adapter = null;
+  fit.layer.recordForward(base);
+  fit.layer.adapter = hook;
+  const adapted = new CommandList('adapted');
+  fit.layer.recordForward(adapted);
+  return { base, adapted };
+}
+
+/**
+ * Runs the base forward, reads its output, clears the output buffer (the adapted run must
+ * rewrite it), runs the adapted forward and reads that: the two outputs, and the lists for reuse.
+ */
+export async function baseAndAdaptedOutputs(rt: GpuRuntime, fit: LinearFit): Promise<{ yBase: Float32Array; yAdapted: Float32Array; base: CommandList; adapted: CommandList }> {
+  const { base, adapted } = recordBaseAndAdapted(fit);
+  rt.submit([base]);
+  const yBase = await rt.read(fit.layer.out.value);
+  rt.write(fit.layer.out.value, new Float32Array(yBase.length));
+  rt.submit([adapted]);
+  return { yBase, yAdapted: await rt.read(fit.layer.out.value), base, adapted };
+}
+
+/** A Linear site for config validation only (validate reads the layer's opts and adapter). */
+export function stubLinearSite(inDim: number, outDim: number): AdapterSite {
+  return { kind: 'linear', path: 'p', layer: { opts: { inDim, outDim }, adapter: null } as never, rows: 2 };
+}
+
+/** The field named by the ConfigError `f` throws, or 'no error'; any other error is rethrown. */
+export function configErrorField(f: () => void): string {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof ConfigError) return e.field;
+    throw e;
+  }
+  return 'no error';
 }
