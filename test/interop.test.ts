@@ -22,6 +22,7 @@ import { declareParam, type BuildContext } from '../src/nn/module';
 import * as ref from '../src/nn/reference';
 import { randn64 } from './helpers/finite-diff';
 import { maxRelError, testRuntime } from './helpers/gpu';
+import { linearForwardCpu } from './helpers/linear-fit';
 
 const dir = mkdtempSync(join(tmpdir(), 'interop-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -55,16 +56,6 @@ function readOutput(p: string) {
 const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
 /** F64 little-endian bytes (serializeSafetensors takes raw bytes for dtypes without a typed array). */
 const f64Bytes = (a: ArrayLike<number>) => new Uint8Array(Float64Array.from(a).buffer);
-
-function linearCpu(x: ArrayLike<number>, W: ArrayLike<number>, b: ArrayLike<number> | null, rows: number, n: number, m: number): Float64Array {
-  const y = new Float64Array(rows * m);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < m; j++) {
-    let acc = b ? b[j]! : 0;
-    for (let k = 0; k < n; k++) acc += x[i * n + k]! * W[j * n + k]!;
-    y[i * m + j] = acc;
-  }
-  return y;
-}
 
 /** dx of the base Linear: dy·W. */
 function linearDx(dy: ArrayLike<number>, W: ArrayLike<number>, rows: number, n: number, m: number): Float64Array {
@@ -109,7 +100,7 @@ describe('interop: LoRA and SoRA on a Linear', () => {
     expect(JSON.parse(o.file.metadata['config']!)).toEqual({ rank: r, alpha });
     const cpu = { x: X, A, B, rows, n, m, r, alpha };
     const delta = loraForwardCpu(cpu);
-    const y = linearCpu(X, W, bias, rows, n, m).map((v, i) => v + delta[i]!);
+    const y = linearForwardCpu(X, W, bias, rows, n, m).map((v, i) => v + delta[i]!);
     const g = loraBackwardCpu({ ...cpu, dy: DY });
     const dx = linearDx(DY, W, rows, n, m).map((v, i) => v + g.dx[i]!);
     expect(o.get('y').shape).toEqual([2, 3, m]);
@@ -139,7 +130,7 @@ describe('interop: LoRA and SoRA on a Linear', () => {
     const cpu = { x: X, A, B, gate, rows, n, m, r, alpha };
     const delta = soraForwardCpu(cpu);
     const g = soraBackwardCpu({ ...cpu, dy: DY });
-    expect(maxRelError(o.get('y').data, linearCpu(X, W, null, rows, n, m).map((v, i) => v + delta[i]!))).toBeLessThan(1e-5);
+    expect(maxRelError(o.get('y').data, linearForwardCpu(X, W, null, rows, n, m).map((v, i) => v + delta[i]!))).toBeLessThan(1e-5);
     expect(maxRelError(o.get('grad_x').data, linearDx(DY, W, rows, n, m).map((v, i) => v + g.dx[i]!))).toBeLessThan(1e-5);
     expect(maxRelError(o.get('grad.layer.sora_A.weight').data, g.dA)).toBeLessThan(1e-5);
     expect(maxRelError(o.get('grad.layer.sora_B.weight').data, g.dB)).toBeLessThan(1e-5);
@@ -169,14 +160,14 @@ describe('interop: STAN (a k-sparse Linear adapter from the registry)', () => {
     expect(await interopCommand([input, out], { rt })).toBe(0);
     const o = readOutput(out);
     // z = x·Eᵀ; keep each row's k largest; y = base + (1/k)·code·Dᵀ; gradients through the kept entries only.
-    const z = linearCpu(X, E, null, rows, n, l);
+    const z = linearForwardCpu(X, E, null, rows, n, l);
     const code = new Float64Array(rows * l);
     for (let i = 0; i < rows; i++) {
       const order = Array.from({ length: l }, (_, j) => j).sort((a, b) => z[i * l + b]! - z[i * l + a]!);
       for (const j of order.slice(0, k)) code[i * l + j] = z[i * l + j]!;
     }
-    const dec = linearCpu(code, D, null, rows, l, m);
-    const y = linearCpu(X, W, bias, rows, n, m).map((v, i) => v + dec[i]! / k);
+    const dec = linearForwardCpu(code, D, null, rows, l, m);
+    const y = linearForwardCpu(X, W, bias, rows, n, m).map((v, i) => v + dec[i]! / k);
     const dcode = linearDx(DY, D, rows, l, m).map((v, i) => (code[i] !== 0 ? v / k : 0));
     const dE = new Float64Array(l * n);
     const dD = new Float64Array(m * l);
@@ -265,7 +256,7 @@ describe('interop: an attention-output adapter', () => {
       expect(await interopCommand([writeInput(tensors, { adapter: 'fake-attn', heads: '2', causal: 'true' }), out], { rt })).toBe(0);
       const o = readOutput(out);
       const x64 = Float64Array.from(x);
-      const xp = linearCpu(x64, P, null, rowsA, d, d);
+      const xp = linearForwardCpu(x64, P, null, rowsA, d, d);
       const yRef = ref.attentionForward(params, 'layer', x64, shape).out.map((v, i) => v + xp[i]!);
       const grads = new Map<string, Float64Array>();
       const dxAttn = ref.attentionBackward(params, grads, 'layer', x64, Float64Array.from(dy), shape);
