@@ -6,32 +6,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BenchResult } from '../../src/bench/types';
-import { launchChromium, REPO_ROOT, screenshot, serveStatic, watchPage, type StaticServer } from './helpers/browser';
+import { REPO_ROOT, screenshot, watchPage } from './helpers/browser';
+import { gotoReady, useServedPage } from './helpers/page';
 
-const READY_MS = 90_000;
-let server: StaticServer;
-let browser: Browser;
-
-beforeAll(async () => {
-  server = await serveStatic(inject('distDir'));
-  browser = await launchChromium({ webgpu: true });
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const env = useServedPage();
 
 describe('Benchmark this GPU', () => {
   it('runs in the worker on this adapter: progress, ms and GFLOP/s rows, JSON shaped like latest.json, copy and cancel', async () => {
-    const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+    const context = await env.browser.newContext({ viewport: { width: 1100, height: 900 } });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.server.url });
     const page = await context.newPage();
     const watch = watchPage(page);
-    await page.goto(server.url);
-    await page.locator('[data-testid="engine-phase"][data-phase="ready"]').waitFor({ timeout: READY_MS });
+    await gotoReady(page, env.server.url);
 
     await page.getByTestId('tab-bench').click();
     await page.getByTestId('bench-page').waitFor({ state: 'visible' });

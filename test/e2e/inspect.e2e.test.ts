@@ -7,12 +7,12 @@
  * reconstructions and "encode with the atoms" returns a code and a reconstruction. Prints the
  * median time of each interaction (request → DOM updated). Small shapes, few steps.
  */
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { launchChromium, screenshot, serveStatic, watchPage, type StaticServer } from './helpers/browser';
+import type { Page } from 'playwright-core';
+import { afterAll, describe, expect, test } from 'vitest';
+import { screenshot } from './helpers/browser';
+import { openReadyPage, useServedPage } from './helpers/page';
 
-let server: StaticServer;
-let browser: Browser;
+const env = useServedPage();
 const times: Record<string, number[]> = {};
 
 function note(kind: string, ms: number): void {
@@ -23,24 +23,12 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-beforeAll(async () => {
-  server = await serveStatic(inject('distDir'));
-  browser = await launchChromium({ webgpu: true });
-});
-afterAll(async () => {
+afterAll(() => {
   const lines = Object.entries(times).map(([k, v]) => `${k} ${median(v).toFixed(0)} ms (n=${v.length})`);
   console.log(`e2e inspect: median interaction times — ${lines.join('; ')}`);
-  await browser?.close();
-  await server?.close();
 });
 
-async function openPage(hash: string): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  const { errors } = watchPage(page);
-  await page.goto(server.url + hash, { timeout: 90_000 });
-  await page.locator('[data-testid="engine-phase"][data-phase="ready"]').waitFor({ timeout: 90_000 });
-  return { page, errors };
-}
+const openPage = (hash: string) => openReadyPage(env.browser, env.server.url + hash);
 
 async function settled(page: Page, step: number, timeout = 240_000): Promise<void> {
   await page.locator(`[data-testid="session-status"][data-phase="ready"][data-step="${step}"], [data-testid="session-status"][data-phase="error"]`).waitFor({ timeout });

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, test } from 'vitest';
-import { launchChromium, screenshot, serveStatic, type StaticServer } from './helpers/browser';
+import { launchChromium, screenshot, serveStatic, watchPage, type StaticServer } from './helpers/browser';
 
 const NOT_REPORTED = '(not reported by the browser)';
 const SETTLE_MS = 90_000; // SwiftShader device creation in a cold browser can take a while on 2 cores
@@ -48,11 +48,7 @@ async function instrument(page: Page): Promise<void> {
 
 async function openPage(b: Browser, url: string): Promise<{ page: Page; errors: string[] }> {
   const page = await b.newPage({ viewport: { width: 1000, height: 800 } });
-  const errors: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  const { errors } = watchPage(page);
   await instrument(page);
   await page.goto(url);
   // The engine reports ready or error; anything else after SETTLE_MS is a hang.

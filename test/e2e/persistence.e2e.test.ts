@@ -8,21 +8,12 @@
  *    reproduces the adapted outputs; export session → reset → import session restores step and outputs.
  */
 import { readFile } from 'node:fs/promises';
-import type { Browser, Download, Page } from 'playwright-core';
-import { afterAll, beforeAll, expect, inject, test } from 'vitest';
-import { launchChromium, screenshot, serveStatic, watchPage, type StaticServer } from './helpers/browser';
+import type { Download, Page } from 'playwright-core';
+import { expect, test } from 'vitest';
+import { screenshot, watchPage } from './helpers/browser';
+import { useServedPage } from './helpers/page';
 
-let server: StaticServer;
-let browser: Browser;
-
-beforeAll(async () => {
-  server = await serveStatic(inject('distDir'));
-  browser = await launchChromium({ webgpu: true });
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const env = useServedPage();
 
 const HASH = '#task=regression&adapter.kind=stan&adapter.targets=q_proj%2Cv_proj&adapter.stan.k=4&training.batch=2&training.steps=30&training.warmup=0';
 
@@ -77,9 +68,9 @@ async function settledOutputs(page: Page, not?: string): Promise<string> {
 }
 
 test('Step and +10 autosave; reload → resume: the autosaved step, and the next loss equals the uninterrupted run (rebuilt with Reset)', async () => {
-  const page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
+  const page = await env.browser.newPage({ viewport: { width: 1200, height: 1400 } });
   const { errors } = watchPage(page);
-  await page.goto(`${server.url}${HASH}`);
+  await page.goto(`${env.server.url}${HASH}`);
   await ready(page);
   await page.getByTestId('play').click();
   await waitStep(page, 30);
@@ -129,14 +120,14 @@ test('Step and +10 autosave; reload → resume: the autosaved step, and the next
 
 test('two tabs training different tasks each resume their own run after reload, with the units switched off and the k set; the other tab\'s run is offered as theirs', async () => {
   // One browser context: the tabs share IndexedDB, as tabs of one browser do.
-  const context = await browser.newContext({ viewport: { width: 1200, height: 1400 } });
+  const context = await env.browser.newContext({ viewport: { width: 1200, height: 1400 } });
   const a = await context.newPage();
   const b = await context.newPage();
   const watched = [watchPage(a), watchPage(b)];
   const t0 = Date.now();
   const mark = (what: string) => console.log(`e2e two tabs: ${what} at ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  await a.goto(`${server.url}${HASH}`);
-  await b.goto(`${server.url}#task=fourier`);
+  await a.goto(`${env.server.url}${HASH}`);
+  await b.goto(`${env.server.url}#task=fourier`);
   await Promise.all([ready(a), ready(b)]);
   // A: Step, +10, then a unit off and a lower k — each saved with its run.
   await a.getByTestId('step').click();
@@ -199,9 +190,9 @@ test('two tabs training different tasks each resume their own run after reload, 
 }, 360_000); // two tabs on SwiftShader, each built twice
 
 test('export adapter → reset → import adapter, and export session → reset → import session, reproduce the outputs', async () => {
-  const page = await browser.newPage({ viewport: { width: 1200, height: 1400 }, acceptDownloads: true });
+  const page = await env.browser.newPage({ viewport: { width: 1200, height: 1400 }, acceptDownloads: true });
   const { errors } = watchPage(page);
-  await page.goto(`${server.url}${HASH.replace('training.steps=30', 'training.steps=20')}`);
+  await page.goto(`${env.server.url}${HASH.replace('training.steps=30', 'training.steps=20')}`);
   await ready(page);
   const offer = page.getByTestId('discard-autosave');
   if (await offer.isVisible().catch(() => false)) await offer.click();

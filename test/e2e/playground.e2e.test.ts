@@ -6,37 +6,20 @@
  * configuration, garbage URLs fall back to the defaults with a message, and every task × adapter
  * the task offers trains a step. Shapes and step counts are small on purpose.
  */
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, test } from 'vitest';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { offeredAdapters, taskIds, taskModule } from '../../src/playground/tasks/registry';
-import { launchChromium, screenshot, SCREENSHOT_DIR, serveStatic, watchPage, type StaticServer } from './helpers/browser';
+import { screenshot, SCREENSHOT_DIR } from './helpers/browser';
+import { openReadyPage, useServedPage } from './helpers/page';
 
-const READY_MS = 90_000;
-
-let server: StaticServer;
-let browser: Browser;
-
-beforeAll(async () => {
-  server = await serveStatic(inject('distDir'));
-  browser = await launchChromium({ webgpu: true });
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const env = useServedPage();
 
 /** The first screen the issue asks for: a common laptop viewport. */
 const FIRST_SCREEN = { width: 1366, height: 768 };
 
-async function openPage(hash = '', viewport = { width: 1400, height: 1000 }): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.newPage({ viewport });
-  const { errors } = watchPage(page);
-  await page.goto(server.url + hash, { timeout: READY_MS });
-  await page.locator('[data-testid="engine-phase"][data-phase="ready"]').waitFor({ timeout: READY_MS });
-  return { page, errors };
-}
+const openPage = (hash = '', viewport?: { width: number; height: number }) => openReadyPage(env.browser, env.server.url + hash, viewport);
 
 /** Waits until the session is idle again (ready at `step`, when given, or error) and returns its status. */
 async function settled(page: Page, timeout = 120_000, step?: number): Promise<{ phase: string; step: number; message: string }> {
