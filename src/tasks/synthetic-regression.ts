@@ -59,6 +59,48 @@ export function makeRegressionData(cfg: SyntheticRegressionConfig): { x: Float32
   return { x, y };
 }
 
+/**
+ * A TinyTransformer fitted by MSE: the target [rows, outDim] and loss [1] tensors and the forward,
+ * loss and backward lists, recorded once. Names: `${prefix}target`, `${prefix}loss`, `${prefix}forward`, ….
+ */
+export function recordMseLists(rt: GpuRuntime, model: TinyTransformer, rows: number, outDim: number, prefix = ''): { target: Tensor; lossValue: Tensor; forward: CommandList; loss: CommandList; backward: CommandList } {
+  const target = rt.tensor([rows, outDim], `${prefix}target`);
+  const lossValue = rt.tensor([1], `${prefix}loss`);
+  const forward = new CommandList(`${prefix}forward`);
+  const loss = new CommandList(`${prefix}loss`);
+  const backward = new CommandList(`${prefix}backward`);
+  model.recordForward(forward);
+  recordMseLoss(rt, loss, { pred: model.output.value, target, grad: model.output.grad!, loss: lossValue, n: rows * outDim });
+  model.recordBackward(backward);
+  return { target, lossValue, forward, loss, backward };
+}
+
+/**
+ * A TrainGraph's loadBatch over a dataset of `samples` sequences (x [samples, seq, inDim],
+ * y [samples, seq, outDim]): step s writes batch s of the seeded epoch order (EpochOrder: a pure
+ * function of (seed, s)) into `input` and `target`. The batch buffers are allocated here, once.
+ */
+export function regressionBatchLoader(
+  rt: GpuRuntime,
+  data: { x: Float32Array; y: Float32Array },
+  shape: { samples: number; seed: number; batch: number; seq: number; inDim: number; outDim: number },
+  input: Tensor,
+  target: Tensor,
+): (step: number) => void {
+  const { samples, seed, batch, seq, inDim, outDim } = shape;
+  const order = new EpochOrder(samples, seed, batch);
+  const xPer = seq * inDim;
+  const yPer = seq * outDim;
+  const xBatch = new Float32Array(batch * xPer);
+  const yBatch = new Float32Array(batch * yPer);
+  return (step) => {
+    order.gather(step, data.x, xPer, xBatch);
+    order.gather(step, data.y, yPer, yBatch);
+    rt.write(input, xBatch);
+    rt.write(target, yBatch);
+  };
+}
+
 export interface SyntheticRegression {
   model: TinyTransformer;
   graph: TrainGraph;
@@ -82,33 +124,15 @@ function build(rt: GpuRuntime, cfg: SyntheticRegressionConfig): Omit<SyntheticRe
   trainable.finalize();
   frozen.finalize();
   const rows = cfg.batch * cfg.seq;
-  const target = rt.tensor([rows, cfg.outDim], 'target');
-  const lossValue = rt.tensor([1], 'loss');
-  const forward = new CommandList('forward');
-  const loss = new CommandList('loss');
-  const backward = new CommandList('backward');
-  model.recordForward(forward);
-  recordMseLoss(rt, loss, { pred: model.output.value, target, grad: model.output.grad!, loss: lossValue, n: rows * cfg.outDim });
-  model.recordBackward(backward);
-
+  const { target, lossValue, forward, loss, backward } = recordMseLists(rt, model, rows, cfg.outDim);
   const data = makeRegressionData(cfg);
-  const order = new EpochOrder(cfg.samples, cfg.seed, cfg.batch);
-  const xBatch = new Float32Array(rows * cfg.inDim);
-  const yBatch = new Float32Array(rows * cfg.outDim);
-  const xPer = cfg.seq * cfg.inDim;
-  const yPer = cfg.seq * cfg.outDim;
   const graph: TrainGraph = {
     packs: [trainable],
     forward,
     loss,
     backward,
     lossValue,
-    loadBatch(step) {
-      order.gather(step, data.x, xPer, xBatch);
-      order.gather(step, data.y, yPer, yBatch);
-      rt.write(model.input.value, xBatch);
-      rt.write(target, yBatch);
-    },
+    loadBatch: regressionBatchLoader(rt, data, cfg, model.input.value, target),
   };
   return {
     model,

@@ -8,14 +8,12 @@ import type { Adapter } from '../../src/adapters/adapter';
 import { adapterMetrics, attachAdapters, baseParameters, recordAdaptersAfterOptimizer, type AdapterSpec } from '../../src/adapters/attach';
 import { ParamPack } from '../../src/engine/param-pack';
 import { Rng } from '../../src/engine/rng';
-import { EpochOrder } from '../../src/data/epoch-order';
-import { CommandList, type GpuRuntime } from '../../src/engine/runtime';
+import type { GpuRuntime } from '../../src/engine/runtime';
 import type { Tensor } from '../../src/engine/tensor';
 import { tensorsFingerprint } from '../../src/io/fingerprint';
 import type { BaseRef } from '../../src/io/session-file';
-import { recordMseLoss } from '../../src/kernels/loss';
 import { TinyTransformer, type TinyTransformerConfig } from '../../src/models/tiny-transformer';
-import { makeRegressionData, SMALL_REGRESSION } from '../../src/tasks/synthetic-regression';
+import { makeRegressionData, recordMseLists, regressionBatchLoader, SMALL_REGRESSION } from '../../src/tasks/synthetic-regression';
 import type { TrainGraph } from '../../src/train/trainer';
 
 export const ADAPTED_CFG: TinyTransformerConfig = { inDim: 4, outDim: 2, dim: 16, heads: 2, layers: 1, seq: 4, batch: 4, frozen: true };
@@ -49,25 +47,13 @@ export function buildAdaptedModel(rt: GpuRuntime, spec: AdapterSpec, opts: { bas
     trainable.finalize();
     frozen.finalize();
     const rows = cfg.batch * cfg.seq;
-    const target = rt.tensor([rows, cfg.outDim], 'target');
-    const lossValue = rt.tensor([1], 'loss');
-    const forward = new CommandList('forward');
-    const loss = new CommandList('loss');
-    const backward = new CommandList('backward');
-    model.recordForward(forward);
-    recordMseLoss(rt, loss, { pred: model.output.value, target, grad: model.output.grad!, loss: lossValue, n: rows * cfg.outDim });
-    model.recordBackward(backward);
-    return { model, trainable, frozen, target, lossValue, forward, loss, backward, rows };
+    return { model, trainable, frozen, rows, ...recordMseLists(rt, model, rows, cfg.outDim) };
   });
   const { model, trainable, frozen, target, lossValue, forward, loss, backward, rows } = value;
   const dataSeed = opts.dataSeed ?? 3;
-  const data = makeRegressionData({ ...SMALL_REGRESSION, ...cfg, samples: 32, seed: dataSeed });
-  const samples = 32;
-  const order = new EpochOrder(samples, dataSeed, cfg.batch);
-  const xPer = cfg.seq * cfg.inDim;
-  const yPer = cfg.seq * cfg.outDim;
-  const xBatch = new Float32Array(rows * cfg.inDim);
-  const yBatch = new Float32Array(rows * cfg.outDim);
+  const dataCfg = { ...SMALL_REGRESSION, ...cfg, samples: 32, seed: dataSeed };
+  const data = makeRegressionData(dataCfg);
+  const load = regressionBatchLoader(rt, data, dataCfg, model.input.value, target);
   const poison = new Float32Array(rows * cfg.inDim).fill(NaN);
   const built: AdaptedModel = {
     model,
@@ -85,10 +71,8 @@ export function buildAdaptedModel(rt: GpuRuntime, spec: AdapterSpec, opts: { bas
       extraMetrics: adapterMetrics(adapters),
       recordAfterOptimizer: (list, sp) => recordAdaptersAfterOptimizer(adapters, list, sp),
       loadBatch(step) {
-        order.gather(step, data.x, xPer, xBatch);
-        order.gather(step, data.y, yPer, yBatch);
-        rt.write(model.input.value, step === built.poisonStep ? poison : xBatch);
-        rt.write(target, yBatch);
+        load(step);
+        if (step === built.poisonStep) rt.write(model.input.value, poison); // after the batch's input, in queue order
       },
     },
     async base() {
