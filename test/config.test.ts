@@ -9,6 +9,7 @@ type Settings = Record<string, any>;
 const DEFAULT_CONFIG = defaultConfig();
 import { formatIssues, parseConfig, type PlaygroundConfig } from '../src/config/schema';
 import { configFromHash, configToHash } from '../src/config/url';
+import { DEFAULT_WARMUP, effectiveWarmup } from '../src/train/settings';
 
 const clone = (c: PlaygroundConfig): PlaygroundConfig => JSON.parse(JSON.stringify(c));
 
@@ -148,5 +149,33 @@ describe('configuration in the URL hash', () => {
       { numRuns: 3000 },
     );
     console.log(`config/url property runs: ${runs}`);
+  });
+});
+
+describe('training warm-up longer than the run', () => {
+  it('the default warm-up is shortened to a short run (a link that sets only the steps works); another value longer than the run is a clear error', () => {
+    expect(DEFAULT_CONFIG.training.warmup).toBe(DEFAULT_WARMUP);
+    expect(DEFAULT_WARMUP).toBeGreaterThan(3);
+    // A shared link with a 3-step run and nothing about the warm-up.
+    const link = configFromHash('#task=regression&training.steps=3');
+    expect(link.issues).toEqual([]);
+    expect(link.config.training.steps).toBe(3);
+    expect(link.config.training.warmup).toBe(DEFAULT_WARMUP);
+    expect(effectiveWarmup(link.config.training)).toBe(3);
+    // The same through the schema directly (the page's Training panel, imported files).
+    const c = clone(DEFAULT_CONFIG);
+    c.training.steps = 3;
+    expect(parseConfig(c).ok).toBe(true);
+    // Runs at least as long as the default warm-up keep it as it is.
+    expect(effectiveWarmup({ warmup: DEFAULT_WARMUP, steps: DEFAULT_WARMUP })).toBe(DEFAULT_WARMUP);
+    expect(effectiveWarmup(DEFAULT_CONFIG.training)).toBe(DEFAULT_WARMUP);
+    expect(effectiveWarmup({ warmup: 0, steps: 3 })).toBe(0);
+    // A warm-up someone set to another value that does not fit the run: an error naming the field.
+    for (const warmup of [4, DEFAULT_WARMUP + 1]) {
+      const bad = configFromHash(`#task=regression&training.steps=3&training.warmup=${warmup}`);
+      expect(bad.issues.map((i) => i.field)).toEqual(['training.warmup']);
+      expect(formatIssues(bad.issues)).toMatch(/warm-up steps must be ≤ steps \(only the default 20 is shortened to a shorter run\)/);
+    }
+    expect(configFromHash('#task=regression&training.steps=3&training.warmup=3').issues).toEqual([]);
   });
 });

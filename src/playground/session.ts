@@ -26,6 +26,7 @@ import type { GpuRuntime } from '../engine/runtime';
 import { taskModule, taskSummary } from './tasks/registry';
 import type { GroupStatsSource, TaskAssets, TaskInstance, UnitActivationSet, ViewOutputs } from './tasks/task';
 import type { LrSchedule } from '../train/schedule';
+import { effectiveWarmup } from '../train/settings';
 import { Trainer } from '../train/trainer';
 import type { LatentStatsEvent, MetricsEvent, ProgressEvent, StreamOptions, TrainingStoppedEvent, ValidationEvent } from './events';
 import type { EncodeRequest, EncodeResult, InferenceOverrides, LatentDashboard, LatentInspection, LatentStatsSummary, MetricPoint, OwnInput, OwnInputResult, SessionCheckpoint, SessionInfo, TaskView, ValidationPoint } from './types';
@@ -185,7 +186,7 @@ export class PlaygroundSession {
         : task.graph;
       this.trainer = new Trainer(rt, graph, {
         lr: t.lr,
-        schedule: { kind: t.schedule as LrSchedule['kind'], warmupSteps: t.warmup, totalSteps: t.steps, minRatio: 0.05 },
+        schedule: { kind: t.schedule as LrSchedule['kind'], warmupSteps: effectiveWarmup(t), totalSteps: t.steps, minRatio: 0.05 },
         adamw: { clipNorm: 1 },
         metricInterval: this.stream.metricEvery,
         onMetrics: (rows) => this.onMetrics(rows),
