@@ -20,7 +20,7 @@ import { MultiHeadAttention } from '../src/nn/attention';
 import type { Activation, BuildContext } from '../src/nn/module';
 import type { Params64 } from '../src/nn/reference';
 import { topkKey } from '../src/kernels/topk';
-import { checkGradient, randn64 } from './helpers/finite-diff';
+import { checkGradient, dot, randn64, sample } from './helpers/finite-diff';
 import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
 
 const PATH = 'attn';
@@ -75,17 +75,6 @@ function adapterArgs(p: Params64, cfg: AtomsConfig, lambda: number, mask?: Float
     l1: cfg.l1 ?? 0,
     ...(mask ? { mask } : {}),
   };
-}
-
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
-
-function sample(n: number, max: number, seed: number): number[] {
-  if (n <= max) return Array.from({ length: n }, (_, i) => i);
-  return new Rng(seed).shuffle(Array.from({ length: n }, (_, i) => i)).slice(0, max);
 }
 
 /** A λ in the widest gap between sorted |pre| (soft) / pre (relu) values near the middle, and its margin. */

@@ -16,24 +16,11 @@ import { Linear } from '../src/nn/linear';
 import { Mlp } from '../src/nn/mlp';
 import type { Activation, BuildContext } from '../src/nn/module';
 import * as ref from '../src/nn/reference';
-import { checkGradient, randn64 } from './helpers/finite-diff';
+import { checkGradient, dot, randn64, sample } from './helpers/finite-diff';
 import { maxRelError, testRuntime } from './helpers/gpu';
 
 type Fwd = (p: ref.Params64, x: Float64Array) => Float64Array;
 type Bwd = (p: ref.Params64, g: ref.Grads64, x: Float64Array, dy: Float64Array) => Float64Array;
-
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
-
-/** Indices to check: all when small, else a seeded sample. */
-function sample(n: number, max: number, seed: number): number[] {
-  if (n <= max) return Array.from({ length: n }, (_, i) => i);
-  const rng = new Rng(seed);
-  return rng.shuffle(Array.from({ length: n }, (_, i) => i)).slice(0, max);
-}
 
 /** max over x and every parameter of the FD-vs-analytic relative error. */
 function fdError(fwd: Fwd, params: ref.Params64, x: Float64Array, dy: Float64Array, dx: ArrayLike<number>, grads: Map<string, ArrayLike<number>>, maxPerTensor: number): Record<string, number> {

@@ -20,14 +20,8 @@ import {
   reparamForwardCpu,
   sigmoidCpu,
 } from '../src/kernels/vae';
-import { checkGradient, randn64 } from './helpers/finite-diff';
+import { checkGradient, dot, randn64 } from './helpers/finite-diff';
 import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
-
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
 
 describe('patchify / unpatchify', () => {
   it('CPU reference: patch t holds the t-th patch of the grid, and unpatchify inverts patchify', () => {

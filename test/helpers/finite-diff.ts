@@ -1,3 +1,5 @@
+import { Rng } from '../../src/engine/rng';
+
 /**
  * Central finite differences in float64, the yardstick for every backward pass.
  * Returns max |numeric - analytic| / max(1, max|numeric|) over all coordinates checked.
@@ -42,4 +44,10 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   return s;
+}
+
+/** Indices to check in 0…n−1: all when n ≤ max, else a seeded sample of max of them. */
+export function sample(n: number, max: number, seed: number): number[] {
+  if (n <= max) return Array.from({ length: n }, (_, i) => i);
+  return new Rng(seed).shuffle(Array.from({ length: n }, (_, i) => i)).slice(0, max);
 }
