@@ -156,11 +156,17 @@ describe('inference overrides and inspection', () => {
           expect(items.length).toBeGreaterThan(0);
           expect(items.reduce((a, c) => a + c.value, 0)).toBeCloseTo(1, 6);
           for (const c of items) expect(c.drawable.kind === 'image' && c.drawable.pixels.some((p) => p !== 0)).toBe(true);
-          // The judge reads every decode; the score is a share.
+          // Both judges read every decode; each judge's score is a share.
           if (v.kind !== 'images') throw new Error(`mnist-vae view kind ${v.kind}`);
-          for (const im of v.images) expect(im.judged?.adapted).toMatch(/^\d \(\d+ %\)$/);
-          expect(v.score.adapted).toBeGreaterThanOrEqual(0);
-          expect(v.score.adapted).toBeLessThanOrEqual(1);
+          for (const im of v.images) {
+            expect(im.judged?.map((j) => j.by)).toEqual(['MLP', 'CNN']);
+            for (const j of im.judged!) expect(j.adapted).toMatch(/^\d \(\d+ %\)$/);
+          }
+          expect(v.otherScores?.length).toBe(1);
+          for (const sc of [v.score, ...v.otherScores!]) {
+            expect(sc.adapted).toBeGreaterThanOrEqual(0);
+            expect(sc.adapted).toBeLessThanOrEqual(1);
+          }
         }
         // No overrides: no 'all on' copy.
         expect(v.score.allOn).toBeUndefined();

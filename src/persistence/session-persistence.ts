@@ -66,7 +66,8 @@ export class SessionPersistence {
 
   /** The base reference of a config's task: its shipped checkpoint path and the file's SHA-256 ('none' when built in the page). */
   async baseRef(config: PlaygroundConfig): Promise<BaseRef> {
-    const path = taskModule(config.task).baseCheckpoint;
+    const m = taskModule(config.task);
+    const path = m.baseCheckpointFor ? m.baseCheckpointFor(config.tasks[config.task] ?? m.settings.defaults) : m.baseCheckpoint;
     if (!path) return { id: `${config.task}:built-in(seed ${config.training.seed})`, hash: 'none' };
     let h = this.baseHashes.get(path);
     if (!h) {

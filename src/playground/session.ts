@@ -29,7 +29,7 @@ import type { LrSchedule } from '../train/schedule';
 import { effectiveWarmup } from '../train/settings';
 import { Trainer } from '../train/trainer';
 import type { LatentStatsEvent, MetricsEvent, ProgressEvent, StreamOptions, TrainingStoppedEvent, ValidationEvent } from './events';
-import type { EncodeRequest, EncodeResult, InferenceOverrides, LatentDashboard, LatentInspection, LatentStatsSummary, MetricPoint, OwnInput, OwnInputResult, SessionCheckpoint, SessionInfo, TaskView, ValidationPoint } from './types';
+import type { EncodeRequest, EncodeResult, InferenceOverrides, LatentDashboard, LatentInspection, LatentStatsSummary, MetricPoint, OwnInput, OwnInputResult, SessionCheckpoint, SessionInfo, TaskView, ValidationPoint, ViewDeferred } from './types';
 import { buildDashboard, unitOff } from './dashboard';
 import type { IdentifiabilityReport } from '../analysis/identifiability';
 
@@ -403,22 +403,49 @@ export class PlaygroundSession {
     return structuredClone(this.overrides);
   }
 
-  /** The task's view with the current overrides (or `overrides`, which become current). */
-  async view(overrides?: InferenceOverrides): Promise<TaskView> {
+  /** Counts view requests (as they arrive, before the GPU lock): a deferred score asked before the latest view is stale. */
+  private viewSeq = 0;
+
+  /**
+   * The task's view with the current overrides (or `overrides`, which become current).
+   * `defer`: the outputs first, the score and unit gallery later (`viewDeferred`), where the task
+   * can split them (the view then says `pending`).
+   */
+  async view(overrides?: InferenceOverrides, opts: { defer?: boolean } = {}): Promise<TaskView> {
     const o = overrides ?? this.overrides;
-    const v = await this.exclusive(() => this.task.view(o));
+    ++this.viewSeq;
+    const defer = !!opts.defer && !!this.task.viewDeferred;
+    const v = await this.exclusive(() => this.task.view(o, { defer }));
     this.overrides = structuredClone(o);
     return v;
   }
 
+  /**
+   * What a `pending` view left out (scores, unit gallery), under the current overrides, at the current step;
+   * null when a newer view was asked for meanwhile (its own scores follow it) or the task has no split.
+   */
+  async viewDeferred(): Promise<{ step: number; overrides: InferenceOverrides; rest: ViewDeferred } | null> {
+    const seq = this.viewSeq;
+    const t = this.task;
+    if (!t.viewDeferred) return null;
+    return this.exclusive(async () => {
+      const stale = () => seq !== this.viewSeq;
+      if (stale()) return null;
+      const o = structuredClone(this.overrides);
+      const rest = await t.viewDeferred!(o, stale);
+      return rest ? { step: this.trainer.step, overrides: o, rest } : null;
+    });
+  }
+
+  /** Unit toggles and k changes re-render the outputs first; the score and unit gallery under the new overrides follow (viewDeferred). */
   async setMask(group: number, mask: number[] | null): Promise<TaskView> {
     const masks = { ...(this.overrides.masks ?? {}), [group]: mask };
-    return this.view({ ...this.overrides, masks });
+    return this.view({ ...this.overrides, masks }, { defer: true });
   }
 
   async setK(group: number, k: number | null): Promise<TaskView> {
     const ks = { ...(this.overrides.k ?? {}), [group]: k };
-    return this.view({ ...this.overrides, k: ks });
+    return this.view({ ...this.overrides, k: ks }, { defer: true });
   }
 
   async inspect(group: number, unit: number): Promise<LatentInspection> {

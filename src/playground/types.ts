@@ -139,14 +139,16 @@ export interface SignalExample {
 /** One example of an `images` view: input, target and the models' outputs as grey images (side × side, values in [0, 1]). */
 export interface ImageExample {
   title: string;
+  /** The example's index in its data set (the page marks the first image's, e.g. a fixed latent the view opens on). */
+  index?: number;
   /** What the model is given, when it differs from the target (the noisy input of a denoiser). */
   input?: Float32Array;
   target: Float32Array;
   base: Float32Array;
   adapted: Float32Array | null;
   allOn?: Float32Array;
-  /** What a judge (a frozen classifier) reads in the base's and the adapted model's output, e.g. '8 (91 %)'. */
-  judged?: { base: string; adapted: string | null };
+  /** What each judge (a frozen classifier, named by `by`) reads in the base's and the adapted model's output, e.g. '8 (91 %)'. */
+  judged?: { by: string; base: string; adapted: string | null }[];
 }
 
 /** One example of a `classification` view: the input as the model sees it and each model's class probabilities. */
@@ -197,10 +199,25 @@ export type TaskViewBody =
 
 export type TaskView = TaskViewBody & {
   score: ViewScore;
+  /** Further numbers on the same held-out set, printed under the score (e.g. a second judge's reading). */
+  otherScores?: ViewScore[];
+  /**
+   * Part of the view is still being computed (a unit toggle or a k change re-renders the outputs
+   * first): the scores' `adapted` and `allOn` and the unit gallery are left out until the
+   * ViewDeferred part (TaskInstance.viewDeferred) fills them in.
+   */
+  pending?: boolean;
   /** One line about what is shown, for every example at once (e.g. the frequency band). */
   note?: string;
   units?: UnitGallery;
 };
+
+/** What a view answered with `pending` left out (same overrides, same step): its scores and unit gallery. */
+export interface ViewDeferred {
+  score: ViewScore;
+  otherScores?: ViewScore[];
+  units?: UnitGallery;
+}
 
 /** One top-activating example of a unit. */
 export interface LatentExample {

@@ -310,11 +310,35 @@ export async function openLatent(group: number, unit: number): Promise<void> {
   await openDashboard(group, unit);
 }
 
-/** Switches units on/off for inference; the view re-renders from the reply. */
+/**
+ * Shows a view answered with part of it pending (scores, unit gallery: the previous gallery stays
+ * in place, marked as updating), then asks for that part and fills it in if the page still shows
+ * that view.
+ */
+function setViewThenRest(view: TaskView, step: number, overrides: InferenceOverrides): void {
+  const prev = usePlayground.getState().inspection.view;
+  const shown = view.pending && !view.units && prev?.units ? { ...view, units: prev.units } : view;
+  setView(shown, step, overrides);
+  if (!view.pending) return;
+  const mine = generation;
+  void forThisSession(
+    () => engineClient().request({ type: 'view-deferred' }),
+    (r) => {
+      const s = usePlayground.getState().inspection;
+      // Only into the view it belongs to: the same object still shown (no newer view or step), the same overrides.
+      if (!r || s.view !== shown || s.viewStep !== r.step || JSON.stringify(s.overrides) !== JSON.stringify(r.overrides)) return;
+      setView({ ...view, score: r.rest.score, ...(r.rest.otherScores ? { otherScores: r.rest.otherScores } : {}), ...(r.rest.units ? { units: r.rest.units } : {}), pending: false }, r.step, r.overrides);
+    },
+  ).catch((e: unknown) => {
+    if (!(e instanceof WorkerError && e.code === 'busy')) requestError(e, mine);
+  });
+}
+
+/** Switches units on/off for inference; the view re-renders from the reply (its score follows). */
 export async function setMask(group: number, mask: number[] | null): Promise<void> {
   const mine = generation;
   try {
-    await forThisSession(() => engineClient().request({ type: 'set-mask', group, mask }), (r) => setView(r.view, r.step, r.overrides));
+    await forThisSession(() => engineClient().request({ type: 'set-mask', group, mask }), (r) => setViewThenRest(r.view, r.step, r.overrides));
   } catch (e) {
     requestError(e, mine);
   }
@@ -327,7 +351,7 @@ export async function setK(group: number, k: number | null): Promise<void> {
   const mine = generation;
   try {
     await forThisSession(() => engineClient().request({ type: 'set-k', group, k }), (r) => {
-      if (seq === kSeq) setView(r.view, r.step, r.overrides);
+      if (seq === kSeq) setViewThenRest(r.view, r.step, r.overrides);
     });
   } catch (e) {
     requestError(e, mine);

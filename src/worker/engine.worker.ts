@@ -196,6 +196,7 @@ const handlers: Handlers = {
     void persistence().then((p) => p.overridesChanged(s));
     return r;
   },
+  'view-deferred': () => requireSession().viewDeferred(),
   'inspect-latent': async (msg) => {
     const s = requireSession();
     const inspection = await s.inspect(msg.group, msg.unit);

@@ -26,7 +26,7 @@ import type { DeviceRecoveredEvent } from '../persistence/device-recovery';
 import type { AutosaveEvent } from '../persistence/session-persistence';
 import type { StreamOptions } from '../playground/events';
 import type { SessionEvent } from '../playground/session';
-import type { EncodeRequest, EncodeResult, InferenceOverrides, LatentDashboard, LatentInspection, LatentStatsSummary, MetricPoint, OwnInput, OwnInputResult, SessionCheckpoint, SessionInfo, TaskView, ValidationPoint } from '../playground/types';
+import type { EncodeRequest, EncodeResult, InferenceOverrides, LatentDashboard, LatentInspection, LatentStatsSummary, MetricPoint, OwnInput, OwnInputResult, SessionCheckpoint, SessionInfo, TaskView, ValidationPoint, ViewDeferred } from '../playground/types';
 
 export type { AdapterSummary, AutosaveSummary, AutosaveEvent, BenchEvent, BenchPreset, BenchResult, BenchRow, DeviceRecoveredEvent, SessionEvent, TrainStepRow };
 export type * from '../playground/types';
@@ -102,6 +102,11 @@ export interface Protocol {
   'set-mask': { body: { group: number; mask: number[] | null }; reply: ViewResult };
   /** Top-k (density ρ = k / count) override of a group for inference (null: configured k); replies with the new view. */
   'set-k': { body: { group: number; k: number | null }; reply: ViewResult };
+  /**
+   * What a `pending` view (set-mask, set-k) left out — scores, unit gallery — under the current
+   * overrides; null when a newer view was asked for meanwhile.
+   */
+  'view-deferred': { body: NoBody; reply: { step: number; overrides: InferenceOverrides; rest: ViewDeferred } | null };
   'inspect-latent': { body: { group: number; unit: number }; reply: { step: number; inspection: LatentInspection } };
   /** Latent statistics of every group that collects them: the training window (default) or the held-out probe set. */
   stats: { body: { source?: 'training' | 'held-out' }; reply: { step: number; groups: LatentStatsSummary[] } };

@@ -1,14 +1,29 @@
 /**
- * The atoms paper's MNIST "8 → 3" setting as a playground task: the shipped denoising VAE
+ * The atoms paper's MNIST "8 → 3" setting as a playground task: a shipped denoising VAE
  * (pre-trained on digits 5–9) is fine-tuned on noisy 3s, either fully ('none') or through an
  * adapter on the frozen base (atoms on the decoder's attention outputs as in the paper; STAN,
  * LoRA, SoRA on Linear sites). A second, frozen copy of the base draws the "before" images, so
  * "every unit off" can be checked against the base itself.
  *
- * Views: held-out noisy 3s (fixed per-image noise), the base's and the adapted model's denoised
- * reconstructions (z = μ), and for the first image each top unit's contribution map — the
- * adapted output minus the output with that one unit switched off (leave-one-out, as
- * mnist-vae-finetune.ts defines it for the figures).
+ * Bases (task setting `base`): the bottleneck-encoder base (a CLS token read by the μ/logσ²
+ * heads; the one src/experiments/mnist-vae-8to3.ts uses, docs/base-models.md) by default, or the
+ * first base whose μ reads all token features flattened. Inputs get the base's own denoising
+ * noise σ (from its checkpoint) with the experiment's fixed per-image noise seed, so the page
+ * shows the same noisy held-out 3s the experiment judged.
+ *
+ * Views: held-out noisy 3s, the base's and the adapted model's denoised reconstructions (z = μ),
+ * read by two frozen judges (the MLP and the CNN digit classifier), and for the first image each
+ * top unit's contribution map — the adapted output minus the output with that one unit switched
+ * off (leave-one-out, as src/experiments/mnist-vae-atoms.ts defines it for the figures). The
+ * first image is the experiment's fixed latent (FIXED_VIEW_INDEX). The score: both judges' share
+ * of held-out noisy 3s read as "3".
+ *
+ * Cached decoder input: while the adapted model's encoder is fixed (frozen and no adapter on an
+ * encoder site — every adapter kind on decoder sites; not full fine-tuning) its μ equals the
+ * frozen base's, so the view and score images' μ are computed once and a view, a unit toggle or
+ * a k change runs decoder passes only. With a trainable or adapted encoder μ is recomputed
+ * (with the overrides) on every view. The adapted model with every unit on (shown beside
+ * overridden views) is cached per parameter version (a training step or a restore bumps it).
  * Latent statistics and inspection run over a labelled probe set of all ten digits, so label
  * entropy says whether a latent or atom is digit-specific.
  */
@@ -18,11 +33,12 @@ import type { IdentifiabilityReport } from '../../analysis/identifiability';
 import type { LatentStatsSnapshot } from '../../analysis/latent-stats';
 import { blockSiteRefs, type SiteRef } from '../../nn/site';
 import { ConfigError } from '../../engine/errors';
+import { choice } from '../../settings/fields';
 import type { AllocationScope, GpuRuntime } from '../../engine/runtime';
 import { DigitJudge } from '../../models/digit-judge';
 import { loadVaeCheckpoint, VAE_BASE_CONFIG, vaeConfigFromMetadata, type TransformerVae } from '../../models/vae';
 import type { BuildContext } from '../../nn/module';
-import type { ImageExample, InferenceOverrides, UnitGallery, LatentGroupInfo, LatentInspection, OwnInput, OwnInputResult, PositionLayout, TaskDescription, TaskView } from '../types';
+import type { ImageExample, InferenceOverrides, ViewScore, ViewDeferred, UnitGallery, LatentGroupInfo, LatentInspection, OwnInput, OwnInputResult, PositionLayout, TaskDescription, TaskView } from '../types';
 import { baseCheckpointMetadata } from '../../io/base-checkpoint';
 import type { TrainGraph } from '../../train/trainer';
 import { MNIST_PIXELS, MNIST_SIDE, MNIST_URL, parseMnist, splitMnist, type MnistSet } from '../../data/mnist';
@@ -31,14 +47,53 @@ import { decoderColumn, stanReport } from './helpers';
 import { activationMode, adapterGroups, hasOverrides, adapterStatsSources, fillActivations, firingUnits, perExampleActivation, readUnitCodes, snapshotFromCodes, topIndices, withOverrides, withUnitOff, type UnitCodes } from './helpers';
 import type { GroupStatsSource, TaskAssets, TaskBuildConfig, TaskBuildOptions, TaskInstance, TaskModule, UnitActivationSet, ViewOutputs } from './task';
 
-const BASE_PATH = 'checkpoints/mnist-vae-5to9.safetensors';
-/** The frozen digit classifier that reads the decodes (the view's score: the share of 3s judged "3"). */
-const JUDGE_PATH = 'checkpoints/digit-classifier.safetensors';
+/** The shipped 5–9 bases (task setting `base`): the bottleneck (CLS) encoder is the default. */
+export const MNIST_VAE_BASES = {
+  cls: 'checkpoints/mnist-vae-5to9-cls.safetensors',
+  flatten: 'checkpoints/mnist-vae-5to9.safetensors',
+} as const;
+export type MnistVaeBase = keyof typeof MNIST_VAE_BASES;
+
+export interface MnistVaeSettings {
+  base: MnistVaeBase;
+}
+
+/** The frozen digit classifiers that read the decodes (the view's score: each one's share of 3s judged "3"). */
+const JUDGES = [
+  { name: 'MLP', path: 'checkpoints/digit-classifier.safetensors' },
+  { name: 'CNN', path: 'checkpoints/digit-cnn.safetensors' },
+] as const;
+
+/**
+ * Data-set index of the view's first image: the held-out 3 whose μ the 8 → 3 experiment's base
+ * decodes as an "8" and its atoms as a "3" (both judges; docs/figures/mnist-vae-8to3/results.json
+ * `fixedLatent.datasetIndex` — a unit test keeps the two equal).
+ */
+export const FIXED_VIEW_INDEX = 3935;
+/** Seed of the fixed per-image noise of held-out images: the experiment's (results.json `config.evalNoiseSeed`). */
+export const VIEW_NOISE_SEED = 1;
+
 const DIGIT = 3;
 const MAX_BATCH = 64;
 const VIEW_IMAGES = 4;
-/** Contribution maps in a view (each costs one forward pass). */
+/**
+ * The judges' batch on the score set. The CNN judge on SwiftShader: 44 ms for 4 images, 134 ms
+ * for 16, 1.7 s for 68 in one pass (measured under load) — chunks of 16 are the fastest.
+ */
+const JUDGE_BATCH = 16;
+/** Contribution maps in a view (each costs one decoder pass). */
 const VIEW_MAPS = 4;
+
+/** The denoising noise σ the base was trained with (its checkpoint's config), else the task default. */
+function baseSigma(metadata: Record<string, string>): number {
+  try {
+    const s = (JSON.parse(metadata.config ?? 'null') as { noise?: { sigma?: unknown } } | null)?.noise?.sigma;
+    if (typeof s === 'number' && Number.isFinite(s) && s >= 0) return s;
+  } catch {
+    // fall through: a checkpoint without a readable config keeps the default
+  }
+  return MNIST_VAE_DEFAULTS.noise.sigma;
+}
 
 const MNIST_VAE_DESCRIPTION: TaskDescription = {
   name: 'MNIST VAE 8 → 3',
@@ -53,7 +108,11 @@ const MNIST_VAE_DESCRIPTION: TaskDescription = {
     'Switch the top atoms off one by one: the 3 falls back towards the base digit.',
     'The App. F scatter: atoms used by every digit sit to the right with high label entropy; digit-specific ones have low entropy.',
   ],
-  measured: ['Base: test reconstruction 81.2 nats, KL 25.2 nats, pixel MSE 0.0130 after 600 steps (docs/base-models.md).'],
+  measured: [
+    'Bottleneck (CLS) base, the default: test 5–9 reconstruction 107.7 nats, KL 19.9 nats, pixel MSE 0.0243 at noise σ 0.5 (docs/base-models.md).',
+    '8 → 3 experiment on it (docs/figures/mnist-vae-8to3, reduced run): held-out noisy 3s judged "3" 30.6 % / 13.6 % by the base, 81.6 % / 64.6 % with k = 10 atoms (MLP / CNN judge).',
+    'Flatten base (option): test reconstruction 81.2 nats, KL 25.2 nats, pixel MSE 0.0130 at noise σ 0.3.',
+  ],
 };
 
 /** The VAE's adapter sites (as vaeSites lists them for a built model): every Linear, then the decoder's attention outputs. */
@@ -87,25 +146,45 @@ function vaeSites(vae: TransformerVae): AdapterSite[] {
   return [...lin, ...att];
 }
 
-export const mnistVaeTask: TaskModule<Record<string, never>> = {
+export const mnistVaeTask: TaskModule<MnistVaeSettings> = {
   id: 'mnist-vae',
   description: MNIST_VAE_DESCRIPTION,
-  settings: { fields: {}, defaults: {} },
+  settings: {
+    fields: {
+      base: choice('VAE base', ['cls', 'flatten'], {
+        optionLabels: { cls: 'bottleneck encoder (CLS token; the 8 → 3 experiment\'s)', flatten: 'flatten encoder (the first 5–9 base)' },
+        help: 'The frozen 5–9 VAE. The bottleneck base decodes most noisy 3s as 5s and 8s; the flatten base already draws most of them as 3s.',
+      }),
+    },
+    defaults: { base: 'cls' },
+  },
   sites: vaeSiteRefs(VAE_BASE_CONFIG.encoderLayers, VAE_BASE_CONFIG.decoderLayers),
   defaultTargets: { 'attention-output': ['decoder.blocks.*.attn'], linear: ['decoder.blocks.*.attn.{q,v}_proj'] },
-  baseCheckpoint: BASE_PATH,
-  async build(rt: GpuRuntime, config: TaskBuildConfig<Record<string, never>>, assets: TaskAssets, opts: TaskBuildOptions = {}): Promise<TaskInstance> {
+  baseCheckpoint: MNIST_VAE_BASES.cls,
+  baseCheckpointFor: (s) => MNIST_VAE_BASES[s.base],
+  runLabel: (s) => `${s.base} base`,
+  async build(rt: GpuRuntime, config: TaskBuildConfig<MnistVaeSettings>, assets: TaskAssets, opts: TaskBuildOptions = {}): Promise<TaskInstance> {
     const B = config.training.batch;
     if (B > MAX_BATCH) throw new ConfigError('training.batch', `the MNIST-VAE task runs at most ${MAX_BATCH} images per step, got ${B}`);
-    opts.onProgress?.('loading MNIST and the VAE base', 0, 2);
-    const [mnistBytes, ckpt, judgeBytes] = await Promise.all([assets.bytes(MNIST_URL), assets.bytes(BASE_PATH), assets.bytes(JUDGE_PATH)]);
+    const basePath = MNIST_VAE_BASES[config.settings.base];
+    if (!basePath) throw new ConfigError('base', `must be one of ${Object.keys(MNIST_VAE_BASES).join(', ')}, got '${String(config.settings.base)}'`);
+    opts.onProgress?.('loading MNIST, the VAE base and the judges', 0, 2);
+    const [mnistBytes, ckpt, ...judgeBytes] = await Promise.all([assets.bytes(MNIST_URL), assets.bytes(basePath), ...JUDGES.map((j) => assets.bytes(j.path))]);
     opts.signal?.throwIfAborted();
     const mnist = mnistOf(mnistBytes);
-    opts.onProgress?.('loading MNIST and the VAE base', 1, 2);
+    opts.onProgress?.('loading MNIST, the VAE base and the judges', 1, 2);
     const metadata = baseCheckpointMetadata(ckpt);
     const model = vaeConfigFromMetadata(metadata);
     const spec = config.adapter;
-    const taskCfg = { ...MNIST_VAE_DEFAULTS, digits: [DIGIT], klFreeSteps: 0, klWarmupSteps: 0, seed: config.training.seed };
+    const taskCfg = {
+      ...MNIST_VAE_DEFAULTS,
+      noise: { kind: 'gaussian' as const, sigma: baseSigma(metadata) },
+      digits: [DIGIT],
+      klFreeSteps: 0,
+      klWarmupSteps: 0,
+      seed: config.training.seed,
+      evalSeed: VIEW_NOISE_SEED,
+    };
     const scopes: AllocationScope[] = [];
     const build = (withAdapter: boolean): { task: MnistVaeTask; adapters: Adapter[]; sites: string[] } =>
       rt.scoped('mnist-vae-task', (scope) => {
@@ -126,11 +205,14 @@ export const mnistVaeTask: TaskModule<Record<string, never>> = {
     try {
       const adapted = build(true);
       const base = build(false);
-      const judge = rt.scoped('mnist-vae-task.judge', (scope) => {
+      const small = opts.small ?? false;
+      const sets = VaeInstance.sets(adapted.task, B, small);
+      // Each judge twice: at the view's size (a re-render judges its few images in one pass) and at a batch for the score set.
+      const judges = rt.scoped('mnist-vae-task.judges', (scope) => {
         scopes.push(scope);
-        return new DigitJudge(rt, judgeBytes, Math.min(B, 64));
+        return JUDGES.map((j, i) => ({ name: j.name, view: new DigitJudge(rt, judgeBytes[i]!, sets.viewIdx.length), score: new DigitJudge(rt, judgeBytes[i]!, Math.min(JUDGE_BATCH, sets.valIdx.length)) }));
       }).value;
-      const instance = new VaeInstance(rt, mnist, adapted.task, adapted.adapters, base.task, judge, adapted.sites, scopes, { source: BASE_PATH, metadata }, opts.small ?? false, spec === null);
+      const instance = new VaeInstance(rt, mnist, adapted.task, adapted.adapters, base.task, judges, adapted.sites, scopes, { source: basePath, metadata }, sets, small, spec === null);
       // The VAE task records its evaluation lists on first use: do that now, inside a scope, so destroy() frees them too.
       const warm = rt.openScope('mnist-vae-task.eval');
       scopes.push(warm);
@@ -139,7 +221,7 @@ export const mnistVaeTask: TaskModule<Record<string, never>> = {
       } finally {
         rt.closeScope(warm);
       }
-      opts.onProgress?.('loading MNIST and the VAE base', 2, 2);
+      opts.onProgress?.('loading MNIST, the VAE base and the judges', 2, 2);
       return instance;
     } catch (e) {
       for (const s of scopes) s.dispose();
@@ -147,6 +229,31 @@ export const mnistVaeTask: TaskModule<Record<string, never>> = {
     }
   },
 };
+
+/** One judge's reading of some decodes: per image 'digit (p %)', and the share read as DIGIT. */
+interface Judged {
+  verdicts: string[];
+  share: number;
+}
+
+/** The adapted model with every unit on (what an overridden view shows beside its images): valid for one parameter version. */
+interface AllOn {
+  version: number;
+  view?: Float32Array;
+  /** Per judge: the share of the score set read as DIGIT. */
+  shares?: number[];
+}
+
+type Judges = { name: string; view: DigitJudge; score: DigitJudge }[];
+
+/** The view images' adapted decodes under some overrides at some parameter version, and the first image's top units. */
+interface Outputs {
+  key: string;
+  recon: Float32Array;
+  candidates: { group: number; unit: number; mass: number }[];
+  /** The first image's cached μ (null: full forward passes). */
+  firstLatent: Float32Array | null;
+}
 
 class VaeInstance implements TaskInstance {
   readonly graph: TrainGraph;
@@ -156,15 +263,38 @@ class VaeInstance implements TaskInstance {
   /** Training batches are all 3s: the window's rows carry no useful labels (label entropy comes from the held-out probe). */
   readonly statsSources: GroupStatsSource[];
   readonly ownInputKind = 'image' as const;
+  /**
+   * Whether views decode the view and score images from μ computed once (true while the encoder is
+   * fixed: frozen, no adapter on an encoder site). False: full forward passes on every view (tests
+   * turn it off to compare the two paths).
+   */
+  decoderInputCache: boolean;
   private readonly viewIdx: number[];
   private readonly valIdx: number[];
   /** A labelled probe of every digit (statistics, inspection). */
   private readonly probeIdx: number[];
-  private baseImages: Float32Array | null = null;
-  /** The base's share of held-out 3s judged "3" (the base never changes). */
-  private baseJudged: number | null = null;
+  /** The base's view: inputs, decodes and each judge's verdicts (the base never changes). */
+  private baseView: { noisy: Float32Array; clean: Float32Array; images: Float32Array; judged: Judged[] } | null = null;
+  /** The base's share of held-out 3s judged "3", per judge. */
+  private baseShares: number[] | null = null;
+  /** μ of the view and score images in the adapted model (the fixed encoder's: computed once). */
+  private latents: { view: Float32Array; val: Float32Array } | null = null;
+  /** Bumped by every training step and restore: the adapted decoder's parameters may have changed. */
+  private version = 0;
+  private allOn: AllOn | null = null;
+  /** The last view's outputs (the deferred part reuses them). */
+  private lastOutputs: Outputs | null = null;
   /** Contribution maps per view. */
   private readonly maps: number;
+
+  /** The view images (the experiment's fixed latent first) and the score images, for a batch size. */
+  static sets(task: MnistVaeTask, B: number, small: boolean): { viewIdx: number[]; valIdx: number[] } {
+    const first = task.testIndices.includes(FIXED_VIEW_INDEX) ? [FIXED_VIEW_INDEX] : [];
+    const viewIdx = [...first, ...task.testIndices.filter((i) => i !== FIXED_VIEW_INDEX)].slice(0, small ? Math.min(VIEW_IMAGES, B) : VIEW_IMAGES);
+    const valN = Math.max(1, Math.floor((small ? B : Math.max(B, 64)) / B)) * B;
+    const valIdx = task.testIndices.slice(0, Math.min(valN, Math.floor(task.testIndices.length / B) * B));
+    return { viewIdx, valIdx };
+  }
 
   constructor(
     private readonly rt: GpuRuntime,
@@ -172,38 +302,59 @@ class VaeInstance implements TaskInstance {
     private readonly task: MnistVaeTask,
     readonly adapters: Adapter[],
     private readonly baseTask: MnistVaeTask,
-    private readonly judge: DigitJudge,
+    private readonly judges: Judges,
     readonly sites: string[],
     private readonly scopes: AllocationScope[],
     readonly base: { source: string; metadata: Record<string, string> },
+    sets: { viewIdx: number[]; valIdx: number[] },
     small: boolean,
     full: boolean,
   ) {
-    const B = task.vae.cfg.batch;
     this.graph = {
       ...task.graph,
       extraMetrics: [...(task.graph.extraMetrics ?? []), ...adapters.flatMap((a) => a.metrics ?? [])],
       recordAfterOptimizer: (list, sp) => adapters.forEach((a) => a.recordAfterOptimizer?.(list, sp)),
+      loadBatch: (step) => {
+        this.version++;
+        task.graph.loadBatch(step);
+      },
     };
     this.groups = adapterGroups(adapters);
     this.statsSources = adapterStatsSources(adapters);
     const baseCount = task.vae.parameters().reduce((s, p) => s + p.size, 0);
     this.parameters = { trainable: full ? baseCount : trainableParameterCount(adapters), base: baseCount };
+    this.decoderInputCache = !task.vae.encoderNeedsBackward();
     // Small (tests): one batch of view images, two maps, one probe image per digit.
-    this.viewIdx = task.testIndices.slice(0, small ? Math.min(VIEW_IMAGES, B) : VIEW_IMAGES);
+    this.viewIdx = sets.viewIdx;
+    this.valIdx = sets.valIdx;
     this.maps = small ? 2 : VIEW_MAPS;
-    const valN = Math.max(1, Math.floor((small ? B : Math.max(B, 64)) / B)) * B;
-    this.valIdx = task.testIndices.slice(0, Math.min(valN, Math.floor(task.testIndices.length / B) * B));
     const perDigit = small ? 1 : 4;
     const test = splitMnist(mnist).test;
     this.probeIdx = [];
     for (let d = 0; d < 10; d++) this.probeIdx.push(...test.filter((i) => mnist.labels[i] === d).slice(0, perDigit));
   }
 
-  /** One evaluation and one reconstruction on each model (records their lazily built lists). */
+  /**
+   * Records every lazily built list (evaluation, encoder, decoder on both models) and reads what
+   * never changes: the base's view and score, and the fixed encoder's μ.
+   */
   async warmUp(): Promise<void> {
     await this.task.evaluate(this.valIdx);
-    this.baseImages = (await this.baseTask.reconstruct(this.viewIdx)).recon;
+    await this.task.encode(this.viewIdx.slice(0, 1));
+    await this.task.decode(new Float32Array(this.task.vae.cfg.latent));
+    await this.baseTask.encode(this.viewIdx.slice(0, 1));
+    await this.baseTask.decode(new Float32Array(this.baseTask.vae.cfg.latent));
+    const v = await this.baseTask.reconstruct(this.viewIdx);
+    const val = (await this.baseTask.reconstruct(this.valIdx)).recon;
+    this.baseView = { noisy: v.noisy, clean: v.clean, images: v.recon, judged: await this.judgeView(v.recon) };
+    this.baseShares = (await this.scoreShares(val))!;
+    if (this.decoderInputCache) await this.cachedLatents();
+  }
+
+  invalidate(): void {
+    this.version++;
+    this.allOn = null;
+    this.lastOutputs = null;
   }
 
   private get batch(): number {
@@ -215,6 +366,38 @@ class VaeInstance implements TaskInstance {
     return { loss: r.loss, metrics: { rec: r.rec, kl: r.kl, mse: r.mse } };
   }
 
+  /** μ of the view and score images through the adapted model's encoder — only while it is fixed (then once). */
+  private async cachedLatents(): Promise<{ view: Float32Array; val: Float32Array }> {
+    if (!this.latents) this.latents = { view: (await this.task.encode(this.viewIdx)).mu, val: (await this.task.encode(this.valIdx)).mu };
+    return this.latents;
+  }
+
+  /**
+   * The adapted model's decodes of `idx` with the overrides already applied: decoder passes from
+   * `latents` (cached μ of exactly these images) when given, else full forward passes; one batch
+   * at a time, null as soon as `stale()` turns true between two.
+   */
+  private async decodesUnless(idx: readonly number[], latents: Float32Array | null, stale: () => boolean): Promise<Float32Array | null> {
+    const B = this.batch;
+    const L = this.task.vae.cfg.latent;
+    const out = new Float32Array(idx.length * MNIST_PIXELS);
+    for (let s = 0; s < idx.length; s += B) {
+      if (stale()) return null;
+      const n = Math.min(B, idx.length - s);
+      out.set(latents ? await this.task.decode(latents.subarray(s * L, (s + n) * L)) : (await this.task.reconstruct(idx.slice(s, s + n))).recon, s * MNIST_PIXELS);
+    }
+    return out;
+  }
+
+  private async decodes(idx: readonly number[], latents: Float32Array | null): Promise<Float32Array> {
+    return (await this.decodesUnless(idx, latents, () => false))!;
+  }
+
+  /** The cached μ of the view or score set, or null when views run full forward passes. */
+  private async latentsOf(set: 'view' | 'val'): Promise<Float32Array | null> {
+    return this.decoderInputCache ? (await this.cachedLatents())[set] : null;
+  }
+
   private async adaptedImages(idx: number[], o: InferenceOverrides): Promise<Float32Array> {
     return withOverrides(this.adapters, this.groups, o, async () => (await this.task.reconstruct(idx)).recon);
   }
@@ -223,9 +406,12 @@ class VaeInstance implements TaskInstance {
     return pixels.slice(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS);
   }
 
-  /** adapted(o) − adapted(o with `unit` off) on one image, scaled to [−1, 1]. */
-  private async contribution(i: number, group: number, unit: number, o: InferenceOverrides, on: Float32Array): Promise<{ map: Float32Array; size: number }> {
-    const off = await this.adaptedImages([i], withUnitOff(this.groups, o, group, unit));
+  /**
+   * adapted(o) − adapted(o with `unit` off) on image `i` (`on`: adapted(o)), scaled to [−1, 1];
+   * a decoder pass from `latent` (its cached μ) when given, else a full forward pass.
+   */
+  private async contribution(i: number, latent: Float32Array | null, group: number, unit: number, o: InferenceOverrides, on: Float32Array): Promise<{ map: Float32Array; size: number }> {
+    const off = await withOverrides(this.adapters, this.groups, withUnitOff(this.groups, o, group, unit), () => this.decodes([i], latent));
     const map = new Float32Array(MNIST_PIXELS);
     let max = 0;
     let size = 0;
@@ -239,21 +425,102 @@ class VaeInstance implements TaskInstance {
     return { map, size };
   }
 
-  /** The judge's reading of `images` [n, 784]: per image 'digit (p %)', and the share read as DIGIT. */
-  private async judged(images: Float32Array): Promise<{ verdicts: string[]; share: number }> {
-    const { pred, probs } = await this.judge.classify(images);
+  /** One judge's reading of `images` [n, 784]: per image 'digit (p %)', and the share read as DIGIT. */
+  private static judged(pred: Int32Array, probs: Float32Array, from: number, to: number): Judged {
     let hit = 0;
-    const verdicts = Array.from(pred, (d, i) => {
+    const verdicts: string[] = [];
+    for (let i = from; i < to; i++) {
+      const d = pred[i]!;
       if (d === DIGIT) hit++;
-      return `${d} (${(100 * probs[i * 10 + d]!).toFixed(0)} %)`;
-    });
-    return { verdicts, share: pred.length ? hit / pred.length : NaN };
+      verdicts.push(`${d} (${(100 * probs[i * 10 + d]!).toFixed(0)} %)`);
+    }
+    return { verdicts, share: to > from ? hit / (to - from) : NaN };
   }
 
-  async view(o: InferenceOverrides): Promise<TaskView> {
+  /** Every judge's reading of the view images (one pass per judge). */
+  private async judgeView(images: Float32Array): Promise<Judged[]> {
+    const out: Judged[] = [];
+    for (const j of this.judges) {
+      const { pred, probs } = await j.view.classify(images);
+      out.push(VaeInstance.judged(pred, probs, 0, pred.length));
+    }
+    return out;
+  }
+
+  /** Every judge's share of the score images read as DIGIT; null as soon as `stale()` turns true between two judge passes. */
+  private async scoreShares(images: Float32Array, stale: () => boolean = () => false): Promise<number[] | null> {
+    const n = images.length / MNIST_PIXELS;
+    const out: number[] = [];
+    for (const j of this.judges) {
+      const step = j.score.runner.model.cfg.batch;
+      let hit = 0;
+      for (let s = 0; s < n; s += step) {
+        if (stale()) return null;
+        const { pred } = await j.score.classify(images.subarray(s * MNIST_PIXELS, Math.min(n, s + step) * MNIST_PIXELS));
+        for (const d of pred) if (d === DIGIT) hit++;
+      }
+      out.push(n > 0 ? hit / n : NaN);
+    }
+    return out;
+  }
+
+  /** The adapted model with every unit on at the current parameters (cached per version): its view decodes. */
+  private async allOnView(): Promise<Float32Array> {
+    if (this.allOn?.version !== this.version) this.allOn = { version: this.version };
+    this.allOn.view ??= await this.decodes(this.viewIdx, await this.latentsOf('view'));
+    return this.allOn.view;
+  }
+
+  /** … and each judge's score (null when `stale()` turned true on the way). */
+  private async allOnShares(stale: () => boolean): Promise<number[] | null> {
+    if (this.allOn?.version !== this.version) this.allOn = { version: this.version };
+    const cache = this.allOn;
+    if (!cache.shares) {
+      const val = await this.decodesUnless(this.valIdx, await this.latentsOf('val'), stale);
+      const shares = val && (await this.scoreShares(val, stale));
+      if (!shares) return null;
+      cache.shares = shares;
+    }
+    return cache.shares;
+  }
+
+  /** The adapted scores under `o` (and every unit on, when `o` overrides anything); null when stale on the way. */
+  private async scoresUnder(o: InferenceOverrides, stale: () => boolean): Promise<ViewScore[] | null> {
+    if (!hasOverrides(o)) {
+      // Every unit on: the adapted model is its own "every unit on" copy (cached per version).
+      const shares = await this.allOnShares(stale);
+      return shares ? this.scores(shares, null) : null;
+    }
+    const latents = await this.latentsOf('val');
+    const val = await withOverrides(this.adapters, this.groups, o, () => this.decodesUnless(this.valIdx, latents, stale));
+    const shares = val && (await this.scoreShares(val, stale));
+    if (!shares) return null;
+    const allOn = await this.allOnShares(stale);
+    return allOn ? this.scores(shares, allOn) : null;
+  }
+
+  /** Per judge: base, adapted (null: pending) and every-unit-on shares as the page prints them. */
+  private scores(adapted: number[] | null, allOn: number[] | null): ViewScore[] {
+    return this.judges.map((jd, n) => ({
+      label: `held-out noisy ${DIGIT}s (${this.valIdx.length}) whose decode the frozen ${jd.name} judge reads as "${DIGIT}"`,
+      format: 'percent',
+      better: 'higher',
+      base: this.baseShares![n]!,
+      adapted: adapted ? adapted[n]! : null,
+      ...(allOn ? { allOn: allOn[n]! } : {}),
+    }));
+  }
+
+  /**
+   * The view images' adapted decodes under `o` and the contribution candidates of the first image
+   * (the units with the largest code mass on it, over all groups). Kept for the deferred part.
+   */
+  private async outputs(o: InferenceOverrides): Promise<Outputs> {
+    const key = `${this.version}:${JSON.stringify(o)}`;
+    if (this.lastOutputs?.key === key) return this.lastOutputs;
     const idx = this.viewIdx;
-    // Contribution candidates of the first image: the units with the largest code mass on it, over all groups.
-    const candidates: { group: number; unit: number; mass: number }[] = [];
+    const L = this.task.vae.cfg.latent;
+    const candidates: Outputs['candidates'] = [];
     const collect = async () => {
       for (const g of this.groups) {
         if (!g.stats) continue;
@@ -265,72 +532,79 @@ class VaeInstance implements TaskInstance {
         for (const u of topIndices(mass, this.maps)) if (mass[u]! > 0) candidates.push({ group: g.group, unit: u, mass: mass[u]! });
       }
     };
-    const r = await withOverrides(this.adapters, this.groups, o, async () => {
-      const rec = await this.task.reconstruct(idx);
-      // One chunk: the first image's codes are rows 0… of the last forward (no extra pass).
-      if (idx.length <= this.batch) await collect();
-      else {
-        await this.task.reconstruct([idx[0]!]);
-        await collect();
-      }
+    const latents = await this.latentsOf('view');
+    const firstLatent = latents ? latents.subarray(0, L) : null;
+    const recon = await withOverrides(this.adapters, this.groups, o, async () => {
+      const rec = await this.decodes(idx, latents);
+      // One chunk: the first image's codes are rows 0… of the last pass (no extra pass).
+      if (idx.length > this.batch) await this.decodes([idx[0]!], firstLatent);
+      await collect();
       return rec;
     });
-    const overridden = hasOverrides(o);
-    const allOn = overridden ? (await this.task.reconstruct(idx)).recon : null;
-    this.baseImages ??= (await this.baseTask.reconstruct(idx)).recon;
-    // The score: held-out noisy 3s decoded (z = μ) and read by the frozen classifier.
-    const valAdapted = await withOverrides(this.adapters, this.groups, o, async () => (await this.task.reconstruct(this.valIdx)).recon);
-    const judgedAdapted = await this.judged(valAdapted);
-    const judgedAllOn = overridden ? await this.judged((await this.task.reconstruct(this.valIdx)).recon) : null;
-    this.baseJudged ??= (await this.judged((await this.baseTask.reconstruct(this.valIdx)).recon)).share;
-    const shownBase = await this.judged(this.baseImages);
-    const shownAdapted = await this.judged(r.recon);
-    const images: ImageExample[] = idx.map((i, j) => ({
-      title: `a ${this.mnist.labels[i]!} (test image ${i})`,
-      input: this.image(r.noisy, j),
-      target: this.image(r.clean, j),
-      base: this.image(this.baseImages!, j),
-      adapted: this.image(r.recon, j),
-      ...(allOn ? { allOn: this.image(allOn, j) } : {}),
-      judged: { base: shownBase.verdicts[j]!, adapted: shownAdapted.verdicts[j]! },
-    }));
-    const items: UnitGallery['items'] = [];
-    const first = idx[0]!;
     candidates.sort((a, b) => b.mass - a.mass);
-    const on = images[0]!.adapted!;
+    this.lastOutputs = { key, recon, candidates: candidates.slice(0, this.maps), firstLatent };
+    return this.lastOutputs;
+  }
+
+  /** Each top unit's contribution map on the first image (one decoder pass each); null when stale on the way, undefined when no unit has one. */
+  private async gallery(o: InferenceOverrides, out: Outputs, stale: () => boolean): Promise<UnitGallery | null | undefined> {
+    const items: UnitGallery['items'] = [];
+    const on = this.image(out.recon, 0);
     let total = 0;
-    for (const c of candidates.slice(0, this.maps)) {
-      const { map, size } = await this.contribution(first, c.group, c.unit, o, on);
+    for (const c of out.candidates) {
+      if (stale()) return null;
+      const { map, size } = await this.contribution(this.viewIdx[0]!, out.firstLatent, c.group, c.unit, o, on);
       total += size;
       items.push({ group: c.group, unit: c.unit, value: size, drawable: { kind: 'image', side: MNIST_SIDE, pixels: map, signed: true } });
     }
+    if (!items.length) return undefined;
     for (const c of items) c.value = total > 0 ? c.value / total : 0;
     items.sort((a, b) => b.value - a.value);
+    return {
+      title: 'Each unit\'s contribution to the first image (red adds ink, blue removes it)',
+      measure: 'share: the unit\'s part of the change the shown units make to this image (adapted output minus the output with that unit off)',
+      format: 'percent',
+      items,
+    };
+  }
+
+  async viewDeferred(o: InferenceOverrides, stale: () => boolean): Promise<ViewDeferred | null> {
+    const units = await this.gallery(o, await this.outputs(o), stale);
+    if (units === null) return null;
+    const scores = await this.scoresUnder(o, stale);
+    if (!scores) return null;
+    return { score: scores[0]!, otherScores: scores.slice(1), ...(units ? { units } : {}) };
+  }
+
+  async view(o: InferenceOverrides, opts: { defer?: boolean } = {}): Promise<TaskView> {
+    const idx = this.viewIdx;
+    const out = await this.outputs(o);
+    const allOnView = hasOverrides(o) ? await this.allOnView() : null;
+    const judged = await this.judgeView(out.recon);
+    const base = this.baseView!;
+    const images: ImageExample[] = idx.map((i, j) => ({
+      title: `a ${this.mnist.labels[i]!} (test image ${i})`,
+      index: i,
+      input: this.image(base.noisy, j),
+      target: this.image(base.clean, j),
+      base: this.image(base.images, j),
+      adapted: this.image(out.recon, j),
+      ...(allOnView ? { allOn: this.image(allOnView, j) } : {}),
+      judged: this.judges.map((jd, n) => ({ by: jd.name, base: base.judged[n]!.verdicts[j]!, adapted: judged[n]!.verdicts[j]! })),
+    }));
+    // A re-render may leave the gallery (a decoder pass per map) and the score (the score set's decodes) to viewDeferred.
+    const rest = opts.defer ? null : await this.viewDeferred(o, () => false);
+    const [score, ...otherScores] = rest ? [rest.score, ...(rest.otherScores ?? [])] : this.scores(null, null);
     return {
       kind: 'images',
       side: MNIST_SIDE,
       inputLabel: 'noisy input',
       targetLabel: 'clean',
       images,
-      note: `held-out noisy ${DIGIT}s (a digit the base never saw), decoded at z = μ; under each decode, what a frozen digit classifier reads in it`,
-      score: {
-        label: `held-out noisy ${DIGIT}s (${this.valIdx.length}) whose decode a frozen classifier reads as "${DIGIT}"`,
-        format: 'percent',
-        better: 'higher',
-        base: this.baseJudged,
-        adapted: judgedAdapted.share,
-        ...(judgedAllOn ? { allOn: judgedAllOn.share } : {}),
-      },
-      ...(items.length
-        ? {
-            units: {
-              title: 'Each unit\'s contribution to the first image (red adds ink, blue removes it)',
-              measure: 'share: the unit\'s part of the change the shown units make to this image (adapted output minus the output with that unit off)',
-              format: 'percent' as const,
-              items,
-            },
-          }
-        : {}),
+      note: `held-out noisy ${DIGIT}s (a digit the base never saw), decoded at z = μ; the first is the 8 → 3 experiment's fixed latent (its base decoded an "8", its atoms a "3"); under each decode, what two frozen digit classifiers (${this.judges.map((j) => j.name).join(', ')}) read in it`,
+      score: score!,
+      otherScores,
+      ...(rest ? (rest.units ? { units: rest.units } : {}) : { pending: true }),
     };
   }
 
@@ -380,7 +654,7 @@ class VaeInstance implements TaskInstance {
     if (top.length) {
       const i = this.probeIdx[top[0]!]!;
       const on = await this.adaptedImages([i], o);
-      decoder = { kind: 'image', side: MNIST_SIDE, pixels: (await this.contribution(i, group, unit, o, on)).map, signed: true };
+      decoder = { kind: 'image', side: MNIST_SIDE, pixels: (await this.contribution(i, null, group, unit, o, on)).map, signed: true };
     }
     return {
       group,
@@ -449,14 +723,16 @@ class VaeInstance implements TaskInstance {
 
   /** Pixel MSE of the view images' reconstructions against the clean digits; outputs: the reconstructions. */
   async viewOutputs(o: InferenceOverrides): Promise<ViewOutputs> {
-    const r = await withOverrides(this.adapters, this.groups, o, () => this.task.reconstruct(this.viewIdx));
+    const latents = await this.latentsOf('view');
+    const recon = await withOverrides(this.adapters, this.groups, o, () => this.decodes(this.viewIdx, latents));
+    const clean = this.baseView!.clean;
     let se = 0;
     const n = this.viewIdx.length * MNIST_PIXELS;
-    for (let p = 0; p < n; p++) se += (r.recon[p]! - r.clean[p]!) ** 2;
+    for (let p = 0; p < n; p++) se += (recon[p]! - clean[p]!) ** 2;
     return {
       lossName: 'pixel MSE',
       loss: se / n,
-      examples: this.viewIdx.map((i, j) => ({ output: this.image(r.recon, j), render: { kind: 'image' as const, side: MNIST_SIDE }, label: `digit ${this.mnist.labels[i]}` })),
+      examples: this.viewIdx.map((i, j) => ({ output: this.image(recon, j), render: { kind: 'image' as const, side: MNIST_SIDE }, label: `digit ${this.mnist.labels[i]}` })),
     };
   }
 

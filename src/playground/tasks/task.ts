@@ -23,7 +23,7 @@ import type { GpuRuntime } from '../../engine/runtime';
 import type { SiteKind } from '../../nn/site';
 import type { SettingsSpec } from '../../settings/fields';
 import type { TrainingSettings } from '../../train/settings';
-import type { Drawable, EncodeRequest, EncodeResult, InferenceOverrides, LatentGroupInfo, LatentInspection, OwnInput, OwnInputResult, ParameterCounts, PositionLayout, SiteInfo, TaskDescription, TaskView } from '../types';
+import type { Drawable, EncodeRequest, EncodeResult, InferenceOverrides, LatentGroupInfo, LatentInspection, OwnInput, OwnInputResult, ParameterCounts, PositionLayout, SiteInfo, TaskDescription, TaskView, ViewDeferred } from '../types';
 import type { ActivationMode, LatentStatsSnapshot } from '../../analysis/latent-stats';
 import type { WindowCode } from '../../analysis/latent-window';
 import type { Tensor } from '../../engine/tensor';
@@ -109,8 +109,18 @@ export interface TaskInstance {
   readonly base: { source: string; metadata: Record<string, string> } | null;
   /** Loss and task metrics on the held-out batch (outside the step; reads back). */
   validate(): Promise<{ loss: number; metrics: Record<string, number> }>;
-  /** Base and adapted outputs on the fixed view batch, with `overrides` applied to the adapted model only. */
-  view(overrides: InferenceOverrides): Promise<TaskView>;
+  /**
+   * Base and adapted outputs on the fixed view batch, with `overrides` applied to the adapted model only.
+   * `defer` (only asked of tasks with `viewDeferred`): answer the outputs first and leave what
+   * costs more (the score over the held-out set, the unit gallery) to `viewDeferred` — the view
+   * then says `pending`.
+   */
+  view(overrides: InferenceOverrides, opts?: { defer?: boolean }): Promise<TaskView>;
+  /**
+   * What a deferred view left out, under the same overrides; null when `stale()` turned true on
+   * the way (a newer view was asked for: its answer comes first).
+   */
+  viewDeferred?(overrides: InferenceOverrides, stale: () => boolean): Promise<ViewDeferred | null>;
   /** A unit's top-activating examples, class bars and rendered decoder direction. */
   inspect(group: number, unit: number, overrides: InferenceOverrides): Promise<LatentInspection>;
   /**
@@ -173,6 +183,8 @@ export interface TaskModule<S extends object = Record<string, unknown>> {
   readonly defaultTargets: Partial<Readonly<Record<SiteKind, readonly string[]>>>;
   /** The shipped base checkpoint (path under public/), or null when the base is built in the page. */
   readonly baseCheckpoint: string | null;
+  /** The base checkpoint a configuration of the task's settings loads (absent: always `baseCheckpoint`). */
+  baseCheckpointFor?(settings: S): string | null;
   /** Legend text for the task's own settings (e.g. 'train atoms'); empty when they don't tell runs apart. */
   runLabel?(settings: S): string;
   /**

@@ -25,11 +25,11 @@ import { Icon } from './Icon';
 
 const C = { target: '#111827', base: '#6b7280', adapted: '#dc2626', observed: '#2563eb' };
 
-function ScoreLine({ score }: { score: ViewScore }) {
+function ScoreLine({ score, testId = 'view-metric', pending = false }: { score: ViewScore; testId?: string; pending?: boolean }) {
   const f = (x: number) => formatScore(score.format, x);
   const better = score.adapted === null || score.adapted === score.base ? null : score.better === 'lower' ? score.adapted < score.base : score.adapted > score.base;
   return (
-    <p className="score" data-testid="view-metric" data-base={score.base} data-adapted={score.adapted ?? ''} data-all-on={score.allOn ?? ''}>
+    <p className="score" data-testid={testId} data-pending={pending ? "true" : "false"} data-base={score.base} data-adapted={score.adapted ?? ''} data-all-on={score.allOn ?? ''}>
       <span className="score-label">{score.label}:</span> base <strong>{f(score.base)}</strong>
       {score.adapted !== null && (
         <>
@@ -38,6 +38,12 @@ function ScoreLine({ score }: { score: ViewScore }) {
             {f(score.adapted)}
           </strong>
         </>
+      )}
+      {pending && (
+        <span className="note" aria-busy="true" data-testid="score-pending">
+          {' '}
+          → adapted: computing with your unit / k changes…
+        </span>
       )}{' '}
       <span className="note">({score.better} is better)</span>
       {score.allOn !== undefined && (
@@ -130,17 +136,30 @@ function SignalFigure({ s, xLabel, format }: { s: SignalExample; xLabel: string;
   );
 }
 
+/** A short checksum of the adapted images: it changes whenever a re-render changes any of them (tests wait on it). */
+function adaptedChecksum(images: readonly ImageExample[]): string {
+  let s = 0;
+  for (const im of images) if (im.adapted) for (let i = 0; i < im.adapted.length; i++) s += im.adapted[i]! * ((i % 97) + 1);
+  return s.toPrecision(10);
+}
+
+/** Each judge's reading, e.g. '8 (99 %) by MLP · 8 (97 %) by CNN'. */
+function verdicts(judged: ImageExample['judged'], which: 'base' | 'adapted'): string | null {
+  const parts = (judged ?? []).filter((j) => j[which] !== null).map((j) => (judged!.length > 1 ? `${j[which]} by ${j.by}` : j[which]!));
+  return parts.length ? parts.join(' · ') : null;
+}
+
 function ImagesBody({ view }: { view: Extract<TaskView, { kind: 'images' }> }) {
   const withAllOn = view.images.some((im) => im.allOn);
   const rows: { key: string; label: string; get(im: ImageExample): Float32Array | null | undefined; judged?(im: ImageExample): string | null | undefined }[] = [
     ...(view.inputLabel ? [{ key: 'input', label: view.inputLabel, get: (im: ImageExample) => im.input }] : []),
     { key: 'target', label: view.targetLabel, get: (im) => im.target },
-    { key: 'base', label: 'base (no adapter)', get: (im) => im.base, judged: (im) => im.judged?.base },
-    { key: 'adapted', label: 'adapted', get: (im) => im.adapted, judged: (im) => im.judged?.adapted },
+    { key: 'base', label: 'base (no adapter)', get: (im) => im.base, judged: (im) => verdicts(im.judged, 'base') },
+    { key: 'adapted', label: 'adapted', get: (im) => im.adapted, judged: (im) => verdicts(im.judged, 'adapted') },
     ...(withAllOn ? [{ key: 'all-on', label: ALL_ON, get: (im: ImageExample) => im.allOn }] : []),
   ];
   return (
-    <table className="image-grid" data-testid="adapted-output" data-kind="images">
+    <table className="image-grid" data-testid="adapted-output" data-kind="images" data-first-index={view.images[0]?.index ?? ''} data-adapted-sum={adaptedChecksum(view.images)}>
       <thead>
         <tr>
           <td />
@@ -268,11 +287,14 @@ function ScalarsBody({ view }: { view: Extract<TaskView, { kind: 'scalars' }> })
   );
 }
 
-function Gallery({ units, groups }: { units: UnitGallery; groups: LatentGroupInfo[] | undefined }) {
+function Gallery({ units, groups, pending }: { units: UnitGallery; groups: LatentGroupInfo[] | undefined; pending: boolean }) {
   const multi = new Set(units.items.map((i) => i.group)).size > 1;
   return (
-    <div className="gallery" data-testid="unit-gallery">
-      <h3>{units.title}</h3>
+    <div className={pending ? 'gallery stale' : 'gallery'} data-testid="unit-gallery" data-pending={pending ? 'true' : 'false'}>
+      <h3>
+        {units.title}
+        {pending && <span className="note"> · updating for your unit / k changes…</span>}
+      </h3>
       <p className="note" data-testid="unit-gallery-measure">
         {units.measure}. Click one for its view.
       </p>
@@ -434,10 +456,11 @@ export function TaskViewPanel() {
       {(fresh === 'current' || fresh === 'stale') && !shown && <p aria-busy="true">Reading the outputs from the GPU…</p>}
       {shown && (
         <div className={fresh === 'stale' ? 'view-content stale' : 'view-content'}>
-          <ScoreLine score={shown.score} />
+          <ScoreLine score={shown.score} pending={!!shown.pending} />
+          {shown.otherScores?.map((sc) => <ScoreLine key={sc.label} score={sc} testId="view-metric-other" pending={!!shown.pending} />)}
           {shown.note && <p className="note view-note">{shown.note}</p>}
           <ViewBody view={shown} />
-          {shown.units && shown.units.items.length > 0 && <Gallery units={shown.units} groups={info?.groups} />}
+          {shown.units && shown.units.items.length > 0 && <Gallery units={shown.units} groups={info?.groups} pending={!!shown.pending} />}
         </div>
       )}
       {shown && info && info.groups.length > 1 && (
