@@ -11,6 +11,7 @@ import { describe, expect, test } from 'vitest';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { offeredAdapters, taskIds, taskModule } from '../../src/playground/tasks/registry';
+import { FIXED_VIEW_INDEX } from '../../src/playground/tasks/mnist-vae';
 import { screenshot, SCREENSHOT_DIR } from './helpers/browser';
 import { openReadyPage, useServedPage } from './helpers/page';
 
@@ -225,6 +226,84 @@ describe('playground', () => {
     expect(errors).toEqual([]);
     await page.close();
   });
+
+  test('mnist-vae × atoms: the view opens on the fixed held-out 3 with both judges; unit toggles and k steps re-render from cached μ (median latencies logged); the score and maps follow', async () => {
+    const started = Date.now();
+    // A handful of steps at a small batch: enough for the atoms to move (CI budget).
+    const { page, errors } = await openPage('#task=mnist-vae&adapter.kind=atoms&training.steps=5&training.warmup=0&training.batch=4');
+    await page.getByTestId('play').click();
+    const done = await settled(page, 240_000, 5);
+    expect(done.phase, done.message).toBe('ready');
+    const table = page.locator('[data-testid="adapted-output"][data-kind="images"]');
+    await table.waitFor({ timeout: 60_000 });
+    // The first image is the 8 → 3 experiment's fixed latent; both judges read every decode and score the held-out 3s.
+    expect(Number(await table.getAttribute('data-first-index'))).toBe(FIXED_VIEW_INDEX);
+    expect(await page.getByTestId('base-source').innerText()).toContain('mnist-vae-5to9-cls.safetensors');
+    expect(await page.getByTestId('judged-base').first().innerText()).toMatch(/by MLP.*by CNN/);
+    expect(await page.getByTestId('view-metric').innerText()).toMatch(/MLP judge/);
+    expect(await page.getByTestId('view-metric-other').innerText()).toMatch(/CNN judge/);
+
+    // The unit with the largest share of the first image's change: the gallery's first map (open its group's controls).
+    const top = page.locator('[data-testid="unit-gallery"] button[aria-label^="open "]').first();
+    await top.waitFor({ timeout: 60_000 });
+    const m = /^open \S+ (\d+)(?: of (\S+))?$/.exec((await top.getAttribute('aria-label'))!)!;
+    const unit = Number(m[1]);
+    if (m[2]) {
+      const options = await page.locator('[data-testid="group-select"] option').evaluateAll((els) => els.map((e) => [(e as HTMLOptionElement).value, e.textContent ?? ''] as const));
+      await page.getByTestId('group-select').selectOption(options.find(([, text]) => text.startsWith(`${m[2]} `))![0]);
+    }
+    await page.getByTestId(`unit-toggle-${unit}`).waitFor();
+
+    /** ms from a click on the unit's toggle (or one step down of the k slider) to the next change of the adapted images' checksum. */
+    const rerender = (what: 'toggle' | 'k') =>
+      page.evaluate(
+        ([sel, kind]) =>
+          new Promise<number>((resolve, reject) => {
+            const sum = () => document.querySelector('[data-testid="adapted-output"]')?.getAttribute('data-adapted-sum') ?? null;
+            const before = sum();
+            const timer = setTimeout(() => {
+              obs.disconnect();
+              reject(new Error(`no re-render of the adapted images within 60 s after a ${kind} change`));
+            }, 60_000);
+            const obs = new MutationObserver(() => {
+              const now = sum();
+              if (now !== null && now !== before) {
+                clearTimeout(timer);
+                obs.disconnect();
+                resolve(performance.now() - t0);
+              }
+            });
+            obs.observe(document.querySelector('[data-testid="task-view"]')!, { subtree: true, attributes: true, childList: true });
+            const target = document.querySelector(sel) as HTMLInputElement;
+            const t0 = performance.now();
+            if (kind === 'k') {
+              // One step down, as an arrow key would move it (React listens to the input event).
+              Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(target, String(Number(target.value) - 1));
+              target.dispatchEvent(new Event('input', { bubbles: true }));
+            } else target.click();
+          }),
+        [what === 'k' ? '[data-testid="k-slider"]' : `[data-testid="unit-toggle-${unit}"]`, what] as const,
+      );
+    const toggles: number[] = [];
+    for (let i = 0; i < 6; i++) toggles.push(await rerender('toggle'));
+    const ks: number[] = [];
+    for (let i = 0; i < 4; i++) ks.push(await rerender('k'));
+    expect(Number(await page.getByTestId('k-value').getAttribute('data-applied'))).toBe(Number(await page.getByTestId('k-slider').getAttribute('max')) - 4);
+    // The deferred part follows the last change: the score under the overrides (beside every unit on) and the maps.
+    await page.locator('[data-testid="view-metric"][data-pending="false"]').waitFor({ timeout: 60_000 });
+    await page.locator('[data-testid="unit-gallery"][data-pending="false"]').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('view-metric').getAttribute('data-adapted')).toMatch(/^[\d.]+$/);
+    expect(await page.getByTestId('view-metric-other').getAttribute('data-adapted')).toMatch(/^[\d.]+$/);
+    expect(await page.getByTestId('score-all-on').count()).toBe(2); // each judge's score beside every unit on
+    const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+    const list = (a: number[]) => a.map((t) => t.toFixed(0)).join(', ');
+    console.log(
+      `e2e playground: mnist-vae × atoms re-render after a unit toggle ${list(toggles)} ms (median ${median(toggles).toFixed(0)}), after a k step ${list(ks)} ms (median ${median(ks).toFixed(0)}); test ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    );
+    await screenshot(page, 'mnist-vae-8to3-view');
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 600_000);
 
   test('the regression task trains to the end in the worker: 300 loss points stream in, train and validation curves are drawn, the loss falls', async () => {
     // Full fine-tuning of the in-page base (no adapter): the quickest task, run to its last step.
