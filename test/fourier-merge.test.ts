@@ -66,11 +66,11 @@ describe('fourier --merge', () => {
     await expect(merge([s1, s1], out)).rejects.toThrow(/seed 1's fine-tuning tied.atoms is in two sources/);
     await expect(merge([s1, source(dir, 1, { untiedOnly: true, lowSparse: 0.3 })], out)).rejects.toThrow(/seed 1's sparse base differs between the sources/);
     // A base loaded from a file: the file's recorded config must be the merged one up to the pre-training recipe
-    // (the shipped base: batch 8, 500 steps, against the full recipe's 16 and 800: accepted and shown).
+    // (the shipped base is the full recipe, batch 16 and 800 steps, against a run made at batch 8, 500 steps: accepted and shown).
     await expect(merge([source(dir, 1, { sparseFrom: 'public/checkpoints/fourier-sparse.safetensors', config: { lambda: 2 } })], out)).rejects.toThrow(/fourier-sparse.safetensors \(seed 1\) was made with another config .*\(lambda\)/);
-    expect(await merge([source(dir, 1, { sparseFrom: 'public/checkpoints/fourier-sparse.safetensors' })], out)).toBe(0);
-    expect(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).mergedFrom[0].loadedBases[0].madeWith).toEqual({ batch: 8, pretrainSteps: 500, pretrainLr: 0.003 });
-    expect(readFileSync(join(out, 'results.md'), 'utf8')).toContain('Bases pre-trained with another recipe (loaded from files): seed 1 sparse (batch 8, 500 steps, lr 0.003).');
+    expect(await merge([source(dir, 1, { sparseFrom: 'public/checkpoints/fourier-sparse.safetensors', config: { batch: 8, pretrainSteps: 500 } })], out)).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).mergedFrom[0].loadedBases[0].madeWith).toEqual({ batch: 16, pretrainSteps: 800, pretrainLr: 0.003 });
+    expect(readFileSync(join(out, 'results.md'), 'utf8')).toContain('Bases pre-trained with another recipe (loaded from files): seed 1 sparse (batch 16, 800 steps, lr 0.003).');
     expect(await merge([source(dir, 1, { sparseFrom: join(dir, 'gone.safetensors') })], out)).toBe(0);
     expect(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).mergedFrom[0].loadedBases).toEqual([{ base: 'sparse', file: join(dir, 'gone.safetensors'), checked: false }]);
     await expect(merge([join(dir, 'nope')], out)).rejects.toThrow(/nope[/\\]results.json does not exist/);
