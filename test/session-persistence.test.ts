@@ -155,6 +155,29 @@ describe('session persistence', () => {
     s.destroy();
   });
 
+  it('a file from before a task offered a choice of bases loads with the setting whose base it was trained on; a base no setting loads is still refused', async () => {
+    const p = new SessionPersistence(new MemoryStore(), assets, { every: 10, onEvent: () => {} });
+    const s = await build(config());
+    await s.stepN(1);
+    const cp = await s.checkpoint();
+    // The session file's config as an mnist-vae session made before 'base' existed: its settings read as the default (cls).
+    const vae = { ...cp.config, task: 'mnist-vae', tasks: { ...cp.config.tasks, 'mnist-vae': { base: 'cls' } } } as PlaygroundConfig;
+    const ref = async (c: PlaygroundConfig) => p.baseRef(c);
+    const flattenRef = await ref({ ...vae, tasks: { ...vae.tasks, 'mnist-vae': { base: 'flatten' } } } as PlaygroundConfig);
+    expect(flattenRef.id).toMatch(/mnist-vae-5to9\.safetensors$/);
+    const old = encodeSessionCheckpoint({ ...cp, config: vae }, s.task.graph.packs, flattenRef);
+    const got = await p.importSession(old);
+    expect((got.config.tasks as Record<string, { base: string }>)['mnist-vae']!.base).toBe('flatten');
+    expect(got.step).toBe(cp.step);
+    // The current default base needs no change.
+    const cur = encodeSessionCheckpoint({ ...cp, config: vae }, s.task.graph.packs, await ref(vae));
+    expect((((await p.importSession(cur)).config.tasks) as Record<string, { base: string }>)['mnist-vae']!.base).toBe('cls');
+    // Same path, another file (a retrained base): no setting loads it.
+    const retrained = encodeSessionCheckpoint({ ...cp, config: vae }, s.task.graph.packs, { id: flattenRef.id, hash: `sha256:${'0'.repeat(64)}` });
+    await expect(p.importSession(retrained)).rejects.toThrow(/trained on base 'checkpoints\/mnist-vae-5to9\.safetensors' \(sha256:0+…\); this page's mnist-vae base is 'checkpoints\/mnist-vae-5to9-cls\.safetensors'/);
+    s.destroy();
+  });
+
   it('after a NaN/Inf step nothing is autosaved (the autosave stays the last good state); restoring it with a lower learning rate continues', async () => {
     const store = new MemoryStore();
     const p = new SessionPersistence(store, assets, { every: 4, onEvent: () => {} });

@@ -17,6 +17,7 @@ import { AdapterFileError, applyAdapter, decodeAdapter, exportAdapter, type Adap
 import { bytesFingerprint } from '../io/fingerprint';
 import { decodeSessionCheckpoint, encodeSessionCheckpoint } from './session-checkpoint';
 import { SessionFileError, type BaseRef } from '../io/session-file';
+import type { FieldSpec } from '../settings/fields';
 import type { PlaygroundSession } from '../playground/session';
 import type { SessionCheckpoint } from '../playground/types';
 import type { TaskAssets } from '../playground/tasks/task';
@@ -204,11 +205,33 @@ export class SessionPersistence {
   async importSession(bytes: Uint8Array): Promise<SessionCheckpoint> {
     const { checkpoint, base } = decodeSessionCheckpoint(bytes);
     const here = await this.baseRef(checkpoint.config);
-    if (base.hash !== here.hash || (base.hash === 'none' && base.id !== here.id)) {
-      const show = (b: BaseRef) => `'${b.id}'${b.hash === 'none' ? '' : ` (${b.hash.slice(0, 19)}…)`}`;
-      throw new SessionFileError('mismatch', `the session was trained on base ${show(base)}; this page's ${checkpoint.config.task} base is ${show(here)}`);
+    const same = (a: BaseRef, b: BaseRef) => a.hash === b.hash && (a.hash !== 'none' || a.id === b.id);
+    if (same(base, here)) return checkpoint;
+    // A file from before a task offered a choice of bases (its settings lack the choice, so they
+    // read as the default): the task setting whose base is the file's, if one is.
+    const migrated = await this.settingsForBase(checkpoint.config, base);
+    if (migrated) return { ...checkpoint, config: migrated };
+    const show = (b: BaseRef) => `'${b.id}'${b.hash === 'none' ? '' : ` (${b.hash.slice(0, 19)}…)`}`;
+    throw new SessionFileError('mismatch', `the session was trained on base ${show(base)}; this page's ${checkpoint.config.task} base is ${show(here)}`);
+  }
+
+  /** The config with one choice of its task's settings changed so that it loads `base` (same id and hash), or null. */
+  private async settingsForBase(config: PlaygroundConfig, base: BaseRef): Promise<PlaygroundConfig | null> {
+    const m = taskModule(config.task);
+    if (!m.baseCheckpointFor || base.hash === 'none') return null;
+    const settings = (config.tasks[config.task] ?? m.settings.defaults) as Record<string, unknown>;
+    for (const [field, spec] of Object.entries(m.settings.fields as Record<string, FieldSpec>)) {
+      if (spec.type !== 'choice') continue;
+      for (const option of spec.options) {
+        if (option === settings[field]) continue;
+        const next = { ...settings, [field]: option };
+        if (m.baseCheckpointFor(next as never) !== base.id) continue;
+        const candidate = { ...config, tasks: { ...config.tasks, [config.task]: next } } as PlaygroundConfig;
+        const ref = await this.baseRef(candidate);
+        if (ref.id === base.id && ref.hash === base.hash) return candidate;
+      }
     }
-    return checkpoint;
+    return null;
   }
 
   /** Resets the autosave bookkeeping for a freshly built session (it saves from its own step on). */
