@@ -129,6 +129,12 @@ describe('STAN protocol, end to end (--quick)', () => {
       }
     }
     expect(r.checks.map((c) => c.id)).toEqual(['t8-k8-vs-nlatents-e1', 't8-protocol-plateau', 't8-protocol-half-width']);
+    // The k = 8 check states acc(k = 8) − acc(n-latents): the cell's vsK8 (acc(k) − acc(k = 8)) negated.
+    const nl = r.cells.find((x) => x.k !== 8)!;
+    const c8 = r.checks.find((c) => c.id === 't8-k8-vs-nlatents-e1') as unknown as { measured: number; ci95: [number, number] };
+    close(c8.measured, -nl.vsK8!.mean);
+    close(c8.ci95[0], -nl.vsK8!.ci95[1]);
+    close(c8.ci95[1], -nl.vsK8!.ci95[0]);
     for (const f of ['results.md', 'k-expansion-accuracy.svg', 'k-expansion-validation-curves.svg']) expect(existsSync(join(out, f)), f).toBe(true);
     // --stored-only: the same cells from the store; from an empty store every cell is 'not run' and nothing trains
     const again = join(root, 'k-stored');
