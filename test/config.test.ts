@@ -18,6 +18,14 @@ describe('configuration schema', () => {
     expect(parseConfig(DEFAULT_CONFIG)).toEqual({ ok: true, config: DEFAULT_CONFIG });
   });
 
+  it('reads −0 as 0 (the URL writes 0, so a −0 would not survive the round trip)', () => {
+    const c = JSON.parse(JSON.stringify(DEFAULT_CONFIG)) as PlaygroundConfig;
+    c.training.seed = -0;
+    const r = parseConfig(c);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(Object.is(r.config.training.seed, 0)).toBe(true);
+  });
+
   const bad: [string, (c: PlaygroundConfig) => void, RegExp][] = [
     ['adapter.stan.k', (c) => ((c.adapter.stan as Settings).k = 0), /^k \(active latents\) must be ≥ 1 \(an integer in 1…16384\)/],
     ['adapter.stan.k', (c) => ((c.adapter.stan as Settings).k = 2.5), /^k \(active latents\) must be an integer in 1…16384/],

@@ -59,6 +59,9 @@ export function describeAllowed(f: FieldSpec): string {
   }
 }
 
+/** −0 read as 0: a JSON or URL −0 would otherwise not survive a round trip through the URL (which writes 0). */
+const positiveZero = (x: number): number => (x === 0 ? 0 : x);
+
 /** The valibot schema of one field; every message starts with the field's label. */
 export function fieldSchema(f: FieldSpec): v.GenericSchema {
   const allowed = describeAllowed(f);
@@ -69,6 +72,7 @@ export function fieldSchema(f: FieldSpec): v.GenericSchema {
         v.integer(`${f.label} must be ${allowed}`),
         v.minValue(f.min, `${f.label} must be ≥ ${f.min} (${allowed})`),
         v.maxValue(f.max, `${f.label} must be ≤ ${f.max} (${allowed})`),
+        v.transform(positiveZero),
       );
     case 'number':
       return v.pipe(
@@ -76,6 +80,7 @@ export function fieldSchema(f: FieldSpec): v.GenericSchema {
         v.finite(`${f.label} must be finite (${allowed})`),
         v.check((x: number) => (f.exclusiveMin ? x > f.min : x >= f.min), `${f.label} must be ${f.exclusiveMin ? '>' : '≥'} ${f.min} (${allowed})`),
         v.maxValue(f.max, `${f.label} must be ≤ ${f.max} (${allowed})`),
+        v.transform(positiveZero),
       );
     case 'choice':
       return v.picklist(f.options as [string, ...string[]], `${f.label} must be ${allowed}`);
