@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CommandList, type GpuRuntime } from '../src/engine/runtime';
-import { createTopKOverride, recordTopK, resolveTopKVariant, threadKernel, topkCpu, topkKey, writeTopKOverride, type TopKMode } from '../src/kernels/topk';
+import { createTopKOverride, recordTopK, resolveTopKVariant, threadKernel, topkCpu, topkKey, TOPK_INSERT_MAX_K, writeTopKOverride, type TopKMode, type TopKThreadKernel } from '../src/kernels/topk';
 import { randomArray, testRuntime } from './helpers/gpu';
 
 type Variant = 'thread' | 'workgroup';
@@ -20,8 +20,24 @@ interface Case {
 const tied = (n: number, seed: number) => randomArray(n, seed, -1, 1).map((v) => Math.round(v * 3) / 3);
 const allNegative = (n: number, seed: number) => randomArray(n, seed, -5, -0.001);
 const constant = (n: number) => new Float32Array(n).fill(0.25);
+/** NaNs of both signs, ±inf, ±0 and ordinary values (NaNs order by their bit pattern). */
+const special = (n: number, seed: number) => {
+  const out = randomArray(n, seed);
+  const bits = new Uint32Array(out.buffer);
+  const pick = randomArray(n, seed + 1, 0, 1);
+  for (let i = 0; i < n; i++) {
+    const u = pick[i]!;
+    if (u < 0.05) bits[i] = 0x7fc00000; // +NaN
+    else if (u < 0.1) bits[i] = 0xffc00000; // −NaN
+    else if (u < 0.15) out[i] = Infinity;
+    else if (u < 0.2) out[i] = -Infinity;
+    else if (u < 0.25) out[i] = 0;
+    else if (u < 0.3) out[i] = -0;
+  }
+  return out;
+};
 
-async function run(rt: GpuRuntime, variant: Variant, c: Case, seed: number) {
+async function run(rt: GpuRuntime, variant: Variant, c: Case, seed: number, kernel?: TopKThreadKernel) {
   const n = c.rows * c.l;
   const xv = (c.data ?? ((m: number, s: number) => randomArray(m, s)))(n, seed);
   const x = rt.tensor([c.rows, c.l], 'x', xv);
@@ -32,7 +48,7 @@ async function run(rt: GpuRuntime, variant: Variant, c: Case, seed: number) {
   const kOverride = c.kOverride !== undefined ? createTopKOverride(rt, c.kOverride) : undefined;
   const list = new CommandList('topk');
   rt.device.pushErrorScope('validation');
-  recordTopK(rt, list, { x, rows: c.rows, l: c.l, k: c.k, indices, values, mode: c.mode ?? 'signed', variant, ...(mask ? { mask } : {}), ...(kOverride ? { kOverride } : {}) });
+  recordTopK(rt, list, { x, rows: c.rows, l: c.l, k: c.k, indices, values, mode: c.mode ?? 'signed', variant, ...(kernel ? { threadKernel: kernel } : {}), ...(mask ? { mask } : {}), ...(kOverride ? { kOverride } : {}) });
   rt.submit([list]);
   const err = await rt.device.popErrorScope();
   expect(err?.message ?? null).toBeNull();
@@ -43,8 +59,16 @@ async function run(rt: GpuRuntime, variant: Variant, c: Case, seed: number) {
   return { gi, gv, ref, xv };
 }
 
-// Thread-variant kernels: insert4 (k ≤ 64, l % 4 == 0), insert (k ≤ 64, other l), radix (k > 64).
+// Thread-variant kernels: insert4 (k ≤ 64, l % 4 == 0), insert (k ≤ 64, other l), radix (k > 64, or
+// 48 ≤ k ≤ 64 with 4k ≤ l ≤ 8k).
 const cases: Case[] = [
+  { rows: 4, l: 72, k: 9, data: special }, // NaNs of both signs, ±inf, ±0
+  { rows: 4, l: 72, k: 9, data: special, mode: 'abs' },
+  { rows: 3, l: 300, k: 8, data: special },
+  { rows: 3, l: 37, k: 20, data: special },
+  { rows: 3, l: 130, k: 70, data: special },
+  { rows: 5, l: 256, k: 64, data: tied, mask: true }, // radix below the insertion limit (radixPays)
+  { rows: 3, l: 300, k: 50, mode: 'abs', kOverride: 9 }, // radix (radixPays)
   { rows: 1, l: 1, k: 1 }, // insert
   { rows: 3, l: 37, k: 1 }, // insert
   { rows: 5, l: 37, k: 37 }, // k = l, l not a multiple of any workgroup size (insert)
@@ -69,7 +93,7 @@ const cases: Case[] = [
 ];
 
 function label(c: Case): string {
-  return `rows=${c.rows} l=${c.l} k=${c.k}${c.mode === 'abs' ? ' abs' : ''}${c.data === tied ? ' ties' : ''}${c.data === allNegative ? ' all-negative' : ''}${c.data === constant ? ' constant' : ''}${c.mask ? ' mask' : ''}${c.kOverride !== undefined ? ` k'=${c.kOverride}` : ''}`;
+  return `rows=${c.rows} l=${c.l} k=${c.k}${c.mode === 'abs' ? ' abs' : ''}${c.data === tied ? ' ties' : ''}${c.data === special ? ' NaN/inf/±0' : ''}${c.data === allNegative ? ' all-negative' : ''}${c.data === constant ? ' constant' : ''}${c.mask ? ' mask' : ''}${c.kOverride !== undefined ? ` k'=${c.kOverride}` : ''}`;
 }
 
 describe('topk kernels vs the exact CPU reference', () => {
@@ -82,6 +106,29 @@ describe('topk kernels vs the exact CPU reference', () => {
         expect(Array.from(gv)).toEqual(Array.from(ref.values));
       });
     }
+  }
+
+  // Every thread-variant entry point on every case it accepts, whatever the rule would pick.
+  const forced: [TopKThreadKernel, (c: Case) => boolean][] = [
+    ['topk_insert4', (c) => c.l % 4 === 0 && c.k <= TOPK_INSERT_MAX_K],
+    ['topk_insert', (c) => c.k <= TOPK_INSERT_MAX_K],
+    ['topk_thread', () => true],
+  ];
+  for (const [kernel, accepts] of forced) {
+    it(`${kernel} forced on every case it accepts`, async () => {
+      const rt = await testRuntime();
+      let n = 0;
+      const probe = rt.tensor([4], 'probe');
+      for (const [i, c] of cases.entries()) {
+        if (!accepts(c) || threadKernel(c.k, c.l, probe) === kernel) continue;
+        const { gi, gv, ref } = await run(rt, 'thread', c, 300 + i, kernel);
+        expect(Array.from(gi), label(c)).toEqual(Array.from(ref.indices));
+        expect(Array.from(gv), label(c)).toEqual(Array.from(ref.values));
+        n++;
+      }
+      rt.release(probe);
+      expect(n).toBeGreaterThan(1);
+    });
   }
 
   it('l = 4096, k = 1000 (above the workgroup limit) on the thread path', async () => {

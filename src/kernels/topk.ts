@@ -15,7 +15,8 @@
  *
  * Variants: 'thread' (one invocation per row, no barriers or workgroup memory: fast on
  * SwiftShader; for k ≤ 64 a chunk-max lower bound of the k-th key plus one filtered insertion
- * pass, vec4 loads when l % 4 == 0; above 64 a radix select + LSD radix sort) and 'workgroup'
+ * pass, vec4 loads when l % 4 == 0; above 64, and for 48 ≤ k ≤ 64 with 4k ≤ l ≤ 8k (radixPays),
+ * a radix select + LSD radix sort) and 'workgroup'
  * (one 256-wide workgroup per row with a shared histogram and a bitonic sort in workgroup
  * memory: for real GPUs; k ≤ 1024). 'auto' picks 'thread' on SwiftShader and for k > 1024,
  * else 'workgroup'. Measured on SwiftShader (2 cores, busy machine): 2048 rows × l = 512, k = 16:
@@ -83,9 +84,25 @@ export function writeTopKOverride(rt: GpuRuntime, buf: GPUBuffer | Tensor, k: nu
 /** Largest k of the insertion kernels (their sorted list lives in private memory). */
 export const TOPK_INSERT_MAX_K = 64;
 
-/** The entry point the 'thread' variant uses: insertion (vec4 loads when rows are 16-byte aligned) up to k = 64, radix select above. */
-export function threadKernel(k: number, l: number, x: Tensor): 'topk_insert4' | 'topk_insert' | 'topk_thread' {
-  if (k > TOPK_INSERT_MAX_K) return 'topk_thread';
+/** Entry points of the 'thread' variant (shaders/topk.wgsl). */
+export type TopKThreadKernel = 'topk_insert4' | 'topk_insert' | 'topk_thread';
+
+/**
+ * Where radix select beats insertion although k ≤ 64: k ≥ 48 and 4k ≤ l ≤ 8k, i.e. when the
+ * insertion list is long and most of the row passes its first threshold, so nearly every element
+ * shifts a long private list. bench/topk-kernels.ts on SwiftShader (2 cores, ms insert4 / radix):
+ *   64 rows:   l 256 k 64: 8.2 / 6.0;  l 512 k 64: 11.6 / 9.3;  l 256 k 48: 6.9 / 6.7;
+ *              l 128 k 64: 5.3 / 5.9;  l 1024 k 64: 11.1 / 14.6;  l 512 k 48: 9.6 / 9.7
+ *   2048 rows: l 256 k 64: 208 / 157;  l 512 k 64: 291 / 228;  l 128 k 64: 101 / 116;
+ *              l 1024 k 64: 283 / 325;  l 256 k 32: 86 / 116
+ */
+export function radixPays(k: number, l: number): boolean {
+  return k > TOPK_INSERT_MAX_K || (k >= 48 && l >= 4 * k && l <= 8 * k);
+}
+
+/** The entry point the 'thread' variant uses: insertion (vec4 loads when rows are 16-byte aligned) up to k = 64, radix select above and where radixPays. */
+export function threadKernel(k: number, l: number, x: Tensor): TopKThreadKernel {
+  if (radixPays(k, l)) return 'topk_thread';
   return l % 4 === 0 && x.offset % 16 === 0 ? 'topk_insert4' : 'topk_insert';
 }
 
@@ -107,6 +124,8 @@ export function recordTopK(
     mask?: Tensor;
     kOverride?: GPUBuffer | Tensor;
     variant?: TopKVariant;
+    /** The 'thread' variant's entry point (default: threadKernel's rule); for tests and bench/topk-kernels.ts. */
+    threadKernel?: TopKThreadKernel;
     label?: string;
   },
 ): void {
@@ -138,7 +157,9 @@ export function recordTopK(
   const g = variant === 'thread' ? grid1d(rows, TOPK_THREAD_WG) : grid1d(rows, 1);
   const u = rt.uniform(PARAMS.pack({ rows, l, k, flags, row_stride: g.x }), `${tag}.params`);
   if (variant === 'thread') {
-    const kernel = threadKernel(k, l, x);
+    const kernel = args.threadKernel ?? threadKernel(k, l, x);
+    if (kernel !== 'topk_thread' && k > TOPK_INSERT_MAX_K) throw new Error(`${tag}: ${kernel} keeps at most k = ${TOPK_INSERT_MAX_K}, got k = ${k}`);
+    if (kernel === 'topk_insert4' && (l % 4 !== 0 || x.offset % 16 !== 0)) throw new Error(`${tag}: topk_insert4 needs l % 4 == 0 and x 16-byte aligned`);
     const pipe = rt.pipeline(shader('topk'), kernel, { THREAD_WG: TOPK_THREAD_WG });
     const res = [u, x, indices, values, mask, kbuf];
     if (kernel === 'topk_thread') res.push(rt.tensor([2 * rows * k], `${tag}.scratch`));
