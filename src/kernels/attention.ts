@@ -42,6 +42,9 @@ export type AttentionPath = 'auto' | 'rows' | 'matmul';
  *   seq 32, hd 32: 126 / 362 vs 76 / 84      seq 32, hd 128:  411 / 1370 vs 257 / 526
  *   seq 64, hd 32: 301 / 807 vs 91 / 199     seq 64, hd 128: 1246 / 3219 vs 204 / 745
  * Below 32 the matmul's 64 × 32 tile is mostly padding (an 8 × 8 score matrix fills 1/32 of it).
+ * Re-measured with 4 heads (2026-12-04, load ≈ 2–6, ms fwd+bwd rows vs matmul, head dim 32 / 128):
+ *   seq 8: 116 vs 417 / 399 vs 1438;  seq 16: 225 vs 293 / 674 vs 889;
+ *   seq 32: 371 vs 204 / 1362 vs 637; seq 64: 652 vs 175 / 2687 vs 646 — the same crossover.
  */
 export const MATMUL_MIN_SEQ = 32;
 
