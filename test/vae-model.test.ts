@@ -181,6 +181,78 @@ describe('frozen VAE with an adapter on a decoder attention output', () => {
   });
 });
 
+describe('a frozen two-block decoder records only the backward an adapter needs', () => {
+  // δ [dim] added to decoder block `at`'s attention output is an o_proj bias shift, so dL/dδ must
+  // equal the trainable reference's o_proj bias gradient there; and the frozen model's backward
+  // must skip what no gradient needs: every block below the adapted one, and the adapted block's
+  // own attention backward (o_proj dx, the attention kernels, q/k/v dx, LN1).
+  const CFG: VaeConfig = { ...TINY, decoderLayers: 2 };
+  for (const at of [0, 1]) {
+    it(`adapter on decoder block ${at}: gradient equals the reference's, pruned backward`, async () => {
+      const rt = await testRuntime();
+      const ref = buildTiny(rt, CFG, 57);
+      const values = await params64(ref.vae);
+      const trainable = new ParamPack(rt, 'adapter', true);
+      const frozen = new ParamPack(rt, 'base', false);
+      const vae = new TransformerVae({ rt, trainable, frozen, rng: new Rng(1) }, 'vae', { ...CFG, frozen: true });
+      const delta = trainable.add('adapter.delta', [CFG.dim], new Float32Array(CFG.dim));
+      const rows = CFG.batch * vae.tokens;
+      let inputGrad: boolean | undefined;
+      vae.decoderAttention(at).outputAdapter = {
+        recordForward: (list, io) => recordBroadcastAdd(rt, list, delta.value, io.out),
+        recordBackward: (list, io) => {
+          inputGrad = io.inputGrad;
+          recordColSum(rt, list, { x: io.dout, out: delta.grad, rows, cols: CFG.dim });
+          list.push({ kind: 'clear', label: 'dprobs=0', buffer: io.dprobs.buffer, offset: io.dprobs.offset, size: io.dprobs.byteLength });
+        },
+        recordBackwardInput: () => {
+          throw new Error('no input gradient is needed below a frozen decoder');
+        },
+      };
+      trainable.finalize();
+      frozen.finalize();
+      frozen.writeAll(new Map([...values].map(([k, v]) => [k, Float32Array.from(v)])));
+      const n = CFG.batch * CFG.side * CFG.side;
+      const inputs = [randomArray(n, 61, 0, 1), randomArray(n, 62, 0, 1), Float32Array.from(randn64(CFG.batch * CFG.latent, 63))];
+      const run = (m: TransformerVae, pack: ParamPack) => {
+        rt.write(m.input, inputs[0]!);
+        rt.write(m.target, inputs[1]!);
+        rt.write(m.eps, inputs[2]!);
+        const list = new CommandList('step');
+        list.push(pack.zeroGradOp());
+        m.recordForward(list);
+        m.recordLoss(list);
+        const backward = new CommandList('backward');
+        m.recordBackward(backward);
+        list.append(backward);
+        rt.submit([list]);
+        return backward.ops.map((o) => o.label);
+      };
+      const full = run(ref.vae, ref.trainable);
+      const want = await rt.read(ref.trainable.get(`vae.decoder.blocks.${at}.attn.o_proj.bias`).grad);
+      const labels = run(vae, trainable);
+      expect(inputGrad).toBe(false);
+      expect(Math.max(...Array.from(want, Math.abs))).toBeGreaterThan(1e-3);
+      expect(maxRelError(await rt.read(delta.grad), want)).toBeLessThan(1e-5);
+      // The reference (everything trainable) runs every block's attention backward; the frozen
+      // model none below or inside the adapted block's attention, but the adapted block's MLP.
+      for (const b of [0, 1]) expect(full.some((l) => l.includes(`decoder.blocks.${b}.attn.q_proj.dx`))).toBe(true);
+      for (let b = 0; b <= at; b++) {
+        // LN1's kernels are labelled by the block's input: the decoder tokens, or block 0's output.
+        const ln1 = `layernorm_bwd_dx(${b === 0 ? 'vae.decoder.tokens' : 'vae.decoder.blocks.0.mlp.fc2.out'})`;
+        const own = (l: string) => (l.includes(`decoder.blocks.${b}.`) && /attn\.[qkvo]_proj\.dx|attention_/.test(l)) || l === ln1;
+        expect(labels.filter(own)).toEqual([]);
+        // … while the same filter finds them in the reference's backward (o/q/k/v dx, the attention kernels, LN1).
+        const found = full.filter(own);
+        for (const pat of [/o_proj\.dx/, /q_proj\.dx/, /v_proj\.dx/, /attention_/, /^layernorm_bwd_dx/]) expect(found.some((l) => pat.test(l)), `${pat} in block ${b}`).toBe(true);
+      }
+      expect(labels.some((l) => l.includes(`decoder.blocks.${at}.mlp.fc1.dx`))).toBe(true);
+      expect(labels.some((l) => l.includes('decoder.blocks.0.'))).toBe(at === 0);
+      expect(labels.some((l) => l.includes('decoder.proj'))).toBe(false);
+    });
+  }
+});
+
 describe('denoising pre-training (small model, real MNIST digits 5–9)', () => {
   it('100 steps lower the denoising loss markedly, with one submit per step', async () => {
     const rt = await testRuntime();

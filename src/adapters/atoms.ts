@@ -90,7 +90,6 @@ import { recordRowNonzeros, recordShrinkBackward, recordShrinkForward } from '..
 import { recordBucketGather, recordBucketSort, recordTranspose } from '../kernels/stan-sparse';
 import { createTopKOverride, recordTopK, writeTopKOverride } from '../kernels/topk';
 import type { AttentionOutputHook, MultiHeadAttention } from '../nn/attention';
-import type { Linear } from '../nn/linear';
 import { declareParam, isTrainable, type BuildContext } from '../nn/module';
 import { choice, int, num, type SettingsSpec } from '../settings/fields';
 import type { Adapter, AdapterModule, AdapterSite, SparseCode } from './adapter';
@@ -350,9 +349,8 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
   }
 
   /** dprobs is consumed upstream only through q/k (their weights, biases, adapters) or dx. */
-  private dprobsNeeded(): boolean {
-    const used = (l: Linear) => isTrainable(l.weight) || (l.bias !== null && isTrainable(l.bias)) || l.adapter !== null;
-    return this.layer.input.grad !== null || used(this.layer.q) || used(this.layer.k);
+  private dprobsNeeded(inputGrad: boolean): boolean {
+    return inputGrad || this.layer.q.trains || this.layer.k.trains;
   }
 
   /** out += ΔO(x, probs) */
@@ -396,7 +394,7 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
   }
 
   /** Parameter gradients and (when needed upstream) dprobs; what recordBackwardInput needs. */
-  recordBackward(list: CommandList, io: { x: Tensor; probs: Tensor; dout: Tensor; dprobs: Tensor }): void {
+  recordBackward(list: CommandList, io: { x: Tensor; probs: Tensor; dout: Tensor; dprobs: Tensor; inputGrad?: boolean }): void {
     this.scoped('backward', () => {
       const rt = this.rt;
       const { batch: B, seq: T, heads: H, dim: C, rows, path } = this;
@@ -407,8 +405,8 @@ export class AtomsAdapter implements Adapter, AttentionOutputHook {
       const A = this.abarOf(io.probs);
       const trainD = isTrainable(this.dict);
       const trainW = isTrainable(this.ws);
-      const needDx = this.layer.input.grad !== null;
-      const needDprobs = (this.writesDprobs = this.dprobsNeeded());
+      const needDx = io.inputGrad !== false && this.layer.input.grad !== null;
+      const needDprobs = (this.writesDprobs = this.dprobsNeeded(needDx));
       const needCode = trainW || needDx || (paper && needDprobs);
       // G = ∂L/∂(S·D): dout (paper) or Āᵀ·dout (simplified)
       let G = io.dout;

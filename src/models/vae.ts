@@ -409,10 +409,24 @@ export class TransformerVae {
     recordPatchify(rt, list, this.patchShape, this.logits.grad!, this.head.out.grad!);
     this.head.recordBackward(list);
     this.decoderLn.recordBackward(list);
-    for (let i = this.decoderBlocks.length - 1; i >= 0; i--) this.decoderBlocks[i]!.recordBackward(list);
-    if (!this.encoderNeedsBackward()) {
+    // A decoder block's backward runs only where something at or below it takes a gradient, and
+    // propagates to its input only where something below it does (a frozen decoder with adapters
+    // on block 1 only skips block 0; with one on block 0's attention output it skips block 0's
+    // attention backward, which nothing needs).
+    const encoder = this.encoderNeedsBackward();
+    const below: boolean[] = [];
+    let any = encoder || this.proj.trains;
+    for (const b of this.decoderBlocks) {
+      below.push(any);
+      any ||= b.trains;
+    }
+    for (let i = this.decoderBlocks.length - 1; i >= 0; i--) {
+      const b = this.decoderBlocks[i]!;
+      if (below[i] || b.trains) b.recordBackward(list, { inputGrad: below[i]! });
+    }
+    if (!encoder) {
       // Only the projection's own parameter gradients (its dz is not needed).
-      if (isTrainable(this.proj.weight) || this.proj.adapter) this.proj.recordBackward(list);
+      if (this.proj.trains) this.proj.recordBackward(list, { dx: false });
       return;
     }
     this.proj.recordBackward(list);

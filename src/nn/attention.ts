@@ -12,8 +12,12 @@ import type { Activation, BuildContext, Layer } from './module';
 export interface AttentionOutputHook {
   /** out += ΔO(x, probs) */
   recordForward(list: CommandList, io: { x: Tensor; probs: Tensor; out: Tensor }): void;
-  /** Parameter gradients and dprobs (overwrite); runs before the attention backward, which adds dprobs in. */
-  recordBackward(list: CommandList, io: { x: Tensor; probs: Tensor; dout: Tensor; dprobs: Tensor }): void;
+  /**
+   * Parameter gradients and dprobs (overwrite); runs before the attention backward, which adds
+   * dprobs in. `inputGrad` false: nothing upstream needs the attention input's gradient (no
+   * recordBackwardInput follows), so dprobs is needed only for q/k's own gradients.
+   */
+  recordBackward(list: CommandList, io: { x: Tensor; probs: Tensor; dout: Tensor; dprobs: Tensor; inputGrad?: boolean }): void;
   /** dx += (∂ΔO/∂x)ᵀ·dout; runs after q/k/v have written dx. */
   recordBackwardInput(list: CommandList, io: { x: Tensor; probs: Tensor; dout: Tensor; dx: Tensor }): void;
 }
@@ -85,14 +89,23 @@ export class MultiHeadAttention implements Layer {
     this.outputAdapter?.recordForward(list, { x: this.input.value, probs: this.probs, out: this.out.value });
   }
 
-  recordBackward(list: CommandList): void {
+  /**
+   * With `inputGrad` false nothing upstream needs the input's gradient: the attention's own
+   * backward (o_proj dx, the attention kernels, q/k/v) runs only as far as a trainable weight or
+   * an adapter on q/k/v/o needs it — for a frozen attention with only an output adapter, just the
+   * adapter's parameter gradients.
+   */
+  recordBackward(list: CommandList, opts: { inputGrad?: boolean } = {}): void {
     const rt = this.ctx.rt;
+    const needIn = opts.inputGrad !== false && this.input.grad !== null;
+    const core = needIn || this.q.trains || this.k.trains || this.v.trains;
     if (this.outputAdapter) {
       this.dprobs ??= rt.tensor(this.probs.shape, `${this.name}.dprobs`);
       // Parameter grads and dprobs now; its dx contribution after q/k/v have written dx (below).
-      this.outputAdapter.recordBackward(list, { x: this.input.value, probs: this.probs, dout: this.out.grad!, dprobs: this.dprobs });
+      this.outputAdapter.recordBackward(list, { x: this.input.value, probs: this.probs, dout: this.out.grad!, dprobs: this.dprobs, inputGrad: needIn });
     }
-    this.o.recordBackward(list);
+    if (core || this.o.trains) this.o.recordBackward(list, { dx: core });
+    if (!core) return;
     recordAttentionBackward(rt, list, {
       ...this.shape,
       q: this.q.out.value,
@@ -105,11 +118,11 @@ export class MultiHeadAttention implements Layer {
       dv: this.v.out.grad!,
       ...(this.dprobs ? { dprobsExtra: this.dprobs } : {}),
     });
-    this.q.recordBackward(list);
-    this.k.recordBackward(list);
-    this.v.recordBackward(list);
-    if (this.outputAdapter && this.input.grad) {
-      this.outputAdapter.recordBackwardInput(list, { x: this.input.value, probs: this.probs, dout: this.out.grad!, dx: this.input.grad });
+    this.q.recordBackward(list, { dx: needIn });
+    this.k.recordBackward(list, { dx: needIn });
+    this.v.recordBackward(list, { dx: needIn });
+    if (this.outputAdapter && needIn) {
+      this.outputAdapter.recordBackwardInput(list, { x: this.input.value, probs: this.probs, dout: this.out.grad!, dx: this.input.grad! });
     }
   }
 }

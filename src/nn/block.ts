@@ -8,7 +8,7 @@ import { recordAxpby } from '../kernels/elementwise';
 import { MultiHeadAttention } from './attention';
 import { LayerNorm } from './layernorm';
 import { Mlp } from './mlp';
-import type { Activation, BuildContext, Layer } from './module';
+import { isTrainable, type Activation, type BuildContext, type Layer } from './module';
 
 export interface BlockOptions {
   dim: number;
@@ -56,15 +56,27 @@ export class TransformerBlock implements Layer {
     this.mlp.recordForward(list);
   }
 
-  recordBackward(list: CommandList): void {
+  /** Whether anything in the block takes a gradient: a trainable parameter or an adapter. */
+  get trains(): boolean {
+    const a = this.attn;
+    return [a.q, a.k, a.v, a.o, this.mlp.fc1, this.mlp.fc2].some((l) => l.trains) || a.outputAdapter !== null || [this.ln1.gamma, this.ln1.beta, this.ln2.gamma, this.ln2.beta].some(isTrainable);
+  }
+
+  /**
+   * `inputGrad` false: nothing upstream needs the block input's gradient (no trainable parameter
+   * or adapter below it), so the LN1 branch runs only as far as this block's own gradients need.
+   */
+  recordBackward(list: CommandList, opts: { inputGrad?: boolean } = {}): void {
     const rt = this.ctx.rt;
+    const needIn = opts.inputGrad !== false && this.input.grad !== null;
     // d(attn.out) = dy (skip) + LN2 branch
     recordAxpby(rt, list, this.out.grad!, this.attn.out.grad!, 1, 0);
     this.mlp.recordBackward(list);
     this.ln2.recordBackward(list);
-    // dx = d(attn.out) (skip) + LN1 branch
-    if (this.input.grad) recordAxpby(rt, list, this.attn.out.grad!, this.input.grad, 1, 0);
-    this.attn.recordBackward(list);
-    this.ln1.recordBackward(list);
+    // dx = d(attn.out) (skip) + LN1 branch; LN1's own parameters need the branch too.
+    const branch = needIn || isTrainable(this.ln1.gamma) || isTrainable(this.ln1.beta);
+    if (branch && this.input.grad) recordAxpby(rt, list, this.attn.out.grad!, this.input.grad, 1, 0);
+    this.attn.recordBackward(list, { inputGrad: branch });
+    if (branch) this.ln1.recordBackward(list);
   }
 }

@@ -86,16 +86,18 @@ export class Linear implements Layer {
     this.adapter?.recordForward(list, this.input.value, this.out.value);
   }
 
-  recordBackward(list: CommandList): void {
+  /** Parameter gradients from out.grad, and dx into input.grad unless `dx` is false (nothing upstream needs it). */
+  recordBackward(list: CommandList, opts: { dx?: boolean } = {}): void {
     const rt = this.ctx.rt;
     const { inDim, outDim } = this.opts;
     const dy = this.out.grad!;
+    const dx = opts.dx === false ? null : this.input.grad;
     if (this.opts.activation && this.opts.activation !== 'none') {
       throw new Error(`${this.name}: backward through a fused activation is not supported; keep the pre-activation (use a separate GELU)`);
     }
-    if (this.input.grad) {
+    if (dx) {
       // dx = dy · W      [rows, out] × [out, in]
-      recordMatmul(rt, list, { a: dy, b: this.weight.value, c: this.input.grad, M: this.rows, N: inDim, K: outDim, accumulate: this.opts.accumulateDx ?? false, label: `${this.name}.dx` });
+      recordMatmul(rt, list, { a: dy, b: this.weight.value, c: dx, M: this.rows, N: inDim, K: outDim, accumulate: this.opts.accumulateDx ?? false, label: `${this.name}.dx` });
     }
     if (this.dwPartials) {
       // dW = Σ_chunks dy[chunk]ᵀ · x[chunk]: the chunk products in one batched matmul, then their sum.
@@ -110,6 +112,11 @@ export class Linear implements Layer {
     if (this.bias && isTrainable(this.bias)) {
       recordColSum(rt, list, { x: dy, out: this.bias.grad, rows: this.rows, cols: outDim });
     }
-    this.adapter?.recordBackward(list, this.input.value, dy, this.input.grad);
+    this.adapter?.recordBackward(list, this.input.value, dy, dx);
+  }
+
+  /** Whether anything of this layer takes a gradient: a trainable weight or bias, or an adapter. */
+  get trains(): boolean {
+    return isTrainable(this.weight) || (this.bias !== null && isTrainable(this.bias)) || this.adapter !== null;
   }
 }
