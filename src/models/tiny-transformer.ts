@@ -10,7 +10,7 @@ import { recordColSum } from '../kernels/reduce';
 import { TransformerBlock } from '../nn/block';
 import { LayerNorm } from '../nn/layernorm';
 import { Linear } from '../nn/linear';
-import { declareParam, type Activation, type BuildContext } from '../nn/module';
+import { declareParam, isTrainable, type Activation, type BuildContext } from '../nn/module';
 import type { ParamRef } from '../engine/param-pack';
 import { blockSiteRefs, linearParams, sitePath, type AdaptableModel, type Site, type SiteRef } from '../nn/site';
 
@@ -82,9 +82,23 @@ export class TinyTransformer implements AdaptableModel {
     const { batch, seq, dim } = this.cfg;
     this.head.recordBackward(list);
     this.lnF.recordBackward(list);
-    for (let i = this.blocks.length - 1; i >= 0; i--) this.blocks[i]!.recordBackward(list);
+    // A block's backward runs only where something at or below it takes a gradient, and reaches its
+    // input only where something below it does (a frozen base with adapters on block 1 skips
+    // block 0; adapters on block 0's q/v skip its q/k/v dx and LN1).
+    const embedTrains = this.embed.trains || isTrainable(this.pos);
+    const below: boolean[] = [];
+    let any = embedTrains;
+    for (const b of this.blocks) {
+      below.push(any);
+      any ||= b.trains;
+    }
+    for (let i = this.blocks.length - 1; i >= 0; i--) {
+      const b = this.blocks[i]!;
+      if (below[i] || b.trains) b.recordBackward(list, { inputGrad: below[i]! });
+    }
+    if (!embedTrains) return;
     // dpos = Σ_b dEmbedded[b]
-    if (this.pos.pack.trainable) recordColSum(this.ctx.rt, list, { x: this.embedded.grad!, out: this.pos.grad, rows: batch, cols: seq * dim });
+    if (isTrainable(this.pos)) recordColSum(this.ctx.rt, list, { x: this.embedded.grad!, out: this.pos.grad, rows: batch, cols: seq * dim });
     this.embed.recordBackward(list);
   }
 
