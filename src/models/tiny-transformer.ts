@@ -7,7 +7,7 @@
 import type { CommandList } from '../engine/runtime';
 import { recordBroadcastAdd } from '../kernels/elementwise';
 import { recordColSum } from '../kernels/reduce';
-import { TransformerBlock } from '../nn/block';
+import { recordBlocksBackward, TransformerBlock } from '../nn/block';
 import { LayerNorm } from '../nn/layernorm';
 import { Linear } from '../nn/linear';
 import { declareParam, isTrainable, type Activation, type BuildContext } from '../nn/module';
@@ -82,20 +82,10 @@ export class TinyTransformer implements AdaptableModel {
     const { batch, seq, dim } = this.cfg;
     this.head.recordBackward(list);
     this.lnF.recordBackward(list);
-    // A block's backward runs only where something at or below it takes a gradient, and reaches its
-    // input only where something below it does (a frozen base with adapters on block 1 skips
-    // block 0; adapters on block 0's q/v skip its q/k/v dx and LN1).
+    // Under a frozen base only what the adapters need (see recordBlocksBackward); the embedding
+    // and positions only when they train.
     const embedTrains = this.embed.trains || isTrainable(this.pos);
-    const below: boolean[] = [];
-    let any = embedTrains;
-    for (const b of this.blocks) {
-      below.push(any);
-      any ||= b.trains;
-    }
-    for (let i = this.blocks.length - 1; i >= 0; i--) {
-      const b = this.blocks[i]!;
-      if (below[i] || b.trains) b.recordBackward(list, { inputGrad: below[i]! });
-    }
+    recordBlocksBackward(list, this.blocks, embedTrains);
     if (!embedTrains) return;
     // dpos = Σ_b dEmbedded[b]
     if (isTrainable(this.pos)) recordColSum(this.ctx.rt, list, { x: this.embedded.grad!, out: this.pos.grad, rows: batch, cols: seq * dim });

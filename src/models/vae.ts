@@ -72,7 +72,7 @@ import {
   recordVaeLossCombine,
 } from '../kernels/vae';
 import type { MultiHeadAttention } from '../nn/attention';
-import { TransformerBlock } from '../nn/block';
+import { recordBlocksBackward, TransformerBlock } from '../nn/block';
 import { LayerNorm } from '../nn/layernorm';
 import { Linear } from '../nn/linear';
 import { declareParam, isTrainable, type Activation, type BuildContext } from '../nn/module';
@@ -409,21 +409,9 @@ export class TransformerVae {
     recordPatchify(rt, list, this.patchShape, this.logits.grad!, this.head.out.grad!);
     this.head.recordBackward(list);
     this.decoderLn.recordBackward(list);
-    // A decoder block's backward runs only where something at or below it takes a gradient, and
-    // propagates to its input only where something below it does (a frozen decoder with adapters
-    // on block 1 only skips block 0; with one on block 0's attention output it skips block 0's
-    // attention backward, which nothing needs).
+    // Under a frozen decoder only what its adapters need (see recordBlocksBackward).
     const encoder = this.encoderNeedsBackward();
-    const below: boolean[] = [];
-    let any = encoder || this.proj.trains;
-    for (const b of this.decoderBlocks) {
-      below.push(any);
-      any ||= b.trains;
-    }
-    for (let i = this.decoderBlocks.length - 1; i >= 0; i--) {
-      const b = this.decoderBlocks[i]!;
-      if (below[i] || b.trains) b.recordBackward(list, { inputGrad: below[i]! });
-    }
+    recordBlocksBackward(list, this.decoderBlocks, encoder || this.proj.trains);
     if (!encoder) {
       // Only the projection's own parameter gradients (its dz is not needed).
       if (this.proj.trains) this.proj.recordBackward(list, { dx: false });

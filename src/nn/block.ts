@@ -80,3 +80,23 @@ export class TransformerBlock implements Layer {
     if (branch) this.ln1.recordBackward(list);
   }
 }
+
+/**
+ * The backward of a stack of blocks (forward order), top block first: a block runs only where
+ * something at or below it takes a gradient, and reaches its input only where something below it
+ * does (`below`: something under the first block trains or needs its input gradient). A frozen
+ * base with adapters on block 1 skips block 0; adapters on block 0's attention skip its LN1 branch
+ * as far as they allow.
+ */
+export function recordBlocksBackward(list: CommandList, blocks: readonly TransformerBlock[], below: boolean): void {
+  const needs: boolean[] = [];
+  let any = below;
+  for (const b of blocks) {
+    needs.push(any);
+    any ||= b.trains;
+  }
+  for (let i = blocks.length - 1; i >= 0; i--) {
+    const b = blocks[i]!;
+    if (needs[i] || b.trains) b.recordBackward(list, { inputGrad: needs[i]! });
+  }
+}

@@ -15,10 +15,11 @@
  *   teacherData   x random; target = the frozen block plus a random teacher atoms adapter's ΔO
  *                 (float64 reference), so the adapter can represent the target exactly.
  *
- * Backward: the block is frozen; when its input needs no gradient (the default), its own
- * backward (o_proj dx, the attention backward, q/k/v dx) would compute only values nobody uses,
- * so only the adapter's hook is recorded (its dprobs, ∂L/∂A, has no consumer and is not written:
- * see AtomsAdapter.writesDprobs). With `inputGrad` the full block backward runs.
+ * Backward: the block is frozen; when its input needs no gradient (the default), the attention's
+ * backward records only the adapter's hook (MultiHeadAttention.recordBackward prunes o_proj dx,
+ * the attention kernels and q/k/v dx, which nobody would use; the hook's dprobs, ∂L/∂A, has no
+ * consumer and is not written: see AtomsAdapter.writesDprobs). With `inputGrad` the full block
+ * backward runs.
  * Batches cycle through the dataset in a seeded order (a pure function of the epoch).
  */
 import type { Adapter, AdapterMath } from '../adapters/adapter';
@@ -137,12 +138,7 @@ function build<C extends object>(rt: GpuRuntime, factory: AdapterMath<C>, config
     target = rt.tensor([rows, dim], 'target');
     recordMseLoss(rt, loss, { pred: out.value, target, grad: out.grad!, loss: lossValue, n: rows * dim });
   }
-  if (cfg.inputGrad) {
-    attention.recordBackward(backward);
-  } else {
-    const dprobs = rt.tensor(attention.probs.shape, `${path}.dprobs.unused`);
-    hook.recordBackward(backward, { x: input.value, probs: attention.probs, dout: out.grad!, dprobs });
-  }
+  attention.recordBackward(backward);
 
   const base = new Map<string, Float32Array>();
   for (const p of frozen.params) if (p.name.startsWith(`${path}.`) && !p.name.includes('.atoms_')) base.set(p.name, p.init);
