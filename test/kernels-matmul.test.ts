@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CommandList, type GpuRuntime } from '../src/engine/runtime';
-import { matmulCpu, matmulFlops, recordMatmul, type MatmulArgs } from '../src/kernels/matmul';
+import { readFileSync } from 'node:fs';
+import { matmulCpu, matmulFlops, recordMatmul, regblockBlock, type MatmulArgs, type RegblockBlock } from '../src/kernels/matmul';
+import { generate, OUT } from '../scripts/gen-matmul-regblock';
 import { maxRelError, randomArray, testRuntime } from './helpers/gpu';
 
 interface Case {
@@ -67,7 +69,7 @@ async function withValidation(rt: GpuRuntime, fn: () => void): Promise<void> {
 }
 
 /** Runs one case on the GPU and compares C's whole buffer (gaps between batches included). */
-async function check(variant: 'regblock' | 'tiled', c: Case, seed: number): Promise<{ label: string }> {
+async function check(variant: 'regblock' | 'tiled', c: Case, seed: number, block?: RegblockBlock): Promise<{ label: string }> {
   const rt = await testRuntime();
   const aLen = spanOf(c, 'a');
   const bLen = spanOf(c, 'b');
@@ -107,7 +109,7 @@ async function check(variant: 'regblock' | 'tiled', c: Case, seed: number): Prom
   };
   const list = new CommandList('matmul test');
   await withValidation(rt, () => {
-    recordMatmul(rt, list, { ...opts, a, b, c: out, bias, residual, variant } satisfies MatmulArgs);
+    recordMatmul(rt, list, { ...opts, a, b, c: out, bias, residual, variant, ...(block ? { block } : {}) } satisfies MatmulArgs);
     rt.submit([list]);
   });
   const got = await rt.read(out);
@@ -124,8 +126,9 @@ const shapes: Case[] = [
   { M: 33, N: 17, K: 65 },
   { M: 31, N: 64, K: 127 },
   { M: 5, N: 3, K: 2 },
-  // Several workgroups in both directions, partial at the edges (regblock tiles are 64 × 32).
+  // Several workgroups in both directions, partial at the edges (regblock tiles are 64 × 32 and 64 × 64).
   { M: 97, N: 45, K: 21 },
+  { M: 130, N: 150, K: 9 },
 ];
 
 const transposes: Case[] = [
@@ -180,14 +183,19 @@ const vec4Cases: Case[] = [
   { M: 12, N: 8, K: 12, batch: 4, heads: 2, lda: 12, strideA: 288, headStrideA: 144, ldb: 16, strideB: 192, headStrideB: 8, ldc: 16, strideC: 192, headStrideC: 8 },
 ];
 
-for (const variant of ['regblock', 'tiled'] as const) {
-  describe(`matmul ${variant} vs float64 CPU`, () => {
-    let seed = variant === 'regblock' ? 100 : 500;
+const kernels = [
+  { variant: 'regblock', block: 'narrow', label: /^matmul_regblock\(/, seed: 100 },
+  { variant: 'regblock', block: 'wide', label: /^matmul_regblock_wide\(/, seed: 300 },
+  { variant: 'tiled', block: undefined, label: /^matmul_tiled\(/, seed: 500 },
+] as const;
+for (const k of kernels) {
+  describe(`matmul ${k.variant}${k.block ? ` ${k.block}` : ''} vs float64 CPU`, () => {
+    let seed: number = k.seed;
     for (const c of [...shapes, ...transposes, ...batched, ...epilogues, ...strided]) {
       const s = (seed += 10);
       it(describeCase(c), async () => {
-        const { label } = await check(variant, c, s);
-        expect(label).toMatch(variant === 'regblock' ? /^matmul_regblock\(/ : /^matmul_tiled\(/);
+        const { label } = await check(k.variant, c, s, k.block);
+        expect(label).toMatch(k.label);
       });
     }
   });
@@ -201,9 +209,11 @@ describe('matmul tiled vec4 path', () => {
       const { label } = await check('tiled', c, s);
       expect(label).toMatch(/^matmul_tiled_vec4\(/);
     });
-    it(`${describeCase(c)} on regblock`, async () => {
-      await check('regblock', c, s);
-    });
+    for (const block of ['narrow', 'wide'] as const) {
+      it(`${describeCase(c)} on regblock ${block}`, async () => {
+        await check('regblock', c, s, block);
+      });
+    }
   }
   it('falls back to the scalar entry point when a stride is not a multiple of 4', async () => {
     const { label } = await check('tiled', { M: 8, N: 8, K: 8, batch: 2, strideA: 66 }, 990);
@@ -221,6 +231,25 @@ describe('matmul argument checks', () => {
     recordMatmul(rt, list, { a, b, c, M: 2, N: 2, K: 2 });
     expect(list.ops[0]!.label).toMatch(rt.isSwiftShader ? /^matmul_regblock\(/ : /^matmul_tiled/);
     for (const t of [a, b, c]) rt.release(t);
+  });
+
+  it('regblock takes the 16 × 16 block where 64-column tiles pad N no more than 32-column ones', async () => {
+    expect([1, 32, 33, 64, 65, 96, 97, 128, 129, 160, 192].map((n) => regblockBlock(n))).toEqual(
+      ['narrow', 'narrow', 'wide', 'wide', 'narrow', 'narrow', 'wide', 'wide', 'narrow', 'narrow', 'wide'],
+    );
+    const rt = await testRuntime();
+    const a = rt.tensor([64 * 4], 'a');
+    const b = rt.tensor([4 * 128], 'b');
+    const c = rt.tensor([64 * 128], 'c');
+    const list = new CommandList('blocks');
+    for (const N of [128, 96]) recordMatmul(rt, list, { a, b, c, M: 64, N, K: 4, variant: 'regblock' });
+    expect(list.ops.map((op) => op.label.split('(')[0])).toEqual(['matmul_regblock_wide', 'matmul_regblock']);
+    expect(() => recordMatmul(rt, list, { a, b, c, M: 2, N: 2, K: 2, variant: 'regblock', block: 'huge' as never })).toThrow(/unknown regblock block 'huge'/);
+    for (const t of [a, b, c]) rt.release(t);
+  });
+
+  it('shaders/matmul_regblock.wgsl is scripts/gen-matmul-regblock.ts\'s output', () => {
+    expect(readFileSync(OUT, 'utf8')).toBe(generate());
   });
 
   it('rejects undersized tensors, wrong bias, overlapping batches and aliasing, naming the tensors', async () => {
