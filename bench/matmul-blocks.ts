@@ -1,5 +1,5 @@
 /**
- * `node --import tsx --import ./scripts/wgsl-hooks.mjs bench/matmul-blocks.ts [--shapes MxNxK[xB],…] [--rounds N]`
+ * `node --import tsx --import ./scripts/wgsl-hooks.mjs bench/matmul-blocks.ts [--shapes MxNxK[xB][:tA|:tB],…] [--rounds N]`
  * The measurement behind regblockBlock's rule (src/kernels/matmul.ts): the regblock kernel's two
  * blocks (16 × 8 'narrow', 16 × 16 'wide') on the same operands, timed alternately (the order flipping
  * every round) for several rounds (medians), so load changes during the run bias neither. Prints a markdown table with the
@@ -25,14 +25,17 @@ async function main(): Promise<void> {
   console.log('| M×N×K (batch) | narrow ms | wide ms | wide / narrow | rule picks |');
   console.log('|---|---:|---:|---:|---|');
   for (const shape of values.shapes!.split(',')) {
-    const [M, N, K, batch = 1] = shape.split('x').map(Number) as [number, number, number, number?];
+    const [dims, trans = ''] = shape.split(':');
+    const [M, N, K, batch = 1] = dims!.split('x').map(Number) as [number, number, number, number?];
+    const transA = trans.includes('tA');
+    const transB = trans.includes('tB');
     const a = rt.tensor([batch * M * K], 'a', Float32Array.from({ length: batch * M * K }, (_, i) => ((i * 7) % 13) / 13 - 0.5));
     const b = rt.tensor([batch * K * N], 'b', Float32Array.from({ length: batch * K * N }, (_, i) => ((i * 5) % 11) / 11 - 0.5));
     const c = rt.tensor([batch * M * N], 'c');
     const lists = new Map<RegblockBlock, CommandList>();
     for (const block of blocks) {
       const cl = new CommandList(block);
-      recordMatmul(rt, cl, { a, b, c, M, N, K, batch, variant: 'regblock', block });
+      recordMatmul(rt, cl, { a, b, c, M, N, K, batch, transA, transB, variant: 'regblock', block });
       lists.set(block, cl);
     }
     const reps = Math.max(2, Math.min(50, Math.round(2e8 / (2 * M * N * K * batch))));
@@ -40,7 +43,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < rounds; r++) for (const bl of r % 2 ? [...blocks].reverse() : blocks) times.get(bl)!.push(await timeList(rt, lists.get(bl)!, reps, 1));
     const [n, w] = blocks.map((bl) => median(times.get(bl)!)) as [number, number];
     const pick = regblockBlock(N);
-    console.log(`| ${M}×${N}×${K}${batch > 1 ? ` (${batch})` : ''} | ${n.toFixed(3)}${pick === 'narrow' ? ' ←' : ''} | ${w.toFixed(3)}${pick === 'wide' ? ' ←' : ''} | ${(w / n).toFixed(2)} | ${pick} |`);
+    console.log(`| ${M}×${N}×${K}${batch > 1 ? ` (${batch})` : ''}${trans ? ` ${trans}` : ''} | ${n.toFixed(3)}${pick === 'narrow' ? ' ←' : ''} | ${w.toFixed(3)}${pick === 'wide' ? ' ←' : ''} | ${(w / n).toFixed(2)} | ${pick} |`);
     for (const t of [a, b, c]) rt.release(t);
   }
   process.exit(0);

@@ -51,7 +51,8 @@ export async function benchMatmulShape(rt: GpuRuntime, shape: MatmulShape, opts:
       const list = new CommandList(`matmul.${variant}`);
       recordMatmul(rt, list, { a, b, c, M, N, K, variant });
       const ms = await timeList(rt, list, reps);
-      rows.push({ kernel: `matmul.${variant}`, shape: `${M}×${N}×${K}`, ms, gflops: flops / ms / 1e6 });
+      // kernelEntry: the kernel the variant's rule chose (e.g. matmul_regblock_wide), from the dispatch label.
+      rows.push({ kernel: `matmul.${variant}`, shape: `${M}×${N}×${K}`, ms, gflops: flops / ms / 1e6, kernelEntry: list.ops[0]!.label.split('(')[0] });
     }
   } finally {
     for (const t of [a, b, c]) rt.release(t);
