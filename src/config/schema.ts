@@ -8,6 +8,7 @@
  * adapter's `validate` when it is attached.
  */
 import * as v from 'valibot';
+import { patternRegExp } from '../adapters/attach';
 import { adapterModules, NO_ADAPTER } from '../adapters/registry';
 import { settingsSchema } from '../settings/fields';
 import { TRAINING_SETTINGS } from '../train/settings';
@@ -24,7 +25,22 @@ export interface ConfigIssue {
 
 export type ParseResult = { ok: true; config: PlaygroundConfig } | { ok: false; issues: ConfigIssue[] };
 
-const PATTERN = v.pipe(v.string('each injection-site pattern must be text'), v.minLength(1, 'an injection-site pattern cannot be empty'), v.maxLength(200, 'an injection-site pattern has at most 200 characters'));
+// A pattern's syntax (characters, {a,b} alternatives, segments) is checked here with the matcher's
+// own parser, so a malformed pattern is refused with its reason when the config is read, not
+// later when the adapter is attached.
+const PATTERN = v.pipe(
+  v.string('each injection-site pattern must be text'),
+  v.minLength(1, 'an injection-site pattern cannot be empty'),
+  v.maxLength(200, 'an injection-site pattern has at most 200 characters'),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    try {
+      patternRegExp(dataset.value);
+    } catch (e) {
+      addIssue({ message: e instanceof Error ? e.message : String(e) });
+    }
+  }),
+);
 
 function buildSchema(): v.GenericSchema<unknown, PlaygroundConfig> {
   const tasks = taskModules();

@@ -2,7 +2,8 @@
  * The whole configuration in the URL hash, readable like TensorFlow Playground's:
  *   #task=digits&adapter.kind=stan&adapter.stan.k=8&tasks.digits.view=flip&training.seed=3
  * Only fields that differ from the defaults are written. Reading applies the pairs onto the
- * defaults (types follow the defaults: numbers, strings, comma-separated lists), then the schema
+ * defaults (types follow the defaults: numbers, strings, comma-separated lists — split only at
+ * commas outside {…}, since site patterns such as blocks.{0,1}.attn.q_proj hold commas), then the schema
  * validates the result. Anything wrong → the defaults plus a list of what was wrong, never a throw.
  */
 import { defaultConfig } from './defaults';
@@ -14,6 +15,24 @@ function flatten(obj: Json, prefix: string, out: Map<string, Json>): void {
   if (obj !== null && typeof obj === 'object' && !Array.isArray(obj)) {
     for (const [k, val] of Object.entries(obj)) flatten(val, prefix ? `${prefix}.${k}` : k, out);
   } else out.set(prefix, obj);
+}
+
+/** A list field's items: the text split at commas outside {…} (inverse of join(',') for valid site patterns). */
+export function splitList(raw: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    if (c === '{') depth++;
+    else if (c === '}') depth = Math.max(0, depth - 1);
+    else if (c === ',' && depth === 0) {
+      out.push(raw.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(raw.slice(start));
+  return out;
 }
 
 function encodeValue(x: Json): string {
@@ -81,7 +100,7 @@ export function configFromHash(hash: string, defaults: PlaygroundConfig = defaul
         continue;
       }
       value = raw === 'true';
-    } else if (Array.isArray(like)) value = raw === '' ? [] : raw.split(',');
+    } else if (Array.isArray(like)) value = raw === '' ? [] : splitList(raw);
     else value = raw;
     const path = key.split('.');
     let node = tree as Record<string, Json>;
