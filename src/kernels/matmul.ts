@@ -11,6 +11,7 @@
 import type { CommandList, GpuRuntime } from '../engine/runtime';
 import type { Tensor } from '../engine/tensor';
 import { defineParams } from '../engine/uniform-params';
+import { REGBLOCK_BLOCKS, regblockTile, type RegblockBlock } from './matmul-regblock-blocks';
 import { shader } from './shader-sources';
 
 export type MatmulVariant = 'auto' | 'regblock' | 'tiled';
@@ -69,14 +70,7 @@ export interface MatmulArgs {
   label?: string;
 }
 
-/** The regblock kernel's two blocks per invocation: 16 × 8 (entry point main) and 16 × 16 (main_wide). */
-export type RegblockBlock = 'narrow' | 'wide';
-
-/** Rows × columns of C per workgroup, as in the shaders. */
-const REGBLOCK_TILE: Record<RegblockBlock, { rows: number; cols: number; entry: string }> = {
-  narrow: { rows: 64, cols: 32, entry: 'main' },
-  wide: { rows: 64, cols: 64, entry: 'main_wide' },
-};
+export type { RegblockBlock };
 
 /**
  * The regblock block for a product with N columns: 16 × 16 needs a third fewer loads per FMA than
@@ -252,13 +246,13 @@ export function recordMatmul(rt: GpuRuntime, list: CommandList, args: MatmulArgs
   const useRegblock = variant === 'regblock' || (variant === 'auto' && rt.isSwiftShader);
   let pipeline: GPUComputePipeline;
   let name: string;
-  if (args.block !== undefined && args.block !== 'narrow' && args.block !== 'wide') throw new Error(`matmul ${tag}: unknown regblock block '${String(args.block)}'`);
-  const block = useRegblock ? (args.block ?? regblockBlock(N)) : undefined;
-  const tile = block ? REGBLOCK_TILE[block] : TILED_TILE;
+  if (args.block !== undefined && !Object.hasOwn(REGBLOCK_BLOCKS, args.block)) throw new Error(`matmul ${tag}: unknown regblock block '${String(args.block)}'`);
+  const block = useRegblock ? REGBLOCK_BLOCKS[args.block ?? regblockBlock(N)] : undefined;
+  const tile = block ? regblockTile(block) : TILED_TILE;
   if (block) {
-    name = block === 'wide' ? 'matmul_regblock_wide' : 'matmul_regblock';
+    name = block.label;
     // Epilogue options are compile-time here (see the shader): one pipeline per combination.
-    pipeline = rt.pipeline(shader('matmul_regblock'), REGBLOCK_TILE[block].entry, {
+    pipeline = rt.pipeline(shader('matmul_regblock'), block.entry, {
       HAS_BIAS: bias ? 1 : 0,
       GELU: r.gelu ? 1 : 0,
       ACCUMULATE: r.accumulate ? 1 : 0,
