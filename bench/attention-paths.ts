@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { acquireNodeGpu } from '../src/engine/node-gpu';
 import { CommandList, GpuRuntime } from '../src/engine/runtime';
 import { recordAttentionBackward, recordAttentionForward, type AttentionPath } from '../src/kernels/attention';
+import { median } from '../src/bench/time-list';
 
 async function timeOnce(rt: GpuRuntime, list: CommandList, reps: number): Promise<number> {
   const t0 = performance.now();
@@ -17,7 +18,6 @@ async function timeOnce(rt: GpuRuntime, list: CommandList, reps: number): Promis
   return (performance.now() - t0) / reps;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, heads: { type: 'string', default: '1,4' } } });

@@ -9,9 +9,8 @@ import { parseArgs } from 'node:util';
 import { acquireNodeGpu } from '../src/engine/node-gpu';
 import { CommandList, GpuRuntime } from '../src/engine/runtime';
 import { recordMatmul, regblockBlock, type RegblockBlock } from '../src/kernels/matmul';
-import { timeList } from '../src/bench/time-list';
+import { median, timeList } from '../src/bench/time-list';
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 // Defaults: the toy models' products (d = 128, MLP 512, 1024–2048 token rows, per-head attention
 // products at b·h = 128) and small ones where halving the workgroups could starve the cores.
 const DEFAULT_SHAPES = '2048x128x128,1024x512x128,1024x128x512,512x512x512,128x128x1024,64x64x1024,256x64x128,32x32x32x128,32x64x32x128,2048x96x128,2048x100x128,2048x48x128';

@@ -12,6 +12,7 @@
  * make a later kernel loop for minutes.
  */
 import { CommandList, type GpuRuntime, type Op } from '../src/engine/runtime';
+import { median } from '../src/bench/time-list';
 
 export interface OpTime {
   index: number;
@@ -28,7 +29,6 @@ export interface ListProfile {
   wholeMs: number;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function wallMs(rt: GpuRuntime, list: CommandList, reps: number): Promise<number> {
   const times: number[] = [];

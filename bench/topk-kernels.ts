@@ -9,9 +9,8 @@ import { parseArgs } from 'node:util';
 import { acquireNodeGpu } from '../src/engine/node-gpu';
 import { CommandList, GpuRuntime } from '../src/engine/runtime';
 import { recordTopK, threadKernel, TOPK_INSERT_MAX_K, type TopKThreadKernel } from '../src/kernels/topk';
-import { timeList } from '../src/bench/time-list';
+import { median, timeList } from '../src/bench/time-list';
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const list = (s: string) => s.split(',').map(Number);
 
 async function main(): Promise<void> {

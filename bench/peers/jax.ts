@@ -21,6 +21,7 @@
  * — waiting on the last one only timed one matmul in `reps` and skipped the last step's backward.
  */
 import { nodeGpu } from '../../src/engine/node-gpu';
+import { median } from '../../src/bench/time-list';
 
 type Jax = typeof import('@jax-js/jax');
 type JArray = import('@jax-js/jax').Array;
@@ -64,7 +65,6 @@ function arr(shape: number[], seed: number, scale = 1): JArray {
   return np.array(fill(shape.reduce((a, b) => a * b, 1), seed, scale) as Float32Array<ArrayBuffer>).reshape(shape);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Median ms per jitted matmul over `reps` back-to-back calls (trials of them), synchronised by the last result. */
 export async function jaxMatmulMs(M: number, N: number, K: number, reps: number, trials = 3): Promise<number> {

@@ -4,6 +4,11 @@
  */
 import { CommandList, type GpuRuntime } from '../engine/runtime';
 
+/** The upper median (the middle element after sorting; for even lengths the larger of the two): the bench's one definition. */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
 /** Median wall time of `reps` back-to-back copies of `list` in one submit, per copy. */
 export async function timeList(rt: GpuRuntime, list: CommandList, reps: number, trials = 3): Promise<number> {
   const batch = new CommandList(`${list.label}×${reps}`);
@@ -17,6 +22,5 @@ export async function timeList(rt: GpuRuntime, list: CommandList, reps: number, 
     await rt.idle();
     times.push((performance.now() - t0) / reps);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  return median(times);
 }
